@@ -1,0 +1,3 @@
+fn main() -> std::process::ExitCode {
+    qik_cli::qikx_main()
+}

@@ -1,0 +1,62 @@
+//! The `qik` and `qikx` command-line tools.
+//!
+//! Parses arguments, loads the project through qik-core, and renders results
+//! and errors. Plugins are linked in here behind cargo features: a crate that
+//! nobody references is not linked, and its registry entries would vanish.
+
+#[cfg(feature = "pygraph")]
+use qik_pygraph as _;
+#[cfg(feature = "s3")]
+use qik_s3 as _;
+#[cfg(feature = "uv")]
+use qik_uv as _;
+
+mod args;
+mod ls;
+mod output;
+mod project;
+mod qikx;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+pub use args::QikArgs;
+
+/// Exit code of user errors (bad config, unknown names). Bad arguments exit 2 (clap).
+const EXIT_USER_ERROR: u8 = 1;
+
+/// Entry point of `qik`; a third-party binary with extra plugins calls this.
+pub fn qik_main() -> ExitCode {
+    let args = QikArgs::parse();
+    match run(&args) {
+        Ok(code) => code,
+        Err(err) => {
+            output::print_diagnostic(&err);
+            ExitCode::from(EXIT_USER_ERROR)
+        }
+    }
+}
+
+/// Entry point of `qikx`.
+pub fn qikx_main() -> ExitCode {
+    qikx::main()
+}
+
+fn run(args: &QikArgs) -> Result<ExitCode, qik_core::diagnostic::Diagnostic> {
+    let loaded = project::load(args)?;
+    let graph = qik_core::graph::Graph::select(&loaded.project, &loaded.selection)?;
+    if args.ls {
+        ls::print(&graph);
+    } else {
+        return Err(qik_core::diagnostic::Diagnostic::error(
+            qik_core::diagnostic::Code::ArgNotSupplied,
+            "running commands is not available in this build yet",
+        )
+        .with_hint("use --ls to list what would run"));
+    }
+    if args.fail && !graph.is_empty() {
+        return Ok(ExitCode::from(1));
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,1 @@
+//! Bad configuration gets a clear error pointing at the text.

@@ -1,0 +1,6 @@
+//! End-to-end tests of the `qik` binaries on real git repositories.
+
+mod config_errors;
+mod parity;
+mod registry;
+mod support;

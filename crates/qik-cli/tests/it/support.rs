@@ -1,0 +1,123 @@
+//! Temporary git projects and a runner for the built binaries.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// A temporary git repository holding a qik project.
+pub struct Project {
+    _dir: tempfile::TempDir,
+    pub root: PathBuf,
+}
+
+impl Project {
+    /// An empty git repository.
+    pub fn new() -> Project {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let root = dir.path().canonicalize().expect("canonical temp dir");
+        git(&root, &["init", "-q"]);
+        Project { _dir: dir, root }
+    }
+
+    /// A repository with `qik.toml` holding `config`.
+    pub fn with_config(config: &str) -> Project {
+        let project = Project::new();
+        project.write("qik.toml", config);
+        project
+    }
+
+    /// A repository holding a copy of `source`.
+    pub fn copy_of(source: &Path) -> Project {
+        let project = Project::new();
+        copy_dir(source, &project.root);
+        project
+    }
+
+    pub fn write(&self, path: &str, content: &str) {
+        let path = self.root.join(path);
+        std::fs::create_dir_all(path.parent().expect("has parent")).expect("create dirs");
+        std::fs::write(path, content).expect("write file");
+    }
+
+    /// Runs `qik` in `cwd` (relative to the root) with a clean environment.
+    pub fn qik(&self, cwd: &str, args: &[&str], env: &[(&str, &str)]) -> Run {
+        run_bin(env!("CARGO_BIN_EXE_qik"), &self.root.join(cwd), args, env)
+    }
+
+    pub fn qikx(&self, cwd: &str, args: &[&str], env: &[(&str, &str)]) -> Run {
+        run_bin(env!("CARGO_BIN_EXE_qikx"), &self.root.join(cwd), args, env)
+    }
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    for entry in std::fs::read_dir(from).expect("read dir") {
+        let entry = entry.expect("dir entry");
+        let target = to.join(entry.file_name());
+        if entry.file_type().expect("file type").is_dir() {
+            std::fs::create_dir_all(&target).expect("create dir");
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).expect("copy file");
+        }
+    }
+}
+
+pub fn git(cwd: &Path, args: &[&str]) {
+    let status = Command::new("git")
+        .args(args)
+        .current_dir(cwd)
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .status()
+        .expect("git runs");
+    assert!(status.success(), "git {args:?} failed");
+}
+
+/// What a run of a binary printed.
+#[derive(Debug)]
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Run {
+    pub fn lines(&self) -> Vec<&str> {
+        self.stdout.lines().collect()
+    }
+
+    /// Asserts a user error (exit 1) whose message has all of `parts`.
+    #[track_caller]
+    pub fn assert_error(&self, parts: &[&str]) {
+        assert_eq!(self.code, 1, "expected exit 1, got {self:#?}");
+        for part in parts {
+            assert!(
+                self.stderr.contains(part),
+                "stderr lacks {part:?}:\n{}",
+                self.stderr
+            );
+        }
+    }
+}
+
+fn run_bin(bin: &str, cwd: &Path, args: &[&str], env: &[(&str, &str)]) -> Run {
+    let mut command = Command::new(bin);
+    command
+        .args(args)
+        .current_dir(cwd)
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("HOME", std::env::var_os("HOME").unwrap_or_default())
+        .env("NO_COLOR", "1");
+    for (key, value) in env {
+        command.env(key, value);
+    }
+    let Output {
+        status,
+        stdout,
+        stderr,
+    } = command.output().expect("binary runs");
+    Run {
+        code: status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&stderr).into_owned(),
+    }
+}

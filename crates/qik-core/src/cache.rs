@@ -1,0 +1,96 @@
+//! Where results are kept: the open set of cache types and `cache-when`.
+
+use std::fmt;
+use std::path::Path;
+use std::sync::Arc;
+
+use linkme::distributed_slice;
+use serde::Deserialize;
+
+use crate::diagnostic::Diagnostic;
+use crate::registry::{BUILTIN, CACHE_TYPES, CacheType};
+use crate::source::Node;
+
+/// When a finished run is written to its cache.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CacheWhen {
+    #[default]
+    Success,
+    Failed,
+    Finished,
+}
+
+impl CacheWhen {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CacheWhen::Success => "success",
+            CacheWhen::Failed => "failed",
+            CacheWhen::Finished => "finished",
+        }
+    }
+}
+
+/// The identity of one cache entry.
+#[derive(Clone, Copy, Debug)]
+pub struct EntryKey<'a> {
+    /// The runnable's name as a file-name-safe slug.
+    pub runnable: &'a str,
+    /// The runnable's hash.
+    pub hash: &'a str,
+}
+
+/// A cache outside the machine. It keeps whole entries (the directories the
+/// local cache writes) and uses the local cache as hot storage.
+pub trait RemoteCache: Send + Sync + fmt::Debug {
+    /// On a local miss: fetches the entry into `dest`. `Ok(false)` when the
+    /// remote has no such entry.
+    fn download(&self, key: EntryKey<'_>, dest: &Path) -> Result<bool, Diagnostic>;
+    /// After an entry was written locally in `src`: stores it remotely.
+    fn upload(&self, key: EntryKey<'_>, src: &Path) -> Result<(), Diagnostic>;
+}
+
+/// How a named cache stores entries.
+#[derive(Clone, Debug)]
+pub enum CacheBackend {
+    /// `._qik/cache`, private to this checkout.
+    Local,
+    /// `.qik/cache`, committed with the repository.
+    Repo,
+    /// Never cached.
+    Never,
+    /// A plugin's remote store, with the local cache as hot storage.
+    Remote(Arc<dyn RemoteCache>),
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NoKeys {}
+
+fn builtin(backend: CacheBackend) -> impl Fn(Node<'_>) -> Result<CacheBackend, Diagnostic> {
+    move |node| {
+        node.deserialize_without::<NoKeys>("type")?;
+        Ok(backend.clone())
+    }
+}
+
+#[distributed_slice(CACHE_TYPES)]
+static LOCAL: CacheType = CacheType {
+    tag: "local",
+    plugin: BUILTIN,
+    parse: |_, node| builtin(CacheBackend::Local)(node),
+};
+
+#[distributed_slice(CACHE_TYPES)]
+static REPO: CacheType = CacheType {
+    tag: "repo",
+    plugin: BUILTIN,
+    parse: |_, node| builtin(CacheBackend::Repo)(node),
+};
+
+#[distributed_slice(CACHE_TYPES)]
+static NONE: CacheType = CacheType {
+    tag: "none",
+    plugin: BUILTIN,
+    parse: |_, node| builtin(CacheBackend::Never)(node),
+};

@@ -1,0 +1,1079 @@
+//! Finding and parsing qik.toml into typed, spanned configuration.
+//!
+//! Fixed parts of the schema are serde structs; positions whose type a plugin
+//! chooses (`deps` entries, `[caches.*]`, `venv`, `[plugins.*]`) are dispatched
+//! on their `type` through the [`Registry`] and parsed by the owning factory
+//! from a [`Node`], so every error points at file, line and column.
+
+use std::collections::BTreeMap;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use serde::Deserialize;
+use serde::de::IgnoredAny;
+use toml::Spanned;
+
+use crate::cache::{CacheBackend, CacheWhen};
+use crate::ctx::CtxVar;
+use crate::deps::{self, DepSpec};
+use crate::diagnostic::{Code, Diagnostic, choices_hint, did_you_mean};
+use crate::registry::{BUILTIN, PluginConfig, PluginDef, Registry};
+use crate::source::{Node, OneOrMany, SourceFile};
+use crate::venv::VenvSpec;
+
+/// The whole configuration of a project: its root qik.toml, the qik.toml
+/// files of its modules and the commands of its enabled plugins.
+#[derive(Debug)]
+pub struct Config {
+    /// The directory of the root qik.toml (commands run here).
+    pub root: PathBuf,
+    pub file: Arc<SourceFile>,
+    /// Deprecated spellings that were accepted, to show the user.
+    pub warnings: Vec<Diagnostic>,
+    pub plugins: BTreeMap<String, EnabledPlugin>,
+    pub ctx_vars: Vec<CtxVar>,
+    pub caches: BTreeMap<String, NamedCache>,
+    pub spaces: BTreeMap<String, SpaceConf>,
+    pub base_deps: Vec<DepConf>,
+    pub defaults: Defaults,
+    pub pydist: PydistConf,
+    pub commands: BTreeMap<String, CommandConf>,
+}
+
+/// A plugin named in `[plugins]`.
+pub struct EnabledPlugin {
+    pub name: String,
+    pub def: &'static PluginDef,
+    pub config: PluginConfig,
+}
+
+impl std::fmt::Debug for EnabledPlugin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EnabledPlugin")
+            .field("name", &self.name)
+            .field("id", &self.def.id)
+            .finish()
+    }
+}
+
+/// Where a value was written.
+#[derive(Clone, Debug)]
+pub struct Origin {
+    pub file: Arc<SourceFile>,
+    pub span: Range<usize>,
+}
+
+impl Origin {
+    pub fn error(
+        &self,
+        code: Code,
+        message: impl Into<String>,
+        label: impl Into<String>,
+    ) -> Diagnostic {
+        Diagnostic::error(code, message).with_label(&self.file, self.span.clone(), label)
+    }
+}
+
+#[derive(Debug)]
+pub struct NamedCache {
+    pub backend: CacheBackend,
+    pub origin: Option<Origin>,
+}
+
+#[derive(Debug)]
+pub struct DepConf {
+    pub spec: Box<dyn DepSpec>,
+    pub origin: Origin,
+}
+
+#[derive(Debug)]
+pub struct VenvConf {
+    pub tag: &'static str,
+    pub spec: Box<dyn VenvSpec>,
+    pub origin: Origin,
+}
+
+#[derive(Clone, Debug)]
+pub struct ModuleConf {
+    pub name: String,
+    pub path: String,
+    pub origin: Origin,
+}
+
+#[derive(Clone, Debug)]
+pub enum FenceEntry {
+    Path(String),
+    Space(Spanned<String>),
+}
+
+#[derive(Clone, Debug, Default)]
+pub enum FenceConf {
+    /// No fence (the default).
+    #[default]
+    Off,
+    /// The space's modules plus these entries (`fence = true` is an empty list).
+    On(Vec<FenceEntry>),
+}
+
+#[derive(Debug)]
+pub struct SpaceConf {
+    pub name: String,
+    pub root: Option<String>,
+    pub modules: Vec<ModuleConf>,
+    pub fence: FenceConf,
+    pub venv: Option<VenvConf>,
+    pub dotenv: Option<Vec<String>>,
+    pub origin: Origin,
+}
+
+#[derive(Debug, Default)]
+pub struct Defaults {
+    pub cache: Option<Spanned<String>>,
+    pub cache_when: Option<CacheWhen>,
+    pub python_path: String,
+    pub venv: Option<VenvConf>,
+    pub dotenv: Option<Vec<String>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct PydistConf {
+    #[serde(default)]
+    pub versions: BTreeMap<String, String>,
+    #[serde(default, alias = "ignore_missing")]
+    pub ignore_missing: bool,
+    #[serde(default, alias = "ignore_missing_modules")]
+    pub ignore_missing_modules: bool,
+    #[serde(default)]
+    pub modules: BTreeMap<String, String>,
+}
+
+/// Which file defined a command.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum CommandSource {
+    Project,
+    Module(String),
+    Plugin(String),
+}
+
+#[derive(Debug)]
+pub struct CommandConf {
+    pub name: String,
+    pub exec: Spanned<String>,
+    pub deps: Vec<DepConf>,
+    pub artifacts: Vec<Spanned<String>>,
+    pub cache: Option<Spanned<String>>,
+    pub cache_when: Option<CacheWhen>,
+    pub space: Option<Spanned<String>>,
+    pub hidden: bool,
+    pub tags: Vec<String>,
+    pub source: CommandSource,
+    pub origin: Origin,
+}
+
+impl CommandConf {
+    pub fn file(&self) -> &Arc<SourceFile> {
+        &self.origin.file
+    }
+}
+
+/// The configuration file that was found for a directory.
+#[derive(Clone, Debug)]
+pub struct Located {
+    pub path: PathBuf,
+    /// `[tool.qik]` of a pyproject.toml rather than a qik.toml.
+    pub pyproject: bool,
+}
+
+/// Finds the project's configuration for `cwd`.
+///
+/// Walks up from `cwd` to the git root and takes the outermost directory with
+/// a `qik.toml` (or a pyproject.toml with `[tool.qik]`): modules keep their
+/// own qik.toml files, and running qik inside a module must still find the
+/// project.
+pub fn locate(cwd: &Path) -> Result<Located, Diagnostic> {
+    let mut found = None;
+    for dir in cwd.ancestors() {
+        let qik_toml = dir.join("qik.toml");
+        if qik_toml.is_file() {
+            found = Some(Located {
+                path: qik_toml,
+                pyproject: false,
+            });
+        } else {
+            let pyproject = dir.join("pyproject.toml");
+            if pyproject.is_file()
+                && std::fs::read_to_string(&pyproject).is_ok_and(|text| has_tool_qik(&text))
+            {
+                found = Some(Located {
+                    path: pyproject,
+                    pyproject: true,
+                });
+            }
+        }
+        if dir.join(".git").exists() {
+            break;
+        }
+    }
+    found.ok_or_else(|| {
+        Diagnostic::error(
+            Code::ConfigNotFound,
+            format!("no qik.toml found in {} or its parents", cwd.display()),
+        )
+        .with_hint("create a qik.toml at the root of your project (or a [tool.qik] table in pyproject.toml)")
+    })
+}
+
+fn has_tool_qik(text: &str) -> bool {
+    // A cheap pre-check; the full parse happens once the file is chosen.
+    text.contains("tool.qik")
+        && toml::from_str::<toml::Table>(text)
+            .ok()
+            .and_then(|t| t.get("tool")?.get("qik").cloned())
+            .is_some()
+}
+
+fn display_path(path: &Path, cwd: &Path) -> String {
+    path.strip_prefix(cwd)
+        .map(|p| p.display().to_string())
+        .unwrap_or_else(|_| path.display().to_string())
+}
+
+/// Loads the configuration for `cwd`.
+pub fn load(cwd: &Path) -> Result<Config, Diagnostic> {
+    let located = locate(cwd)?;
+    let file = SourceFile::read(&located.path, display_path(&located.path, cwd))?;
+    let root_dir = located
+        .path
+        .parent()
+        .expect("a config file has a parent directory")
+        .to_path_buf();
+    let node = if located.pyproject {
+        file.root()
+            .get("tool")
+            .and_then(|t| t.get("qik"))
+            .expect("located only when [tool.qik] exists")
+    } else {
+        file.root()
+    };
+    let mut parser = Parser::new(root_dir.clone());
+    parser.parse_project(node)?;
+    parser.parse_module_files(cwd)?;
+    parser.parse_plugin_commands()?;
+    Ok(parser.finish(file))
+}
+
+/// Parses a configuration from text; used by tests and tools.
+pub fn parse_str(root: &Path, text: &str) -> Result<Config, Diagnostic> {
+    let file = SourceFile::parse(root.join("qik.toml"), "qik.toml".into(), text.to_string())?;
+    let mut parser = Parser::new(root.to_path_buf());
+    parser.parse_project(file.root())?;
+    parser.parse_module_files(root)?;
+    parser.parse_plugin_commands()?;
+    Ok(parser.finish(file))
+}
+
+struct Parser {
+    root: PathBuf,
+    registry: &'static Registry,
+    warnings: Vec<Diagnostic>,
+    plugins: BTreeMap<String, EnabledPlugin>,
+    ctx_vars: Vec<CtxVar>,
+    caches: BTreeMap<String, NamedCache>,
+    spaces: BTreeMap<String, SpaceConf>,
+    base_deps: Vec<DepConf>,
+    defaults: Defaults,
+    pydist: PydistConf,
+    commands: BTreeMap<String, CommandConf>,
+}
+
+const TOP_LEVEL_KEYS: &[&str] = &[
+    "plugins", "ctx", "caches", "spaces", "base", "defaults", "pydist", "commands",
+];
+
+impl Parser {
+    fn new(root: PathBuf) -> Self {
+        let caches = ["local", "repo"]
+            .into_iter()
+            .zip([CacheBackend::Local, CacheBackend::Repo])
+            .map(|(name, backend)| {
+                (
+                    name.to_string(),
+                    NamedCache {
+                        backend,
+                        origin: None,
+                    },
+                )
+            })
+            .collect();
+        Parser {
+            root,
+            registry: Registry::get(),
+            warnings: Vec::new(),
+            plugins: BTreeMap::new(),
+            ctx_vars: Vec::new(),
+            caches,
+            spaces: BTreeMap::new(),
+            base_deps: Vec::new(),
+            defaults: Defaults {
+                python_path: ".".into(),
+                ..Defaults::default()
+            },
+            pydist: PydistConf::default(),
+            commands: BTreeMap::new(),
+        }
+    }
+
+    fn finish(self, file: Arc<SourceFile>) -> Config {
+        Config {
+            root: self.root,
+            file,
+            warnings: self.warnings,
+            plugins: self.plugins,
+            ctx_vars: self.ctx_vars,
+            caches: self.caches,
+            spaces: self.spaces,
+            base_deps: self.base_deps,
+            defaults: self.defaults,
+            pydist: self.pydist,
+            commands: self.commands,
+        }
+    }
+
+    fn warn_spelling(
+        &mut self,
+        node_file: &Arc<SourceFile>,
+        span: Range<usize>,
+        used: &str,
+        canonical: &str,
+    ) {
+        self.warnings.push(
+            Diagnostic::warning(format!(
+                "`{used}` is accepted, but the spelling is `{canonical}`"
+            ))
+            .with_label(node_file, span, "deprecated spelling")
+            .with_hint(format!("write `{canonical}` instead")),
+        );
+    }
+
+    fn parse_project(&mut self, node: Node<'_>) -> Result<(), Diagnostic> {
+        let Some(entries) = node.entries() else {
+            return Err(node.type_error("a table"));
+        };
+        let entries: Vec<_> = entries.collect();
+        // Plugins first: they decide which types the rest may use.
+        if let Some((_, plugins)) = entries.iter().find(|(k, _)| k.name == "plugins") {
+            self.parse_plugins(*plugins)?;
+        }
+        for (key, value) in entries {
+            match key.name {
+                "plugins" => {}
+                "ctx" => self.parse_ctx(value)?,
+                "vars" => {
+                    self.warn_spelling(value.file(), key.span.clone(), "vars", "ctx");
+                    self.parse_ctx(value)?;
+                }
+                "caches" => self.parse_caches(value)?,
+                "spaces" => self.parse_spaces(value)?,
+                "base" => self.parse_base(value)?,
+                "defaults" => self.parse_defaults(value)?,
+                "pydist" => self.pydist = value.deserialize()?,
+                "commands" => self.parse_commands(value, &CommandSource::Project)?,
+                "command" => {
+                    self.warn_spelling(
+                        value.file(),
+                        key.span.clone(),
+                        "[command.<name>]",
+                        "[commands.<name>]",
+                    );
+                    self.parse_commands(value, &CommandSource::Project)?;
+                }
+                other => {
+                    return Err(Diagnostic::error(
+                        Code::ConfigParse,
+                        format!("unknown key `{other}`"),
+                    )
+                    .with_label(value.file(), key.span, "unknown key")
+                    .with_hint(choices_hint(other, TOP_LEVEL_KEYS.iter().copied())));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn parse_plugins(&mut self, node: Node<'_>) -> Result<(), Diagnostic> {
+        let Some(entries) = node.entries() else {
+            return Err(node.type_error("a table like `uv = \"qik.uv\"`"));
+        };
+        for (key, value) in entries {
+            let (id, id_span, table) = if let Some(id) = value.as_str() {
+                (id, value.span(), None)
+            } else if value.is_table() {
+                let Some(pyimport) = value.get("pyimport") else {
+                    return Err(value
+                        .error(
+                            Code::ConfigParse,
+                            format!("plugin `{}` has no `pyimport`", key.name),
+                            "in this table",
+                        )
+                        .with_hint("name the plugin: pyimport = \"qik.uv\""));
+                };
+                let Some(id) = pyimport.as_str() else {
+                    return Err(pyimport.type_error("a string"));
+                };
+                (id, pyimport.span(), Some(value))
+            } else {
+                return Err(value.type_error("a plugin id like \"qik.uv\" or a table"));
+            };
+            let Some(def) = self.registry.plugin(id).filter(|def| def.id != BUILTIN) else {
+                let compiled: Vec<&str> = self.registry.plugin_ids().collect();
+                let hint = if compiled.is_empty() {
+                    "this qik binary has no plugins compiled in; build it with the plugin's cargo feature".to_string()
+                } else {
+                    format!(
+                        "this qik binary has: {}{}",
+                        compiled
+                            .iter()
+                            .map(|c| format!("\"{c}\""))
+                            .collect::<Vec<_>>()
+                            .join(", "),
+                        did_you_mean(id, compiled.iter().copied())
+                            .map(|g| format!("; did you mean \"{g}\"?"))
+                            .unwrap_or_default()
+                    )
+                };
+                return Err(Diagnostic::error(
+                    Code::PluginImport,
+                    format!("plugin \"{id}\" is not compiled into this qik"),
+                )
+                .with_label(node.file(), id_span, "unknown plugin")
+                .with_hint(hint));
+            };
+            if let Some(other) = self.plugins.values().find(|p| p.def.id == def.id) {
+                return Err(Diagnostic::error(
+                    Code::ConfigParse,
+                    format!(
+                        "plugin \"{id}\" is enabled twice (also as `{}`)",
+                        other.name
+                    ),
+                )
+                .with_label(node.file(), key.span, "second time")
+                .with_hint("keep one entry per plugin"));
+            }
+            let config = match table {
+                Some(table) => (def.config)(Some(table))?,
+                None => (def.config)(None)?,
+            };
+            self.plugins.insert(
+                key.name.to_string(),
+                EnabledPlugin {
+                    name: key.name.to_string(),
+                    def,
+                    config,
+                },
+            );
+        }
+        Ok(())
+    }
+
+    fn plugin_enabled(&self, id: &str) -> bool {
+        id == BUILTIN || self.plugins.values().any(|p| p.def.id == id)
+    }
+
+    /// Checks that a type's plugin is enabled, or says what to add.
+    fn require_plugin(
+        &self,
+        kind: &str,
+        tag: &str,
+        plugin: &str,
+        node: Node<'_>,
+        code: Code,
+    ) -> Result<(), Diagnostic> {
+        if self.plugin_enabled(plugin) {
+            return Ok(());
+        }
+        let short = plugin.rsplit('.').next().unwrap_or(plugin);
+        Err(node
+            .error(
+                code,
+                format!("{kind} type \"{tag}\" needs the plugin \"{plugin}\""),
+                "plugin not enabled",
+            )
+            .with_hint(format!(
+                "enable it in qik.toml:\n[plugins]\n{short} = \"{plugin}\""
+            )))
+    }
+
+    /// Reads `type = "..."` of a plugin-typed table.
+    fn type_tag<'a>(
+        &self,
+        node: Node<'a>,
+        kind: &str,
+        tags: Vec<&'static str>,
+        code: Code,
+    ) -> Result<&'a str, Diagnostic> {
+        let Some(tag_node) = node.get("type") else {
+            return Err(node
+                .error(code, format!("this {kind} has no `type`"), "missing `type`")
+                .with_hint(format!("add type = \"...\"; {}", choices_hint("", tags))));
+        };
+        tag_node
+            .as_str()
+            .ok_or_else(|| tag_node.type_error("a string"))
+    }
+
+    fn unknown_type(
+        &self,
+        kind: &str,
+        tag: &str,
+        node: Node<'_>,
+        code: Code,
+        types: Vec<(&'static str, &'static str)>,
+    ) -> Diagnostic {
+        let listed = types
+            .iter()
+            .map(|(tag, plugin)| {
+                if *plugin == BUILTIN {
+                    format!("\"{tag}\"")
+                } else {
+                    format!("\"{tag}\" (plugin \"{plugin}\")")
+                }
+            })
+            .collect::<Vec<_>>()
+            .join(", ");
+        let guess = did_you_mean(tag, types.iter().map(|(t, _)| *t))
+            .map(|g| format!("did you mean \"{g}\"? "))
+            .unwrap_or_default();
+        let span = node
+            .get("type")
+            .map(|t| t.span())
+            .unwrap_or_else(|| node.span());
+        Diagnostic::error(code, format!("invalid {kind} type \"{tag}\""))
+            .with_label(node.file(), span, "unknown type")
+            .with_hint(format!("{guess}valid types: {listed}"))
+    }
+
+    fn parse_dep(&self, node: Node<'_>) -> Result<DepConf, Diagnostic> {
+        let origin = Origin {
+            file: Arc::clone(node.file()),
+            span: node.span(),
+        };
+        if let Some(spec) = deps::parse_glob_shorthand(node) {
+            return Ok(DepConf { spec, origin });
+        }
+        if !node.is_table() {
+            return Err(node.type_error("a glob string or a table with a `type`"));
+        }
+        let types: Vec<_> = self
+            .registry
+            .dep_types()
+            .map(|t| (t.tag, t.plugin))
+            .collect();
+        let tag = self.type_tag(
+            node,
+            "dependency",
+            types.iter().map(|t| t.0).collect(),
+            Code::InvalidDepType,
+        )?;
+        let Some(dep_type) = self.registry.dep_type(tag) else {
+            return Err(self.unknown_type("dep", tag, node, Code::InvalidDepType, types));
+        };
+        self.require_plugin("dep", tag, dep_type.plugin, node, Code::InvalidDepType)?;
+        Ok(DepConf {
+            spec: (dep_type.parse)(node)?,
+            origin,
+        })
+    }
+
+    fn parse_deps(&self, node: Node<'_>) -> Result<Vec<DepConf>, Diagnostic> {
+        let Some(items) = node.items() else {
+            return Err(node.type_error("a list of dependencies"));
+        };
+        items.map(|item| self.parse_dep(item)).collect()
+    }
+
+    fn parse_ctx(&mut self, node: Node<'_>) -> Result<(), Diagnostic> {
+        let Some(items) = node.items() else {
+            return Err(node.type_error("a list of variables"));
+        };
+        for item in items {
+            self.ctx_vars.push(CtxVar::parse(item)?);
+        }
+        Ok(())
+    }
+
+    fn parse_caches(&mut self, node: Node<'_>) -> Result<(), Diagnostic> {
+        let Some(entries) = node.entries() else {
+            return Err(node.type_error("a table of caches"));
+        };
+        for (key, value) in entries {
+            if !value.is_table() {
+                return Err(value.type_error("a table with a `type`"));
+            }
+            let types: Vec<_> = self
+                .registry
+                .cache_types()
+                .map(|t| (t.tag, t.plugin))
+                .collect();
+            let tag = self.type_tag(
+                value,
+                "cache",
+                types.iter().map(|t| t.0).collect(),
+                Code::InvalidCacheType,
+            )?;
+            let Some(cache_type) = self.registry.cache_type(tag) else {
+                return Err(self.unknown_type("cache", tag, value, Code::InvalidCacheType, types));
+            };
+            self.require_plugin(
+                "cache",
+                tag,
+                cache_type.plugin,
+                value,
+                Code::InvalidCacheType,
+            )?;
+            let backend = (cache_type.parse)(key.name, value)?;
+            self.caches.insert(
+                key.name.to_string(),
+                NamedCache {
+                    backend,
+                    origin: Some(Origin {
+                        file: Arc::clone(value.file()),
+                        span: key.span,
+                    }),
+                },
+            );
+        }
+        Ok(())
+    }
+
+    fn default_venv_type(&self) -> &'static crate::registry::VenvType {
+        self.registry
+            .venv_types()
+            .find(|t| t.default_for_plugin && self.plugin_enabled(t.plugin))
+            .or_else(|| self.registry.venv_type("active"))
+            .expect("the active venv type is built in")
+    }
+
+    fn parse_venv(&mut self, node: Node<'_>) -> Result<VenvConf, Diagnostic> {
+        let origin = Origin {
+            file: Arc::clone(node.file()),
+            span: node.span(),
+        };
+        // The reference documents `venv = [{type = "space", ...}]`; accept a
+        // one-table list as that table.
+        if let Some(mut items) = node.items() {
+            if let (Some(first), None) = (items.next(), items.next()) {
+                if first.is_table() {
+                    self.warn_spelling(node.file(), node.span(), "venv = [{...}]", "venv = {...}");
+                    return self.parse_venv(first);
+                }
+            }
+        }
+        if node.as_str().is_some() || node.is_array() {
+            let reqs: OneOrMany = node.deserialize()?;
+            let venv_type = self.default_venv_type();
+            let from_reqs = venv_type
+                .from_reqs
+                .expect("default venv types accept requirement files");
+            return Ok(VenvConf {
+                tag: venv_type.tag,
+                spec: from_reqs(reqs.0),
+                origin,
+            });
+        }
+        if !node.is_table() {
+            return Err(
+                node.type_error("a requirements file, a list of them, or a table with a `type`")
+            );
+        }
+        let types: Vec<_> = self
+            .registry
+            .venv_types()
+            .map(|t| (t.tag, t.plugin))
+            .collect();
+        let tag = self.type_tag(
+            node,
+            "venv",
+            types.iter().map(|t| t.0).collect(),
+            Code::InvalidVenvType,
+        )?;
+        let Some(venv_type) = self.registry.venv_type(tag) else {
+            return Err(self.unknown_type("venv", tag, node, Code::InvalidVenvType, types));
+        };
+        self.require_plugin("venv", tag, venv_type.plugin, node, Code::InvalidVenvType)?;
+        Ok(VenvConf {
+            tag: venv_type.tag,
+            spec: (venv_type.parse)(node)?,
+            origin,
+        })
+    }
+
+    fn parse_spaces(&mut self, node: Node<'_>) -> Result<(), Diagnostic> {
+        #[derive(Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct RawSpace {
+            root: Option<String>,
+            // Shapes vary by plugin: accepted here, parsed from the node below.
+            #[allow(dead_code)]
+            modules: Option<IgnoredAny>,
+            #[allow(dead_code)]
+            fence: Option<IgnoredAny>,
+            #[allow(dead_code)]
+            venv: Option<IgnoredAny>,
+            dotenv: Option<OneOrMany>,
+        }
+        let Some(entries) = node.entries() else {
+            return Err(node.type_error("a table of spaces"));
+        };
+        for (key, value) in entries {
+            let origin = Origin {
+                file: Arc::clone(value.file()),
+                span: key.span.clone(),
+            };
+            let mut space = SpaceConf {
+                name: key.name.to_string(),
+                root: None,
+                modules: Vec::new(),
+                fence: FenceConf::Off,
+                venv: None,
+                dotenv: None,
+                origin,
+            };
+            if value.as_str().is_some() || value.is_array() {
+                space.venv = Some(self.parse_venv(value)?);
+            } else if value.is_table() {
+                let raw: RawSpace = value.deserialize()?;
+                space.root = raw.root.map(|r| normalize_dir(&r));
+                space.dotenv = raw.dotenv.map(|d| d.0);
+                if let Some(venv) = value.get("venv") {
+                    space.venv = Some(self.parse_venv(venv)?);
+                }
+                if let Some(modules) = value.get("modules") {
+                    space.modules = parse_modules(modules)?;
+                }
+                if let Some(fence) = value.get("fence") {
+                    space.fence = parse_fence(fence)?;
+                }
+            } else {
+                return Err(value.type_error("a requirements file or a table"));
+            }
+            self.spaces.insert(key.name.to_string(), space);
+        }
+        Ok(())
+    }
+
+    fn parse_base(&mut self, node: Node<'_>) -> Result<(), Diagnostic> {
+        #[derive(Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct RawBase {
+            #[allow(dead_code)]
+            deps: Option<IgnoredAny>,
+        }
+        let _: RawBase = node.deserialize()?;
+        if let Some(deps) = node.get("deps") {
+            self.base_deps = self.parse_deps(deps)?;
+        }
+        Ok(())
+    }
+
+    fn parse_defaults(&mut self, node: Node<'_>) -> Result<(), Diagnostic> {
+        #[derive(Deserialize)]
+        #[serde(deny_unknown_fields, rename_all = "kebab-case")]
+        struct RawDefaults {
+            cache: Option<Spanned<String>>,
+            #[serde(alias = "cache_when")]
+            cache_when: Option<Spanned<String>>,
+            #[serde(alias = "python_path")]
+            python_path: Option<String>,
+            // Parsed from the node below: its type is chosen by a plugin.
+            #[allow(dead_code)]
+            venv: Option<IgnoredAny>,
+            dotenv: Option<OneOrMany>,
+        }
+        let raw: RawDefaults = node.deserialize()?;
+        self.defaults.cache = raw.cache;
+        if let Some(when) = raw.cache_when {
+            self.defaults.cache_when = Some(self.parse_cache_when(node.file(), &when)?);
+        }
+        if let Some(python_path) = raw.python_path {
+            self.defaults.python_path = normalize_dir(&python_path);
+            if self.defaults.python_path.is_empty() {
+                self.defaults.python_path = ".".into();
+            }
+        }
+        self.defaults.dotenv = raw.dotenv.map(|d| d.0);
+        if let Some(venv) = node.get("venv") {
+            self.defaults.venv = Some(self.parse_venv(venv)?);
+        }
+        Ok(())
+    }
+
+    fn parse_cache_when(
+        &mut self,
+        file: &Arc<SourceFile>,
+        value: &Spanned<String>,
+    ) -> Result<CacheWhen, Diagnostic> {
+        match value.get_ref().as_str() {
+            "success" => Ok(CacheWhen::Success),
+            "failed" => Ok(CacheWhen::Failed),
+            "finished" => Ok(CacheWhen::Finished),
+            "always" => {
+                self.warn_spelling(file, value.span(), "always", "finished");
+                Ok(CacheWhen::Finished)
+            }
+            other => Err(Diagnostic::error(
+                Code::ConfigParse,
+                format!("invalid cache-when \"{other}\""),
+            )
+            .with_label(file, value.span(), "unknown value")
+            .with_hint(choices_hint(other, ["success", "failed", "finished"]))),
+        }
+    }
+
+    fn parse_commands(&mut self, node: Node<'_>, source: &CommandSource) -> Result<(), Diagnostic> {
+        #[derive(Deserialize)]
+        #[serde(deny_unknown_fields, rename_all = "kebab-case")]
+        struct RawCommand {
+            exec: Option<Spanned<String>>,
+            // Parsed from the node below: entries are typed by plugins.
+            #[allow(dead_code)]
+            deps: Option<IgnoredAny>,
+            #[serde(default)]
+            artifacts: Vec<Spanned<String>>,
+            cache: Option<Spanned<String>>,
+            #[serde(alias = "cache_when")]
+            cache_when: Option<Spanned<String>>,
+            space: Option<Spanned<String>>,
+            #[serde(default)]
+            hidden: bool,
+            #[serde(default)]
+            tags: Vec<String>,
+        }
+        let Some(entries) = node.entries() else {
+            return Err(node.type_error("a table of commands"));
+        };
+        for (key, value) in entries {
+            let name = match source {
+                CommandSource::Project => key.name.to_string(),
+                CommandSource::Module(module) => format!("{module}/{}", key.name),
+                CommandSource::Plugin(plugin) => format!("{plugin}.{}", key.name),
+            };
+            let origin = Origin {
+                file: Arc::clone(value.file()),
+                span: key.span.clone(),
+            };
+            let command = if value.as_str().is_some() {
+                CommandConf {
+                    name: name.clone(),
+                    exec: value.deserialize()?,
+                    deps: Vec::new(),
+                    artifacts: Vec::new(),
+                    cache: None,
+                    cache_when: None,
+                    space: None,
+                    hidden: false,
+                    tags: Vec::new(),
+                    source: source.clone(),
+                    origin,
+                }
+            } else if value.is_table() {
+                let raw: RawCommand = value.deserialize()?;
+                let deps = match value.get("deps") {
+                    Some(deps) => self.parse_deps(deps)?,
+                    None => Vec::new(),
+                };
+                let cache_when = match &raw.cache_when {
+                    Some(when) => Some(self.parse_cache_when(value.file(), when)?),
+                    None => None,
+                };
+                let exec = raw
+                    .exec
+                    .unwrap_or_else(|| Spanned::new(value.span(), String::new()));
+                CommandConf {
+                    name: name.clone(),
+                    exec,
+                    deps,
+                    artifacts: raw.artifacts,
+                    cache: raw.cache,
+                    cache_when,
+                    space: raw.space,
+                    hidden: raw.hidden,
+                    tags: raw.tags,
+                    source: source.clone(),
+                    origin,
+                }
+            } else {
+                return Err(value.type_error("a shell command string or a table"));
+            };
+            if let Some(previous) = self.commands.get(&name) {
+                return Err(Diagnostic::error(
+                    Code::ConfigParse,
+                    format!("command `{name}` is defined twice"),
+                )
+                .with_label(value.file(), key.span, "second definition")
+                .with_label(
+                    &previous.origin.file,
+                    previous.origin.span.clone(),
+                    "first definition",
+                )
+                .with_hint("rename one of them"));
+            }
+            self.commands.insert(name, command);
+        }
+        Ok(())
+    }
+
+    /// Reads the qik.toml of every module: they may only add commands.
+    fn parse_module_files(&mut self, cwd: &Path) -> Result<(), Diagnostic> {
+        let modules: Vec<(String, String)> = self
+            .spaces
+            .values()
+            .flat_map(|s| s.modules.iter().map(|m| (m.name.clone(), m.path.clone())))
+            .collect();
+        for (name, path) in modules {
+            let file_path = self.root.join(&path).join("qik.toml");
+            if !file_path.is_file() {
+                continue;
+            }
+            let file = SourceFile::read(&file_path, display_path(&file_path, cwd))?;
+            let root = file.root();
+            for (key, value) in root.entries().into_iter().flatten() {
+                match key.name {
+                    "commands" => {
+                        self.parse_commands(value, &CommandSource::Module(name.clone()))?
+                    }
+                    "command" => {
+                        self.warn_spelling(
+                            value.file(),
+                            key.span.clone(),
+                            "[command.<name>]",
+                            "[commands.<name>]",
+                        );
+                        self.parse_commands(value, &CommandSource::Module(name.clone()))?;
+                    }
+                    other => {
+                        return Err(Diagnostic::error(
+                            Code::ConfigParse,
+                            format!("unknown key `{other}` in a module's qik.toml"),
+                        )
+                        .with_label(value.file(), key.span, "unknown key")
+                        .with_hint("a module's qik.toml may only define [commands]; spaces, plugins and the rest belong in the root qik.toml"));
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Adds the commands that enabled plugins ship.
+    fn parse_plugin_commands(&mut self) -> Result<(), Diagnostic> {
+        let shipped: Vec<(String, &'static PluginDef)> = self
+            .plugins
+            .values()
+            .filter(|p| !p.def.commands.is_empty())
+            .map(|p| (p.name.clone(), p.def))
+            .collect();
+        for (name, def) in shipped {
+            let file = SourceFile::parse(
+                PathBuf::from(format!("<{}>/qik.toml", def.id)),
+                format!("<plugin {}>/qik.toml", def.id),
+                def.commands.to_string(),
+            )?;
+            if let Some(commands) = file.root().get("commands") {
+                self.parse_commands(commands, &CommandSource::Plugin(name))?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// `a/b/` and `./a/b` name the same directory as `a/b`.
+fn normalize_dir(path: &str) -> String {
+    let trimmed = path.trim_start_matches("./").trim_end_matches('/');
+    if trimmed == "." {
+        String::new()
+    } else {
+        trimmed.to_string()
+    }
+}
+
+fn parse_modules(node: Node<'_>) -> Result<Vec<ModuleConf>, Diagnostic> {
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct RawModule {
+        name: String,
+        path: String,
+    }
+    let Some(items) = node.items() else {
+        return Err(node.type_error("a list of module paths"));
+    };
+    items
+        .map(|item| {
+            let origin = Origin {
+                file: Arc::clone(item.file()),
+                span: item.span(),
+            };
+            if let Some(path) = item.as_str() {
+                let path = normalize_dir(path);
+                Ok(ModuleConf {
+                    name: path.clone(),
+                    path,
+                    origin,
+                })
+            } else if item.is_table() {
+                let raw: RawModule = item.deserialize()?;
+                Ok(ModuleConf {
+                    name: raw.name,
+                    path: normalize_dir(&raw.path),
+                    origin,
+                })
+            } else {
+                Err(item
+                    .type_error("a module path or a table like {name = \"...\", path = \"...\"}"))
+            }
+        })
+        .collect()
+}
+
+fn parse_fence(node: Node<'_>) -> Result<FenceConf, Diagnostic> {
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct SpaceRef {
+        #[serde(rename = "type")]
+        ty: Spanned<String>,
+        name: Spanned<String>,
+    }
+    if let Some(on) = node.as_bool() {
+        return Ok(if on {
+            FenceConf::On(Vec::new())
+        } else {
+            FenceConf::Off
+        });
+    }
+    let Some(items) = node.items() else {
+        return Err(
+            node.type_error("true, false, or a list of paths and {type = \"space\", name = ...}")
+        );
+    };
+    let mut entries = Vec::new();
+    for item in items {
+        if let Some(path) = item.as_str() {
+            entries.push(FenceEntry::Path(normalize_dir(path)));
+        } else if item.is_table() {
+            let raw: SpaceRef = item.deserialize()?;
+            if raw.ty.get_ref() != "space" {
+                return Err(Diagnostic::error(
+                    Code::ConfigParse,
+                    format!("invalid fence entry type \"{}\"", raw.ty.get_ref()),
+                )
+                .with_label(item.file(), raw.ty.span(), "unknown type")
+                .with_hint("fence entries are paths or {type = \"space\", name = \"...\"}"));
+            }
+            entries.push(FenceEntry::Space(raw.name));
+        } else {
+            return Err(item.type_error("a path or {type = \"space\", name = ...}"));
+        }
+    }
+    Ok(FenceConf::On(entries))
+}

@@ -1,0 +1,268 @@
+//! Context variables: `ctx = [...]` in qik.toml, read from the environment.
+//!
+//! Values are resolved once per invocation, but an error (missing required
+//! value, bad cast) only surfaces when a placeholder actually uses the variable,
+//! as users of the reference implementation expect.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+use toml::Spanned;
+
+use crate::diagnostic::{Code, Diagnostic, choices_hint};
+use crate::source::Node;
+
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum VarType {
+    #[default]
+    Str,
+    Int,
+    Bool,
+}
+
+/// A declared context variable.
+#[derive(Clone, Debug)]
+pub struct CtxVar {
+    pub name: String,
+    pub ty: VarType,
+    pub default: Option<toml::Value>,
+    pub required: bool,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct RawVar {
+    name: String,
+    #[serde(rename = "type", default)]
+    ty: VarType,
+    default: Option<Spanned<toml::Value>>,
+    #[serde(default = "yes")]
+    required: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+impl CtxVar {
+    /// Parses one entry of `ctx = [...]`: a name, or a table.
+    pub fn parse(node: Node<'_>) -> Result<CtxVar, Diagnostic> {
+        if let Some(name) = node.as_str() {
+            return Ok(CtxVar {
+                name: name.to_string(),
+                ty: VarType::Str,
+                default: None,
+                required: true,
+            });
+        }
+        if !node.is_table() {
+            return Err(node.type_error("a variable name or a table like {name = \"my_var\"}"));
+        }
+        let raw: RawVar = node.deserialize()?;
+        if let Some(default) = &raw.default {
+            let ok = matches!(
+                (raw.ty, default.get_ref()),
+                (VarType::Str, toml::Value::String(_))
+                    | (VarType::Int, toml::Value::Integer(_))
+                    | (VarType::Bool, toml::Value::Boolean(_))
+            );
+            if !ok {
+                return Err(Diagnostic::error(
+                    Code::ConfigParse,
+                    format!("the default of `{}` does not match its type", raw.name),
+                )
+                .with_label(node.file(), default.span(), "wrong type for this variable")
+                .with_hint("set `type` to \"str\", \"int\" or \"bool\" to match the default"));
+            }
+        }
+        Ok(CtxVar {
+            name: raw.name,
+            ty: raw.ty,
+            default: raw.default.map(Spanned::into_inner),
+            required: raw.required,
+        })
+    }
+}
+
+#[derive(Clone, Debug)]
+enum VarState {
+    Value(String),
+    Error(Code, String, String),
+}
+
+/// Resolved context, used to fill `{ctx...}` placeholders.
+#[derive(Clone, Debug, Default)]
+pub struct Ctx {
+    project: BTreeMap<String, VarState>,
+    qik: BTreeMap<String, String>,
+}
+
+/// Renders a value the way the reference implementation prints it.
+fn render_value(value: &toml::Value) -> String {
+    match value {
+        toml::Value::String(s) => s.clone(),
+        toml::Value::Boolean(true) => "True".into(),
+        toml::Value::Boolean(false) => "False".into(),
+        other => other.to_string(),
+    }
+}
+
+impl Ctx {
+    /// Resolves declared variables from the environment (`my_var` reads `MY_VAR`).
+    ///
+    /// A value that is set but does not cast is an error right away; a missing
+    /// required value only when a placeholder uses it.
+    pub fn resolve(
+        vars: &[CtxVar],
+        env: impl Fn(&str) -> Option<String>,
+        qik: BTreeMap<String, String>,
+    ) -> Result<Ctx, Diagnostic> {
+        let project = vars
+            .iter()
+            .map(|var| {
+                let key = var.name.to_uppercase();
+                let state = match env(&key) {
+                    Some(raw) => VarState::Value(cast(var.ty, &key, &raw)?),
+                    None => match &var.default {
+                        Some(value) => VarState::Value(render_value(value)),
+                        None if !var.required => VarState::Value("None".into()),
+                        None => VarState::Error(
+                            Code::CtxValueNotFound,
+                            format!("no value supplied for ctx variable `{}`", var.name),
+                            format!("set the environment variable `{key}`, or give the variable a `default`"),
+                        ),
+                    },
+                };
+                Ok((var.name.clone(), state))
+            })
+            .collect::<Result<_, Diagnostic>>()?;
+        Ok(Ctx { project, qik })
+    }
+
+    pub(crate) fn lookup(&self, path: &str) -> Result<String, (Code, String, String)> {
+        let (namespace, name) = match path.split_once('.') {
+            Some((ns @ ("qik" | "project"), name)) => (ns, name),
+            Some((ns, _)) => {
+                return Err((
+                    Code::InvalidCtxNamespace,
+                    format!("ctx namespace `{ns}` is invalid"),
+                    "use `{ctx.<var>}`, `{ctx.project.<var>}` or `{ctx.qik.<name>}`".into(),
+                ));
+            }
+            None => ("project", path),
+        };
+        if namespace == "qik" {
+            return self.qik.get(name).cloned().ok_or_else(|| {
+                (
+                    Code::UnconfiguredCtx,
+                    format!("ctx `qik.{name}` does not exist"),
+                    choices_hint(name, self.qik.keys().map(String::as_str)),
+                )
+            });
+        }
+        match self.project.get(name) {
+            Some(VarState::Value(value)) => Ok(value.clone()),
+            Some(VarState::Error(code, message, hint)) => {
+                Err((*code, message.clone(), hint.clone()))
+            }
+            None => Err((
+                Code::UnconfiguredCtx,
+                format!("ctx `{name}` is not configured"),
+                format!(
+                    "declare it at the top of qik.toml: ctx = [\"{name}\"] ({})",
+                    choices_hint(name, self.project.keys().map(String::as_str))
+                ),
+            )),
+        }
+    }
+}
+
+fn cast(ty: VarType, key: &str, raw: &str) -> Result<String, Diagnostic> {
+    match ty {
+        VarType::Str => Ok(raw.to_string()),
+        VarType::Int => raw
+            .trim()
+            .parse::<i64>()
+            .map(|v| v.to_string())
+            .map_err(|_| {
+                Diagnostic::error(
+                    Code::EnvCast,
+                    format!("environment variable `{key}` = {raw:?} is not an integer"),
+                )
+                .with_hint("set it to a whole number, or unset it")
+            }),
+        VarType::Bool => match raw.trim().to_lowercase().as_str() {
+            "yes" | "true" | "1" => Ok("True".into()),
+            "no" | "false" | "0" => Ok("False".into()),
+            _ => Err(Diagnostic::error(
+                Code::EnvCast,
+                format!("environment variable `{key}` = {raw:?} is not a boolean"),
+            )
+            .with_hint("use one of yes, true, 1, no, false, 0")),
+        },
+    }
+}
+
+/// The machine architecture in the reference's spelling (`linux-64`, `osx-arm64`, ...).
+pub fn arch() -> &'static str {
+    match (std::env::consts::OS, std::env::consts::ARCH) {
+        ("linux", "x86_64") => "linux-64",
+        ("linux", "aarch64") => "linux-aarch64",
+        ("linux", "powerpc64") => "linux-ppc64le",
+        ("linux", "x86") => "linux-32",
+        ("macos", "aarch64") => "osx-arm64",
+        ("macos", _) => "osx-64",
+        ("windows", "x86") => "win-32",
+        ("windows", _) => "win-64",
+        (os, arch) => {
+            // Unknown platforms still get a stable, descriptive value.
+            Box::leak(format!("{os}-{arch}").into_boxed_str())
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn var(name: &str, ty: VarType, default: Option<toml::Value>, required: bool) -> CtxVar {
+        CtxVar {
+            name: name.into(),
+            ty,
+            default,
+            required,
+        }
+    }
+
+    #[test]
+    fn reads_environment_and_defaults() {
+        let vars = [
+            var("my_var", VarType::Str, None, true),
+            var("n", VarType::Int, Some(toml::Value::Integer(100)), true),
+            var("flag", VarType::Bool, None, false),
+            var("missing", VarType::Str, None, true),
+            var("bad", VarType::Int, None, true),
+        ];
+        let env = |key: &str| (key == "BAD").then(|| "x".to_string());
+        let err = Ctx::resolve(&vars, env, BTreeMap::new()).unwrap_err();
+        assert_eq!(err.code, Some(Code::EnvCast));
+        let env = |key: &str| (key == "MY_VAR").then(|| "hello world".to_string());
+        let ctx = Ctx::resolve(
+            &vars[..4],
+            env,
+            BTreeMap::from([("arch".into(), "linux-64".into())]),
+        )
+        .unwrap();
+        assert_eq!(ctx.lookup("my_var").unwrap(), "hello world");
+        assert_eq!(ctx.lookup("project.n").unwrap(), "100");
+        assert_eq!(ctx.lookup("flag").unwrap(), "None");
+        assert_eq!(ctx.lookup("qik.arch").unwrap(), "linux-64");
+        assert_eq!(ctx.lookup("missing").unwrap_err().0, Code::CtxValueNotFound);
+        assert_eq!(ctx.lookup("nope").unwrap_err().0, Code::UnconfiguredCtx);
+        assert_eq!(
+            ctx.lookup("modules.x").unwrap_err().0,
+            Code::InvalidCtxNamespace
+        );
+    }
+}

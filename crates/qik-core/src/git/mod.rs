@@ -1,0 +1,1 @@
+//! Reading what git knows: the index and pathspec matching.

@@ -1,0 +1,270 @@
+//! Selecting runnables and the DAG between them.
+//!
+//! The selected commands' runnables (filtered by `-m` and `-s`) seed the graph;
+//! their upstream runnables join unless `--isolated` (or the dep's own
+//! `isolated`) says otherwise. Tag and cache filters then narrow the view
+//! without bringing neighbours back, as in the reference implementation.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+use crate::config::Origin;
+use crate::diagnostic::{Code, Diagnostic, choices_hint};
+use crate::model::{DEFAULT_SPACE, Project, Runnable};
+
+/// What the user asked to run.
+#[derive(Clone, Debug, Default)]
+pub struct Selection {
+    /// Command names; empty means every visible command.
+    pub commands: Vec<String>,
+    pub modules: Vec<String>,
+    pub spaces: Vec<String>,
+    pub tags: Vec<String>,
+    pub caches: Vec<String>,
+    /// Leave upstream command deps out.
+    pub isolated: bool,
+}
+
+/// The selected runnables and their dependency edges.
+#[derive(Debug, Default)]
+pub struct Graph {
+    nodes: BTreeMap<String, Arc<Runnable>>,
+    /// Direct upstream runnables of each node.
+    upstream: BTreeMap<String, BTreeSet<String>>,
+    /// Direct downstream runnables through strict deps.
+    strict_downstream: BTreeMap<String, BTreeSet<String>>,
+}
+
+impl Graph {
+    /// Builds the graph for a selection, validating every name in it.
+    pub fn select(project: &Project, selection: &Selection) -> Result<Graph, Diagnostic> {
+        let commands: Vec<&str> = if selection.commands.is_empty() {
+            project.visible_commands().collect()
+        } else {
+            selection
+                .commands
+                .iter()
+                .map(|name| {
+                    project
+                        .command_name(name)
+                        .ok_or_else(|| project.unknown_command(name))
+                })
+                .collect::<Result<_, _>>()?
+        };
+        let modules = selection
+            .modules
+            .iter()
+            .map(|name| {
+                if project.modules().any(|m| m.name == *name) {
+                    return Ok(name.as_str());
+                }
+                let hint = match project.modules().find(|m| m.path == *name) {
+                    Some(module) => format!(
+                        "the module at `{name}` is named `{}`: use -m {}",
+                        module.name, module.name
+                    ),
+                    None => choices_hint(name, project.modules().map(|m| m.name.as_str())),
+                };
+                Err(Diagnostic::error(
+                    Code::ModuleNotFound,
+                    format!("module `{name}` is not configured"),
+                )
+                .with_hint(hint))
+            })
+            .collect::<Result<BTreeSet<_>, _>>()?;
+        let spaces = selection
+            .spaces
+            .iter()
+            .map(|name| {
+                if project.space_names().contains(name.as_str()) {
+                    Ok(name.as_str())
+                } else {
+                    Err(Diagnostic::error(
+                        Code::SpaceNotFound,
+                        format!("space `{name}` is not configured"),
+                    )
+                    .with_hint(choices_hint(name, project.space_names())))
+                }
+            })
+            .collect::<Result<BTreeSet<_>, _>>()?;
+        for cache in &selection.caches {
+            if cache != "none" && !project.config.caches.contains_key(cache) {
+                return Err(Diagnostic::error(
+                    Code::UnconfiguredCache,
+                    format!("cache \"{cache}\" is not configured"),
+                )
+                .with_hint(choices_hint(
+                    cache,
+                    project.config.caches.keys().map(String::as_str),
+                )));
+            }
+        }
+
+        let mut graph = Graph::default();
+        for command in commands {
+            for runnable in project.runnables_of(command)?.iter() {
+                let module_ok = modules.is_empty()
+                    || runnable
+                        .module
+                        .as_deref()
+                        .is_some_and(|m| modules.contains(m));
+                let space_ok = spaces.is_empty() || spaces.contains(runnable.space.as_str());
+                if module_ok && space_ok {
+                    graph
+                        .nodes
+                        .insert(runnable.name.clone(), Arc::clone(runnable));
+                }
+            }
+        }
+        graph.add_upstream(project, selection.isolated)?;
+
+        if !selection.tags.is_empty() {
+            graph.retain(|r| r.tags.iter().any(|t| selection.tags.contains(t)));
+        }
+        if !selection.caches.is_empty() {
+            graph.retain(|r| {
+                selection
+                    .caches
+                    .iter()
+                    .any(|c| c.eq_ignore_ascii_case(&r.cache))
+            });
+        }
+        Ok(graph)
+    }
+
+    /// Walks upstream from the seeded nodes. Whether an upstream runnable
+    /// joins depends on the seed set only, so each node is expanded once.
+    fn add_upstream(&mut self, project: &Project, isolated: bool) -> Result<(), Diagnostic> {
+        let seeds: BTreeSet<String> = self.nodes.keys().cloned().collect();
+        let mut done: BTreeSet<String> = BTreeSet::new();
+        let roots: Vec<Arc<Runnable>> = self.nodes.values().cloned().collect();
+        for root in roots {
+            let mut path: Vec<(String, Option<Origin>)> = Vec::new();
+            self.visit(project, &root, None, isolated, &seeds, &mut done, &mut path)?;
+        }
+        Ok(())
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn visit(
+        &mut self,
+        project: &Project,
+        runnable: &Arc<Runnable>,
+        origin: Option<Origin>,
+        isolated: bool,
+        seeds: &BTreeSet<String>,
+        done: &mut BTreeSet<String>,
+        path: &mut Vec<(String, Option<Origin>)>,
+    ) -> Result<(), Diagnostic> {
+        if let Some(start) = path.iter().position(|(name, _)| *name == runnable.name) {
+            return Err(cycle_error(&path[start..], &runnable.name, origin));
+        }
+        if done.contains(&runnable.name) {
+            return Ok(());
+        }
+        path.push((runnable.name.clone(), origin));
+        for upstream in project.upstream_of(runnable)? {
+            let target = &upstream.runnable;
+            if !upstream.isolated.unwrap_or(isolated) || seeds.contains(&target.name) {
+                self.nodes.insert(target.name.clone(), Arc::clone(target));
+                self.upstream
+                    .entry(runnable.name.clone())
+                    .or_default()
+                    .insert(target.name.clone());
+                if upstream.strict {
+                    self.strict_downstream
+                        .entry(target.name.clone())
+                        .or_default()
+                        .insert(runnable.name.clone());
+                }
+                self.visit(
+                    project,
+                    target,
+                    upstream.origin.clone(),
+                    isolated,
+                    seeds,
+                    done,
+                    path,
+                )?;
+            }
+        }
+        path.pop();
+        done.insert(runnable.name.clone());
+        Ok(())
+    }
+
+    fn retain(&mut self, keep: impl Fn(&Runnable) -> bool) {
+        self.nodes.retain(|_, r| keep(r));
+        let nodes = &self.nodes;
+        for edges in [&mut self.upstream, &mut self.strict_downstream] {
+            edges.retain(|name, _| nodes.contains_key(name));
+            for targets in edges.values_mut() {
+                targets.retain(|t| nodes.contains_key(t));
+            }
+        }
+    }
+
+    /// Runnables sorted by name.
+    pub fn runnables(&self) -> impl Iterator<Item = &Arc<Runnable>> {
+        self.nodes.values()
+    }
+
+    pub fn len(&self) -> usize {
+        self.nodes.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.nodes.is_empty()
+    }
+
+    pub fn get(&self, name: &str) -> Option<&Arc<Runnable>> {
+        self.nodes.get(name)
+    }
+
+    /// Direct upstream runnables of a node.
+    pub fn upstream(&self, name: &str) -> impl Iterator<Item = &str> {
+        self.upstream
+            .get(name)
+            .into_iter()
+            .flatten()
+            .map(String::as_str)
+    }
+
+    /// Direct downstream runnables through strict deps.
+    pub fn strict_downstream(&self, name: &str) -> impl Iterator<Item = &str> {
+        self.strict_downstream
+            .get(name)
+            .into_iter()
+            .flatten()
+            .map(String::as_str)
+    }
+}
+
+fn cycle_error(
+    path: &[(String, Option<Origin>)],
+    back_to: &str,
+    origin: Option<Origin>,
+) -> Diagnostic {
+    let mut names: Vec<&str> = path.iter().map(|(name, _)| name.as_str()).collect();
+    names.push(back_to);
+    let mut diagnostic = Diagnostic::error(
+        Code::GraphCycle,
+        format!("dependency cycle: {}", names.join(" -> ")),
+    )
+    .with_hint("remove one of the command deps in the cycle");
+    if let Some(origin) = origin {
+        diagnostic = diagnostic.with_label(&origin.file, origin.span, "closes the cycle");
+    }
+    diagnostic
+}
+
+/// The space selected by running qik from `dir` (relative to the project root).
+pub fn working_space(project: &Project, dir: &str) -> Option<String> {
+    if dir.is_empty() {
+        return None;
+    }
+    project
+        .space_at(dir)
+        .map(|s| s.name.clone())
+        .filter(|name| name != DEFAULT_SPACE || project.space(DEFAULT_SPACE).is_some())
+}

@@ -1,0 +1,25 @@
+//! The qik engine.
+//!
+//! Layers, each using only the ones before it: [`source`] and [`diagnostic`]
+//! (spanned TOML, errors) → [`registry`] (extension points) → [`config`]
+//! (qik.toml) → [`model`] (spaces, modules, runnables) → [`graph`] (selection
+//! and the DAG). Plugins register through [`registry`] and use the public
+//! traits [`deps::DepSpec`], [`cache::RemoteCache`] and [`venv::VenvSpec`].
+//! Nothing here renders to a terminal; the CLI does.
+
+pub mod cache;
+pub mod config;
+pub mod ctx;
+pub mod deps;
+pub mod diagnostic;
+pub mod git;
+pub mod graph;
+pub mod model;
+pub mod registry;
+pub mod source;
+pub mod template;
+pub mod venv;
+
+// Plugins register with `#[distributed_slice(qik_core::PLUGINS)]`.
+pub use linkme;
+pub use registry::{CACHE_TYPES, DEP_TYPES, PLUGINS, VENV_TYPES};

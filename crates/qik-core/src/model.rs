@@ -1,0 +1,596 @@
+//! The project model: spaces, modules, commands and their runnables.
+//!
+//! A command becomes one runnable, or one per module when its `exec` mentions
+//! `{module...}`. Runnable names follow the reference exactly:
+//! `<cmd>[@<space> when the project has more than one space][#<module>][?k=v&...]`.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::{Arc, Mutex};
+
+use crate::cache::CacheWhen;
+use crate::config::{CommandConf, Config, FenceConf, FenceEntry, Origin, SpaceConf, VenvConf};
+use crate::ctx::Ctx;
+use crate::deps::{CommandDep, DepCx, DepSet};
+use crate::diagnostic::{Code, Diagnostic, choices_hint};
+use crate::template::{self, Scope};
+
+/// The name of the space of commands that do not name one.
+pub const DEFAULT_SPACE: &str = "default";
+
+/// A module of a space, the unit commands are parametrized over.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Module {
+    /// The name used in runnable names and `-m` (the alias, or the path).
+    pub name: String,
+    /// The directory relative to the project root.
+    pub path: String,
+    /// The dotted import path, relative to `[defaults] python-path`.
+    pub pyimport: String,
+    pub space: String,
+}
+
+/// One unit of work: a command in a space, possibly for one module.
+#[derive(Debug)]
+pub struct Runnable {
+    pub name: String,
+    pub command: String,
+    pub space: String,
+    pub module: Option<String>,
+    pub exec: String,
+    pub deps: DepSet,
+    pub artifacts: Vec<String>,
+    pub cache: String,
+    pub cache_when: CacheWhen,
+    pub tags: Vec<String>,
+    pub hidden: bool,
+}
+
+/// A resolved edge to an upstream runnable.
+#[derive(Clone, Debug)]
+pub struct Upstream {
+    pub runnable: Arc<Runnable>,
+    pub strict: bool,
+    pub isolated: Option<bool>,
+    pub origin: Option<Origin>,
+}
+
+/// Parsed configuration plus everything derived from it.
+pub struct Project {
+    pub config: Config,
+    pub ctx: Ctx,
+    /// By (space, name).
+    modules: BTreeMap<(String, String), Module>,
+    /// Runnables by command, built on first use.
+    runnables: Mutex<HashMap<String, Arc<Vec<Arc<Runnable>>>>>,
+}
+
+impl std::fmt::Debug for Project {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Project")
+            .field("root", &self.config.root)
+            .finish()
+    }
+}
+
+impl Project {
+    /// Checks the cross references of a configuration and derives modules.
+    pub fn new(config: Config, ctx: Ctx) -> Result<Project, Diagnostic> {
+        let mut modules = BTreeMap::new();
+        let mut owners: BTreeMap<&str, &str> = BTreeMap::new();
+        for space in config.spaces.values() {
+            for module in &space.modules {
+                // Two spaces may use one alias (runnable names carry the space),
+                // but a directory belongs to one space.
+                if let Some(owner) = owners.insert(&module.path, &space.name) {
+                    return Err(module
+                        .origin
+                        .error(
+                            Code::ConfigParse,
+                            format!(
+                                "module directory `{}` is in spaces `{owner}` and `{}`",
+                                module.path, space.name
+                            ),
+                            "second time",
+                        )
+                        .with_hint("a module belongs to one space; remove it from one of them"));
+                }
+                modules.insert(
+                    (space.name.clone(), module.name.clone()),
+                    Module {
+                        name: module.name.clone(),
+                        path: module.path.clone(),
+                        pyimport: pyimport(&module.path, &config.defaults.python_path),
+                        space: space.name.clone(),
+                    },
+                );
+            }
+        }
+        let project = Project {
+            config,
+            ctx,
+            modules,
+            runnables: Mutex::new(HashMap::new()),
+        };
+        project.check_roots()?;
+        for space in project.config.spaces.values() {
+            project.venv_of(&space.name)?;
+            project.fence_of(&space.name)?;
+        }
+        if let Some(cache) = &project.config.defaults.cache {
+            project.check_cache(
+                cache.get_ref(),
+                &Origin {
+                    file: project.config.file.clone(),
+                    span: cache.span(),
+                },
+            )?;
+        }
+        Ok(project)
+    }
+
+    pub fn modules(&self) -> impl Iterator<Item = &Module> {
+        self.modules.values()
+    }
+
+    /// Names of the configured spaces, with `default` always there.
+    pub fn space_names(&self) -> BTreeSet<&str> {
+        self.config
+            .spaces
+            .keys()
+            .map(String::as_str)
+            .chain([DEFAULT_SPACE])
+            .collect()
+    }
+
+    pub fn space(&self, name: &str) -> Option<&SpaceConf> {
+        self.config.spaces.get(name)
+    }
+
+    /// The space whose `root` contains `dir` (relative to the project root).
+    pub fn space_at(&self, dir: &str) -> Option<&SpaceConf> {
+        let dir = format!("{}/", dir.trim_end_matches('/'));
+        self.config.spaces.values().find(|space| {
+            space
+                .root
+                .as_ref()
+                .is_some_and(|root| !root.is_empty() && dir.starts_with(&format!("{root}/")))
+        })
+    }
+
+    fn check_roots(&self) -> Result<(), Diagnostic> {
+        let with_roots: Vec<_> = self
+            .config
+            .spaces
+            .values()
+            .filter_map(|s| s.root.as_ref().map(|r| (s, r)))
+            .collect();
+        for (a, root_a) in &with_roots {
+            for (b, root_b) in &with_roots {
+                if a.name != b.name
+                    && (root_a.is_empty()
+                        || format!("{root_b}/").starts_with(&format!("{root_a}/")))
+                {
+                    return Err(b
+                        .origin
+                        .error(
+                            Code::ConfigParse,
+                            format!(
+                                "the root of space `{}` ({root_b}) is inside the root of space `{}` ({root_a})",
+                                b.name, a.name
+                            ),
+                            "nested root",
+                        )
+                        .with_hint("space roots split the project into separate directories; they may not nest"));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The venv a space uses (following `{type = "space"}` inheritance) and the
+    /// space that defines it. `None` means the active environment.
+    pub fn venv_of<'a>(
+        &'a self,
+        space: &'a str,
+    ) -> Result<Option<(&'a VenvConf, &'a str)>, Diagnostic> {
+        let mut chain: Vec<&str> = Vec::new();
+        let mut current = space;
+        loop {
+            if chain.contains(&current) {
+                chain.push(current);
+                let origin = self
+                    .space(space)
+                    .and_then(|s| s.venv.as_ref())
+                    .map(|v| v.origin.clone());
+                let message = format!("circular venv: {}", chain.join(" -> "));
+                let diagnostic = match origin {
+                    Some(origin) => {
+                        origin.error(Code::CircularVenv, message, "inherits in a circle")
+                    }
+                    None => Diagnostic::error(Code::CircularVenv, message),
+                };
+                return Err(
+                    diagnostic.with_hint("one space in the circle must define its own venv")
+                );
+            }
+            chain.push(current);
+            let venv = self.space(current).and_then(|s| s.venv.as_ref()).or(self
+                .config
+                .defaults
+                .venv
+                .as_ref());
+            let Some(venv) = venv else {
+                return Ok(None);
+            };
+            let Some(target) = venv.spec.inherits() else {
+                return Ok(Some((venv, current)));
+            };
+            if self.space(target.get_ref()).is_none() {
+                return Err(Diagnostic::error(
+                    Code::SpaceNotFound,
+                    format!("venv inherits from unknown space `{}`", target.get_ref()),
+                )
+                .with_label(&venv.origin.file, target.span(), "unknown space")
+                .with_hint(choices_hint(
+                    target.get_ref(),
+                    self.config.spaces.keys().map(String::as_str),
+                )));
+            }
+            current = self
+                .config
+                .spaces
+                .get_key_value(target.get_ref())
+                .map(|(k, _)| k.as_str())
+                .expect("checked above");
+        }
+    }
+
+    /// The directories a space's fence encloses, sorted; empty when it has none.
+    pub fn fence_of(&self, space: &str) -> Result<Vec<String>, Diagnostic> {
+        let mut paths = BTreeSet::new();
+        self.collect_fence(space, &mut Vec::new(), &mut paths)?;
+        Ok(paths.into_iter().collect())
+    }
+
+    fn collect_fence<'a>(
+        &'a self,
+        space: &'a str,
+        stack: &mut Vec<&'a str>,
+        out: &mut BTreeSet<String>,
+    ) -> Result<(), Diagnostic> {
+        let Some(conf) = self.space(space) else {
+            return Ok(());
+        };
+        let FenceConf::On(entries) = &conf.fence else {
+            return Ok(());
+        };
+        stack.push(space);
+        out.extend(conf.modules.iter().map(|m| m.path.clone()));
+        for entry in entries {
+            match entry {
+                FenceEntry::Path(path) => {
+                    out.insert(path.clone());
+                }
+                FenceEntry::Space(name) => {
+                    let target = name.get_ref().as_str();
+                    if stack.contains(&target) {
+                        let mut cycle: Vec<&str> = stack.clone();
+                        cycle.push(target);
+                        return Err(Diagnostic::error(
+                            Code::CircularFence,
+                            format!("circular fence: {}", cycle.join(" -> ")),
+                        )
+                        .with_label(
+                            &conf.origin.file,
+                            name.span(),
+                            "includes a space that includes this one",
+                        )
+                        .with_hint("remove one of the {type = \"space\"} entries in the circle"));
+                    }
+                    let Some((target, _)) = self.config.spaces.get_key_value(target) else {
+                        return Err(Diagnostic::error(
+                            Code::SpaceNotFound,
+                            format!("fence names unknown space `{target}`"),
+                        )
+                        .with_label(&conf.origin.file, name.span(), "unknown space")
+                        .with_hint(choices_hint(
+                            target,
+                            self.config.spaces.keys().map(String::as_str),
+                        )));
+                    };
+                    self.collect_fence(target, stack, out)?;
+                }
+            }
+        }
+        stack.pop();
+        Ok(())
+    }
+
+    /// The canonical name of a command reference (`mod/cmd`, `mod.cmd`, `plugin.cmd`).
+    pub fn command_name<'a>(&'a self, reference: &str) -> Option<&'a str> {
+        if let Some((key, _)) = self.config.commands.get_key_value(reference) {
+            return Some(key);
+        }
+        // The reference accepts either separator between namespace and name.
+        let (namespace, name) = reference
+            .rsplit_once('/')
+            .or_else(|| reference.rsplit_once('.'))?;
+        [format!("{namespace}/{name}"), format!("{namespace}.{name}")]
+            .iter()
+            .find_map(|candidate| self.config.commands.get_key_value(candidate.as_str()))
+            .map(|(key, _)| key.as_str())
+    }
+
+    /// Error for an unknown command reference.
+    pub fn unknown_command(&self, reference: &str) -> Diagnostic {
+        Diagnostic::error(
+            Code::CommandNotFound,
+            format!("command `{reference}` is not configured"),
+        )
+        .with_hint(choices_hint(
+            reference,
+            self.config
+                .commands
+                .values()
+                .filter(|c| !c.hidden)
+                .map(|c| c.name.as_str()),
+        ))
+    }
+
+    /// Names of the commands `qik` runs when none are named.
+    pub fn visible_commands(&self) -> impl Iterator<Item = &str> {
+        self.config
+            .commands
+            .values()
+            .filter(|c| !c.hidden)
+            .map(|c| c.name.as_str())
+    }
+
+    fn check_cache(&self, name: &str, origin: &Origin) -> Result<(), Diagnostic> {
+        if name == "none" || self.config.caches.contains_key(name) {
+            return Ok(());
+        }
+        Err(origin
+            .error(
+                Code::UnconfiguredCache,
+                format!("cache \"{name}\" is not configured"),
+                "unknown cache",
+            )
+            .with_hint(format!(
+                "configure it under [caches.{name}], or use one of: {}",
+                choices_hint(name, self.config.caches.keys().map(String::as_str))
+            )))
+    }
+
+    fn num_spaces_named(&self) -> bool {
+        self.space_names().len() > 1
+    }
+
+    fn runnable_name(&self, command: &str, space: &str, module: Option<&Module>) -> String {
+        let mut name = command.to_string();
+        if self.num_spaces_named() {
+            name.push('@');
+            name.push_str(space);
+        }
+        if let Some(module) = module {
+            name.push('#');
+            name.push_str(&module.name);
+        }
+        name
+    }
+
+    /// The runnables of a command (by canonical name), built once.
+    pub fn runnables_of(&self, command: &str) -> Result<Arc<Vec<Arc<Runnable>>>, Diagnostic> {
+        if let Some(built) = self.runnables.lock().expect("not poisoned").get(command) {
+            return Ok(Arc::clone(built));
+        }
+        let conf = self
+            .config
+            .commands
+            .get(command)
+            .ok_or_else(|| self.unknown_command(command))?;
+        let built = Arc::new(self.build_runnables(conf)?);
+        self.runnables
+            .lock()
+            .expect("not poisoned")
+            .insert(command.to_string(), Arc::clone(&built));
+        Ok(built)
+    }
+
+    fn build_runnables(&self, conf: &CommandConf) -> Result<Vec<Arc<Runnable>>, Diagnostic> {
+        let space = match &conf.space {
+            Some(space) => {
+                let name = space.get_ref().as_str();
+                if name != DEFAULT_SPACE && self.space(name).is_none() {
+                    return Err(Diagnostic::error(
+                        Code::SpaceNotFound,
+                        format!("space `{name}` is not configured"),
+                    )
+                    .with_label(conf.file(), space.span(), "unknown space")
+                    .with_hint(choices_hint(
+                        name,
+                        self.config.spaces.keys().map(String::as_str),
+                    )));
+                }
+                Some(name)
+            }
+            None => None,
+        };
+        if !template::mentions_module(conf.exec.get_ref()) {
+            return Ok(vec![Arc::new(self.build_runnable(
+                conf,
+                space.unwrap_or(DEFAULT_SPACE),
+                None,
+            )?)]);
+        }
+        let mut runnables = Vec::new();
+        for space_conf in self.config.spaces.values() {
+            if space.is_some_and(|s| s != space_conf.name) {
+                continue;
+            }
+            for module in &space_conf.modules {
+                let module = &self.modules[&(space_conf.name.clone(), module.name.clone())];
+                runnables.push(Arc::new(self.build_runnable(
+                    conf,
+                    &space_conf.name,
+                    Some(module),
+                )?));
+            }
+        }
+        Ok(runnables)
+    }
+
+    fn build_runnable(
+        &self,
+        conf: &CommandConf,
+        space: &str,
+        module: Option<&Module>,
+    ) -> Result<Runnable, Diagnostic> {
+        let scope = Scope {
+            module,
+            ctx: &self.ctx,
+        };
+        let file = conf.file();
+        let cx = DepCx { scope, space, file };
+        let mut deps = DepSet::default();
+        for dep in &self.config.base_deps {
+            dep.spec.resolve(
+                &DepCx {
+                    scope,
+                    space,
+                    file: &dep.origin.file,
+                },
+                &mut deps,
+            )?;
+        }
+        for dep in &conf.deps {
+            dep.spec.resolve(
+                &DepCx {
+                    scope,
+                    space,
+                    file: &dep.origin.file,
+                },
+                &mut deps,
+            )?;
+        }
+        // A command without deps of its own is never cached, whatever the base deps.
+        let cache = if conf.deps.is_empty() {
+            "none".to_string()
+        } else {
+            match conf.cache.as_ref().or(self.config.defaults.cache.as_ref()) {
+                Some(cache) => template::render_at(cache.get_ref(), scope, file, cache.span())?,
+                None => "local".to_string(),
+            }
+        };
+        if let Some(spanned) = &conf.cache {
+            self.check_cache(
+                &cache,
+                &Origin {
+                    file: file.clone(),
+                    span: spanned.span(),
+                },
+            )?;
+        }
+        self.add_space_inputs(space, &mut deps)?;
+        let artifacts = conf
+            .artifacts
+            .iter()
+            .map(|a| template::render_at(a.get_ref(), scope, file, a.span()))
+            .collect::<Result<_, _>>()?;
+        Ok(Runnable {
+            name: self.runnable_name(&conf.name, space, module),
+            command: conf.name.clone(),
+            space: space.to_string(),
+            module: module.map(|m| m.name.clone()),
+            exec: cx.render(&conf.exec)?,
+            deps,
+            artifacts,
+            cache,
+            cache_when: conf
+                .cache_when
+                .or(self.config.defaults.cache_when)
+                .unwrap_or_default(),
+            tags: conf.tags.clone(),
+            hidden: conf.hidden,
+        })
+    }
+
+    /// A space's dotenv files and venv files are inputs of its commands, and
+    /// its venv may require runnables (locking, installing) to run first.
+    fn add_space_inputs(&self, space: &str, deps: &mut DepSet) -> Result<(), Diagnostic> {
+        let dotenv = self.space(space).and_then(|s| s.dotenv.as_ref()).or(self
+            .config
+            .defaults
+            .dotenv
+            .as_ref());
+        deps.globs.extend(dotenv.into_iter().flatten().cloned());
+        if let Some((venv, owner)) = self.venv_of(space)? {
+            deps.globs.extend(venv.spec.reqs().iter().cloned());
+            deps.globs.extend(venv.spec.lock().map(str::to_string));
+            deps.commands.extend(venv.spec.runnable_deps(owner));
+        }
+        Ok(())
+    }
+
+    /// The upstream runnables of a runnable through its command deps.
+    ///
+    /// A modular runnable only depends on the runnables of the same module
+    /// (or on runnables that have no module).
+    pub fn upstream_of(&self, runnable: &Runnable) -> Result<Vec<Upstream>, Diagnostic> {
+        let mut upstream = Vec::new();
+        for dep in &runnable.deps.commands {
+            let command = self
+                .command_name(&dep.name)
+                .ok_or_else(|| self.command_dep_error(dep))?;
+            for target in self.runnables_of(command)?.iter() {
+                let same_module = match (&runnable.module, &target.module) {
+                    (Some(a), Some(b)) => a == b,
+                    _ => true,
+                };
+                if same_module {
+                    upstream.push(Upstream {
+                        runnable: Arc::clone(target),
+                        strict: dep.strict,
+                        isolated: dep.isolated,
+                        origin: dep.origin.as_ref().map(|(file, span)| Origin {
+                            file: file.clone(),
+                            span: span.clone(),
+                        }),
+                    });
+                }
+            }
+        }
+        Ok(upstream)
+    }
+
+    fn command_dep_error(&self, dep: &CommandDep) -> Diagnostic {
+        let mut diagnostic = self.unknown_command(&dep.name);
+        if let Some((file, span)) = &dep.origin {
+            diagnostic = diagnostic.with_label(file, span.clone(), "unknown command");
+        }
+        diagnostic
+    }
+}
+
+/// The import path of a module directory, relative to the python path.
+fn pyimport(path: &str, python_path: &str) -> String {
+    let relative = if python_path == "." || python_path.is_empty() {
+        path
+    } else {
+        path.strip_prefix(python_path)
+            .map(|p| p.trim_start_matches('/'))
+            .unwrap_or(path)
+    };
+    relative.replace('/', ".")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pyimport_is_relative_to_python_path() {
+        assert_eq!(pyimport("a/b/c", "."), "a.b.c");
+        assert_eq!(pyimport("backend/my/module", "backend"), "my.module");
+    }
+}

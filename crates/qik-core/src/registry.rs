@@ -1,0 +1,158 @@
+//! Extension points: plugins register into linkme distributed slices.
+//!
+//! Every entry is a plain record of names and factory functions; registering
+//! does no work, so a binary with many plugins still starts instantly. The
+//! built-in types (`glob`, `local`, `active`, ...) register through the same
+//! slices as plugins, under the plugin id [`BUILTIN`].
+//!
+//! Link order is not a promise: [`Registry`] sorts entries and checks that every
+//! name is unique before anything looks them up.
+
+use std::any::Any;
+use std::collections::BTreeMap;
+use std::sync::{Arc, OnceLock};
+
+use linkme::distributed_slice;
+
+use crate::cache::CacheBackend;
+use crate::deps::DepSpec;
+use crate::diagnostic::Diagnostic;
+use crate::source::Node;
+use crate::venv::VenvSpec;
+
+/// The plugin id of the types that ship with qik-core; always enabled.
+pub const BUILTIN: &str = "qik";
+
+/// A plugin's parsed `[plugins.<name>]` section, downcast by the plugin itself.
+pub type PluginConfig = Arc<dyn Any + Send + Sync>;
+
+/// A plugin compiled into this binary.
+pub struct PluginDef {
+    /// The id users write in `[plugins]`, e.g. `"qik.uv"`.
+    pub id: &'static str,
+    /// Parses the plugin's `[plugins.<name>]` table (`None` when the plugin is
+    /// enabled with the string form). The `pyimport` key is removed by core.
+    pub config: fn(Option<Node<'_>>) -> Result<PluginConfig, Diagnostic>,
+    /// Commands the plugin ships, as the text of a qik.toml with a
+    /// `[commands]` table. They are named `<plugin name>.<command>`.
+    pub commands: &'static str,
+}
+
+/// A `type = "..."` of a command dependency.
+pub struct DepType {
+    pub tag: &'static str,
+    /// The id of the plugin that must be enabled to use this type.
+    pub plugin: &'static str,
+    pub parse: fn(Node<'_>) -> Result<Box<dyn DepSpec>, Diagnostic>,
+}
+
+/// A `type = "..."` of a `[caches.<name>]` entry.
+pub struct CacheType {
+    pub tag: &'static str,
+    pub plugin: &'static str,
+    /// Receives the cache's name and its table.
+    pub parse: fn(&str, Node<'_>) -> Result<CacheBackend, Diagnostic>,
+}
+
+/// A `type = "..."` of a space's `venv`.
+pub struct VenvType {
+    pub tag: &'static str,
+    pub plugin: &'static str,
+    /// Whether this type replaces `active` as the type of the `venv = "reqs.txt"`
+    /// shorthand when its plugin is enabled.
+    pub default_for_plugin: bool,
+    pub parse: fn(Node<'_>) -> Result<Box<dyn VenvSpec>, Diagnostic>,
+    /// Builds the venv for the shorthand `venv = "reqs.txt"` / `["a.txt", "b.txt"]`.
+    pub from_reqs: Option<fn(Vec<String>) -> Box<dyn VenvSpec>>,
+}
+
+#[distributed_slice]
+pub static PLUGINS: [PluginDef];
+
+#[distributed_slice]
+pub static DEP_TYPES: [DepType];
+
+#[distributed_slice]
+pub static CACHE_TYPES: [CacheType];
+
+#[distributed_slice]
+pub static VENV_TYPES: [VenvType];
+
+// Core's own entry keeps `PLUGINS` non-empty (some linkers drop empty slices).
+#[distributed_slice(PLUGINS)]
+static BUILTIN_PLUGIN: PluginDef = PluginDef {
+    id: BUILTIN,
+    config: |_| Ok(Arc::new(())),
+    commands: "",
+};
+
+/// The lookup tables built from the slices, once per process.
+pub struct Registry {
+    plugins: BTreeMap<&'static str, &'static PluginDef>,
+    dep_types: BTreeMap<&'static str, &'static DepType>,
+    cache_types: BTreeMap<&'static str, &'static CacheType>,
+    venv_types: BTreeMap<&'static str, &'static VenvType>,
+}
+
+fn index<T>(
+    kind: &str,
+    entries: &'static [T],
+    key: impl Fn(&T) -> &'static str,
+) -> BTreeMap<&'static str, &'static T> {
+    let mut map = BTreeMap::new();
+    for entry in entries {
+        let name = key(entry);
+        // Two crates claiming one name is a build mistake, not a user error.
+        assert!(
+            map.insert(name, entry).is_none(),
+            "two registered {kind} entries are named `{name}`"
+        );
+    }
+    map
+}
+
+impl Registry {
+    /// The registry of this binary.
+    pub fn get() -> &'static Registry {
+        static REGISTRY: OnceLock<Registry> = OnceLock::new();
+        REGISTRY.get_or_init(|| Registry {
+            plugins: index("plugin", &PLUGINS, |p| p.id),
+            dep_types: index("dep type", &DEP_TYPES, |t| t.tag),
+            cache_types: index("cache type", &CACHE_TYPES, |t| t.tag),
+            venv_types: index("venv type", &VENV_TYPES, |t| t.tag),
+        })
+    }
+
+    pub fn plugin(&self, id: &str) -> Option<&'static PluginDef> {
+        self.plugins.get(id).copied()
+    }
+
+    /// Ids of the plugins compiled in (without the built-in one), sorted.
+    pub fn plugin_ids(&self) -> impl Iterator<Item = &'static str> + '_ {
+        self.plugins.keys().copied().filter(|id| *id != BUILTIN)
+    }
+
+    pub fn dep_type(&self, tag: &str) -> Option<&'static DepType> {
+        self.dep_types.get(tag).copied()
+    }
+
+    pub fn dep_types(&self) -> impl Iterator<Item = &'static DepType> + '_ {
+        self.dep_types.values().copied()
+    }
+
+    pub fn cache_type(&self, tag: &str) -> Option<&'static CacheType> {
+        self.cache_types.get(tag).copied()
+    }
+
+    pub fn cache_types(&self) -> impl Iterator<Item = &'static CacheType> + '_ {
+        self.cache_types.values().copied()
+    }
+
+    pub fn venv_type(&self, tag: &str) -> Option<&'static VenvType> {
+        self.venv_types.get(tag).copied()
+    }
+
+    pub fn venv_types(&self) -> impl Iterator<Item = &'static VenvType> + '_ {
+        self.venv_types.values().copied()
+    }
+}

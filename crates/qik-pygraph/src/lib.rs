@@ -1,0 +1,48 @@
+//! The `qik.pygraph` plugin: the Python import graph as a dependency, and
+//! import linting across space fences.
+//!
+//! This crate registers the plugin id and its `[plugins.pygraph]` section; the
+//! graph, the `pygraph` dep type and the commands build on it.
+
+use std::sync::Arc;
+
+use linkme::distributed_slice;
+use qik_core::PLUGINS;
+use qik_core::registry::{PluginConfig, PluginDef};
+use qik_core::source::Node;
+use serde::Deserialize;
+
+/// The id users write in `[plugins]`.
+pub const ID: &str = "qik.pygraph";
+
+/// `[plugins.pygraph]`.
+#[derive(Clone, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct PygraphConfig {
+    /// Leave out imports under `if TYPE_CHECKING:`.
+    #[serde(default)]
+    pub ignore_type_checking: bool,
+    /// Do not track external distributions of imported modules.
+    #[serde(default)]
+    pub ignore_pydists: bool,
+    /// Default cache of the plugin's commands.
+    pub cache: Option<String>,
+    pub build_cache: Option<String>,
+    pub lock_cache: Option<String>,
+    pub check_cache: Option<String>,
+}
+
+fn parse_config(node: Option<Node<'_>>) -> Result<PluginConfig, qik_core::diagnostic::Diagnostic> {
+    let config: PygraphConfig = match node {
+        Some(node) => node.deserialize_without("pyimport")?,
+        None => PygraphConfig::default(),
+    };
+    Ok(Arc::new(config))
+}
+
+#[distributed_slice(PLUGINS)]
+static PLUGIN: PluginDef = PluginDef {
+    id: ID,
+    config: parse_config,
+    commands: "",
+};
