@@ -2,5 +2,6 @@
 
 mod config_errors;
 mod parity;
+mod qikx;
 mod registry;
 mod support;

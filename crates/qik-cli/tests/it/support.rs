@@ -4,14 +4,14 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 /// A temporary git repository holding a qik project.
-pub struct Project {
+pub(crate) struct Project {
     _dir: tempfile::TempDir,
-    pub root: PathBuf,
+    pub(crate) root: PathBuf,
 }
 
 impl Project {
     /// An empty git repository.
-    pub fn new() -> Project {
+    pub(crate) fn new() -> Project {
         let dir = tempfile::tempdir().expect("temp dir");
         let root = dir.path().canonicalize().expect("canonical temp dir");
         git(&root, &["init", "-q"]);
@@ -19,31 +19,31 @@ impl Project {
     }
 
     /// A repository with `qik.toml` holding `config`.
-    pub fn with_config(config: &str) -> Project {
+    pub(crate) fn with_config(config: &str) -> Project {
         let project = Project::new();
         project.write("qik.toml", config);
         project
     }
 
     /// A repository holding a copy of `source`.
-    pub fn copy_of(source: &Path) -> Project {
+    pub(crate) fn copy_of(source: &Path) -> Project {
         let project = Project::new();
         copy_dir(source, &project.root);
         project
     }
 
-    pub fn write(&self, path: &str, content: &str) {
+    pub(crate) fn write(&self, path: &str, content: &str) {
         let path = self.root.join(path);
         std::fs::create_dir_all(path.parent().expect("has parent")).expect("create dirs");
         std::fs::write(path, content).expect("write file");
     }
 
     /// Runs `qik` in `cwd` (relative to the root) with a clean environment.
-    pub fn qik(&self, cwd: &str, args: &[&str], env: &[(&str, &str)]) -> Run {
+    pub(crate) fn qik(&self, cwd: &str, args: &[&str], env: &[(&str, &str)]) -> Run {
         run_bin(env!("CARGO_BIN_EXE_qik"), &self.root.join(cwd), args, env)
     }
 
-    pub fn qikx(&self, cwd: &str, args: &[&str], env: &[(&str, &str)]) -> Run {
+    pub(crate) fn qikx(&self, cwd: &str, args: &[&str], env: &[(&str, &str)]) -> Run {
         run_bin(env!("CARGO_BIN_EXE_qikx"), &self.root.join(cwd), args, env)
     }
 }
@@ -61,7 +61,7 @@ fn copy_dir(from: &Path, to: &Path) {
     }
 }
 
-pub fn git(cwd: &Path, args: &[&str]) {
+pub(crate) fn git(cwd: &Path, args: &[&str]) {
     let status = Command::new("git")
         .args(args)
         .current_dir(cwd)
@@ -73,20 +73,20 @@ pub fn git(cwd: &Path, args: &[&str]) {
 
 /// What a run of a binary printed.
 #[derive(Debug)]
-pub struct Run {
-    pub code: i32,
-    pub stdout: String,
-    pub stderr: String,
+pub(crate) struct Run {
+    pub(crate) code: i32,
+    pub(crate) stdout: String,
+    pub(crate) stderr: String,
 }
 
 impl Run {
-    pub fn lines(&self) -> Vec<&str> {
+    pub(crate) fn lines(&self) -> Vec<&str> {
         self.stdout.lines().collect()
     }
 
     /// Asserts a user error (exit 1) whose message has all of `parts`.
     #[track_caller]
-    pub fn assert_error(&self, parts: &[&str]) {
+    pub(crate) fn assert_error(&self, parts: &[&str]) {
         assert_eq!(self.code, 1, "expected exit 1, got {self:#?}");
         for part in parts {
             assert!(
