@@ -439,6 +439,10 @@ impl Parser {
                             .collect::<Vec<_>>()
                             .join(", "),
                         did_you_mean(id, compiled.iter().copied())
+                            .or_else(|| compiled
+                                .iter()
+                                .copied()
+                                .find(|c| c.strip_prefix("qik.") == Some(id)))
                             .map(|g| format!("; did you mean \"{g}\"?"))
                             .unwrap_or_default()
                     )
@@ -494,7 +498,8 @@ impl Parser {
             return Ok(());
         }
         let short = plugin.rsplit('.').next().unwrap_or(plugin);
-        Err(node
+        let at = node.get("type").unwrap_or(node);
+        Err(at
             .error(
                 code,
                 format!("{kind} type \"{tag}\" needs the plugin \"{plugin}\""),
@@ -1076,4 +1081,80 @@ fn parse_fence(node: Node<'_>) -> Result<FenceConf, Diagnostic> {
         }
     }
     Ok(FenceConf::On(entries))
+}
+
+#[cfg(test)]
+mod tests {
+    use linkme::distributed_slice;
+
+    use super::*;
+    use crate::registry::{DEP_TYPES, DepType, PLUGINS};
+
+    // No plugin of this workspace registers a dep type yet; this one stands in
+    // for them so that the "plugin not enabled" path is covered.
+    const TEST_PLUGIN: &str = "qik.testplugin";
+
+    #[distributed_slice(PLUGINS)]
+    static TEST_PLUGIN_DEF: PluginDef = PluginDef {
+        id: TEST_PLUGIN,
+        config: |_| Ok(Arc::new(())),
+        commands: "",
+    };
+
+    #[distributed_slice(DEP_TYPES)]
+    static TEST_DEP: DepType = DepType {
+        tag: "testdep",
+        plugin: TEST_PLUGIN,
+        parse: |node| deps::parse_typed::<TestDep>(node),
+    };
+
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct TestDep {}
+
+    impl DepSpec for TestDep {
+        fn resolve(&self, _: &deps::DepCx<'_>, _: &mut deps::DepSet) -> Result<(), Diagnostic> {
+            Ok(())
+        }
+    }
+
+    fn parse(text: &str) -> Result<Config, Diagnostic> {
+        let dir = tempfile::tempdir().expect("temp dir");
+        parse_str(dir.path(), text)
+    }
+
+    #[test]
+    fn plugin_type_needs_its_plugin_enabled() {
+        let text = "[commands.a]\nexec = \"echo\"\ndeps = [{type = \"testdep\"}]\n";
+        let err = parse(text).unwrap_err();
+        assert_eq!(err.code, Some(Code::InvalidDepType));
+        assert!(
+            err.message
+                .contains("\"testdep\" needs the plugin \"qik.testplugin\"")
+        );
+        // Points at the type, and says which line to add.
+        assert_eq!(err.location().unwrap(), "qik.toml:3:17");
+        let hint = err.hint.clone().unwrap();
+        assert!(
+            hint.contains("[plugins]\ntestplugin = \"qik.testplugin\""),
+            "{hint}"
+        );
+
+        let enabled = format!("[plugins]\ntestplugin = \"qik.testplugin\"\n\n{text}");
+        parse(&enabled).unwrap();
+    }
+
+    #[test]
+    fn unknown_type_names_the_plugin_of_each_type() {
+        let err =
+            parse("[commands.a]\nexec = \"echo\"\ndeps = [{type = \"testdp\"}]\n").unwrap_err();
+        assert_eq!(err.code, Some(Code::InvalidDepType));
+        let hint = err.hint.unwrap();
+        assert!(hint.contains("did you mean \"testdep\"?"), "{hint}");
+        assert!(
+            hint.contains("\"testdep\" (plugin \"qik.testplugin\")"),
+            "{hint}"
+        );
+        assert!(hint.contains("\"glob\""), "{hint}");
+    }
 }

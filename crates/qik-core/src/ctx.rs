@@ -1,16 +1,19 @@
 //! Context variables: `ctx = [...]` in qik.toml, read from the environment.
 //!
-//! Values are resolved once per invocation, but an error (missing required
-//! value, bad cast) only surfaces when a placeholder actually uses the variable,
-//! as users of the reference implementation expect.
+//! Values are resolved once per invocation. A value that is set but does not
+//! cast to its type is an error at once (it is a mistake whatever uses it); a
+//! missing required value only when a placeholder uses the variable, since a
+//! variable may be needed by some commands only.
 
 use std::collections::BTreeMap;
+use std::ops::Range;
+use std::sync::Arc;
 
 use serde::Deserialize;
 use toml::Spanned;
 
 use crate::diagnostic::{Code, Diagnostic, choices_hint};
-use crate::source::Node;
+use crate::source::{Node, SourceFile};
 
 #[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
@@ -28,6 +31,8 @@ pub struct CtxVar {
     pub ty: VarType,
     pub default: Option<toml::Value>,
     pub required: bool,
+    /// Where the variable is declared, for messages about its value.
+    pub origin: Option<(Arc<SourceFile>, Range<usize>)>,
 }
 
 #[derive(Deserialize)]
@@ -48,12 +53,14 @@ fn yes() -> bool {
 impl CtxVar {
     /// Parses one entry of `ctx = [...]`: a name, or a table.
     pub fn parse(node: Node<'_>) -> Result<CtxVar, Diagnostic> {
+        let origin = Some((Arc::clone(node.file()), node.span()));
         if let Some(name) = node.as_str() {
             return Ok(CtxVar {
                 name: name.to_string(),
                 ty: VarType::Str,
                 default: None,
                 required: true,
+                origin,
             });
         }
         if !node.is_table() {
@@ -81,6 +88,7 @@ impl CtxVar {
             ty: raw.ty,
             default: raw.default.map(Spanned::into_inner),
             required: raw.required,
+            origin,
         })
     }
 }
@@ -123,7 +131,16 @@ impl Ctx {
             .map(|var| {
                 let key = var.name.to_uppercase();
                 let state = match env(&key) {
-                    Some(raw) => VarState::Value(cast(var.ty, &key, &raw)?),
+                    Some(raw) => VarState::Value(cast(var.ty, &key, &raw).map_err(|err| {
+                        match &var.origin {
+                            Some((file, span)) => err.with_label(
+                                file,
+                                span.clone(),
+                                format!("`{}` is declared here", var.name),
+                            ),
+                            None => err,
+                        }
+                    })?),
                     None => match &var.default {
                         Some(value) => VarState::Value(render_value(value)),
                         None if !var.required => VarState::Value("None".into()),
@@ -232,6 +249,7 @@ mod tests {
             ty,
             default,
             required,
+            origin: None,
         }
     }
 

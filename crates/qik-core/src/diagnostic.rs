@@ -201,16 +201,25 @@ impl fmt::Display for Diagnostic {
 impl std::error::Error for Diagnostic {}
 
 /// Suggests the closest candidate for a misspelt name, if one is close enough.
+///
+/// As rustc does, a third of the letters (at least one) may be wrong, counting
+/// a swap of two neighbours as one edit; ties go to the most similar prefix.
+/// A shared prefix alone (`qik.nope` and `qik.uv`) is not close enough.
 pub fn did_you_mean<'a>(
     name: &str,
     candidates: impl IntoIterator<Item = &'a str>,
 ) -> Option<&'a str> {
+    let lowered = name.to_lowercase();
+    let max_distance = name.chars().count().max(3) / 3;
     candidates
         .into_iter()
-        .map(|candidate| (strsim::jaro_winkler(name, candidate), candidate))
-        .filter(|(score, _)| *score > 0.8)
-        .max_by(|a, b| a.0.total_cmp(&b.0))
-        .map(|(_, candidate)| candidate)
+        .filter_map(|candidate| {
+            let distance = strsim::osa_distance(&lowered, &candidate.to_lowercase());
+            let similarity = strsim::jaro_winkler(name, candidate);
+            (distance <= max_distance).then_some((distance, similarity, candidate))
+        })
+        .min_by(|a, b| a.0.cmp(&b.0).then(b.1.total_cmp(&a.1)))
+        .map(|(_, _, candidate)| candidate)
 }
 
 /// A hint naming the valid choices, with a guess at what was meant.
@@ -232,5 +241,24 @@ pub fn choices_hint<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str
     match did_you_mean(name, all.iter().copied()) {
         Some(guess) => format!("did you mean `{guess}`? ({listed})"),
         None => listed,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn did_you_mean_needs_a_close_name() {
+        assert_eq!(
+            did_you_mean("comands", ["commands", "caches"]),
+            Some("commands")
+        );
+        assert_eq!(did_you_mean("dep", ["deps", "exec"]), Some("deps"));
+        assert_eq!(did_you_mean("dri", ["dir", "name"]), Some("dir"));
+        assert_eq!(did_you_mean("pygraf", ["pygraph", "glob"]), Some("pygraph"));
+        assert_eq!(did_you_mean("remot", ["remote", "repo"]), Some("remote"));
+        assert_eq!(did_you_mean("remot", ["local", "repo"]), None);
+        assert_eq!(did_you_mean("qik.nope", ["qik.uv", "qik.s3"]), None);
     }
 }

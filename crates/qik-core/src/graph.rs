@@ -93,10 +93,7 @@ impl Graph {
                     Code::UnconfiguredCache,
                     format!("cache \"{cache}\" is not configured"),
                 )
-                .with_hint(choices_hint(
-                    cache,
-                    project.config.caches.keys().map(String::as_str),
-                )));
+                .with_hint(choices_hint(cache, project.cache_names())));
             }
         }
 

@@ -116,7 +116,14 @@ impl Project {
             project.venv_of(&space.name)?;
             project.fence_of(&space.name)?;
         }
-        if let Some(cache) = &project.config.defaults.cache {
+        // A default with placeholders is checked once rendered, per runnable.
+        if let Some(cache) = project
+            .config
+            .defaults
+            .cache
+            .as_ref()
+            .filter(|cache| !cache.get_ref().contains('{'))
+        {
             project.check_cache(
                 cache.get_ref(),
                 &Origin {
@@ -170,16 +177,28 @@ impl Project {
                     && (root_a.is_empty()
                         || format!("{root_b}/").starts_with(&format!("{root_a}/")))
                 {
+                    // `root = "."` is stored as the empty path.
+                    let shown = |root: &str| {
+                        if root.is_empty() {
+                            ".".to_string()
+                        } else {
+                            root.to_string()
+                        }
+                    };
                     return Err(b
                         .origin
                         .error(
                             Code::ConfigParse,
                             format!(
-                                "the root of space `{}` ({root_b}) is inside the root of space `{}` ({root_a})",
-                                b.name, a.name
+                                "the root of space `{}` ({}) is inside the root of space `{}` ({})",
+                                b.name,
+                                shown(root_b),
+                                a.name,
+                                shown(root_a)
                             ),
                             "nested root",
                         )
+                        .with_label(&a.origin.file, a.origin.span.clone(), "the enclosing space")
                         .with_hint("space roots split the project into separate directories; they may not nest"));
                 }
             }
@@ -357,9 +376,18 @@ impl Project {
                 "unknown cache",
             )
             .with_hint(format!(
-                "configure it under [caches.{name}], or use one of: {}",
-                choices_hint(name, self.config.caches.keys().map(String::as_str))
+                "{}; or configure it under [caches.{name}]",
+                choices_hint(name, self.cache_names())
             )))
+    }
+
+    /// Names a command's `cache` may take: the configured caches and `none`.
+    pub fn cache_names(&self) -> impl Iterator<Item = &str> {
+        self.config
+            .caches
+            .keys()
+            .map(String::as_str)
+            .chain(["none"])
     }
 
     fn num_spaces_named(&self) -> bool {
@@ -407,10 +435,7 @@ impl Project {
                         format!("space `{name}` is not configured"),
                     )
                     .with_label(conf.file(), space.span(), "unknown space")
-                    .with_hint(choices_hint(
-                        name,
-                        self.config.spaces.keys().map(String::as_str),
-                    )));
+                    .with_hint(choices_hint(name, self.space_names())));
                 }
                 Some(name)
             }
@@ -473,24 +498,42 @@ impl Project {
                 &mut deps,
             )?;
         }
+        // A named cache must exist even where it goes unused.
+        let named = match &conf.cache {
+            Some(spanned) => {
+                let name = template::render_at(spanned.get_ref(), scope, file, spanned.span())?;
+                self.check_cache(
+                    &name,
+                    &Origin {
+                        file: file.clone(),
+                        span: spanned.span(),
+                    },
+                )?;
+                Some(name)
+            }
+            None => None,
+        };
         // A command without deps of its own is never cached, whatever the base deps.
         let cache = if conf.deps.is_empty() {
             "none".to_string()
+        } else if let Some(name) = named {
+            name
         } else {
-            match conf.cache.as_ref().or(self.config.defaults.cache.as_ref()) {
-                Some(cache) => template::render_at(cache.get_ref(), scope, file, cache.span())?,
+            match &self.config.defaults.cache {
+                Some(cache) => {
+                    // The default is written in the root configuration file.
+                    let origin = Origin {
+                        file: self.config.file.clone(),
+                        span: cache.span(),
+                    };
+                    let name =
+                        template::render_at(cache.get_ref(), scope, &origin.file, cache.span())?;
+                    self.check_cache(&name, &origin)?;
+                    name
+                }
                 None => "local".to_string(),
             }
         };
-        if let Some(spanned) = &conf.cache {
-            self.check_cache(
-                &cache,
-                &Origin {
-                    file: file.clone(),
-                    span: spanned.span(),
-                },
-            )?;
-        }
         self.add_space_inputs(space, &mut deps)?;
         let artifacts = conf
             .artifacts

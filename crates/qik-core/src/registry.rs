@@ -63,8 +63,11 @@ pub struct VenvType {
     pub default_for_plugin: bool,
     pub parse: fn(Node<'_>) -> Result<Box<dyn VenvSpec>, Diagnostic>,
     /// Builds the venv for the shorthand `venv = "reqs.txt"` / `["a.txt", "b.txt"]`.
-    pub from_reqs: Option<fn(Vec<String>) -> Box<dyn VenvSpec>>,
+    pub from_reqs: Option<VenvFromReqs>,
 }
+
+/// Builds a venv from requirement files alone.
+pub type VenvFromReqs = fn(Vec<String>) -> Box<dyn VenvSpec>;
 
 #[distributed_slice]
 pub static PLUGINS: [PluginDef];

@@ -222,11 +222,18 @@ impl<'a> Node<'a> {
 
     /// An error saying this value has the wrong type.
     pub fn type_error(&self, expected: &str) -> Diagnostic {
+        let found = self.type_name();
+        let article = if found.starts_with(['a', 'e', 'i', 'o', 'u']) {
+            "an"
+        } else {
+            "a"
+        };
         self.error(
             Code::ConfigParse,
-            format!("expected {expected}, found a {}", self.type_name()),
+            format!("expected {expected}, found {article} {found}"),
             format!("expected {expected}"),
         )
+        .with_hint(format!("write {expected} here"))
     }
 
     /// Deserializes a typed value, keeping spans for errors.
@@ -248,19 +255,22 @@ impl<'a> Node<'a> {
     fn deserialize_error(&self, err: &toml::de::Error) -> Diagnostic {
         let span = err.span().unwrap_or_else(|| self.span());
         let message = first_line(err.message());
-        let mut diagnostic = Diagnostic::error(Code::ConfigParse, message.clone()).with_label(
-            self.file,
-            span.clone(),
-            label_for(&message),
-        );
-        if let Some(hint) = unknown_field_hint(&message) {
-            diagnostic = diagnostic.with_hint(hint);
+        let label = label_for(&message);
+        let hint = if let Some(hint) = unknown_field_hint(&message) {
+            hint
         } else if message.starts_with("missing field") {
-            diagnostic = diagnostic.with_hint("add the missing key to this table");
+            "add the missing key to this table".into()
+        } else if let Some((_, expected)) = message
+            .strip_prefix("invalid type: ")
+            .and_then(|rest| rest.rsplit_once(", expected "))
+        {
+            format!("write {expected} here")
         } else {
-            diagnostic = diagnostic.with_hint("see the configuration reference for this key");
-        }
-        diagnostic
+            "see the configuration reference for this key".into()
+        };
+        Diagnostic::error(Code::ConfigParse, headline(&message))
+            .with_label(self.file, span, label)
+            .with_hint(hint)
     }
 }
 
@@ -278,14 +288,39 @@ fn label_for(message: &str) -> String {
     }
 }
 
+/// The headline of a serde error, in the words of a TOML file: serde's
+/// "unknown field `x`, expected one of ..." becomes "unknown key `x`" (the
+/// choices go to the hint).
+fn headline(message: &str) -> String {
+    for (prefix, noun) in [
+        ("unknown field `", "unknown key"),
+        ("unknown variant `", "invalid value"),
+        ("missing field `", "missing key"),
+    ] {
+        if let Some((name, _)) = message
+            .strip_prefix(prefix)
+            .and_then(|rest| rest.split_once('`'))
+        {
+            return format!("{noun} `{name}`");
+        }
+    }
+    message.to_string()
+}
+
 /// Turns serde's "unknown field `x`, expected one of `a`, `b`" (and the same for
-/// variants) into a did-you-mean hint.
+/// variants) into a did-you-mean hint. Python-style `snake_case` aliases of
+/// `kebab-case` keys are accepted but not listed.
 fn unknown_field_hint(message: &str) -> Option<String> {
     let rest = message
         .strip_prefix("unknown field `")
         .or_else(|| message.strip_prefix("unknown variant `"))?;
     let (name, expected) = rest.split_once('`')?;
-    let candidates: Vec<&str> = expected.split('`').skip(1).step_by(2).collect();
+    let all: Vec<&str> = expected.split('`').skip(1).step_by(2).collect();
+    let candidates: Vec<&str> = all
+        .iter()
+        .copied()
+        .filter(|c| !(c.contains('_') && all.contains(&c.replace('_', "-").as_str())))
+        .collect();
     if candidates.is_empty() {
         return Some("this table takes no keys".into());
     }

@@ -1,0 +1,79 @@
+//! What the runner reports while it works. The CLI renders these; the engine
+//! never writes to the terminal itself.
+
+use std::time::Duration;
+
+/// How a runnable ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// Ran now, with this exit code.
+    Ran { code: i32 },
+    /// Replayed from a cache, with the exit code of the cached run.
+    Cached { code: i32 },
+    /// Not run because an upstream runnable failed or qik was interrupted.
+    Skipped,
+}
+
+impl Outcome {
+    /// The exit code that counts towards qik's own.
+    pub fn code(self) -> i32 {
+        match self {
+            Outcome::Ran { code } | Outcome::Cached { code } => code,
+            Outcome::Skipped => 0,
+        }
+    }
+
+    pub fn failed(self) -> bool {
+        self.code() != 0
+    }
+}
+
+/// Why a runnable was skipped.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SkipReason {
+    /// This upstream runnable failed.
+    UpstreamFailed(String),
+    Interrupted,
+}
+
+/// One thing that happened during a run.
+#[derive(Clone, Debug)]
+pub enum Event {
+    /// The run begins: this many runnables, this many workers.
+    Plan { runnables: usize, workers: usize },
+    /// A runnable started on a worker (1-based). `exec` is the shell command.
+    Started {
+        name: String,
+        command: String,
+        exec: String,
+        worker: usize,
+    },
+    /// A line of merged stdout/stderr (without its newline; may be non-UTF-8),
+    /// live or replayed from a cache.
+    Output { name: String, line: Vec<u8> },
+    /// A runnable ended.
+    Finished {
+        name: String,
+        command: String,
+        outcome: Outcome,
+        elapsed: Duration,
+        /// Where the full output is kept (`._qik/out/<runnable>.out`).
+        log: Option<std::path::PathBuf>,
+    },
+    /// A runnable did not run.
+    Skipped { name: String, command: String, reason: SkipReason },
+    /// Something went wrong around a runnable that is not its own exit code
+    /// (a corrupt cache entry, a cache that could not be written).
+    Warning { name: Option<String>, message: String },
+}
+
+/// Receives events; called from worker threads.
+pub trait EventSink: Send + Sync {
+    fn emit(&self, event: Event);
+}
+
+impl<F: Fn(Event) + Send + Sync> EventSink for F {
+    fn emit(&self, event: Event) {
+        self(event)
+    }
+}

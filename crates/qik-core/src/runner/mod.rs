@@ -1,0 +1,1 @@
+//! Running runnables: processes and the DAG scheduler.
