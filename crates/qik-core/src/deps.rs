@@ -71,8 +71,6 @@ pub struct DepSet {
     pub consts: BTreeSet<String>,
     pub pydists: BTreeSet<String>,
     pub loads: BTreeSet<LoadDep>,
-    /// `{type = "val"}`: a key of a file's serialized values.
-    pub vals: BTreeSet<(String, String)>,
     pub commands: Vec<CommandDep>,
 }
 
@@ -82,7 +80,6 @@ impl DepSet {
             && self.consts.is_empty()
             && self.pydists.is_empty()
             && self.loads.is_empty()
-            && self.vals.is_empty()
             && self.commands.is_empty()
     }
 }
@@ -182,21 +179,6 @@ impl DepSpec for Load {
     }
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Val {
-    key: Spanned<String>,
-    file: Spanned<String>,
-}
-
-impl DepSpec for Val {
-    fn resolve(&self, cx: &DepCx<'_>, out: &mut DepSet) -> Result<(), Diagnostic> {
-        out.vals
-            .insert((cx.render(&self.key)?, cx.render(&self.file)?));
-        Ok(())
-    }
-}
-
 /// Deserializes a dep table, ignoring its `type` key (already dispatched on).
 pub fn parse_typed<T>(node: Node<'_>) -> Result<Box<dyn DepSpec>, Diagnostic>
 where
@@ -238,11 +220,4 @@ static LOAD: DepType = DepType {
     tag: "load",
     plugin: BUILTIN,
     parse: parse_typed::<Load>,
-};
-
-#[distributed_slice(DEP_TYPES)]
-static VAL: DepType = DepType {
-    tag: "val",
-    plugin: BUILTIN,
-    parse: parse_typed::<Val>,
 };

@@ -37,6 +37,10 @@ pub enum Code {
     UnconfiguredCtx,
     InvalidCtxNamespace,
     ArgNotSupplied,
+    /// A `pydist` dep names a distribution that is not installed.
+    DistributionNotFound,
+    /// The machine failed us: a file or process could not be used.
+    General,
 }
 
 impl Code {
@@ -63,6 +67,8 @@ impl Code {
             Code::UnconfiguredCtx => "ctx3",
             Code::InvalidCtxNamespace => "ctx4",
             Code::ArgNotSupplied => "args0",
+            Code::DistributionNotFound => "dep0",
+            Code::General => "general",
         }
     }
 }

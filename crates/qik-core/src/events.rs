@@ -61,10 +61,17 @@ pub enum Event {
         log: Option<std::path::PathBuf>,
     },
     /// A runnable did not run.
-    Skipped { name: String, command: String, reason: SkipReason },
+    Skipped {
+        name: String,
+        command: String,
+        reason: SkipReason,
+    },
     /// Something went wrong around a runnable that is not its own exit code
     /// (a corrupt cache entry, a cache that could not be written).
-    Warning { name: Option<String>, message: String },
+    Warning {
+        name: Option<String>,
+        message: String,
+    },
 }
 
 /// Receives events; called from worker threads.

@@ -190,7 +190,9 @@ impl Graph {
         Ok(())
     }
 
-    fn retain(&mut self, keep: impl Fn(&Runnable) -> bool) {
+    /// Narrows the graph to the runnables `keep` accepts, without bringing
+    /// their neighbours back (as the tag and cache filters do).
+    pub fn retain(&mut self, keep: impl Fn(&Runnable) -> bool) {
         self.nodes.retain(|_, r| keep(r));
         let nodes = &self.nodes;
         for edges in [&mut self.upstream, &mut self.strict_downstream] {

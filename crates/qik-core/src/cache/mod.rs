@@ -1,4 +1,11 @@
-//! Where results are kept: the open set of cache types and `cache-when`.
+//! Where results are kept: the open set of cache types, `cache-when`, and the
+//! on-disk store of entries shared by the local and repo caches.
+
+pub mod artifacts;
+pub mod repo;
+mod store;
+
+pub use store::{ArtifactRecord, Entry, Lookup, Manifest, Store, file_digest, safe_relative, slug};
 
 use std::fmt;
 use std::path::Path;

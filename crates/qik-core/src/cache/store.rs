@@ -1,0 +1,384 @@
+//! Cache entries on disk: `<cache dir>/<command>/<runnable>/<hash>/`.
+//!
+//! An entry is a directory holding `manifest.json` (exit code, artifacts with
+//! their digests, the inputs that made the hash), `log` (the merged output) and
+//! `artifacts/` (copies, for the local cache). It is built in a temporary
+//! directory and renamed into place, so readers see a whole entry or none; a
+//! manifest that does not parse, or files that do not match it, make a miss
+//! with a warning, never a wrong replay.
+
+use std::fs;
+use std::io;
+use std::path::{Component, Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::hashing::Inputs;
+
+const MANIFEST: &str = "manifest.json";
+const LOG: &str = "log";
+const ARTIFACTS: &str = "artifacts";
+const MANIFEST_VERSION: u32 = 1;
+
+/// One artifact kept with an entry.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ArtifactRecord {
+    /// Path relative to the project root.
+    pub path: String,
+    /// blake3 of the content.
+    pub digest: String,
+    pub size: u64,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Manifest {
+    pub version: u32,
+    pub name: String,
+    pub hash: String,
+    pub code: i32,
+    /// Seconds since the Unix epoch.
+    pub created: u64,
+    pub artifacts: Vec<ArtifactRecord>,
+    pub inputs: Inputs,
+}
+
+/// A complete entry found on disk.
+#[derive(Clone, Debug)]
+pub struct Entry {
+    pub dir: PathBuf,
+    pub manifest: Manifest,
+}
+
+impl Entry {
+    pub fn log_path(&self) -> PathBuf {
+        self.dir.join(LOG)
+    }
+
+    /// Copies the artifacts back into the project after checking each against
+    /// its digest. Paths are checked to stay inside the project.
+    pub fn restore_artifacts(&self, root: &Path) -> Result<(), String> {
+        for artifact in &self.manifest.artifacts {
+            let relative = safe_relative(&artifact.path).ok_or_else(|| {
+                format!(
+                    "artifact path {:?} leaves the project; refused",
+                    artifact.path
+                )
+            })?;
+            let source = self.dir.join(ARTIFACTS).join(&relative);
+            let bytes = fs::read(&source).map_err(|err| {
+                format!("artifact {} missing from the cache: {err}", artifact.path)
+            })?;
+            if bytes.len() as u64 != artifact.size
+                || blake3::hash(&bytes).to_hex().as_str() != artifact.digest
+            {
+                return Err(format!(
+                    "artifact {} does not match its digest",
+                    artifact.path
+                ));
+            }
+            crate::fsutil::write_atomic(&root.join(&relative), &bytes)
+                .map_err(|err| format!("cannot restore {}: {err}", artifact.path))?;
+        }
+        Ok(())
+    }
+}
+
+/// A relative path made only of normal components, or `None`.
+pub fn safe_relative(path: &str) -> Option<PathBuf> {
+    let path = Path::new(path);
+    let mut out = PathBuf::new();
+    for component in path.components() {
+        match component {
+            Component::Normal(part) => out.push(part),
+            Component::CurDir => {}
+            _ => return None,
+        }
+    }
+    (!out.as_os_str().is_empty()).then_some(out)
+}
+
+/// What a lookup found.
+#[derive(Debug)]
+pub enum Lookup {
+    Hit(Entry),
+    Miss,
+    /// An entry exists but cannot be trusted; treated as a miss.
+    Corrupt(String),
+}
+
+/// A directory of entries: `._qik/cache` (local) or `.qik/cache` (repo).
+#[derive(Clone, Debug)]
+pub struct Store {
+    pub dir: PathBuf,
+    /// Entries kept per runnable (the newest ones).
+    pub keep: usize,
+    /// Whether artifacts are copied into entries (not for the repo cache,
+    /// whose artifacts are committed with the repository itself).
+    pub copy_artifacts: bool,
+}
+
+/// A file-name-safe, collision-free name for a runnable or command.
+pub fn slug(name: &str) -> String {
+    let readable: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .take(80)
+        .collect();
+    let digest = blake3::hash(name.as_bytes()).to_hex();
+    format!("{readable}-{}", &digest[..8])
+}
+
+impl Store {
+    fn runnable_dir(&self, command: &str, runnable: &str) -> PathBuf {
+        self.dir.join(slug(command)).join(slug(runnable))
+    }
+
+    /// Looks an entry up; a torn or inconsistent entry is `Corrupt`.
+    pub fn get(&self, command: &str, runnable: &str, hash: &str) -> Lookup {
+        let dir = self.runnable_dir(command, runnable).join(hash);
+        let manifest_path = dir.join(MANIFEST);
+        let bytes = match fs::read(&manifest_path) {
+            Ok(bytes) => bytes,
+            Err(err) if err.kind() == io::ErrorKind::NotFound => return Lookup::Miss,
+            Err(err) => {
+                return Lookup::Corrupt(format!("cannot read {}: {err}", manifest_path.display()));
+            }
+        };
+        let manifest: Manifest = match serde_json::from_slice(&bytes) {
+            Ok(manifest) => manifest,
+            Err(err) => {
+                return Lookup::Corrupt(format!("{} is damaged: {err}", manifest_path.display()));
+            }
+        };
+        if manifest.version != MANIFEST_VERSION
+            || manifest.hash != hash
+            || manifest.name != runnable
+        {
+            return Lookup::Corrupt(format!(
+                "{} belongs to another runnable or version",
+                manifest_path.display()
+            ));
+        }
+        if !dir.join(LOG).is_file() {
+            return Lookup::Corrupt(format!("{} has no log", dir.display()));
+        }
+        Lookup::Hit(Entry { dir, manifest })
+    }
+
+    /// Whether any entry exists for a runnable at this hash (for `--cache-status`).
+    pub fn contains(&self, command: &str, runnable: &str, hash: &str) -> bool {
+        matches!(self.get(command, runnable, hash), Lookup::Hit(_))
+    }
+
+    /// Writes an entry: the log and artifacts are copied in, then the whole
+    /// directory is renamed into place. If another process wrote the same entry
+    /// first, theirs stays (it has the same content by construction).
+    pub fn put(
+        &self,
+        manifest: &Manifest,
+        command: &str,
+        log: &Path,
+        root: &Path,
+    ) -> io::Result<Entry> {
+        let runnable_dir = self.runnable_dir(command, &manifest.name);
+        fs::create_dir_all(&runnable_dir)?;
+        let temp = tempfile::Builder::new()
+            .prefix(".tmp-")
+            .tempdir_in(&runnable_dir)?;
+        fs::copy(log, temp.path().join(LOG))?;
+        if self.copy_artifacts {
+            for artifact in &manifest.artifacts {
+                let relative = safe_relative(&artifact.path).ok_or_else(|| {
+                    io::Error::new(
+                        io::ErrorKind::InvalidInput,
+                        format!("artifact path {:?} leaves the project", artifact.path),
+                    )
+                })?;
+                let target = temp.path().join(ARTIFACTS).join(&relative);
+                fs::create_dir_all(target.parent().unwrap_or(temp.path()))?;
+                fs::copy(root.join(&relative), target)?;
+            }
+        }
+        let json = serde_json::to_vec_pretty(manifest).map_err(io::Error::other)?;
+        fs::write(temp.path().join(MANIFEST), json)?;
+        let dir = runnable_dir.join(&manifest.hash);
+        let staged = temp.keep();
+        if let Err(err) = fs::rename(&staged, &dir) {
+            let _ = fs::remove_dir_all(&staged);
+            if !dir.join(MANIFEST).is_file() {
+                return Err(err);
+            }
+        }
+        self.prune(&runnable_dir, &manifest.hash);
+        Ok(Entry {
+            dir,
+            manifest: manifest.clone(),
+        })
+    }
+
+    /// Keeps the newest `keep` entries of a runnable (never the one just written).
+    fn prune(&self, runnable_dir: &Path, keep_hash: &str) {
+        let Ok(entries) = fs::read_dir(runnable_dir) else {
+            return;
+        };
+        let mut found: Vec<(std::time::SystemTime, PathBuf)> = entries
+            .flatten()
+            .filter(|e| !e.file_name().to_string_lossy().starts_with('.'))
+            .filter(|e| e.file_name() != keep_hash)
+            .filter_map(|e| Some((e.metadata().ok()?.modified().ok()?, e.path())))
+            .collect();
+        found.sort_by_key(|entry| std::cmp::Reverse(entry.0));
+        for (_, stale) in found.into_iter().skip(self.keep.saturating_sub(1)) {
+            let _ = fs::remove_dir_all(stale);
+        }
+    }
+}
+
+/// blake3 and size of a file, for artifact records.
+pub fn file_digest(path: &Path) -> io::Result<(String, u64)> {
+    let bytes = fs::read(path)?;
+    Ok((
+        blake3::hash(&bytes).to_hex().to_string(),
+        bytes.len() as u64,
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn manifest(name: &str, hash: &str) -> Manifest {
+        Manifest {
+            version: MANIFEST_VERSION,
+            name: name.into(),
+            hash: hash.into(),
+            code: 0,
+            created: 1,
+            artifacts: Vec::new(),
+            inputs: Inputs::default(),
+        }
+    }
+
+    fn store(dir: &Path) -> Store {
+        Store {
+            dir: dir.join("cache"),
+            keep: 2,
+            copy_artifacts: true,
+        }
+    }
+
+    #[test]
+    fn put_then_get_round_trips_and_prunes_old_entries() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("out");
+        fs::write(&log, "hello\n").unwrap();
+        let store = store(dir.path());
+        for hash in ["h1", "h2", "h3"] {
+            store
+                .put(&manifest("lint#a", hash), "lint", &log, dir.path())
+                .unwrap();
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        assert!(matches!(store.get("lint", "lint#a", "h1"), Lookup::Miss));
+        let Lookup::Hit(entry) = store.get("lint", "lint#a", "h3") else {
+            panic!("h3 is kept")
+        };
+        assert_eq!(fs::read_to_string(entry.log_path()).unwrap(), "hello\n");
+        assert!(matches!(store.get("lint", "lint#a", "h2"), Lookup::Hit(_)));
+    }
+
+    #[test]
+    fn damaged_or_foreign_manifests_are_corrupt() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("out");
+        fs::write(&log, "x").unwrap();
+        let store = store(dir.path());
+        let entry = store
+            .put(&manifest("t", "h"), "t", &log, dir.path())
+            .unwrap();
+        fs::write(entry.dir.join(MANIFEST), "{\"version\": 1, \"na").unwrap();
+        assert!(matches!(store.get("t", "t", "h"), Lookup::Corrupt(_)));
+        let other = manifest("other", "h");
+        fs::write(
+            entry.dir.join(MANIFEST),
+            serde_json::to_vec(&other).unwrap(),
+        )
+        .unwrap();
+        assert!(matches!(store.get("t", "t", "h"), Lookup::Corrupt(_)));
+        fs::write(
+            entry.dir.join(MANIFEST),
+            serde_json::to_vec(&manifest("t", "h")).unwrap(),
+        )
+        .unwrap();
+        fs::remove_file(entry.dir.join(LOG)).unwrap();
+        assert!(matches!(store.get("t", "t", "h"), Lookup::Corrupt(_)));
+    }
+
+    #[test]
+    fn artifacts_are_verified_and_stay_inside_the_project() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("project");
+        fs::create_dir_all(root.join("out")).unwrap();
+        fs::write(root.join("out/report.xml"), "<ok/>").unwrap();
+        let log = dir.path().join("log");
+        fs::write(&log, "").unwrap();
+        let (digest, size) = file_digest(&root.join("out/report.xml")).unwrap();
+        let mut m = manifest("t", "h");
+        m.artifacts.push(ArtifactRecord {
+            path: "out/report.xml".into(),
+            digest,
+            size,
+        });
+        let store = store(dir.path());
+        let entry = store.put(&m, "t", &log, &root).unwrap();
+        fs::remove_file(root.join("out/report.xml")).unwrap();
+        entry.restore_artifacts(&root).unwrap();
+        assert_eq!(
+            fs::read_to_string(root.join("out/report.xml")).unwrap(),
+            "<ok/>"
+        );
+
+        fs::write(entry.dir.join("artifacts/out/report.xml"), "<tampered/>").unwrap();
+        assert!(
+            entry
+                .restore_artifacts(&root)
+                .unwrap_err()
+                .contains("does not match")
+        );
+
+        let mut escaping = entry.clone();
+        escaping.manifest.artifacts[0].path = "../outside".into();
+        assert!(
+            escaping
+                .restore_artifacts(&root)
+                .unwrap_err()
+                .contains("leaves the project")
+        );
+        assert!(!dir.path().join("outside").exists());
+    }
+
+    #[test]
+    fn safe_relative_rejects_escapes() {
+        assert_eq!(safe_relative("a/./b"), Some(PathBuf::from("a/b")));
+        assert_eq!(safe_relative("../a"), None);
+        assert_eq!(safe_relative("/etc/passwd"), None);
+        assert_eq!(safe_relative("a/../../b"), None);
+        assert_eq!(safe_relative(""), None);
+    }
+
+    #[test]
+    fn slugs_are_safe_and_distinct() {
+        let a = slug("test@app#app/users?x=1");
+        assert!(
+            a.chars()
+                .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
+        );
+        assert_ne!(slug("a/b"), slug("a_b"));
+    }
+}

@@ -1,0 +1,190 @@
+//! The git-tracked files of a project and their content digests.
+//!
+//! The git index is read once per invocation. Glob deps are matched against it
+//! in memory with git's pathspec rules. A file's digest is its git blob id:
+//! taken from the index when the file's stat data proves it unchanged (git's
+//! own rule, racy-clean included), else from qik's stat cache under `._qik/`,
+//! else by hashing the file. So an unchanged repository costs one `stat` per
+//! file and no reads.
+
+use std::collections::HashMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use crate::diagnostic::{Code, Diagnostic};
+use crate::git::{self, Entry, ObjectId, PathspecSet, Repo};
+
+use super::stat_cache::StatCache;
+
+/// A tracked file's identity for hashing.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FileDigest {
+    /// Path relative to the project root.
+    pub path: String,
+    /// The git blob id of its content.
+    pub id: String,
+}
+
+/// The git-tracked files of a project, read once.
+pub struct TrackedFiles {
+    repo: Repo,
+    /// The project root relative to the work tree, `/`-terminated (empty at the top).
+    prefix: Vec<u8>,
+    /// Each tracked path below the project root (repo-relative) with its
+    /// lowest-stage entry, in path order.
+    entries: Vec<(Vec<u8>, Entry)>,
+    stat_cache: Mutex<StatCache>,
+    /// Matched files per set of patterns; many runnables share their globs.
+    matches: Mutex<HashMap<Vec<String>, Arc<Vec<usize>>>>,
+}
+
+impl std::fmt::Debug for TrackedFiles {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TrackedFiles")
+            .field("work_tree", &self.repo.work_tree())
+            .field("files", &self.entries.len())
+            .finish()
+    }
+}
+
+fn git_error(err: git::GitError) -> Diagnostic {
+    Diagnostic::error(
+        Code::ConfigNotFound,
+        format!("cannot read the git repository: {err}"),
+    )
+    .with_hint("qik hashes git-tracked files; run it inside a git work tree")
+}
+
+impl TrackedFiles {
+    /// Reads the index of the repository holding `root` (the project root).
+    pub fn read(root: &Path, stat_cache_path: PathBuf) -> Result<TrackedFiles, Diagnostic> {
+        let repo = Repo::discover(root).map_err(git_error)?;
+        let index = repo.read_index().map_err(git_error)?;
+        let mut prefix = repo.relative_path(root).unwrap_or_default();
+        if !prefix.is_empty() && !prefix.ends_with(b"/") {
+            prefix.push(b'/');
+        }
+        let mut entries: Vec<(Vec<u8>, Entry)> = Vec::with_capacity(index.len());
+        for (path, entry) in index.iter() {
+            if !path.starts_with(&prefix) {
+                continue;
+            }
+            // A conflicted path has several stages; it is one file.
+            if entries
+                .last()
+                .is_some_and(|(last, _)| last.as_slice() == path)
+            {
+                continue;
+            }
+            entries.push((path.to_vec(), entry.clone()));
+        }
+        Ok(TrackedFiles {
+            repo,
+            prefix,
+            entries,
+            stat_cache: Mutex::new(StatCache::load(stat_cache_path)),
+            matches: Mutex::new(HashMap::new()),
+        })
+    }
+
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// The files matched by glob deps written relative to the project root,
+    /// exactly as `git ls-files -- <patterns>` run there would list them.
+    pub fn matching(&self, patterns: &[String]) -> Result<Arc<Vec<usize>>, Diagnostic> {
+        if let Some(found) = self.matches.lock().expect("not poisoned").get(patterns) {
+            return Ok(Arc::clone(found));
+        }
+        let set = PathspecSet::new(
+            patterns.iter().map(String::as_bytes),
+            &self.prefix[..self.prefix.len().saturating_sub(1)],
+        )
+        .map_err(|err| {
+            Diagnostic::error(Code::ConfigParse, format!("invalid glob: {err}"))
+                .with_hint("globs follow git's pathspec syntax")
+        })?;
+        let mut found = Vec::new();
+        for (i, (path, _)) in self.entries.iter().enumerate() {
+            if set.matches(path) {
+                found.push(i);
+            }
+        }
+        let found = Arc::new(found);
+        self.matches
+            .lock()
+            .expect("not poisoned")
+            .insert(patterns.to_vec(), Arc::clone(&found));
+        Ok(found)
+    }
+
+    /// The digest of a matched file, or `None` when it is tracked but deleted
+    /// from the working tree (it then hashes exactly like an absent file).
+    pub fn digest(&self, file: usize) -> Result<Option<FileDigest>, Diagnostic> {
+        let (path, entry) = &self.entries[file];
+        let relative = String::from_utf8_lossy(&path[self.prefix.len()..]).into_owned();
+        let absolute = self.repo.work_tree().join(bytes_to_path(path));
+        let meta = match fs::symlink_metadata(&absolute) {
+            Ok(meta) => meta,
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(err) => {
+                return Err(Diagnostic::error(
+                    Code::ConfigParse,
+                    format!("cannot read {}: {err}", absolute.display()),
+                ));
+            }
+        };
+        if meta.is_dir() {
+            // A tracked file replaced by a directory is gone as a file.
+            return Ok(None);
+        }
+        let id = if git::stat_matches(entry, &meta) {
+            entry.id.to_string()
+        } else if let Some(id) = self
+            .stat_cache
+            .lock()
+            .expect("not poisoned")
+            .get(path, &meta)
+        {
+            id
+        } else {
+            let id: ObjectId =
+                git::hash_file(&absolute, self.repo.object_format()).map_err(|err| {
+                    Diagnostic::error(
+                        Code::ConfigParse,
+                        format!("cannot hash {}: {err}", absolute.display()),
+                    )
+                })?;
+            let id = id.to_string();
+            self.stat_cache
+                .lock()
+                .expect("not poisoned")
+                .insert(path.clone(), &meta, id.clone());
+            id
+        };
+        Ok(Some(FileDigest { path: relative, id }))
+    }
+
+    /// Writes the stat cache back if it learnt anything. Failing to save it only
+    /// costs speed next time, so the error is returned for a warning.
+    pub fn save(&self) -> Result<(), String> {
+        self.stat_cache.lock().expect("not poisoned").save()
+    }
+}
+
+#[cfg(unix)]
+fn bytes_to_path(bytes: &[u8]) -> PathBuf {
+    use std::os::unix::ffi::OsStrExt;
+    PathBuf::from(std::ffi::OsStr::from_bytes(bytes))
+}
+
+#[cfg(not(unix))]
+fn bytes_to_path(bytes: &[u8]) -> PathBuf {
+    PathBuf::from(String::from_utf8_lossy(bytes).into_owned())
+}

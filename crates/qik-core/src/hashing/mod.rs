@@ -1,0 +1,219 @@
+//! A runnable's hash: its definition, the content of every git-tracked file its
+//! globs match, its constants and the versions of its Python distributions,
+//! combined with blake3 over a stable, ordered encoding.
+//!
+//! The inputs that made a hash are kept beside it ([`Inputs`]), so a cache
+//! entry can later say what changed between two runs.
+
+mod files;
+mod pydist;
+mod stat_cache;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::OnceLock;
+
+use serde::{Deserialize, Serialize};
+
+use crate::diagnostic::{Code, Diagnostic};
+use crate::model::{Project, Runnable};
+
+pub use files::{FileDigest, TrackedFiles};
+pub use pydist::{Installed, normalize as normalize_pydist, venv_site_packages};
+
+/// Bumped whenever the encoding below changes, so old entries simply miss.
+const HASH_VERSION: &str = "qik-hash-1";
+
+/// What went into a hash.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Inputs {
+    /// Digest of the runnable's definition (exec, deps, artifacts, space...).
+    pub definition: String,
+    /// Path (relative to the project root) → git blob id.
+    pub files: BTreeMap<String, String>,
+    pub consts: BTreeSet<String>,
+    /// Distribution → version.
+    pub pydists: BTreeMap<String, String>,
+}
+
+/// Serialized deps written by a command (`{type = "load"}` reads them).
+#[derive(Debug, Default, Deserialize)]
+struct LoadedDeps {
+    #[serde(default)]
+    globs: Vec<String>,
+    #[serde(default)]
+    pydists: Vec<String>,
+}
+
+/// Computes hashes of runnables against one read of the git index.
+pub struct Hasher<'a> {
+    project: &'a Project,
+    files: &'a TrackedFiles,
+    installed: OnceLock<Result<Installed, Diagnostic>>,
+}
+
+impl<'a> Hasher<'a> {
+    pub fn new(project: &'a Project, files: &'a TrackedFiles) -> Hasher<'a> {
+        Hasher {
+            project,
+            files,
+            installed: OnceLock::new(),
+        }
+    }
+
+    /// The hash of a runnable and the inputs that made it. `upstream_artifacts`
+    /// are the artifact globs of the runnables it depends on.
+    pub fn hash(
+        &self,
+        runnable: &Runnable,
+        upstream_artifacts: &[String],
+    ) -> Result<(String, Inputs), Diagnostic> {
+        let mut globs: BTreeSet<String> = runnable.deps.globs.clone();
+        globs.extend(upstream_artifacts.iter().cloned());
+        let mut pydists: BTreeSet<String> = runnable.deps.pydists.clone();
+        for load in &runnable.deps.loads {
+            let path = self.project.config.root.join(&load.path);
+            match std::fs::read(&path) {
+                Ok(bytes) => {
+                    let loaded: LoadedDeps = serde_json::from_slice(&bytes).map_err(|err| {
+                        Diagnostic::error(
+                            Code::ConfigParse,
+                            format!("{} is not a deps file: {err}", load.path),
+                        )
+                        .with_hint(
+                            "the command that writes it may have been interrupted; run it again",
+                        )
+                    })?;
+                    globs.extend(loaded.globs);
+                    pydists.extend(loaded.pydists);
+                }
+                Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
+                    globs.extend(load.default.iter().cloned());
+                }
+                Err(err) => {
+                    return Err(Diagnostic::error(
+                        Code::ConfigParse,
+                        format!("cannot read {}: {err}", load.path),
+                    ));
+                }
+            }
+        }
+
+        let mut inputs = Inputs {
+            definition: definition_digest(runnable),
+            consts: runnable.deps.consts.clone(),
+            ..Inputs::default()
+        };
+        if !globs.is_empty() {
+            let patterns: Vec<String> = globs.into_iter().collect();
+            for &file in self.files.matching(&patterns)?.iter() {
+                if let Some(digest) = self.files.digest(file)? {
+                    inputs.files.insert(digest.path, digest.id);
+                }
+            }
+        }
+        for name in &pydists {
+            if let Some(version) = self.pydist_version(name)? {
+                inputs.pydists.insert(normalize_pydist(name), version);
+            }
+        }
+        Ok((digest_inputs(&inputs), inputs))
+    }
+
+    /// A distribution's version: installed, else `[pydist] versions`, else
+    /// nothing when `ignore-missing`, else an error.
+    fn pydist_version(&self, name: &str) -> Result<Option<String>, Diagnostic> {
+        let installed = self
+            .installed
+            .get_or_init(Installed::active)
+            .as_ref()
+            .map_err(Clone::clone)?;
+        if let Some(version) = installed.version(name) {
+            return Ok(Some(version.to_string()));
+        }
+        let pydist = &self.project.config.pydist;
+        let wanted = normalize_pydist(name);
+        if let Some((_, version)) = pydist
+            .versions
+            .iter()
+            .find(|(k, _)| normalize_pydist(k) == wanted)
+        {
+            return Ok(Some(version.clone()));
+        }
+        if pydist.ignore_missing {
+            return Ok(None);
+        }
+        let searched = installed
+            .dirs
+            .iter()
+            .map(|d| d.display().to_string())
+            .collect::<Vec<_>>()
+            .join(", ");
+        Err(Diagnostic::error(Code::DistributionNotFound, format!("distribution \"{name}\" not found"))
+            .with_hint(format!(
+                "install it (searched: {searched}), or set its version under [pydist.versions], or set [pydist] ignore-missing = true"
+            )))
+    }
+}
+
+/// Length-prefixed fields: no two different field lists encode the same bytes.
+fn field(hasher: &mut blake3::Hasher, value: &str) {
+    hasher.update(&(value.len() as u64).to_le_bytes());
+    hasher.update(value.as_bytes());
+}
+
+/// Everything about a runnable's definition that should re-run it when
+/// changed. Cache settings (`cache`, `cache-when`), tags and `hidden` are left
+/// out: they do not change what the command does.
+fn definition_digest(runnable: &Runnable) -> String {
+    let mut h = blake3::Hasher::new();
+    field(&mut h, HASH_VERSION);
+    field(&mut h, &runnable.command);
+    field(&mut h, &runnable.exec);
+    field(&mut h, &runnable.space);
+    field(&mut h, runnable.module.as_deref().unwrap_or(""));
+    let deps = &runnable.deps;
+    for (tag, items) in [
+        ("glob", &deps.globs),
+        ("const", &deps.consts),
+        ("pydist", &deps.pydists),
+    ] {
+        field(&mut h, tag);
+        field(&mut h, &items.len().to_string());
+        items.iter().for_each(|item| field(&mut h, item));
+    }
+    field(&mut h, "load");
+    for load in &deps.loads {
+        field(&mut h, &load.path);
+        load.default.iter().for_each(|glob| field(&mut h, glob));
+    }
+    field(&mut h, "command");
+    let mut commands: Vec<_> = deps
+        .commands
+        .iter()
+        .map(|c| format!("{}?{:?}", c.name, c.args))
+        .collect();
+    commands.sort();
+    commands.iter().for_each(|c| field(&mut h, c));
+    field(&mut h, "artifacts");
+    runnable.artifacts.iter().for_each(|a| field(&mut h, a));
+    h.finalize().to_hex().to_string()
+}
+
+fn digest_inputs(inputs: &Inputs) -> String {
+    let mut h = blake3::Hasher::new();
+    field(&mut h, HASH_VERSION);
+    field(&mut h, &inputs.definition);
+    field(&mut h, &inputs.files.len().to_string());
+    for (path, id) in &inputs.files {
+        field(&mut h, path);
+        field(&mut h, id);
+    }
+    field(&mut h, &inputs.consts.len().to_string());
+    inputs.consts.iter().for_each(|c| field(&mut h, c));
+    field(&mut h, &inputs.pydists.len().to_string());
+    for (name, version) in &inputs.pydists {
+        field(&mut h, name);
+        field(&mut h, version);
+    }
+    h.finalize().to_hex().to_string()
+}

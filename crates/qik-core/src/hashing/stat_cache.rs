@@ -1,0 +1,208 @@
+//! Remembered digests of files whose stat data no longer matches the git index
+//! (edited but not staged), so an unchanged working tree is not read twice.
+//!
+//! Stored in `._qik/stat-cache`, one line per file. An entry is trusted only
+//! when size, mtime, ctime and inode all match, and, like git's racy-clean
+//! rule, only when the file was last modified before the cache was written.
+
+use std::collections::HashMap;
+use std::fmt::Write as _;
+use std::fs;
+use std::path::PathBuf;
+
+const HEADER: &str = "qik-stat-cache 1";
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Stamp {
+    size: u64,
+    mtime: (i64, i64),
+    ctime: (i64, i64),
+    ino: u64,
+}
+
+impl Stamp {
+    #[cfg(unix)]
+    fn of(meta: &fs::Metadata) -> Stamp {
+        use std::os::unix::fs::MetadataExt;
+        Stamp {
+            size: meta.len(),
+            mtime: (meta.mtime(), meta.mtime_nsec()),
+            ctime: (meta.ctime(), meta.ctime_nsec()),
+            ino: meta.ino(),
+        }
+    }
+
+    #[cfg(not(unix))]
+    fn of(meta: &fs::Metadata) -> Stamp {
+        // Without ctime and inode, an mtime nobody can fake cheaply is the best we have.
+        let mtime = meta
+            .modified()
+            .ok()
+            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+            .map_or((0, 0), |d| {
+                (d.as_secs() as i64, i64::from(d.subsec_nanos()))
+            });
+        Stamp {
+            size: meta.len(),
+            mtime,
+            ctime: mtime,
+            ino: 0,
+        }
+    }
+}
+
+#[derive(Debug)]
+pub(crate) struct StatCache {
+    path: PathBuf,
+    entries: HashMap<Vec<u8>, (Stamp, String)>,
+    dirty: bool,
+}
+
+impl StatCache {
+    /// Loads the cache; a missing or unreadable one is empty (it is only a speed-up).
+    pub(crate) fn load(path: PathBuf) -> StatCache {
+        let mut cache = StatCache {
+            path,
+            entries: HashMap::new(),
+            dirty: false,
+        };
+        let Ok(text) = fs::read_to_string(&cache.path) else {
+            return cache;
+        };
+        let mut lines = text.lines();
+        let Some(saved_at) = lines
+            .next()
+            .and_then(|header| header.strip_prefix(HEADER))
+            .and_then(|rest| rest.trim().parse::<i64>().ok())
+        else {
+            return cache;
+        };
+        for line in lines {
+            if let Some((path, stamp, id)) = parse_line(line) {
+                // Modified in the second the cache was written, or later: a change
+                // within that tick would not show in the stat data.
+                if stamp.mtime.0 < saved_at {
+                    cache.entries.insert(path, (stamp, id));
+                }
+            }
+        }
+        cache
+    }
+
+    pub(crate) fn get(&self, path: &[u8], meta: &fs::Metadata) -> Option<String> {
+        let (stamp, id) = self.entries.get(path)?;
+        (*stamp == Stamp::of(meta)).then(|| id.clone())
+    }
+
+    pub(crate) fn insert(&mut self, path: Vec<u8>, meta: &fs::Metadata, id: String) {
+        self.entries.insert(path, (Stamp::of(meta), id));
+        self.dirty = true;
+    }
+
+    /// Writes the cache atomically if it changed.
+    pub(crate) fn save(&mut self) -> Result<(), String> {
+        if !self.dirty {
+            return Ok(());
+        }
+        let saved_at = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs() as i64);
+        let mut text = format!("{HEADER} {saved_at}\n");
+        let mut entries: Vec<_> = self.entries.iter().collect();
+        entries.sort_by(|a, b| a.0.cmp(b.0));
+        for (path, (stamp, id)) in entries {
+            let _ = writeln!(
+                text,
+                "{}\t{}\t{}\t{}\t{}\t{}\t{}\t{id}",
+                hex(path),
+                stamp.size,
+                stamp.mtime.0,
+                stamp.mtime.1,
+                stamp.ctime.0,
+                stamp.ctime.1,
+                stamp.ino
+            );
+        }
+        crate::fsutil::write_atomic(&self.path, text.as_bytes())
+            .map_err(|err| format!("cannot write {}: {err}", self.path.display()))?;
+        self.dirty = false;
+        Ok(())
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes
+        .iter()
+        .fold(String::with_capacity(bytes.len() * 2), |mut out, b| {
+            let _ = write!(out, "{b:02x}");
+            out
+        })
+}
+
+fn unhex(text: &str) -> Option<Vec<u8>> {
+    if !text.len().is_multiple_of(2) {
+        return None;
+    }
+    (0..text.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(text.get(i..i + 2)?, 16).ok())
+        .collect()
+}
+
+fn parse_line(line: &str) -> Option<(Vec<u8>, Stamp, String)> {
+    let mut fields = line.split('\t');
+    let path = unhex(fields.next()?)?;
+    let mut number = || fields.next()?.parse::<i64>().ok();
+    let size = number()?;
+    let mtime = (number()?, number()?);
+    let ctime = (number()?, number()?);
+    let ino = number()?;
+    let id = fields.next()?.to_string();
+    let stamp = Stamp {
+        size: u64::try_from(size).ok()?,
+        mtime,
+        ctime,
+        ino: u64::try_from(ino).ok()?,
+    };
+    Some((path, stamp, id))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trips_and_distrusts_recent_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("a b.txt");
+        fs::write(&file, "x").unwrap();
+        let meta = fs::metadata(&file).unwrap();
+        let cache_path = dir.path().join("stat-cache");
+        let mut cache = StatCache::load(cache_path.clone());
+        cache.insert(b"a b.txt".to_vec(), &meta, "abc".into());
+        assert_eq!(cache.get(b"a b.txt", &meta).as_deref(), Some("abc"));
+        cache.save().unwrap();
+        // Written in the same second as the file changed: not trusted after a reload.
+        let reloaded = StatCache::load(cache_path.clone());
+        assert_eq!(reloaded.get(b"a b.txt", &meta), None);
+        // A cache saved later trusts it, and a changed file is not matched.
+        let text = fs::read_to_string(&cache_path).unwrap();
+        let body = text.split_once('\n').unwrap().1;
+        fs::write(&cache_path, format!("{HEADER} 99999999999\n{body}")).unwrap();
+        let reloaded = StatCache::load(cache_path);
+        assert_eq!(reloaded.get(b"a b.txt", &meta).as_deref(), Some("abc"));
+        fs::write(&file, "xy").unwrap();
+        assert_eq!(
+            reloaded.get(b"a b.txt", &fs::metadata(&file).unwrap()),
+            None
+        );
+    }
+
+    #[test]
+    fn garbage_is_an_empty_cache() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("stat-cache");
+        fs::write(&path, "not a cache\n\u{0}\u{1}").unwrap();
+        assert!(StatCache::load(path).entries.is_empty());
+    }
+}

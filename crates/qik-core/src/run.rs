@@ -1,0 +1,491 @@
+//! Running a selected graph: hash each runnable once its upstream finished,
+//! replay it from its cache or run it, store the result, report events.
+
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use crate::cache::{self, CacheBackend, CacheWhen, Lookup, Manifest, Store};
+use crate::diagnostic::{Code, Diagnostic};
+use crate::events::{Event, EventSink, Outcome, SkipReason};
+use crate::graph::Graph;
+use crate::hashing::{Hasher, Inputs, TrackedFiles};
+use crate::model::{Project, Runnable};
+use crate::runner::{Interrupt, NodeResult, ProcessSpec, run_dag, run_process};
+
+/// Entries kept per runnable in the local cache: enough that reverting an edit
+/// is a hit again, few enough that the cache stays small.
+const LOCAL_KEEP: usize = 8;
+
+/// How to run.
+#[derive(Clone, Debug)]
+pub struct RunOptions {
+    pub workers: usize,
+    /// Ignore caches (`-f`): run everything, still store results.
+    pub force: bool,
+}
+
+/// What a run did.
+#[derive(Debug, Default)]
+pub struct RunReport {
+    /// The highest exit code of any runnable; 130 when interrupted.
+    pub exit_code: i32,
+    pub interrupted: bool,
+}
+
+/// Where qik keeps its private and public working files.
+#[derive(Clone, Debug)]
+pub struct WorkDirs {
+    pub root: PathBuf,
+}
+
+impl WorkDirs {
+    pub fn private(&self) -> PathBuf {
+        self.root.join("._qik")
+    }
+
+    pub fn public(&self) -> PathBuf {
+        self.root.join(".qik")
+    }
+
+    pub fn local_store(&self) -> Store {
+        Store {
+            dir: self.private().join("cache"),
+            keep: LOCAL_KEEP,
+            copy_artifacts: true,
+        }
+    }
+
+    /// The repo cache keeps the latest entry only: it is committed.
+    pub fn repo_store(&self) -> Store {
+        Store {
+            dir: self.public().join("cache"),
+            keep: 1,
+            copy_artifacts: false,
+        }
+    }
+
+    pub fn out_log(&self, runnable: &str) -> PathBuf {
+        self.private()
+            .join("out")
+            .join(format!("{}.out", cache::slug(runnable)))
+    }
+
+    pub fn stat_cache(&self) -> PathBuf {
+        self.private().join("stat-cache")
+    }
+}
+
+struct Job<'a> {
+    project: &'a Project,
+    hasher: Hasher<'a>,
+    dirs: WorkDirs,
+    options: &'a RunOptions,
+    interrupt: &'a Interrupt,
+    sink: &'a dyn EventSink,
+    nodes: Vec<Arc<Runnable>>,
+    upstream: Vec<Vec<usize>>,
+    /// Repo-cache files written, to `git add -N` once at the end.
+    repo_written: std::sync::Mutex<Vec<PathBuf>>,
+}
+
+/// Runs every runnable of `graph` in dependency order.
+pub fn run(
+    project: &Project,
+    graph: &Graph,
+    options: &RunOptions,
+    interrupt: &Interrupt,
+    sink: &dyn EventSink,
+) -> Result<RunReport, Diagnostic> {
+    let dirs = WorkDirs {
+        root: project.config.root.clone(),
+    };
+    let files = TrackedFiles::read(&dirs.root, dirs.stat_cache())?;
+    let nodes: Vec<Arc<Runnable>> = graph.runnables().cloned().collect();
+    let position = |name: &str| nodes.iter().position(|n| n.name == name);
+    let upstream: Vec<Vec<usize>> = nodes
+        .iter()
+        .map(|node| graph.upstream(&node.name).filter_map(position).collect())
+        .collect();
+    let workers = options.workers.max(1).min(nodes.len().max(1));
+    sink.emit(Event::Plan {
+        runnables: nodes.len(),
+        workers,
+    });
+    let job = Job {
+        project,
+        hasher: Hasher::new(project, &files),
+        dirs,
+        options,
+        interrupt,
+        sink,
+        nodes,
+        upstream,
+        repo_written: std::sync::Mutex::new(Vec::new()),
+    };
+    let results = run_dag(
+        &job.nodes,
+        &job.upstream,
+        workers,
+        interrupt.flag(),
+        |index, runnable, worker| job.run_one(index, runnable, worker),
+        |outcome: &Outcome| outcome.failed(),
+    )
+    .map_err(|err| Diagnostic::error(Code::GraphCycle, err.to_string()))?;
+
+    let mut report = RunReport::default();
+    for (index, result) in results.iter().enumerate() {
+        let node = &job.nodes[index];
+        match result {
+            NodeResult::Done(outcome) => report.exit_code = report.exit_code.max(outcome.code()),
+            NodeResult::Skipped { because } => sink.emit(Event::Skipped {
+                name: node.name.clone(),
+                command: node.command.clone(),
+                reason: SkipReason::UpstreamFailed(job.nodes[*because].name.clone()),
+            }),
+            NodeResult::Stopped => sink.emit(Event::Skipped {
+                name: node.name.clone(),
+                command: node.command.clone(),
+                reason: SkipReason::Interrupted,
+            }),
+        }
+    }
+    if let Err(message) = files.save() {
+        sink.emit(Event::Warning {
+            name: None,
+            message,
+        });
+    }
+    job.add_repo_entries();
+    if interrupt.is_interrupted() {
+        report.interrupted = true;
+        report.exit_code = 130;
+    }
+    Ok(report)
+}
+
+impl Job<'_> {
+    fn run_one(&self, index: usize, runnable: &Runnable, worker: usize) -> Outcome {
+        let started = Instant::now();
+        match self.run_or_replay(index, runnable, worker, started) {
+            Ok(outcome) => outcome,
+            Err(diagnostic) => {
+                // A runnable whose inputs cannot be read fails on its own; the
+                // rest of the graph goes on.
+                self.sink.emit(Event::Started {
+                    name: runnable.name.clone(),
+                    command: runnable.command.clone(),
+                    exec: runnable.exec.clone(),
+                    worker,
+                });
+                for line in diagnostic.render(false).lines() {
+                    self.sink.emit(Event::Output {
+                        name: runnable.name.clone(),
+                        line: line.as_bytes().to_vec(),
+                    });
+                }
+                let outcome = Outcome::Ran { code: 1 };
+                self.finished(runnable, outcome, started.elapsed(), None);
+                outcome
+            }
+        }
+    }
+
+    fn finished(
+        &self,
+        runnable: &Runnable,
+        outcome: Outcome,
+        elapsed: Duration,
+        log: Option<PathBuf>,
+    ) {
+        self.sink.emit(Event::Finished {
+            name: runnable.name.clone(),
+            command: runnable.command.clone(),
+            outcome,
+            elapsed,
+            log,
+        });
+    }
+
+    fn backend(&self, runnable: &Runnable) -> CacheBackend {
+        self.project
+            .config
+            .caches
+            .get(&runnable.cache)
+            .map_or(CacheBackend::Never, |c| c.backend.clone())
+    }
+
+    fn run_or_replay(
+        &self,
+        index: usize,
+        runnable: &Runnable,
+        worker: usize,
+        started: Instant,
+    ) -> Result<Outcome, Diagnostic> {
+        let upstream_artifacts: Vec<String> = self.upstream[index]
+            .iter()
+            .flat_map(|&up| self.nodes[up].artifacts.iter().cloned())
+            .collect();
+        let backend = self.backend(runnable);
+        let cached = !matches!(backend, CacheBackend::Never);
+        let hashed = if cached {
+            Some(self.hasher.hash(runnable, &upstream_artifacts)?)
+        } else {
+            None
+        };
+        if let (Some((hash, _)), false) = (&hashed, self.options.force) {
+            if let Some(outcome) = self.replay(runnable, &backend, hash, started) {
+                return Ok(outcome);
+            }
+        }
+        self.sink.emit(Event::Started {
+            name: runnable.name.clone(),
+            command: runnable.command.clone(),
+            exec: runnable.exec.clone(),
+            worker,
+        });
+        let log = self.dirs.out_log(&runnable.name);
+        let env = vec![
+            (
+                OsString::from("QIK__CMD"),
+                OsString::from(&runnable.command),
+            ),
+            (
+                OsString::from("QIK__RUNNABLE"),
+                OsString::from(&runnable.name),
+            ),
+            (
+                OsString::from("QIK__WORKER"),
+                OsString::from(worker.to_string()),
+            ),
+        ];
+        let spec = ProcessSpec {
+            exec: &runnable.exec,
+            cwd: &self.dirs.root,
+            env: &env,
+            log_path: &log,
+        };
+        let name = runnable.name.clone();
+        let result = run_process(&spec, self.interrupt, &mut |line: &[u8]| {
+            self.sink.emit(Event::Output {
+                name: name.clone(),
+                line: line.to_vec(),
+            })
+        })
+        .map_err(|err| {
+            Diagnostic::error(
+                Code::General,
+                format!("cannot run `{}`: {err}", runnable.exec),
+            )
+        })?;
+        if result.interrupted {
+            // Interrupted work is never cached.
+            let outcome = Outcome::Ran { code: 130 };
+            self.finished(runnable, outcome, started.elapsed(), Some(log));
+            return Ok(outcome);
+        }
+        let outcome = Outcome::Ran { code: result.code };
+        if let Some((hash, inputs)) = hashed {
+            if should_store(runnable.cache_when, result.code) {
+                if let Err(message) =
+                    self.store(runnable, &backend, hash, inputs, result.code, &log)
+                {
+                    self.sink.emit(Event::Warning {
+                        name: Some(runnable.name.clone()),
+                        message,
+                    });
+                }
+            }
+        }
+        self.finished(runnable, outcome, started.elapsed(), Some(log));
+        Ok(outcome)
+    }
+
+    /// Replays a cached entry: its output, its artifacts, its exit code.
+    fn replay(
+        &self,
+        runnable: &Runnable,
+        backend: &CacheBackend,
+        hash: &str,
+        started: Instant,
+    ) -> Option<Outcome> {
+        let store = match backend {
+            CacheBackend::Repo => self.dirs.repo_store(),
+            _ => self.dirs.local_store(),
+        };
+        let mut lookup = store.get(&runnable.command, &runnable.name, hash);
+        if let (Lookup::Miss, CacheBackend::Remote(remote)) = (&lookup, backend) {
+            let staging = store.dir.join(".remote");
+            let key = cache::EntryKey {
+                runnable: &runnable.name,
+                hash,
+            };
+            match remote.download(key, &staging) {
+                Ok(true) => lookup = store.get(&runnable.command, &runnable.name, hash),
+                Ok(false) => {}
+                Err(err) => self.warn(runnable, format!("remote cache: {}", err.message)),
+            }
+        }
+        let entry = match lookup {
+            Lookup::Hit(entry) => entry,
+            Lookup::Miss => return None,
+            Lookup::Corrupt(message) => {
+                self.warn(
+                    runnable,
+                    format!("ignoring a damaged cache entry: {message}"),
+                );
+                return None;
+            }
+        };
+        if store.copy_artifacts {
+            if let Err(message) = entry.restore_artifacts(&self.dirs.root) {
+                self.warn(runnable, format!("not replaying the cache: {message}"));
+                return None;
+            }
+        }
+        let log = entry.log_path();
+        let Ok(bytes) = std::fs::read(&log) else {
+            self.warn(runnable, format!("cannot read {}", log.display()));
+            return None;
+        };
+        // The replayed log becomes the latest output, as if it had just run.
+        let out = self.dirs.out_log(&runnable.name);
+        if let Err(err) = crate::fsutil::write_atomic(&out, &bytes) {
+            self.warn(runnable, format!("cannot write {}: {err}", out.display()));
+        }
+        for line in bytes.split(|&b| b == b'\n') {
+            self.sink.emit(Event::Output {
+                name: runnable.name.clone(),
+                line: line.to_vec(),
+            });
+        }
+        let outcome = Outcome::Cached {
+            code: entry.manifest.code,
+        };
+        self.finished(runnable, outcome, started.elapsed(), Some(out));
+        Some(outcome)
+    }
+
+    fn warn(&self, runnable: &Runnable, message: String) {
+        self.sink.emit(Event::Warning {
+            name: Some(runnable.name.clone()),
+            message,
+        });
+    }
+
+    fn store(
+        &self,
+        runnable: &Runnable,
+        backend: &CacheBackend,
+        hash: String,
+        inputs: Inputs,
+        code: i32,
+        log: &Path,
+    ) -> Result<(), String> {
+        let root = &self.dirs.root;
+        let mut artifacts = Vec::new();
+        for path in cache::artifacts::find(root, &runnable.artifacts)? {
+            let (digest, size) = cache::file_digest(&root.join(&path))
+                .map_err(|err| format!("cannot read artifact {path}: {err}"))?;
+            artifacts.push(cache::ArtifactRecord { path, digest, size });
+        }
+        let manifest = Manifest {
+            version: 1,
+            name: runnable.name.clone(),
+            hash,
+            code,
+            created: SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs()),
+            artifacts,
+            inputs,
+        };
+        let store = match backend {
+            CacheBackend::Repo => self.dirs.repo_store(),
+            _ => self.dirs.local_store(),
+        };
+        let entry = store
+            .put(&manifest, &runnable.command, log, root)
+            .map_err(|err| format!("cannot write the cache entry: {err}"))?;
+        match backend {
+            CacheBackend::Repo => self
+                .repo_written
+                .lock()
+                .expect("not poisoned")
+                .push(entry.dir),
+            CacheBackend::Remote(remote) => {
+                let key = cache::EntryKey {
+                    runnable: &runnable.name,
+                    hash: &manifest.hash,
+                };
+                remote
+                    .upload(key, &entry.dir)
+                    .map_err(|err| format!("remote cache: {}", err.message))?;
+            }
+            CacheBackend::Local | CacheBackend::Never => {}
+        }
+        Ok(())
+    }
+
+    /// Makes repo-cache entries visible to git (`git add -N`) and keeps merges
+    /// of `.qik/` on our side.
+    fn add_repo_entries(&self) {
+        let written = std::mem::take(&mut *self.repo_written.lock().expect("not poisoned"));
+        if written.is_empty() {
+            return;
+        }
+        if let Err(message) = crate::cache::repo::register(&self.dirs.root, &written) {
+            self.sink.emit(Event::Warning {
+                name: None,
+                message,
+            });
+        }
+    }
+}
+
+/// Whether each cached runnable of `graph` has an entry for its current hash
+/// (`--cache-status`). Runnables that are never cached are left out.
+pub fn cache_status(
+    project: &Project,
+    graph: &Graph,
+) -> Result<std::collections::BTreeMap<String, bool>, Diagnostic> {
+    let dirs = WorkDirs {
+        root: project.config.root.clone(),
+    };
+    let files = TrackedFiles::read(&dirs.root, dirs.stat_cache())?;
+    let hasher = Hasher::new(project, &files);
+    let mut warm = std::collections::BTreeMap::new();
+    for runnable in graph.runnables() {
+        let backend = project
+            .config
+            .caches
+            .get(&runnable.cache)
+            .map_or(CacheBackend::Never, |c| c.backend.clone());
+        let store = match backend {
+            CacheBackend::Never => continue,
+            CacheBackend::Repo => dirs.repo_store(),
+            CacheBackend::Local | CacheBackend::Remote(_) => dirs.local_store(),
+        };
+        let artifacts: Vec<String> = graph
+            .upstream(&runnable.name)
+            .filter_map(|name| graph.get(name))
+            .flat_map(|up| up.artifacts.iter().cloned())
+            .collect();
+        let (hash, _) = hasher.hash(runnable, &artifacts)?;
+        warm.insert(
+            runnable.name.clone(),
+            store.contains(&runnable.command, &runnable.name, &hash),
+        );
+    }
+    let _ = files.save();
+    Ok(warm)
+}
+
+fn should_store(when: CacheWhen, code: i32) -> bool {
+    match when {
+        CacheWhen::Success => code == 0,
+        CacheWhen::Failed => code != 0,
+        CacheWhen::Finished => true,
+    }
+}
