@@ -12,10 +12,12 @@ use qik_s3 as _;
 use qik_uv as _;
 
 mod args;
+mod execute;
 mod ls;
 mod output;
 mod project;
 mod qikx;
+mod render;
 
 use std::process::ExitCode;
 
@@ -45,15 +47,16 @@ pub fn qikx_main() -> ExitCode {
 
 fn run(args: &QikArgs) -> Result<ExitCode, qik_core::diagnostic::Diagnostic> {
     let loaded = project::load(args)?;
-    let graph = qik_core::graph::Graph::select(&loaded.project, &loaded.selection)?;
+    let mut graph = qik_core::graph::Graph::select(&loaded.project, &loaded.selection)?;
+    if let Some(status) = args.cache_status {
+        let warm = qik_core::run::cache_status(&loaded.project, &graph)?;
+        let want_warm = status == args::CacheStatus::Warm;
+        graph.retain(|r| warm.get(&r.name) == Some(&want_warm));
+    }
     if args.ls {
         ls::print(&graph);
-    } else {
-        return Err(qik_core::diagnostic::Diagnostic::error(
-            qik_core::diagnostic::Code::ArgNotSupplied,
-            "running commands is not available in this build yet",
-        )
-        .with_hint("use --ls to list what would run"));
+    } else if !args.fail {
+        return execute::execute(&loaded.project, &graph, args);
     }
     if args.fail && !graph.is_empty() {
         return Ok(ExitCode::from(1));

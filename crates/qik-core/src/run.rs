@@ -344,27 +344,52 @@ impl Job<'_> {
                 return None;
             }
         }
-        let log = entry.log_path();
-        let Ok(bytes) = std::fs::read(&log) else {
-            self.warn(runnable, format!("cannot read {}", log.display()));
-            return None;
-        };
-        // The replayed log becomes the latest output, as if it had just run.
+        // The replayed log becomes the latest output, as if it had just run;
+        // it is streamed, never held whole (logs can be hundreds of MB).
         let out = self.dirs.out_log(&runnable.name);
-        if let Err(err) = crate::fsutil::write_atomic(&out, &bytes) {
-            self.warn(runnable, format!("cannot write {}: {err}", out.display()));
-        }
-        for line in bytes.split(|&b| b == b'\n') {
-            self.sink.emit(Event::Output {
-                name: runnable.name.clone(),
-                line: line.to_vec(),
-            });
+        if let Err(message) = self.replay_log(runnable, &entry.log_path(), &out) {
+            self.warn(runnable, message);
+            return None;
         }
         let outcome = Outcome::Cached {
             code: entry.manifest.code,
         };
         self.finished(runnable, outcome, started.elapsed(), Some(out));
         Some(outcome)
+    }
+
+    fn replay_log(&self, runnable: &Runnable, log: &Path, out: &Path) -> Result<(), String> {
+        use std::io::{BufRead, Write};
+        let file = std::fs::File::open(log)
+            .map_err(|err| format!("cannot read {}: {err}", log.display()))?;
+        if let Some(dir) = out.parent() {
+            std::fs::create_dir_all(dir)
+                .map_err(|err| format!("cannot create {}: {err}", dir.display()))?;
+        }
+        let mut copy = std::io::BufWriter::new(
+            std::fs::File::create(out)
+                .map_err(|err| format!("cannot write {}: {err}", out.display()))?,
+        );
+        let mut reader = std::io::BufReader::new(file);
+        let mut line = Vec::new();
+        loop {
+            line.clear();
+            let read = reader
+                .read_until(b'\n', &mut line)
+                .map_err(|err| format!("cannot read {}: {err}", log.display()))?;
+            if read == 0 {
+                break;
+            }
+            copy.write_all(&line)
+                .map_err(|err| format!("cannot write {}: {err}", out.display()))?;
+            let text = line.strip_suffix(b"\n").unwrap_or(&line);
+            self.sink.emit(Event::Output {
+                name: runnable.name.clone(),
+                line: text.to_vec(),
+            });
+        }
+        copy.flush()
+            .map_err(|err| format!("cannot write {}: {err}", out.display()))
     }
 
     fn warn(&self, runnable: &Runnable, message: String) {

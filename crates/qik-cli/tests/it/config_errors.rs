@@ -154,7 +154,6 @@ fn unknown_dep_type() {
             "\"glob\"",
             "\"load\"",
             "\"pydist\"",
-            "\"val\"",
         ],
     );
     assert!(!hint(&run).contains("\"glob\" (plugin"), "{}", hint(&run));

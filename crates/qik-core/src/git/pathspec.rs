@@ -229,6 +229,13 @@ impl Pathspec {
         }
     }
 
+    /// Bytes every path this pathspec selects starts with, compared exactly:
+    /// callers with sorted paths match only the range that has this prefix.
+    pub fn required_prefix(&self) -> &[u8] {
+        let len = if self.icase { self.base_len } else { self.literal_len };
+        &self.pattern[..len.min(self.pattern.len())]
+    }
+
     /// git's `git_fnmatch`: a literal prefix compare, then the one-star suffix or wildmatch.
     fn fnmatch(&self, name: &[u8]) -> bool {
         let prefix = self.literal_len;
@@ -293,6 +300,12 @@ impl PathspecSet {
             includes.push((count, Pathspec::everything_below(base)?));
         }
         Ok(Self { includes, excludes })
+    }
+
+    /// The [`Pathspec::required_prefix`] of each positive pathspec: a selected
+    /// path starts with one of them.
+    pub fn required_prefixes(&self) -> impl Iterator<Item = &[u8]> + '_ {
+        self.includes.iter().map(|(_, spec)| spec.required_prefix())
     }
 
     /// Whether `git ls-files` would list the file at the repo-relative `path`.

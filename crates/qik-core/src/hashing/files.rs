@@ -110,12 +110,24 @@ impl TrackedFiles {
             Diagnostic::error(Code::ConfigParse, format!("invalid glob: {err}"))
                 .with_hint("globs follow git's pathspec syntax")
         })?;
+        // Entries are sorted by path, so each pattern only looks at the range
+        // of paths that start with its literal prefix.
         let mut found = Vec::new();
-        for (i, (path, _)) in self.entries.iter().enumerate() {
-            if set.matches(path) {
-                found.push(i);
+        for prefix in set.required_prefixes() {
+            let start = self
+                .entries
+                .partition_point(|(path, _)| path.as_slice() < prefix);
+            for (offset, (path, _)) in self.entries[start..].iter().enumerate() {
+                if !path.starts_with(prefix) {
+                    break;
+                }
+                if set.matches(path) {
+                    found.push(start + offset);
+                }
             }
         }
+        found.sort_unstable();
+        found.dedup();
         let found = Arc::new(found);
         self.matches
             .lock()
@@ -187,4 +199,117 @@ fn bytes_to_path(bytes: &[u8]) -> PathBuf {
 #[cfg(not(unix))]
 fn bytes_to_path(bytes: &[u8]) -> PathBuf {
     PathBuf::from(String::from_utf8_lossy(bytes).into_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::process::Command;
+
+    fn git(dir: &Path, args: &[&str]) -> Vec<u8> {
+        let out = Command::new("git")
+            .args(["-c", "core.quotepath=off"])
+            .args(args)
+            .current_dir(dir)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "git {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        out.stdout
+    }
+
+    /// The project lives in `proj/` below the git root; every pattern must
+    /// select what `git ls-files` run in `proj/` lists.
+    #[test]
+    fn matching_equals_git_ls_files_from_the_project_root() {
+        let dir = tempfile::tempdir().unwrap();
+        let top = dir.path().canonicalize().unwrap();
+        git(&top, &["init", "-q"]);
+        let files = [
+            "outside.py",
+            "proj/a.py",
+            "proj/a.pyc",
+            "proj/src/m.py",
+            "proj/src/deep/n.py",
+            "proj/src2/o.py",
+            "proj/srcfile",
+            "proj/with space/p.py",
+            "proj/ünï/q.py",
+            "proj/.hidden.py",
+        ];
+        for file in files {
+            let path = top.join(file);
+            fs::create_dir_all(path.parent().unwrap()).unwrap();
+            fs::write(path, file).unwrap();
+        }
+        git(&top, &["add", "."]);
+        let root = top.join("proj");
+        let tracked = TrackedFiles::read(&root, top.join("stat-cache")).unwrap();
+        assert_eq!(tracked.len(), files.len() - 1);
+        let patterns = [
+            "*.py",
+            "**.py",
+            "src",
+            "src/",
+            "src/*",
+            "src/**/n.py",
+            "src*",
+            "a.py",
+            "with space",
+            "ünï/*.py",
+            "*.pyc",
+            "nothing/here",
+            ".hidden.py",
+            "s?c/m.py",
+            "[as]*",
+        ];
+        for pattern in patterns {
+            let expected: Vec<String> = git(&root, &["ls-files", "-z", "--", pattern])
+                .split(|b| *b == 0)
+                .filter(|p| !p.is_empty())
+                .map(|p| String::from_utf8(p.to_vec()).unwrap())
+                .collect();
+            let got: Vec<String> = tracked
+                .matching(&[pattern.to_string()])
+                .unwrap()
+                .iter()
+                .map(|&i| tracked.digest(i).unwrap().unwrap().path)
+                .collect();
+            assert_eq!(got, expected, "pattern {pattern:?}");
+        }
+    }
+
+    #[test]
+    fn digests_follow_content_and_deleted_files_are_absent() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().canonicalize().unwrap();
+        git(&root, &["init", "-q"]);
+        fs::write(root.join("a.txt"), "one").unwrap();
+        fs::write(root.join("b.txt"), "two").unwrap();
+        git(&root, &["add", "."]);
+        let id_of = |tracked: &TrackedFiles, name: &str| {
+            let files = tracked.matching(&[name.to_string()]).unwrap();
+            files
+                .first()
+                .and_then(|&i| tracked.digest(i).unwrap())
+                .map(|d| d.id)
+        };
+        let tracked = TrackedFiles::read(&root, root.join("._qik/stat-cache")).unwrap();
+        let one = id_of(&tracked, "a.txt").unwrap();
+        let expected = String::from_utf8(git(&root, &["hash-object", "a.txt"])).unwrap();
+        assert_eq!(one, expected.trim());
+
+        fs::write(root.join("a.txt"), "changed").unwrap();
+        fs::remove_file(root.join("b.txt")).unwrap();
+        let tracked = TrackedFiles::read(&root, root.join("._qik/stat-cache")).unwrap();
+        let changed = id_of(&tracked, "a.txt").unwrap();
+        let expected = String::from_utf8(git(&root, &["hash-object", "a.txt"])).unwrap();
+        assert_eq!(changed, expected.trim());
+        assert_eq!(id_of(&tracked, "b.txt"), None);
+        tracked.save().unwrap();
+        assert!(root.join("._qik/stat-cache").is_file());
+    }
 }

@@ -1,0 +1,584 @@
+//! Rendering of runner events: headers, progress bars, runnables' output and
+//! the closing summary.
+//!
+//! Runnables' output goes to stdout, byte for byte; everything qik says about
+//! the run (headers, progress, warnings, the summary) goes to stderr, so
+//! `qik lint > lint.txt` captures exactly what the tools printed.
+//!
+//! # Modes
+//!
+//! - [`Mode::Stream`] (one runnable selected, `-n 1`, or `--logger stdout`):
+//!   a header on stderr as each runnable starts (`🚧` running, `⏩` replayed
+//!   from a cache), then its output live. With more than one worker, each
+//!   output line is prefixed with `<runnable> | ` so interleaved lines stay
+//!   attributable.
+//! - [`Mode::Progress`]: one bar per command on a terminal, or one line per
+//!   ended runnable when stderr is not a terminal. Output is not shown live;
+//!   at the end the output of each failed runnable is printed from its log
+//!   file (never buffered in memory).
+//!
+//! # Verbosity
+//!
+//! | level | shows |
+//! |---|---|
+//! | 0 | warnings, and at the end each failure's header and output; no headers, bars, live output, skip lines or summary |
+//! | 1 | the mode's normal view, failures' output (live in stream mode, at the end in progress mode) and the summary |
+//! | 2 | as 1; in progress mode every runnable's output is printed at the end, not just the failures' |
+//!
+//! Level 0 still prints failures: a quiet run that fails without saying why
+//! leaves the user with nothing to act on (the habit of `make -s`).
+//!
+//! # Engine contract
+//!
+//! A runnable replayed from a cache gets no `Started` event: its `Output`
+//! lines (if any) and a `Finished { outcome: Cached }` arrive directly. That
+//! is how stream mode knows to mark it `⏩`/`[cached]` before its output.
+#![allow(dead_code)]
+
+mod progress;
+mod style;
+#[cfg(test)]
+mod tests;
+mod thread;
+
+use std::collections::{HashMap, HashSet};
+use std::fs::File;
+use std::io::{self, Read, Write};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use indicatif::ProgressDrawTarget;
+use qik_core::events::{Event, Outcome, SkipReason};
+
+use progress::Bars;
+use style::Paint;
+#[allow(unused_imports)] // until lib.rs runs commands
+pub(crate) use thread::{RenderSink, RenderThread};
+
+/// The exit code shells use for "command not found".
+const EXIT_NOT_FOUND: i32 = 127;
+
+/// How a run is shown.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Mode {
+    /// Every runnable's output, live, under a header.
+    Stream,
+    /// Progress bars (or plain lines), failures' output at the end.
+    Progress,
+}
+
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct RenderOptions {
+    /// 0 quiet, 1 default, 2 full (see the module docs).
+    pub(crate) verbosity: u8,
+    pub(crate) mode: Mode,
+    /// Colors and emoji: stderr is a terminal and `NO_COLOR` is unset.
+    pub(crate) styled: bool,
+    /// stderr is a terminal; without it, progress mode prints plain lines.
+    pub(crate) progress_allowed: bool,
+}
+
+/// What happened, for the exit code. The four counts partition the runnables
+/// that ended: `failed` holds every non-zero exit, replayed or not.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Summary {
+    pub(crate) ran: usize,
+    pub(crate) cached: usize,
+    pub(crate) failed: usize,
+    pub(crate) skipped: usize,
+    /// The highest exit code (0 when nothing failed).
+    pub(crate) code: i32,
+}
+
+impl Summary {
+    pub(crate) fn total(&self) -> usize {
+        self.ran + self.cached + self.failed + self.skipped
+    }
+
+    /// `code` as a process exit status: 0 only when nothing failed.
+    pub(crate) fn exit_code(&self) -> u8 {
+        match self.code {
+            0 => 0,
+            code => u8::try_from(code).unwrap_or(u8::MAX).max(1),
+        }
+    }
+}
+
+/// A runnable whose output is printed from its log at the end.
+struct Section {
+    name: String,
+    exec: Option<String>,
+    outcome: Outcome,
+    log: Option<PathBuf>,
+}
+
+/// Turns the runner's events into what the user sees. Single-threaded: feed
+/// it from one place, or use [`Renderer::spawn`] to get a sink for workers.
+pub(crate) struct Renderer {
+    opts: RenderOptions,
+    paint: Paint,
+    out: Box<dyn Write + Send>,
+    err: Box<dyn Write + Send>,
+    /// stdout went away (`qik | head`): stop writing to it, keep running.
+    out_broken: bool,
+    /// Progress mode on a terminal, verbosity >= 1.
+    bars: Option<Bars>,
+    /// Stream mode with parallel workers: prefix output lines with the name.
+    prefix_output: bool,
+    /// Colors of output prefixes, by runnable, in order of appearance.
+    prefix_colors: HashMap<String, usize>,
+    /// Exec commands of runnables that started and have not ended.
+    execs: HashMap<String, String>,
+    /// Runnables whose stream header is printed and that have not ended.
+    headed: HashSet<String>,
+    /// Runnables counted as skipped (the engine may report a skip twice).
+    skipped: HashSet<String>,
+    sections: Vec<Section>,
+    summary: Summary,
+    planned: Option<usize>,
+    line: Vec<u8>,
+}
+
+impl Renderer {
+    /// Renders to the process's stdout and stderr.
+    pub(crate) fn new(opts: RenderOptions) -> Self {
+        Self::build(
+            opts,
+            Box::new(io::stdout()),
+            Box::new(io::stderr()),
+            ProgressDrawTarget::stderr(),
+        )
+    }
+
+    /// Renders to the given writers; progress bars, if allowed, are drawn
+    /// nowhere (for tests).
+    pub(crate) fn with_writers(
+        opts: RenderOptions,
+        out: Box<dyn Write + Send>,
+        err: Box<dyn Write + Send>,
+    ) -> Self {
+        Self::build(opts, out, err, ProgressDrawTarget::hidden())
+    }
+
+    fn build(
+        opts: RenderOptions,
+        out: Box<dyn Write + Send>,
+        err: Box<dyn Write + Send>,
+        target: ProgressDrawTarget,
+    ) -> Self {
+        let paint = Paint { on: opts.styled };
+        let bars = (opts.mode == Mode::Progress && opts.progress_allowed && opts.verbosity >= 1)
+            .then(|| Bars::new(target, paint));
+        Renderer {
+            opts,
+            paint,
+            out,
+            err,
+            out_broken: false,
+            bars,
+            prefix_output: false,
+            prefix_colors: HashMap::new(),
+            execs: HashMap::new(),
+            headed: HashSet::new(),
+            skipped: HashSet::new(),
+            sections: Vec::new(),
+            summary: Summary::default(),
+            planned: None,
+            line: Vec::new(),
+        }
+    }
+
+    /// How many runnables each command has, so its bar can show `done/total`
+    /// and finish when the last one ends. Without it bars count up only.
+    pub(crate) fn set_command_totals(&mut self, totals: impl IntoIterator<Item = (String, usize)>) {
+        if let Some(bars) = &mut self.bars {
+            bars.set_totals(totals);
+        }
+    }
+
+    pub(crate) fn handle(&mut self, event: Event) {
+        match event {
+            Event::Plan { runnables, workers } => {
+                self.planned = Some(runnables);
+                self.prefix_output = self.opts.mode == Mode::Stream && runnables.min(workers) > 1;
+            }
+            Event::Started {
+                name,
+                command,
+                exec,
+                worker: _,
+            } => {
+                self.skipped.remove(&name);
+                if let Some(bars) = &mut self.bars {
+                    bars.started(&command, &name);
+                }
+                if self.streaming() {
+                    self.header(&name, Some(&exec), false);
+                }
+                self.execs.insert(name, exec);
+            }
+            Event::Output { name, line } => {
+                if self.streaming() {
+                    if !self.headed.contains(&name) {
+                        // No `Started`: a replay from a cache.
+                        let exec = self.execs.get(&name).cloned();
+                        let cached = exec.is_none();
+                        self.header(&name, exec.as_deref(), cached);
+                    }
+                    self.output_line(&name, &line);
+                }
+            }
+            Event::Finished {
+                name,
+                command,
+                outcome,
+                elapsed,
+                log,
+            } => self.finished(name, &command, outcome, elapsed, log),
+            Event::Skipped {
+                name,
+                command,
+                reason,
+            } => self.skip(name, &command, Some(&reason)),
+            Event::Warning { name, message } => {
+                let mut text = format!("{}: ", self.paint.bold_yellow("warning"));
+                if let Some(name) = name {
+                    text.push_str(&self.paint.bold(&name));
+                    text.push_str(": ");
+                }
+                text.push_str(&message);
+                self.err_line(&text);
+            }
+        }
+    }
+
+    /// Ends the bars, prints the outputs kept for the end and the summary.
+    pub(crate) fn finish(mut self, wall: Duration) -> Summary {
+        if let Some(bars) = &mut self.bars {
+            bars.finish_all();
+        }
+        self.bars = None;
+        for section in std::mem::take(&mut self.sections) {
+            self.print_section(&section);
+        }
+        if self.opts.verbosity >= 1 {
+            let line = self.summary_line(wall);
+            self.err_line(&line);
+        }
+        let _ = self.out.flush();
+        let _ = self.err.flush();
+        self.summary
+    }
+
+    /// Stream mode, showing output live.
+    fn streaming(&self) -> bool {
+        self.opts.mode == Mode::Stream && self.opts.verbosity >= 1
+    }
+
+    fn finished(
+        &mut self,
+        name: String,
+        command: &str,
+        outcome: Outcome,
+        elapsed: Duration,
+        log: Option<PathBuf>,
+    ) {
+        let exec = self.execs.remove(&name);
+        let headed = self.headed.remove(&name);
+        let code = match outcome {
+            Outcome::Skipped => return self.skip(name, command, None),
+            Outcome::Ran { code } | Outcome::Cached { code } => code,
+        };
+        let failed = code != 0;
+        if failed {
+            self.summary.failed += 1;
+            let code = if code > 0 { code } else { 1 };
+            self.summary.code = self.summary.code.max(code);
+        } else if matches!(outcome, Outcome::Cached { .. }) {
+            self.summary.cached += 1;
+        } else {
+            self.summary.ran += 1;
+        }
+        if let Some(bars) = &mut self.bars {
+            bars.ended(command, &name, failed);
+        }
+
+        let verbose = self.opts.verbosity >= 1;
+        let cached = matches!(outcome, Outcome::Cached { .. });
+        if self.streaming() && !headed && cached {
+            // A replay with no output still says it happened.
+            self.header(&name, exec.as_deref(), true);
+        }
+        // One line per ended runnable: in stream mode and above bars only for
+        // failures, as plain progress for all.
+        let plain_progress = self.opts.mode == Mode::Progress && self.bars.is_none();
+        if verbose && (failed || plain_progress) {
+            let line = self.end_line(&name, outcome, elapsed);
+            self.err_line(&line);
+            if code == EXIT_NOT_FOUND {
+                self.hint_not_found();
+            }
+        }
+
+        let shown_live = self.streaming();
+        let keep = if shown_live {
+            false
+        } else {
+            failed || (self.opts.verbosity >= 2 && self.opts.mode == Mode::Progress)
+        };
+        if keep {
+            self.sections.push(Section {
+                name,
+                exec,
+                outcome,
+                log,
+            });
+        }
+    }
+
+    fn skip(&mut self, name: String, command: &str, reason: Option<&SkipReason>) {
+        if !self.skipped.insert(name.clone()) {
+            return;
+        }
+        self.summary.skipped += 1;
+        if let Some(bars) = &mut self.bars {
+            bars.ended(command, &name, false);
+        }
+        if self.opts.verbosity >= 1 && self.bars.is_none() {
+            let mut line = if self.paint.on {
+                format!(
+                    "⏭ {} {}",
+                    self.paint.bold(&name),
+                    self.paint.yellow("skipped")
+                )
+            } else {
+                format!("skipped {name}")
+            };
+            match reason {
+                Some(SkipReason::UpstreamFailed(upstream)) => {
+                    line.push_str(&format!(" (upstream {upstream} failed)"));
+                }
+                Some(SkipReason::Interrupted) => line.push_str(" (interrupted)"),
+                None => {}
+            }
+            self.err_line(&line);
+        }
+    }
+
+    /// `✔ lint#a (0.3s)` / `cached lint#a` / `failed test#b: exited 1 (0.5s)`.
+    fn end_line(&self, name: &str, outcome: Outcome, elapsed: Duration) -> String {
+        let p = self.paint;
+        let (cached, code) = match outcome {
+            Outcome::Ran { code } => (false, code),
+            Outcome::Cached { code } => (true, code),
+            Outcome::Skipped => return format!("{} {name}", p.pick("⏭", "skipped")),
+        };
+        let when = if cached {
+            "cached".to_owned()
+        } else {
+            style::duration(elapsed)
+        };
+        match (code != 0, cached, p.on) {
+            (true, _, true) => p.red(&format!("✘ {name} exited {code} ({when})")),
+            (true, _, false) => format!("failed {name}: exited {code} ({when})"),
+            (false, true, true) => format!("⏩ {} {}", p.bold(name), p.dim("(cached)")),
+            (false, true, false) => format!("cached {name}"),
+            (false, false, true) => {
+                format!("{} {} {}", p.green("✔"), name, p.dim(&format!("({when})")))
+            }
+            (false, false, false) => format!("ok {name} ({when})"),
+        }
+    }
+
+    fn hint_not_found(&mut self) {
+        let line = format!(
+            "{}: exit code {EXIT_NOT_FOUND} means command not found; is it installed and on PATH?",
+            self.paint.bold("hint")
+        );
+        self.err_line(&line);
+    }
+
+    /// Stream mode's line before a runnable's output.
+    fn header(&mut self, name: &str, exec: Option<&str>, cached: bool) {
+        let p = self.paint;
+        let mut line = if p.on {
+            format!("{} {}", if cached { "⏩" } else { "🚧" }, p.bold(name))
+        } else {
+            format!("{} {name}", if cached { "[cached]" } else { "[run]" })
+        };
+        if let Some(exec) = exec {
+            if p.on {
+                line.push(' ');
+                line.push_str(&p.dim(exec));
+            } else {
+                line.push_str(" $ ");
+                line.push_str(exec);
+            }
+        }
+        self.headed.insert(name.to_owned());
+        self.err_line(&line);
+    }
+
+    fn output_line(&mut self, name: &str, line: &[u8]) {
+        if self.out_broken {
+            return;
+        }
+        // Flush what was said on stderr first, so a header precedes its output.
+        let _ = self.err.flush();
+        self.line.clear();
+        if self.prefix_output {
+            let prefix = format!("{name} | ");
+            let prefix = if self.paint.on {
+                let next = self.prefix_colors.len();
+                let color = *self.prefix_colors.entry(name.to_owned()).or_insert(next);
+                const COLORS: [&str; 6] = ["36", "35", "34", "33", "32", "96"];
+                format!("\x1b[{}m{prefix}\x1b[0m", COLORS[color % COLORS.len()])
+            } else {
+                prefix
+            };
+            self.line.extend_from_slice(prefix.as_bytes());
+        }
+        self.line.extend_from_slice(line);
+        self.line.push(b'\n');
+        if self.out.write_all(&self.line).is_err() {
+            self.out_broken = true;
+        }
+    }
+
+    /// A line on stderr, around the bars if they are on screen.
+    fn err_line(&mut self, text: &str) {
+        let err = &mut self.err;
+        let mut write = || {
+            let _ = err.write_all(text.as_bytes());
+            let _ = err.write_all(b"\n");
+            let _ = err.flush();
+        };
+        match &self.bars {
+            Some(bars) => bars.suspend(write),
+            None => write(),
+        }
+    }
+
+    /// A header on stderr, then the runnable's log copied to stdout.
+    fn print_section(&mut self, section: &Section) {
+        let p = self.paint;
+        let name = &section.name;
+        let (cached, code) = match section.outcome {
+            Outcome::Ran { code } => (false, code),
+            Outcome::Cached { code } => (true, code),
+            Outcome::Skipped => (false, 0),
+        };
+        let mut status = Vec::new();
+        if cached {
+            status.push("cached".to_owned());
+        }
+        if code != 0 {
+            status.push(format!("exited {code}"));
+        } else if !cached {
+            status.push("ok".to_owned());
+        }
+        let status = status.join(", ");
+        let header = if p.on {
+            let mark = match (code != 0, cached) {
+                (true, _) => p.bold_red("✘"),
+                (false, true) => "⏩".to_owned(),
+                (false, false) => p.green("✔"),
+            };
+            let status = if code != 0 {
+                p.red(&status)
+            } else {
+                p.dim(&status)
+            };
+            let mut header = format!("{mark} {} {status}", p.bold(name));
+            if let Some(exec) = &section.exec {
+                header.push(' ');
+                header.push_str(&p.dim(exec));
+            }
+            header
+        } else {
+            format!("==> {name} ({status}) <==")
+        };
+        self.err_line(&header);
+        if code == EXIT_NOT_FOUND {
+            self.hint_not_found();
+        }
+        let Some(log) = &section.log else {
+            let line = p.dim("(output not kept)");
+            self.err_line(&line);
+            return;
+        };
+        match self.copy_log(log) {
+            Ok(0) => {
+                let line = p.dim("(no output)");
+                self.err_line(&line);
+            }
+            Ok(_) => {}
+            Err(e) => {
+                let line = format!(
+                    "{}: could not read the output of {name} from {}: {e}",
+                    p.bold_yellow("warning"),
+                    log.display()
+                );
+                self.err_line(&line);
+            }
+        }
+    }
+
+    /// Copies a log file to stdout in chunks, ending it with a newline.
+    /// Returns the number of bytes copied.
+    fn copy_log(&mut self, path: &Path) -> io::Result<u64> {
+        let mut file = File::open(path)?;
+        let _ = self.err.flush();
+        let mut buf = vec![0; 64 * 1024];
+        let mut copied = 0u64;
+        let mut last = b'\n';
+        loop {
+            let n = match file.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            };
+            copied += n as u64;
+            last = buf[n - 1];
+            if !self.out_broken && self.out.write_all(&buf[..n]).is_err() {
+                self.out_broken = true;
+            }
+        }
+        if last != b'\n' && !self.out_broken && self.out.write_all(b"\n").is_err() {
+            self.out_broken = true;
+        }
+        let _ = self.out.flush();
+        Ok(copied)
+    }
+
+    /// `12 ran, 588 cached, 1 failed, 2 skipped in 1.2s`.
+    fn summary_line(&self, wall: Duration) -> String {
+        let p = self.paint;
+        let s = &self.summary;
+        if s.total() == 0 && self.planned.unwrap_or(0) == 0 {
+            return "no runnables selected".to_owned();
+        }
+        let mut parts = Vec::new();
+        if s.ran > 0 {
+            parts.push(p.green(&format!("{} ran", s.ran)));
+        }
+        if s.cached > 0 {
+            parts.push(format!("{} cached", s.cached));
+        }
+        if s.failed > 0 {
+            parts.push(p.bold_red(&format!("{} failed", s.failed)));
+        }
+        if s.skipped > 0 {
+            parts.push(p.yellow(&format!("{} skipped", s.skipped)));
+        }
+        if parts.is_empty() {
+            parts.push("nothing finished".to_owned());
+        }
+        format!(
+            "{} {}",
+            parts.join(", "),
+            p.dim(&format!("in {}", style::duration(wall)))
+        )
+    }
+}

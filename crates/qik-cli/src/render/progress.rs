@@ -1,0 +1,210 @@
+//! Progress bars on stderr: one per command, counting its runnables.
+//!
+//! Everything else written to stderr while bars are on screen goes through
+//! [`Bars::suspend`], so bars and log lines never interleave.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+use super::style::{self, Paint};
+
+/// How often running bars redraw their spinner and elapsed time.
+const TICK: Duration = Duration::from_millis(100);
+const BAR_WIDTH: usize = 25;
+
+pub(super) struct Bars {
+    multi: MultiProgress,
+    paint: Paint,
+    /// In order of first appearance.
+    bars: Vec<CommandBar>,
+    index: HashMap<String, usize>,
+    /// Runnables per command, when the CLI told us.
+    totals: HashMap<String, usize>,
+    /// Width the command names are padded to.
+    width: usize,
+}
+
+struct CommandBar {
+    command: String,
+    bar: ProgressBar,
+    total: Option<usize>,
+    done: usize,
+    failed: usize,
+    /// Runnables on a worker now, in start order (at most one per worker).
+    running: Vec<String>,
+    since: Instant,
+    finished: bool,
+}
+
+impl Bars {
+    pub(super) fn new(target: ProgressDrawTarget, paint: Paint) -> Self {
+        Bars {
+            multi: MultiProgress::with_draw_target(target),
+            paint,
+            bars: Vec::new(),
+            index: HashMap::new(),
+            totals: HashMap::new(),
+            width: 0,
+        }
+    }
+
+    pub(super) fn set_totals(&mut self, totals: impl IntoIterator<Item = (String, usize)>) {
+        for (command, total) in totals {
+            self.width = self.width.max(command.chars().count());
+            if let Some(&i) = self.index.get(&command) {
+                let bar = &mut self.bars[i];
+                bar.total = Some(total);
+                bar.bar.set_style(running_style(self.paint, true));
+                bar.bar.set_length(total as u64);
+            }
+            self.totals.insert(command, total);
+        }
+    }
+
+    /// Runs `f` with the bars cleared from the screen, then redraws them.
+    pub(super) fn suspend<R>(&self, f: impl FnOnce() -> R) -> R {
+        self.multi.suspend(f)
+    }
+
+    pub(super) fn started(&mut self, command: &str, name: &str) {
+        let i = self.bar(command);
+        let bar = &mut self.bars[i];
+        bar.running.push(name.to_owned());
+        let message = bar.message(self.paint);
+        bar.bar.set_message(message);
+    }
+
+    /// A runnable of `command` ended (ran, replayed or skipped).
+    pub(super) fn ended(&mut self, command: &str, name: &str, failed: bool) {
+        let i = self.bar(command);
+        let paint = self.paint;
+        let width = self.width;
+        let bar = &mut self.bars[i];
+        bar.running.retain(|n| n != name);
+        bar.done += 1;
+        if failed {
+            bar.failed += 1;
+        }
+        if bar.total.is_some_and(|t| bar.done >= t) {
+            bar.finish(paint, width);
+        } else {
+            bar.bar.set_message(bar.message(paint));
+            bar.bar.inc(1);
+        }
+    }
+
+    /// Ends every bar still running (unknown totals, or an interrupted run).
+    pub(super) fn finish_all(&mut self) {
+        for bar in &mut self.bars {
+            bar.finish(self.paint, self.width);
+        }
+    }
+
+    fn bar(&mut self, command: &str) -> usize {
+        if let Some(&i) = self.index.get(command) {
+            return i;
+        }
+        self.width = self.width.max(command.chars().count());
+        let total = self.totals.get(command).copied();
+        let bar = match total {
+            Some(total) => ProgressBar::new(total as u64),
+            None => ProgressBar::no_length(),
+        };
+        let bar = self.multi.add(bar);
+        bar.set_style(running_style(self.paint, total.is_some()));
+        bar.set_prefix(format!("{command:<w$}", w = self.width));
+        bar.enable_steady_tick(TICK);
+        self.bars.push(CommandBar {
+            command: command.to_owned(),
+            bar,
+            total,
+            done: 0,
+            failed: 0,
+            running: Vec::new(),
+            since: Instant::now(),
+            finished: false,
+        });
+        self.index.insert(command.to_owned(), self.bars.len() - 1);
+        self.bars.len() - 1
+    }
+}
+
+impl CommandBar {
+    /// The failures so far, then what is running: `1 failed · test#a +3`.
+    fn message(&self, paint: Paint) -> String {
+        let mut parts = Vec::new();
+        if self.failed > 0 {
+            parts.push(paint.red(&format!("{} failed", self.failed)));
+        }
+        if let Some(first) = self.running.first() {
+            let more = self.running.len() - 1;
+            let running = if more > 0 {
+                format!("{first} +{more}")
+            } else {
+                first.clone()
+            };
+            parts.push(paint.dim(&running));
+        }
+        parts.join(&paint.dim(" · "))
+    }
+
+    /// Freezes the bar into one line: `✔ lint 12/12 (1.2s)` in green, or red
+    /// with the failure count.
+    fn finish(&mut self, paint: Paint, width: usize) {
+        if self.finished {
+            return;
+        }
+        self.finished = true;
+        self.bar.disable_steady_tick();
+        let counts = match self.total {
+            Some(total) => format!("{}/{total}", self.done),
+            None => self.done.to_string(),
+        };
+        let took = style::duration(self.since.elapsed());
+        let name = format!("{:<width$}", self.command);
+        let incomplete = self.total.is_some_and(|t| self.done < t);
+        let line = if self.failed > 0 {
+            paint.red(&format!(
+                "{} {name} {counts}, {} failed ({took})",
+                paint.pick("✘", "failed"),
+                self.failed
+            ))
+        } else if incomplete {
+            paint.yellow(&format!(
+                "{} {name} {counts} ({took})",
+                paint.pick("■", "stopped")
+            ))
+        } else {
+            paint.green(&format!(
+                "{} {name} {counts} ({took})",
+                paint.pick("✔", "ok")
+            ))
+        };
+        self.bar
+            .set_style(ProgressStyle::with_template("{msg}").expect("valid template"));
+        self.bar.finish_with_message(line);
+    }
+}
+
+fn running_style(paint: Paint, known_total: bool) -> ProgressStyle {
+    let template = match (known_total, paint.on) {
+        (true, true) => format!(
+            "{{spinner:.cyan}} {{prefix:.bold}} {{bar:{BAR_WIDTH}.cyan/blue}} {{pos}}/{{len}} {{elapsed:>4.dim}} {{wide_msg}}"
+        ),
+        (true, false) => format!(
+            "{{spinner}} {{prefix}} [{{bar:{BAR_WIDTH}}}] {{pos}}/{{len}} {{elapsed:>4}} {{wide_msg}}"
+        ),
+        (false, true) => {
+            "{spinner:.cyan} {prefix:.bold} {pos} done {elapsed:>4.dim} {wide_msg}".to_owned()
+        }
+        (false, false) => "{spinner} {prefix} {pos} done {elapsed:>4} {wide_msg}".to_owned(),
+    };
+    let style = ProgressStyle::with_template(&template).expect("valid progress template");
+    if paint.on {
+        style.progress_chars("━╸─")
+    } else {
+        style.progress_chars("=> ").tick_chars("-\\|/ ")
+    }
+}
