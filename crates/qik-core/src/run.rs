@@ -102,6 +102,14 @@ pub fn run(
         root: project.config.root.clone(),
     };
     let files = TrackedFiles::read(&dirs.root, dirs.stat_cache())?;
+    // Created once here rather than before every runnable's log.
+    let out_dir = dirs.private().join("out");
+    std::fs::create_dir_all(&out_dir).map_err(|err| {
+        Diagnostic::error(
+            Code::General,
+            format!("cannot create {}: {err}", out_dir.display()),
+        )
+    })?;
     let nodes: Vec<Arc<Runnable>> = graph.runnables().cloned().collect();
     let position = |name: &str| nodes.iter().position(|n| n.name == name);
     let upstream: Vec<Vec<usize>> = nodes
@@ -362,10 +370,6 @@ impl Job<'_> {
         use std::io::{BufRead, Write};
         let file = std::fs::File::open(log)
             .map_err(|err| format!("cannot read {}: {err}", log.display()))?;
-        if let Some(dir) = out.parent() {
-            std::fs::create_dir_all(dir)
-                .map_err(|err| format!("cannot create {}: {err}", dir.display()))?;
-        }
         let mut copy = std::io::BufWriter::new(
             std::fs::File::create(out)
                 .map_err(|err| format!("cannot write {}: {err}", out.display()))?,

@@ -10,7 +10,7 @@
 use std::collections::HashMap;
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use crate::diagnostic::{Code, Diagnostic};
 use crate::git::{self, Entry, ObjectId, PathspecSet, Repo};
@@ -35,6 +35,9 @@ pub struct TrackedFiles {
     /// lowest-stage entry, in path order.
     entries: Vec<(Vec<u8>, Entry)>,
     stat_cache: Mutex<StatCache>,
+    /// Each file's digest, computed at most once per invocation (runnables of
+    /// one module share their files).
+    digests: Vec<OnceLock<Option<FileDigest>>>,
     /// Matched files per set of patterns; many runnables share their globs.
     matches: Mutex<HashMap<Vec<String>, Arc<Vec<usize>>>>,
 }
@@ -82,6 +85,7 @@ impl TrackedFiles {
         Ok(TrackedFiles {
             repo,
             prefix,
+            digests: (0..entries.len()).map(|_| OnceLock::new()).collect(),
             entries,
             stat_cache: Mutex::new(StatCache::load(stat_cache_path)),
             matches: Mutex::new(HashMap::new()),
@@ -139,6 +143,14 @@ impl TrackedFiles {
     /// The digest of a matched file, or `None` when it is tracked but deleted
     /// from the working tree (it then hashes exactly like an absent file).
     pub fn digest(&self, file: usize) -> Result<Option<FileDigest>, Diagnostic> {
+        if let Some(known) = self.digests[file].get() {
+            return Ok(known.clone());
+        }
+        let digest = self.compute_digest(file)?;
+        Ok(self.digests[file].get_or_init(|| digest).clone())
+    }
+
+    fn compute_digest(&self, file: usize) -> Result<Option<FileDigest>, Diagnostic> {
         let (path, entry) = &self.entries[file];
         let relative = String::from_utf8_lossy(&path[self.prefix.len()..]).into_owned();
         let absolute = self.repo.work_tree().join(bytes_to_path(path));
