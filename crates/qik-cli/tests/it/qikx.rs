@@ -14,9 +14,11 @@ fn runs_an_executable_and_passes_its_exit_code() {
 #[test]
 fn unknown_space_and_missing_executable_are_errors() {
     let project = Project::with_config("[spaces.tools]\nroot = \"tools\"\n");
-    project
-        .qikx(".", &["echo@tool"], &[])
-        .assert_error(&["[conf8]", "space `tool` is not configured", "did you mean `tools`"]);
+    project.qikx(".", &["echo@tool"], &[]).assert_error(&[
+        "[conf8]",
+        "space `tool` is not configured",
+        "did you mean `tools`",
+    ]);
     project
         .qikx(".", &["no-such-executable-here"], &[])
         .assert_error(&["cannot run `no-such-executable-here`"]);

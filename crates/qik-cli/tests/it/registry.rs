@@ -11,9 +11,14 @@ const ALL: [(&str, bool); 3] = [
 
 #[test]
 fn compiled_plugins_are_exactly_the_enabled_features() {
-    let project = Project::with_config("[plugins]\nx = \"qik.nope\"\n\n[commands]\na = \"echo a\"\n");
+    let project =
+        Project::with_config("[plugins]\nx = \"qik.nope\"\n\n[commands]\na = \"echo a\"\n");
     let run = project.qik(".", &["--ls"], &[]);
-    run.assert_error(&["[conf6]", "plugin \"qik.nope\" is not compiled into this qik", "qik.toml:2:5"]);
+    run.assert_error(&[
+        "[conf6]",
+        "plugin \"qik.nope\" is not compiled into this qik",
+        "qik.toml:2:5",
+    ]);
     let hint = run
         .stderr
         .lines()
@@ -55,7 +60,10 @@ fn plugin_table_form_takes_its_own_keys() {
     );
     let run = project.qik(".", &["--ls"], &[]);
     assert_eq!(run.code, 0, "{}", run.stderr);
-    let run = Project::with_config("[plugins.uv]\npyimport = \"qik.uv\"\npyton = \"3.12\"\n")
-        .qik(".", &["--ls"], &[]);
+    let run = Project::with_config("[plugins.uv]\npyimport = \"qik.uv\"\npyton = \"3.12\"\n").qik(
+        ".",
+        &["--ls"],
+        &[],
+    );
     run.assert_error(&["[conf1]", "qik.toml:3:1", "did you mean `python`"]);
 }

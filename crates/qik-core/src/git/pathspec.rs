@@ -232,7 +232,11 @@ impl Pathspec {
     /// Bytes every path this pathspec selects starts with, compared exactly:
     /// callers with sorted paths match only the range that has this prefix.
     pub fn required_prefix(&self) -> &[u8] {
-        let len = if self.icase { self.base_len } else { self.literal_len };
+        let len = if self.icase {
+            self.base_len
+        } else {
+            self.literal_len
+        };
         &self.pattern[..len.min(self.pattern.len())]
     }
 
