@@ -17,7 +17,7 @@ pub enum Logger {
 }
 
 /// qik: a cached command runner for monorepos.
-#[derive(Debug, Parser)]
+#[derive(Clone, Debug, Parser)]
 #[command(name = "qik", version, about, max_term_width = 100)]
 pub struct QikArgs {
     /// Commands to run (all visible commands when none are given).
@@ -99,6 +99,10 @@ pub struct QikArgs {
     /// Output detail: 0 quiet, 1 default, 2 full output (`-v` alone means 2).
     #[arg(short = 'v', long, value_name = "LEVEL", num_args = 0..=1, default_missing_value = "2", env = "QIK__VERBOSITY", value_parser = clap::value_parser!(u8).range(0..=2))]
     pub verbosity: Option<u8>,
+
+    /// Context profile: `[ctx.<PROFILE>.qik]` and `[ctx.<PROFILE>.project]`.
+    #[arg(short = 'p', long, value_name = "PROFILE", env = "QIK__PROFILE")]
+    pub profile: Option<String>,
 
     /// How to show progress.
     #[arg(short = 'l', long, value_enum, env = "QIK__LOGGER")]

@@ -21,7 +21,7 @@ const EXIT_INTERRUPTED: u8 = 130;
 pub(crate) fn workers(args: &QikArgs) -> usize {
     args.workers
         .map(usize::from)
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+        .unwrap_or_else(qik_core::ctx::default_workers)
 }
 
 pub(crate) fn execute(

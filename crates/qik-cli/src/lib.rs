@@ -15,6 +15,7 @@ mod args;
 mod execute;
 mod ls;
 mod output;
+mod profile;
 mod project;
 mod qikx;
 mod render;
@@ -47,6 +48,7 @@ pub fn qikx_main() -> ExitCode {
 
 fn run(args: &QikArgs) -> Result<ExitCode, qik_core::diagnostic::Diagnostic> {
     let loaded = project::load(args)?;
+    let args = &loaded.args;
     let mut graph = qik_core::graph::Graph::select(&loaded.project, &loaded.selection)?;
     if let Some(status) = args.cache_status {
         let warm = qik_core::run::cache_status(&loaded.project, &graph)?;

@@ -11,11 +11,13 @@ use qik_core::graph::{self, Selection};
 use qik_core::model::Project;
 
 use crate::args::QikArgs;
-use crate::output;
+use crate::{output, profile};
 
 pub(crate) struct Loaded {
     pub(crate) project: Project,
     pub(crate) selection: Selection,
+    /// The arguments with the context profile's `qik` defaults filled in.
+    pub(crate) args: QikArgs,
 }
 
 pub(crate) fn current_dir() -> Result<PathBuf, Diagnostic> {
@@ -27,21 +29,28 @@ pub(crate) fn current_dir() -> Result<PathBuf, Diagnostic> {
     })
 }
 
-/// Loads the configuration, prints its warnings and resolves context.
-pub(crate) fn load_project(
-    qik_values: BTreeMap<String, String>,
-) -> Result<(Project, PathBuf), Diagnostic> {
+/// Loads the configuration, prints its warnings, applies the context profile
+/// and resolves context.
+pub(crate) fn load_project(args: &QikArgs) -> Result<(Project, PathBuf, QikArgs), Diagnostic> {
     let cwd = current_dir()?;
     let config = config::load(&cwd)?;
     for warning in &config.warnings {
         output::print_diagnostic(warning);
     }
-    let ctx = Ctx::resolve(&config.ctx_vars, |key| std::env::var(key).ok(), qik_values)?;
-    Ok((Project::new(config, ctx)?, cwd))
+    let profile = config
+        .profile(args.profile.as_deref().unwrap_or("default"))?
+        .cloned();
+    let (args, arch) = match &profile {
+        Some(profile) => profile::apply(args, profile)?,
+        None => (args.clone(), None),
+    };
+    let vars = profile::project_vars(&config.ctx_vars, profile.as_ref());
+    let ctx = Ctx::resolve(&vars, |key| std::env::var(key).ok(), qik_ctx(&args, arch))?;
+    Ok((Project::new(config, ctx)?, cwd, args))
 }
 
 pub(crate) fn load(args: &QikArgs) -> Result<Loaded, Diagnostic> {
-    let (project, cwd) = load_project(qik_ctx(args))?;
+    let (project, cwd, args) = load_project(args)?;
     let mut spaces = args.spaces.clone();
     if spaces.is_empty() {
         let relative = cwd
@@ -58,15 +67,15 @@ pub(crate) fn load(args: &QikArgs) -> Result<Loaded, Diagnostic> {
         caches: args.caches.clone(),
         isolated: args.isolated,
     };
-    Ok(Loaded { project, selection })
+    Ok(Loaded {
+        project,
+        selection,
+        args,
+    })
 }
 
 /// The `{ctx.qik.*}` values.
-fn qik_ctx(args: &QikArgs) -> BTreeMap<String, String> {
-    let workers = args
-        .workers
-        .map(usize::from)
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+fn qik_ctx(args: &QikArgs, profile_arch: Option<String>) -> BTreeMap<String, String> {
     let flag = |on: bool| if on { "True" } else { "False" }.to_string();
     let list = |items: &[String]| {
         if items.is_empty() {
@@ -75,10 +84,12 @@ fn qik_ctx(args: &QikArgs) -> BTreeMap<String, String> {
             items.join(",")
         }
     };
-    let arch = std::env::var("QIK__ARCH").unwrap_or_else(|_| ctx::arch().to_string());
-    BTreeMap::from([
+    let arch = std::env::var("QIK__ARCH")
+        .ok()
+        .or(profile_arch)
+        .unwrap_or_else(|| ctx::arch().to_string());
+    let mut values = BTreeMap::from([
         ("arch".into(), arch),
-        ("workers".into(), workers.to_string()),
         ("isolated".into(), flag(args.isolated)),
         ("watch".into(), flag(args.watch)),
         ("force".into(), flag(args.force)),
@@ -99,5 +110,9 @@ fn qik_ctx(args: &QikArgs) -> BTreeMap<String, String> {
                 .map(|s| format!("{s:?}").to_lowercase())
                 .unwrap_or_else(|| "None".into()),
         ),
-    ])
+    ]);
+    if let Some(workers) = args.workers {
+        values.insert("workers".into(), workers.to_string());
+    }
+    values
 }

@@ -39,7 +39,9 @@ fn run(args: &[String]) -> Result<ExitCode, Diagnostic> {
         Some((exe, space)) => (exe.to_string(), Some(space.to_string())),
         None => (first.clone(), None),
     };
-    let (project, cwd) = project::load_project(Default::default())?;
+    // qikx has no qik flags; QIK__* variables and the profile still apply.
+    let qik_args = <crate::args::QikArgs as clap::Parser>::parse_from(["qikx"]);
+    let (project, cwd, _) = project::load_project(&qik_args)?;
     let space = match space {
         Some(space) => space,
         None => {
@@ -58,18 +60,30 @@ fn run(args: &[String]) -> Result<ExitCode, Diagnostic> {
         )
         .with_hint(choices_hint(&space, project.space_names())));
     }
-    let status = std::process::Command::new(&executable)
-        .args(&args[1..])
-        .status()
-        .map_err(|err| {
-            Diagnostic::error(
-                Code::ArgNotSupplied,
-                format!("cannot run `{executable}`: {err}"),
-            )
-            .with_hint("check that the executable is installed in the space's environment")
-        })?;
-    Ok(match status.code() {
-        Some(code) => ExitCode::from(u8::try_from(code).unwrap_or(1)),
-        None => ExitCode::from(128 + 2),
-    })
+    let env = project.environment(&space)?;
+    let mut command = std::process::Command::new(&executable);
+    command.args(&args[1..]).envs(env);
+    Err(exec(command, &executable))
+}
+
+/// Replaces qikx with the executable, so its exit code and signals are the
+/// caller's to see. Returns only on failure.
+#[cfg(unix)]
+fn exec(mut command: std::process::Command, executable: &str) -> Diagnostic {
+    use std::os::unix::process::CommandExt;
+    let err = command.exec();
+    cannot_run(executable, &err)
+}
+
+#[cfg(not(unix))]
+fn exec(mut command: std::process::Command, executable: &str) -> Diagnostic {
+    match command.status() {
+        Ok(status) => std::process::exit(status.code().unwrap_or(1)),
+        Err(err) => cannot_run(executable, &err),
+    }
+}
+
+fn cannot_run(executable: &str, err: &std::io::Error) -> Diagnostic {
+    Diagnostic::error(Code::General, format!("cannot run `{executable}`: {err}"))
+        .with_hint("check that the executable is installed in the space's environment")
 }

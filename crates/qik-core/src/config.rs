@@ -33,6 +33,8 @@ pub struct Config {
     pub warnings: Vec<Diagnostic>,
     pub plugins: BTreeMap<String, EnabledPlugin>,
     pub ctx_vars: Vec<CtxVar>,
+    /// `[ctx.<profile>]` tables, chosen with `-p` / `QIK__PROFILE`.
+    pub profiles: BTreeMap<String, Profile>,
     pub caches: BTreeMap<String, NamedCache>,
     pub spaces: BTreeMap<String, SpaceConf>,
     pub base_deps: Vec<DepConf>,
@@ -147,6 +149,35 @@ pub struct PydistConf {
     pub ignore_missing_modules: bool,
     #[serde(default)]
     pub modules: BTreeMap<String, String>,
+}
+
+/// A `[ctx.<profile>]` table.
+#[derive(Clone, Debug)]
+pub struct Profile {
+    pub name: String,
+    /// Defaults of runtime settings (`workers`, `isolated`, ...).
+    pub qik: BTreeMap<String, Spanned<toml::Value>>,
+    /// Values of project variables.
+    pub project: BTreeMap<String, Spanned<toml::Value>>,
+    pub origin: Origin,
+}
+
+impl Config {
+    /// The profile to use; `default` may be absent, any other name must exist.
+    pub fn profile(&self, name: &str) -> Result<Option<&Profile>, Diagnostic> {
+        match self.profiles.get(name) {
+            Some(profile) => Ok(Some(profile)),
+            None if name == "default" => Ok(None),
+            None => Err(Diagnostic::error(
+                Code::CtxProfileNotFound,
+                format!("context profile \"{name}\" is not configured"),
+            )
+            .with_hint(format!(
+                "add a [ctx.{name}.qik] or [ctx.{name}.project] table to qik.toml ({})",
+                choices_hint(name, self.profiles.keys().map(String::as_str))
+            ))),
+        }
+    }
 }
 
 /// Which file defined a command.
@@ -280,6 +311,7 @@ struct Parser {
     warnings: Vec<Diagnostic>,
     plugins: BTreeMap<String, EnabledPlugin>,
     ctx_vars: Vec<CtxVar>,
+    profiles: BTreeMap<String, Profile>,
     caches: BTreeMap<String, NamedCache>,
     spaces: BTreeMap<String, SpaceConf>,
     base_deps: Vec<DepConf>,
@@ -313,6 +345,7 @@ impl Parser {
             warnings: Vec::new(),
             plugins: BTreeMap::new(),
             ctx_vars: Vec::new(),
+            profiles: BTreeMap::new(),
             caches,
             spaces: BTreeMap::new(),
             base_deps: Vec::new(),
@@ -332,6 +365,7 @@ impl Parser {
             warnings: self.warnings,
             plugins: self.plugins,
             ctx_vars: self.ctx_vars,
+            profiles: self.profiles,
             caches: self.caches,
             spaces: self.spaces,
             base_deps: self.base_deps,
@@ -599,11 +633,56 @@ impl Parser {
     }
 
     fn parse_ctx(&mut self, node: Node<'_>) -> Result<(), Diagnostic> {
+        if node.is_table() {
+            return self.parse_profiles(node);
+        }
         let Some(items) = node.items() else {
-            return Err(node.type_error("a list of variables"));
+            return Err(node.type_error("a list of variables, or a table of profiles"));
         };
         for item in items {
             self.ctx_vars.push(CtxVar::parse(item)?);
+        }
+        Ok(())
+    }
+
+    /// `[ctx.<profile>.qik]` (runtime defaults) and `[ctx.<profile>.project]`
+    /// (values of project variables).
+    fn parse_profiles(&mut self, node: Node<'_>) -> Result<(), Diagnostic> {
+        #[derive(Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct RawProfile {
+            #[serde(default)]
+            qik: BTreeMap<String, Spanned<toml::Value>>,
+            #[serde(default)]
+            project: BTreeMap<String, Spanned<toml::Value>>,
+        }
+        for (key, value) in node.entries().into_iter().flatten() {
+            if !value.is_table() {
+                return Err(value.type_error("a profile table with `qik` and `project` tables"));
+            }
+            let raw: RawProfile = value.deserialize()?;
+            for (name, spanned) in &raw.qik {
+                if !crate::ctx::QIK_CTX_KEYS.contains(&name.as_str()) {
+                    return Err(Diagnostic::error(
+                        Code::UnconfiguredCtx,
+                        format!("`{name}` is not a qik setting"),
+                    )
+                    .with_label(value.file(), spanned.span(), "unknown setting")
+                    .with_hint(choices_hint(name, crate::ctx::QIK_CTX_KEYS.iter().copied())));
+                }
+            }
+            self.profiles.insert(
+                key.name.to_string(),
+                Profile {
+                    name: key.name.to_string(),
+                    qik: raw.qik,
+                    project: raw.project,
+                    origin: Origin {
+                        file: Arc::clone(value.file()),
+                        span: key.span,
+                    },
+                },
+            );
         }
         Ok(())
     }

@@ -15,6 +15,27 @@ use toml::Spanned;
 use crate::diagnostic::{Code, Diagnostic, choices_hint};
 use crate::source::{Node, SourceFile};
 
+/// The runtime settings of the `qik` namespace (`{ctx.qik.<name>}`, `QIK__<NAME>`,
+/// `[ctx.<profile>.qik]`).
+pub const QIK_CTX_KEYS: &[&str] = &[
+    "arch",
+    "cache_status",
+    "caches",
+    "commands",
+    "fail",
+    "force",
+    "isolated",
+    "logger",
+    "ls",
+    "modules",
+    "since",
+    "spaces",
+    "tags",
+    "verbosity",
+    "watch",
+    "workers",
+];
+
 #[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
 pub enum VarType {
@@ -170,13 +191,19 @@ impl Ctx {
             None => ("project", path),
         };
         if namespace == "qik" {
-            return self.qik.get(name).cloned().ok_or_else(|| {
-                (
-                    Code::UnconfiguredCtx,
-                    format!("ctx `qik.{name}` does not exist"),
-                    choices_hint(name, self.qik.keys().map(String::as_str)),
-                )
-            });
+            if let Some(value) = self.qik.get(name) {
+                return Ok(value.clone());
+            }
+            // The default worker count costs a look at cgroup limits: only
+            // pay for it when a placeholder asks.
+            if name == "workers" {
+                return Ok(default_workers().to_string());
+            }
+            return Err((
+                Code::UnconfiguredCtx,
+                format!("ctx `qik.{name}` does not exist"),
+                choices_hint(name, QIK_CTX_KEYS.iter().copied()),
+            ));
         }
         match self.project.get(name) {
             Some(VarState::Value(value)) => Ok(value.clone()),
@@ -219,6 +246,11 @@ fn cast(ty: VarType, key: &str, raw: &str) -> Result<String, Diagnostic> {
             .with_hint("use one of yes, true, 1, no, false, 0")),
         },
     }
+}
+
+/// Workers when `-n` is not given: the cores this process may use.
+pub fn default_workers() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
 }
 
 /// The machine architecture in the reference's spelling (`linux-64`, `osx-arm64`, ...).

@@ -41,6 +41,8 @@ pub enum Code {
     DistributionNotFound,
     /// The machine failed us: a file or process could not be used.
     General,
+    /// A space's dotenv file is missing or does not parse.
+    DotenvNotFound,
 }
 
 impl Code {
@@ -69,6 +71,7 @@ impl Code {
             Code::ArgNotSupplied => "args0",
             Code::DistributionNotFound => "dep0",
             Code::General => "general",
+            Code::DotenvNotFound => "space2",
         }
     }
 }

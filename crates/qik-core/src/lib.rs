@@ -12,6 +12,7 @@ pub mod config;
 pub mod ctx;
 pub mod deps;
 pub mod diagnostic;
+pub mod environment;
 pub mod events;
 mod fsutil;
 pub mod git;

@@ -12,7 +12,7 @@ use crate::events::{Event, EventSink, Outcome, SkipReason};
 use crate::graph::Graph;
 use crate::hashing::{Hasher, Inputs, TrackedFiles};
 use crate::model::{Project, Runnable};
-use crate::runner::{Interrupt, NodeResult, ProcessSpec, run_dag, run_process};
+use crate::runner::{Interrupt, MAX_LINE, NodeResult, ProcessSpec, run_dag, run_process};
 
 /// Entries kept per runnable in the local cache: enough that reverting an edit
 /// is a hit again, few enough that the cache stays small.
@@ -110,6 +110,17 @@ pub fn run(
             format!("cannot create {}: {err}", out_dir.display()),
         )
     })?;
+    // Private files stay out of the repository, even after `git add -A`
+    // (as `.venv`, `.pytest_cache` and `.ruff_cache` do it).
+    let ignore = dirs.private().join(".gitignore");
+    if !ignore.exists() {
+        if let Err(err) = crate::fsutil::write_atomic(&ignore, b"*\n") {
+            sink.emit(Event::Warning {
+                name: None,
+                message: format!("cannot write {}: {err}", ignore.display()),
+            });
+        }
+    }
     let nodes: Vec<Arc<Runnable>> = graph.runnables().cloned().collect();
     let position = |name: &str| nodes.iter().position(|n| n.name == name);
     let upstream: Vec<Vec<usize>> = nodes
@@ -187,17 +198,22 @@ impl Job<'_> {
                     exec: runnable.exec.clone(),
                     worker,
                 });
-                for line in diagnostic.render(false).lines() {
-                    self.sink.emit(Event::Output {
-                        name: runnable.name.clone(),
-                        line: line.as_bytes().to_vec(),
-                    });
-                }
-                let outcome = Outcome::Ran { code: 1 };
-                self.finished(runnable, outcome, started.elapsed(), None);
-                outcome
+                self.failed(runnable, &diagnostic, started)
             }
         }
+    }
+
+    /// Ends a started runnable that could not run: the error is its output.
+    fn failed(&self, runnable: &Runnable, diagnostic: &Diagnostic, started: Instant) -> Outcome {
+        for line in diagnostic.render(false).lines() {
+            self.sink.emit(Event::Output {
+                name: runnable.name.clone(),
+                line: line.as_bytes().to_vec(),
+            });
+        }
+        let outcome = Outcome::Ran { code: 1 };
+        self.finished(runnable, outcome, started.elapsed(), None);
+        outcome
     }
 
     fn finished(
@@ -247,14 +263,24 @@ impl Job<'_> {
                 return Ok(outcome);
             }
         }
+        // Before `Started`: a broken dotenv fails the runnable without running it.
+        let mut env = self.project.environment(&runnable.space)?;
+        let live = LiveLog::start(self.dirs.out_log(&runnable.name)).map_err(|err| {
+            Diagnostic::error(
+                Code::General,
+                format!(
+                    "cannot create a log in {}: {err}",
+                    self.dirs.private().display()
+                ),
+            )
+        })?;
         self.sink.emit(Event::Started {
             name: runnable.name.clone(),
             command: runnable.command.clone(),
             exec: runnable.exec.clone(),
             worker,
         });
-        let log = self.dirs.out_log(&runnable.name);
-        let env = vec![
+        env.extend([
             (
                 OsString::from("QIK__CMD"),
                 OsString::from(&runnable.command),
@@ -267,12 +293,12 @@ impl Job<'_> {
                 OsString::from("QIK__WORKER"),
                 OsString::from(worker.to_string()),
             ),
-        ];
+        ]);
         let spec = ProcessSpec {
             exec: &runnable.exec,
             cwd: &self.dirs.root,
             env: &env,
-            log_path: &log,
+            log_path: live.path(),
         };
         let name = runnable.name.clone();
         let result = run_process(&spec, self.interrupt, &mut |line: &[u8]| {
@@ -280,33 +306,41 @@ impl Job<'_> {
                 name: name.clone(),
                 line: line.to_vec(),
             })
-        })
-        .map_err(|err| {
-            Diagnostic::error(
-                Code::General,
-                format!("cannot run `{}`: {err}", runnable.exec),
-            )
-        })?;
-        if result.interrupted {
-            // Interrupted work is never cached.
-            let outcome = Outcome::Ran { code: 130 };
-            self.finished(runnable, outcome, started.elapsed(), Some(log));
-            return Ok(outcome);
-        }
-        let outcome = Outcome::Ran { code: result.code };
-        if let Some((hash, inputs)) = hashed {
-            if should_store(runnable.cache_when, result.code) {
-                if let Err(message) =
-                    self.store(runnable, &backend, hash, inputs, result.code, &log)
-                {
-                    self.sink.emit(Event::Warning {
-                        name: Some(runnable.name.clone()),
-                        message,
-                    });
-                }
+        });
+        let result = match result {
+            Ok(result) => result,
+            Err(err) => {
+                let _ = live.finish();
+                let diagnostic = Diagnostic::error(
+                    Code::General,
+                    format!("cannot run `{}`: {err}", runnable.exec),
+                );
+                // Already started: reported here, not by `run_one`.
+                return Ok(self.failed(runnable, &diagnostic, started));
+            }
+        };
+        // Interrupted work is never cached.
+        let (outcome, store) = if result.interrupted {
+            (Outcome::Ran { code: 130 }, None)
+        } else {
+            let store = hashed.filter(|_| should_store(runnable.cache_when, result.code));
+            (Outcome::Ran { code: result.code }, store)
+        };
+        if let Some((hash, inputs)) = store {
+            if let Err(message) =
+                self.store(runnable, &backend, hash, inputs, result.code, live.path())
+            {
+                self.warn(runnable, message);
             }
         }
-        self.finished(runnable, outcome, started.elapsed(), Some(log));
+        let log = match live.finish() {
+            Ok(log) => Some(log),
+            Err(message) => {
+                self.warn(runnable, message);
+                None
+            }
+        };
+        self.finished(runnable, outcome, started.elapsed(), log);
         Ok(outcome)
     }
 
@@ -324,12 +358,15 @@ impl Job<'_> {
         };
         let mut lookup = store.get(&runnable.command, &runnable.name, hash);
         if let (Lookup::Miss, CacheBackend::Remote(remote)) = (&lookup, backend) {
-            let staging = store.dir.join(".remote");
+            // The remote places the entry straight into the local store (hot
+            // storage), atomically, where the lookup below finds it.
+            let dest = store.entry_dir(&runnable.command, &runnable.name, hash);
             let key = cache::EntryKey {
+                command: &runnable.command,
                 runnable: &runnable.name,
                 hash,
             };
-            match remote.download(key, &staging) {
+            match remote.download(&self.project.ctx, key, &dest) {
                 Ok(true) => lookup = store.get(&runnable.command, &runnable.name, hash),
                 Ok(false) => {}
                 Err(err) => self.warn(runnable, format!("remote cache: {}", err.message)),
@@ -349,6 +386,8 @@ impl Job<'_> {
         if store.copy_artifacts {
             if let Err(message) = entry.restore_artifacts(&self.dirs.root) {
                 self.warn(runnable, format!("not replaying the cache: {message}"));
+                // Unusable: gone, so that this run writes a good entry.
+                let _ = store.discard(&entry);
                 return None;
             }
         }
@@ -367,18 +406,24 @@ impl Job<'_> {
     }
 
     fn replay_log(&self, runnable: &Runnable, log: &Path, out: &Path) -> Result<(), String> {
-        use std::io::{BufRead, Write};
+        use std::io::{BufRead, Read, Write};
         let file = std::fs::File::open(log)
             .map_err(|err| format!("cannot read {}: {err}", log.display()))?;
-        let mut copy = std::io::BufWriter::new(
-            std::fs::File::create(out)
-                .map_err(|err| format!("cannot write {}: {err}", out.display()))?,
-        );
+        // Written beside `out` and renamed over it: another qik may be running
+        // this runnable right now, and `out` may be its live log.
+        let dir = out.parent().unwrap_or(&self.dirs.root);
+        let temp = log_builder()
+            .prefix(".replay-")
+            .tempfile_in(dir)
+            .map_err(|err| format!("cannot write in {}: {err}", dir.display()))?;
+        let mut copy = std::io::BufWriter::new(temp);
         let mut reader = std::io::BufReader::new(file);
         let mut line = Vec::new();
         loop {
             line.clear();
-            let read = reader
+            // Long lines arrive in pieces, as they do live: memory stays flat.
+            let read = (&mut reader)
+                .take(MAX_LINE as u64)
                 .read_until(b'\n', &mut line)
                 .map_err(|err| format!("cannot read {}: {err}", log.display()))?;
             if read == 0 {
@@ -392,8 +437,12 @@ impl Job<'_> {
                 line: text.to_vec(),
             });
         }
-        copy.flush()
-            .map_err(|err| format!("cannot write {}: {err}", out.display()))
+        let temp = copy
+            .into_inner()
+            .map_err(|err| format!("cannot write {}: {}", out.display(), err.error()))?;
+        temp.persist(out)
+            .map(drop)
+            .map_err(|err| format!("cannot write {}: {}", out.display(), err.error))
     }
 
     fn warn(&self, runnable: &Runnable, message: String) {
@@ -445,11 +494,12 @@ impl Job<'_> {
                 .push(entry.dir),
             CacheBackend::Remote(remote) => {
                 let key = cache::EntryKey {
+                    command: &runnable.command,
                     runnable: &runnable.name,
                     hash: &manifest.hash,
                 };
                 remote
-                    .upload(key, &entry.dir)
+                    .upload(&self.project.ctx, key, &entry.dir)
                     .map_err(|err| format!("remote cache: {}", err.message))?;
             }
             CacheBackend::Local | CacheBackend::Never => {}
@@ -491,7 +541,7 @@ pub fn cache_status(
             .caches
             .get(&runnable.cache)
             .map_or(CacheBackend::Never, |c| c.backend.clone());
-        let store = match backend {
+        let store = match &backend {
             CacheBackend::Never => continue,
             CacheBackend::Repo => dirs.repo_store(),
             CacheBackend::Local | CacheBackend::Remote(_) => dirs.local_store(),
@@ -502,13 +552,80 @@ pub fn cache_status(
             .flat_map(|up| up.artifacts.iter().cloned())
             .collect();
         let (hash, _) = hasher.hash(runnable, &artifacts)?;
-        warm.insert(
-            runnable.name.clone(),
-            store.contains(&runnable.command, &runnable.name, &hash),
-        );
+        let mut hit = store.contains(&runnable.command, &runnable.name, &hash);
+        if let (false, CacheBackend::Remote(remote)) = (hit, &backend) {
+            let key = cache::EntryKey {
+                command: &runnable.command,
+                runnable: &runnable.name,
+                hash: &hash,
+            };
+            // An unreachable remote is cold; the run itself reports why.
+            hit = remote.contains(&project.ctx, key).unwrap_or(false);
+        }
+        warm.insert(runnable.name.clone(), hit);
     }
     let _ = files.save();
     Ok(warm)
+}
+
+/// The log of a command this process is running: a file of its own in
+/// `._qik/out`, with `<runnable>.out` pointing at it (a symlink, so `tail -f`
+/// follows the run) and renamed to `<runnable>.out` when the command ends.
+/// Two qik processes running the same runnable each write their own file, so
+/// what each caches is the output it saw.
+struct LiveLog {
+    path: tempfile::TempPath,
+    out: PathBuf,
+}
+
+impl LiveLog {
+    fn start(out: PathBuf) -> std::io::Result<LiveLog> {
+        let dir = out.parent().unwrap_or(Path::new("."));
+        let name = out
+            .file_name()
+            .map_or_else(String::new, |n| n.to_string_lossy().into_owned());
+        let path = log_builder()
+            .prefix(&format!(".{name}."))
+            .suffix(".live")
+            .tempfile_in(dir)?
+            .into_temp_path();
+        #[cfg(unix)]
+        if let Some(target) = path.file_name() {
+            // Best effort: the link only helps someone watching the run.
+            let link = path.with_extension("link");
+            if std::os::unix::fs::symlink(target, &link).is_ok()
+                && std::fs::rename(&link, &out).is_err()
+            {
+                let _ = std::fs::remove_file(&link);
+            }
+        }
+        Ok(LiveLog { path, out })
+    }
+
+    fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Makes the log `<runnable>.out` and returns that path.
+    fn finish(self) -> Result<PathBuf, String> {
+        let out = self.out;
+        self.path
+            .persist(&out)
+            .map_err(|err| format!("cannot write {}: {}", out.display(), err.error))?;
+        Ok(out)
+    }
+}
+
+/// Logs are created as `File::create` would (0666 less the umask), not
+/// owner-only like temporary files: they are the user's output.
+fn log_builder<'a>() -> tempfile::Builder<'a, 'a> {
+    let mut builder = tempfile::Builder::new();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        builder.permissions(std::fs::Permissions::from_mode(0o666));
+    }
+    builder
 }
 
 fn should_store(when: CacheWhen, code: i32) -> bool {

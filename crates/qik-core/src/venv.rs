@@ -1,6 +1,8 @@
 //! Virtual environments of spaces: the open set of `venv` types.
 
+use std::ffi::OsString;
 use std::fmt;
+use std::path::Path;
 
 use linkme::distributed_slice;
 use serde::Deserialize;
@@ -10,8 +12,21 @@ use crate::deps::CommandDep;
 use crate::registry::{BUILTIN, VENV_TYPES, VenvType};
 use crate::source::OneOrMany;
 
+/// What a venv is asked about.
+pub struct VenvCx<'a> {
+    pub root: &'a Path,
+    /// The space that defines the venv (after `{type = "space"}` inheritance).
+    pub space: &'a str,
+}
+
 /// A parsed `venv` of a space.
 pub trait VenvSpec: Send + Sync + fmt::Debug {
+    /// Variables that activate the venv for a command (`VIRTUAL_ENV`, `PATH`),
+    /// set on top of the process environment.
+    fn environ(&self, cx: &VenvCx<'_>) -> Vec<(OsString, OsString)> {
+        let _ = cx;
+        Vec::new()
+    }
     /// `{type = "space", name = ...}`: use another space's venv.
     fn inherits(&self) -> Option<&Spanned<String>> {
         None

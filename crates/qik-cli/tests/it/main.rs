@@ -4,4 +4,5 @@ mod config_errors;
 mod parity;
 mod qikx;
 mod registry;
+mod run;
 mod support;

@@ -24,3 +24,33 @@ fn unknown_space_and_missing_executable_are_errors() {
         .assert_error(&["cannot run `no-such-executable-here`"]);
     assert_eq!(project.qikx(".", &[], &[]).code, 2);
 }
+
+#[test]
+fn runs_in_the_space_environment_of_the_cwd_root() {
+    let project = Project::with_config(
+        "[spaces.web]\nroot = \"web\"\ndotenv = [\"web/.env\"]\n\n[spaces.api]\nroot = \"api\"\n",
+    );
+    project.write("web/.env", "GREETING=\"hello web\"\n");
+    project.write("api/.keep", "");
+    let print = ["sh", "-c", "echo \"[$GREETING]\""];
+    let run = project.qikx("web", &print, &[]);
+    assert_eq!(
+        (run.code, run.stdout.as_str()),
+        (0, "[hello web]\n"),
+        "{}",
+        run.stderr
+    );
+    // Another space's dotenv does not leak.
+    let run = project.qikx("api", &print, &[]);
+    assert_eq!(run.stdout, "[]\n");
+    let run = project.qikx(".", &["sh@web", "-c", "echo \"[$GREETING]\""], &[]);
+    assert_eq!(run.stdout, "[hello web]\n");
+}
+
+#[test]
+fn a_missing_dotenv_file_is_an_error() {
+    let project = Project::with_config("[spaces.web]\ndotenv = [\"missing.env\"]\n");
+    project
+        .qikx(".", &["true@web"], &[])
+        .assert_error(&["[space2]", "missing.env"]);
+}

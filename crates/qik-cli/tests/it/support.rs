@@ -46,6 +46,55 @@ impl Project {
     pub(crate) fn qikx(&self, cwd: &str, args: &[&str], env: &[(&str, &str)]) -> Run {
         run_bin(env!("CARGO_BIN_EXE_qikx"), &self.root.join(cwd), args, env)
     }
+
+    /// `qik` at the root, started but not waited for (see [`Spawned::wait`]).
+    pub(crate) fn spawn_qik(&self, args: &[&str], env: &[(&str, &str)]) -> Spawned {
+        let mut command = qik_command(env!("CARGO_BIN_EXE_qik"), &self.root, args, env);
+        command
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+        Spawned(command.spawn().expect("binary starts"))
+    }
+
+    /// Runs git in the root; panics unless it succeeds. Returns its stdout.
+    pub(crate) fn git(&self, args: &[&str]) -> String {
+        let output = git_command(&self.root, args).output().expect("git runs");
+        assert!(
+            output.status.success(),
+            "git {args:?} failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    }
+
+    /// Stages everything but qik's private directory and commits it.
+    pub(crate) fn commit_all(&self) {
+        self.git(&["add", "-A", "--", ".", ":(exclude)._qik"]);
+        self.git(&["commit", "-q", "--allow-empty", "-m", "test"]);
+    }
+
+    pub(crate) fn read(&self, path: &str) -> String {
+        std::fs::read_to_string(self.root.join(path)).expect("read file")
+    }
+
+    /// The content of a file, or "" when it does not exist.
+    pub(crate) fn read_or_empty(&self, path: &str) -> String {
+        std::fs::read_to_string(self.root.join(path)).unwrap_or_default()
+    }
+
+    pub(crate) fn remove(&self, path: &str) {
+        std::fs::remove_file(self.root.join(path)).expect("remove file");
+    }
+}
+
+/// A `qik` process running in the background.
+pub(crate) struct Spawned(std::process::Child);
+
+impl Spawned {
+    pub(crate) fn wait(self) -> Run {
+        let output = self.0.wait_with_output().expect("binary runs");
+        Run::from(output)
+    }
 }
 
 fn copy_dir(from: &Path, to: &Path) {
@@ -61,13 +110,23 @@ fn copy_dir(from: &Path, to: &Path) {
     }
 }
 
-pub(crate) fn git(cwd: &Path, args: &[&str]) {
-    let status = Command::new("git")
+fn git_command(cwd: &Path, args: &[&str]) -> Command {
+    let mut command = Command::new("git");
+    command
+        .args([
+            "-c",
+            "user.name=qik tests",
+            "-c",
+            "user.email=tests@qik.invalid",
+        ])
         .args(args)
         .current_dir(cwd)
-        .env("GIT_CONFIG_NOSYSTEM", "1")
-        .status()
-        .expect("git runs");
+        .env("GIT_CONFIG_NOSYSTEM", "1");
+    command
+}
+
+pub(crate) fn git(cwd: &Path, args: &[&str]) {
+    let status = git_command(cwd, args).status().expect("git runs");
     assert!(status.success(), "git {args:?} failed");
 }
 
@@ -77,6 +136,24 @@ pub(crate) struct Run {
     pub(crate) code: i32,
     pub(crate) stdout: String,
     pub(crate) stderr: String,
+    /// stdout exactly as printed (`stdout` is its lossy UTF-8 reading).
+    pub(crate) stdout_bytes: Vec<u8>,
+}
+
+impl From<Output> for Run {
+    fn from(output: Output) -> Run {
+        let Output {
+            status,
+            stdout,
+            stderr,
+        } = output;
+        Run {
+            code: status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&stderr).into_owned(),
+            stdout_bytes: stdout,
+        }
+    }
 }
 
 impl Run {
@@ -99,6 +176,14 @@ impl Run {
 }
 
 fn run_bin(bin: &str, cwd: &Path, args: &[&str], env: &[(&str, &str)]) -> Run {
+    let output = qik_command(bin, cwd, args, env)
+        .output()
+        .expect("binary runs");
+    Run::from(output)
+}
+
+/// A binary with a clean environment: PATH, HOME, `NO_COLOR=1`, and `env`.
+fn qik_command(bin: &str, cwd: &Path, args: &[&str], env: &[(&str, &str)]) -> Command {
     let mut command = Command::new(bin);
     command
         .args(args)
@@ -110,14 +195,5 @@ fn run_bin(bin: &str, cwd: &Path, args: &[&str], env: &[(&str, &str)]) -> Run {
     for (key, value) in env {
         command.env(key, value);
     }
-    let Output {
-        status,
-        stdout,
-        stderr,
-    } = command.output().expect("binary runs");
-    Run {
-        code: status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&stderr).into_owned(),
-    }
+    command
 }

@@ -14,6 +14,7 @@ use std::sync::Arc;
 use linkme::distributed_slice;
 use serde::Deserialize;
 
+use crate::ctx::Ctx;
 use crate::diagnostic::Diagnostic;
 use crate::registry::{BUILTIN, CACHE_TYPES, CacheType};
 use crate::source::Node;
@@ -41,7 +42,9 @@ impl CacheWhen {
 /// The identity of one cache entry.
 #[derive(Clone, Copy, Debug)]
 pub struct EntryKey<'a> {
-    /// The runnable's name as a file-name-safe slug.
+    /// The command's name (entries are grouped by command, see [`Store`]).
+    pub command: &'a str,
+    /// The runnable's name (not a slug: [`slug`] it for paths and keys).
     pub runnable: &'a str,
     /// The runnable's hash.
     pub hash: &'a str,
@@ -49,12 +52,25 @@ pub struct EntryKey<'a> {
 
 /// A cache outside the machine. It keeps whole entries (the directories the
 /// local cache writes) and uses the local cache as hot storage.
+///
+/// `ctx` fills `{ctx...}` placeholders of the cache's config: it is resolved
+/// after the config is parsed, so a remote cache renders its settings on first
+/// use rather than in its `CacheType::parse`.
 pub trait RemoteCache: Send + Sync + fmt::Debug {
-    /// On a local miss: fetches the entry into `dest`. `Ok(false)` when the
-    /// remote has no such entry.
-    fn download(&self, key: EntryKey<'_>, dest: &Path) -> Result<bool, Diagnostic>;
+    /// On a local miss: fetches the entry and places it at `dest`, the entry's
+    /// directory in the local store ([`Store::entry_dir`]), which does not
+    /// exist. The entry must appear whole or not at all: build it in a sibling
+    /// temporary directory and rename it into place. `Ok(false)` when the
+    /// remote has no usable entry.
+    fn download(&self, ctx: &Ctx, key: EntryKey<'_>, dest: &Path) -> Result<bool, Diagnostic>;
     /// After an entry was written locally in `src`: stores it remotely.
-    fn upload(&self, key: EntryKey<'_>, src: &Path) -> Result<(), Diagnostic>;
+    fn upload(&self, ctx: &Ctx, key: EntryKey<'_>, src: &Path) -> Result<(), Diagnostic>;
+    /// Whether the remote holds a usable entry, without fetching it
+    /// (`--cache-status`).
+    fn contains(&self, ctx: &Ctx, key: EntryKey<'_>) -> Result<bool, Diagnostic> {
+        let _ = (ctx, key);
+        Ok(false)
+    }
 }
 
 /// How a named cache stores entries.

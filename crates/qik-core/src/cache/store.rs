@@ -139,6 +139,11 @@ impl Store {
         self.dir.join(slug(command)).join(slug(runnable))
     }
 
+    /// The directory an entry lives in (where a remote cache places a download).
+    pub fn entry_dir(&self, command: &str, runnable: &str, hash: &str) -> PathBuf {
+        self.runnable_dir(command, runnable).join(hash)
+    }
+
     /// Looks an entry up; a torn or inconsistent entry is `Corrupt`.
     pub fn get(&self, command: &str, runnable: &str, hash: &str) -> Lookup {
         let dir = self.runnable_dir(command, runnable).join(hash);
@@ -168,6 +173,17 @@ impl Store {
         if !dir.join(LOG).is_file() {
             return Lookup::Corrupt(format!("{} has no log", dir.display()));
         }
+        if let Some(bad) = manifest
+            .artifacts
+            .iter()
+            .find(|a| safe_relative(&a.path).is_none())
+        {
+            return Lookup::Corrupt(format!(
+                "{} lists artifact {:?}, which leaves the project",
+                manifest_path.display(),
+                bad.path
+            ));
+        }
         Lookup::Hit(Entry { dir, manifest })
     }
 
@@ -178,7 +194,8 @@ impl Store {
 
     /// Writes an entry: the log and artifacts are copied in, then the whole
     /// directory is renamed into place. If another process wrote the same entry
-    /// first, theirs stays (it has the same content by construction).
+    /// first, theirs stays (it has the same content by construction); an entry
+    /// that does not read back whole (damaged by hand or by a crash) is replaced.
     pub fn put(
         &self,
         manifest: &Manifest,
@@ -209,17 +226,49 @@ impl Store {
         fs::write(temp.path().join(MANIFEST), json)?;
         let dir = runnable_dir.join(&manifest.hash);
         let staged = temp.keep();
-        if let Err(err) = fs::rename(&staged, &dir) {
+        let placed = self.place(&staged, &dir, command, manifest);
+        if placed.is_err() || staged.exists() {
             let _ = fs::remove_dir_all(&staged);
-            if !dir.join(MANIFEST).is_file() {
-                return Err(err);
-            }
         }
+        placed?;
         self.prune(&runnable_dir, &manifest.hash);
         Ok(Entry {
             dir,
             manifest: manifest.clone(),
         })
+    }
+
+    /// Renames a staged entry to `dir`. An entry already there stays if it is
+    /// whole (another process wrote the same result first); a damaged one is
+    /// moved aside and replaced, so a corrupt entry does not outlive the run
+    /// that found it.
+    fn place(
+        &self,
+        staged: &Path,
+        dir: &Path,
+        command: &str,
+        manifest: &Manifest,
+    ) -> io::Result<()> {
+        let mut last_error = None;
+        for _ in 0..3 {
+            match fs::rename(staged, dir) {
+                Ok(()) => return Ok(()),
+                Err(err) => last_error = Some(err),
+            }
+            if let Lookup::Hit(_) = self.get(command, &manifest.name, &manifest.hash) {
+                return Ok(());
+            }
+            // Renaming is atomic, so of several processes replacing the same
+            // damaged entry exactly one moves it; the others retry.
+            move_aside(dir)?;
+        }
+        Err(last_error.unwrap_or_else(|| io::Error::other("cannot place the cache entry")))
+    }
+
+    /// Removes an entry found unusable after a hit (an artifact copy that
+    /// fails its digest), so the run that follows writes a good one.
+    pub fn discard(&self, entry: &Entry) -> io::Result<()> {
+        move_aside(&entry.dir)
     }
 
     /// Keeps the newest `keep` entries of a runnable (never the one just written).
@@ -237,6 +286,20 @@ impl Store {
         for (_, stale) in found.into_iter().skip(self.keep.saturating_sub(1)) {
             let _ = fs::remove_dir_all(stale);
         }
+    }
+}
+
+/// Moves an entry directory into a fresh hidden directory beside it, which is
+/// then deleted: readers see the whole entry or none of it.
+fn move_aside(dir: &Path) -> io::Result<()> {
+    let parent = dir.parent().unwrap_or(Path::new("."));
+    let trash = tempfile::Builder::new()
+        .prefix(".damaged-")
+        .tempdir_in(parent)?;
+    match fs::rename(dir, trash.path().join("entry")) {
+        // Gone already: another process moved it.
+        Err(err) if err.kind() == io::ErrorKind::NotFound => Ok(()),
+        other => other,
     }
 }
 
@@ -318,6 +381,55 @@ mod tests {
         .unwrap();
         fs::remove_file(entry.dir.join(LOG)).unwrap();
         assert!(matches!(store.get("t", "t", "h"), Lookup::Corrupt(_)));
+    }
+
+    #[test]
+    fn put_replaces_a_damaged_entry_and_keeps_a_whole_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("out");
+        fs::write(&log, "first").unwrap();
+        let store = store(dir.path());
+        let entry = store
+            .put(&manifest("t", "h"), "t", &log, dir.path())
+            .unwrap();
+        fs::write(entry.dir.join(MANIFEST), "{\"version\": 1, \"na").unwrap();
+        fs::write(&log, "second").unwrap();
+        store
+            .put(&manifest("t", "h"), "t", &log, dir.path())
+            .unwrap();
+        let Lookup::Hit(entry) = store.get("t", "t", "h") else {
+            panic!("the damaged entry was replaced")
+        };
+        assert_eq!(fs::read_to_string(entry.log_path()).unwrap(), "second");
+
+        // A whole entry written first (by another process) stays.
+        fs::write(&log, "third").unwrap();
+        store
+            .put(&manifest("t", "h"), "t", &log, dir.path())
+            .unwrap();
+        assert_eq!(fs::read_to_string(entry.log_path()).unwrap(), "second");
+        let leftovers: Vec<_> = fs::read_dir(entry.dir.parent().unwrap())
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name())
+            .collect();
+        assert_eq!(leftovers, [std::ffi::OsString::from("h")]);
+
+        // An artifact path leaving the project makes the entry untrustworthy.
+        let mut escaping = manifest("t", "h");
+        escaping.artifacts.push(ArtifactRecord {
+            path: "../outside".into(),
+            digest: String::new(),
+            size: 0,
+        });
+        fs::write(
+            entry.dir.join(MANIFEST),
+            serde_json::to_vec(&escaping).unwrap(),
+        )
+        .unwrap();
+        assert!(matches!(store.get("t", "t", "h"), Lookup::Corrupt(m) if m.contains("leaves")));
+        store.discard(&entry).unwrap();
+        assert!(matches!(store.get("t", "t", "h"), Lookup::Miss));
     }
 
     #[test]
