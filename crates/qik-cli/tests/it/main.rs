@@ -5,4 +5,5 @@ mod parity;
 mod qikx;
 mod registry;
 mod run;
+mod spaces;
 mod support;
