@@ -5,5 +5,6 @@ mod parity;
 mod qikx;
 mod registry;
 mod run;
+mod limits;
 mod spaces;
 mod support;

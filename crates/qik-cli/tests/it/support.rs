@@ -91,6 +91,10 @@ impl Project {
 pub(crate) struct Spawned(std::process::Child);
 
 impl Spawned {
+    pub(crate) fn id(&self) -> u32 {
+        self.0.id()
+    }
+
     pub(crate) fn wait(self) -> Run {
         let output = self.0.wait_with_output().expect("binary runs");
         Run::from(output)
