@@ -1,15 +1,32 @@
 //! The `qik.s3` plugin: a remote cache in S3 or any S3-compatible store.
 //!
-//! This crate registers the plugin id (it has no `[plugins.s3]` keys); the
-//! `s3` cache type builds on it.
+//! `[caches.<name>] type = "s3"` keeps every run of the commands that use it
+//! in a bucket, and on a local miss downloads the entry into the local cache
+//! (hot storage) for replay. Entries are sealed (every file pinned by digest
+//! and size, optionally signed), checked before anything is written, and
+//! uploaded seal-last; faults degrade to running uncached with one warning.
+//! The user-facing description is `docs/s3.md`.
 
 use std::sync::Arc;
 
 use linkme::distributed_slice;
-use qik_core::PLUGINS;
-use qik_core::registry::{PluginConfig, PluginDef};
+use qik_core::cache::CacheBackend;
+use qik_core::diagnostic::Diagnostic;
+use qik_core::registry::{CacheType, PluginConfig, PluginDef};
 use qik_core::source::Node;
+use qik_core::{CACHE_TYPES, PLUGINS};
 use serde::Deserialize;
+
+/// The remote cache and its failure policy.
+mod cache;
+/// The keys of `[caches.<name>]` and their rendering.
+mod config;
+/// Signed requests, sent with bounded time and streamed bodies.
+mod http;
+/// Object keys and entry paths, validated.
+mod keys;
+/// The seal that pins (and optionally signs) an entry's files.
+mod seal;
 
 /// The id users write in `[plugins]`.
 pub const ID: &str = "qik.s3";
@@ -19,7 +36,7 @@ pub const ID: &str = "qik.s3";
 #[serde(deny_unknown_fields)]
 struct S3Config {}
 
-fn parse_config(node: Option<Node<'_>>) -> Result<PluginConfig, qik_core::diagnostic::Diagnostic> {
+fn parse_config(node: Option<Node<'_>>) -> Result<PluginConfig, Diagnostic> {
     if let Some(node) = node {
         node.deserialize_without::<S3Config>("pyimport")?;
     }
@@ -31,4 +48,17 @@ static PLUGIN: PluginDef = PluginDef {
     id: ID,
     config: parse_config,
     commands: "",
+};
+
+/// Parsing only checks the config: nothing connects until first use.
+fn parse_cache(name: &str, node: Node<'_>) -> Result<CacheBackend, Diagnostic> {
+    let conf = config::Conf::parse(name, node)?;
+    Ok(CacheBackend::Remote(Arc::new(cache::S3Cache::new(conf))))
+}
+
+#[distributed_slice(CACHE_TYPES)]
+static S3_CACHE: CacheType = CacheType {
+    tag: "s3",
+    plugin: ID,
+    parse: parse_cache,
 };

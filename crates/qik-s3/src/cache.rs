@@ -1,0 +1,659 @@
+//! The `s3` remote cache: downloads verified entries into the local store
+//! and uploads new ones, without ever breaking a build.
+//!
+//! Failures come in two kinds. A *fault* (server down, timeouts, 5xx after
+//! the retry, refused credentials, a broken connection, bad settings) turns
+//! the cache off for the rest of the run, so a dead server costs one timeout,
+//! not one per runnable. A *refused entry* (bad seal or signature, a file
+//! that fails its digest, unsafe paths) is a miss for that entry only. Either
+//! way at most one warning per cache per run reaches the user; the command
+//! runs as if uncached.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::fmt;
+use std::fs::{self, File};
+use std::io::{BufWriter, Read, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Mutex, OnceLock};
+
+use qik_core::cache::{EntryKey, Manifest, RemoteCache};
+use qik_core::ctx::Ctx;
+use qik_core::diagnostic::Diagnostic;
+
+use crate::config::{Conf, Settings};
+use crate::http::{Client, S3Error};
+use crate::keys::{Layout, entry_relative};
+use crate::seal::{ARTIFACTS, FORMAT, LOG, MANIFEST, Plan, Refusal, Seal, SealedFile, SigningKey};
+
+/// Seals list every file of an entry; even 100,000 artifacts fit.
+const SEAL_LIMIT: u64 = 32 * 1024 * 1024;
+/// Core's manifests are small; a bigger one is not ours.
+const MANIFEST_LIMIT: u64 = 64 * 1024 * 1024;
+/// Blobs move a few at a time: enough to hide latency for many small
+/// artifacts, few enough to stay polite to the server.
+const TRANSFER_THREADS: usize = 4;
+
+/// What went wrong, and how much it matters.
+#[derive(Debug)]
+enum Problem {
+    /// The cache cannot be used this run.
+    Fault(String),
+    /// This entry is not trusted; a miss.
+    Refused(String),
+}
+
+impl From<S3Error> for Problem {
+    fn from(err: S3Error) -> Problem {
+        match err {
+            // A local file that cannot be written is not the server's fault.
+            S3Error::Local { .. } => Problem::Refused(err.to_string()),
+            _ => Problem::Fault(err.to_string()),
+        }
+    }
+}
+
+fn refused(err: impl fmt::Display) -> Problem {
+    Problem::Refused(err.to_string())
+}
+
+fn local(path: &Path, err: impl fmt::Display) -> Problem {
+    Problem::Refused(format!("{}: {err}", path.display()))
+}
+
+/// The settings, rendered on first use, and the client built from them.
+struct Remote {
+    client: Client,
+    prefix: String,
+    signing_key: Option<SigningKey>,
+    upload: bool,
+}
+
+impl Remote {
+    fn new(settings: Settings) -> Remote {
+        Remote {
+            client: Client::new(
+                settings.bucket,
+                settings.credentials,
+                settings.timeout,
+                settings.origin,
+            ),
+            prefix: settings.prefix,
+            signing_key: settings.signing_key,
+            upload: settings.upload,
+        }
+    }
+}
+
+/// One `[caches.<name>] type = "s3"`.
+pub(crate) struct S3Cache {
+    conf: Conf,
+    remote: OnceLock<Result<Remote, String>>,
+    /// Set by the first fault: the cache is skipped for the rest of the run.
+    off: AtomicBool,
+    /// Set by the first warning: later problems stay quiet.
+    warned: AtomicBool,
+    /// Blobs that failed their digest in this run; the next upload of their
+    /// entry rewrites them even though the listing shows them.
+    bad_blobs: Mutex<HashSet<String>>,
+}
+
+impl fmt::Debug for S3Cache {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("S3Cache")
+            .field("conf", &self.conf)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A file to upload: its bytes in memory (the manifest) or on disk.
+struct Outgoing {
+    sealed: SealedFile,
+    source: Source,
+}
+
+enum Source {
+    Memory(Vec<u8>),
+    Disk(PathBuf),
+}
+
+impl S3Cache {
+    pub(crate) fn new(conf: Conf) -> S3Cache {
+        S3Cache {
+            conf,
+            remote: OnceLock::new(),
+            off: AtomicBool::new(false),
+            warned: AtomicBool::new(false),
+            bad_blobs: Mutex::new(HashSet::new()),
+        }
+    }
+
+    /// Runs `work` against the remote, turning problems into at most one
+    /// warning per run and `fallback` otherwise.
+    fn guarded<T>(
+        &self,
+        ctx: &Ctx,
+        fallback: T,
+        work: impl FnOnce(&Remote) -> Result<T, Problem>,
+    ) -> Result<T, Diagnostic> {
+        if self.off.load(Ordering::Acquire) {
+            return Ok(fallback);
+        }
+        let remote = self.remote.get_or_init(|| {
+            self.conf
+                .resolve(ctx, &|name| std::env::var(name).ok())
+                .map(Remote::new)
+        });
+        let result = match remote {
+            Ok(remote) => work(remote),
+            Err(message) => Err(Problem::Fault(message.clone())),
+        };
+        match result {
+            Ok(value) => Ok(value),
+            Err(problem) => {
+                let message = match problem {
+                    Problem::Fault(message) => {
+                        self.off.store(true, Ordering::Release);
+                        format!(
+                            "`{}`: {message}; running without this cache for the rest of the run",
+                            self.conf.name
+                        )
+                    }
+                    Problem::Refused(message) => format!("`{}`: {message}", self.conf.name),
+                };
+                if self.warned.swap(true, Ordering::AcqRel) {
+                    Ok(fallback)
+                } else {
+                    Err(Diagnostic::warning(message))
+                }
+            }
+        }
+    }
+
+    fn remember_bad(&self, key: String) {
+        if let Ok(mut bad) = self.bad_blobs.lock() {
+            bad.insert(key);
+        }
+    }
+
+    fn is_bad(&self, key: &str) -> bool {
+        self.bad_blobs.lock().is_ok_and(|bad| bad.contains(key))
+    }
+
+    /// The entry's seal, checked against `key` and the signing key.
+    fn read_seal(
+        remote: &Remote,
+        layout: &Layout,
+        key: EntryKey<'_>,
+    ) -> Result<Option<Plan>, Problem> {
+        let Some(bytes) = remote.client.get_small(&layout.seal(), SEAL_LIMIT)? else {
+            return Ok(None);
+        };
+        let entry = |refusal: Refusal| {
+            Problem::Refused(format!(
+                "ignoring the remote entry of {} at {}: {refusal}",
+                key.runnable,
+                short(key.hash)
+            ))
+        };
+        let seal = Seal::parse(&bytes).map_err(entry)?;
+        seal.verify(remote.signing_key.as_ref()).map_err(entry)?;
+        seal.plan(key).map(Some).map_err(entry)
+    }
+
+    fn fetch(&self, remote: &Remote, key: EntryKey<'_>, dest: &Path) -> Result<bool, Problem> {
+        let layout = Layout::new(&remote.prefix, key).map_err(refused)?;
+        let Some(plan) = Self::read_seal(remote, &layout, key)? else {
+            return Ok(false);
+        };
+        let entry_err = |what: String| {
+            Problem::Refused(format!(
+                "ignoring the remote entry of {} at {}: {what}",
+                key.runnable,
+                short(key.hash)
+            ))
+        };
+        // The manifest is checked in memory before anything touches the disk:
+        // a hostile entry is refused with nothing written.
+        let manifest_bytes = self.fetch_small_blob(remote, &layout, &plan.manifest)?;
+        let manifest: Manifest = serde_json::from_slice(&manifest_bytes)
+            .map_err(|_| entry_err("its manifest does not parse".into()))?;
+        check_manifest(&manifest, key, &plan).map_err(entry_err)?;
+
+        let parent = dest
+            .parent()
+            .ok_or_else(|| refused("the local entry has no parent directory"))?;
+        fs::create_dir_all(parent).map_err(|err| local(parent, err))?;
+        let temp = tempfile::Builder::new()
+            .prefix(".tmp-remote-")
+            .tempdir_in(parent)
+            .map_err(|err| local(parent, err))?;
+        let mut targets = vec![(temp.path().join(LOG), &plan.log)];
+        for (relative, file) in &plan.artifacts {
+            let target = temp.path().join(ARTIFACTS).join(relative);
+            if let Some(dir) = target.parent() {
+                fs::create_dir_all(dir).map_err(|err| local(dir, err))?;
+            }
+            targets.push((target, file));
+        }
+        parallel(&targets, |(target, file)| {
+            self.fetch_blob(remote, &layout, key, file, target)
+        })?;
+        let manifest_path = temp.path().join(MANIFEST);
+        fs::write(&manifest_path, &manifest_bytes).map_err(|err| local(&manifest_path, err))?;
+        // Whole or nothing: the entry appears with one rename.
+        let staged = temp.keep();
+        if let Err(err) = fs::rename(&staged, dest) {
+            let _ = fs::remove_dir_all(&staged);
+            // Another process placed the same entry first: that is a hit too.
+            if !dest.join(MANIFEST).is_file() {
+                return Err(local(dest, err));
+            }
+        }
+        Ok(true)
+    }
+
+    fn fetch_small_blob(
+        &self,
+        remote: &Remote,
+        layout: &Layout,
+        file: &SealedFile,
+    ) -> Result<Vec<u8>, Problem> {
+        if file.size > MANIFEST_LIMIT {
+            return Err(refused("the remote manifest is implausibly large"));
+        }
+        let blob = layout.blob(&file.blake3).map_err(refused)?;
+        let bytes = remote
+            .client
+            .get_small(&blob, file.size)?
+            .ok_or_else(|| refused(format!("the remote entry lacks its {}", file.path)))?;
+        if bytes.len() as u64 != file.size || blake3::hash(&bytes).to_hex().as_str() != file.blake3
+        {
+            self.remember_bad(blob);
+            return Err(refused(format!(
+                "the remote {} does not match its digest",
+                file.path
+            )));
+        }
+        Ok(bytes)
+    }
+
+    fn fetch_blob(
+        &self,
+        remote: &Remote,
+        layout: &Layout,
+        key: EntryKey<'_>,
+        file: &SealedFile,
+        target: &Path,
+    ) -> Result<(), Problem> {
+        let blob = layout.blob(&file.blake3).map_err(refused)?;
+        let out = File::create(target).map_err(|err| local(target, err))?;
+        let mut out = BufWriter::with_capacity(256 * 1024, out);
+        let Some(received) = remote.client.get_to(&blob, file.size, &mut out, target)? else {
+            // Lifecycle rules may expire blobs before seals.
+            return Err(refused(format!(
+                "the remote entry of {} lacks {}",
+                key.runnable, file.path
+            )));
+        };
+        if received.size != file.size || received.digest != file.blake3 {
+            self.remember_bad(blob);
+            return Err(refused(format!(
+                "ignoring the remote entry of {} at {}: {} does not match its digest",
+                key.runnable,
+                short(key.hash),
+                file.path
+            )));
+        }
+        out.flush().map_err(|err| local(target, err))
+    }
+
+    fn push(&self, remote: &Remote, key: EntryKey<'_>, src: &Path) -> Result<(), Problem> {
+        if !remote.upload {
+            return Ok(());
+        }
+        let layout = Layout::new(&remote.prefix, key).map_err(refused)?;
+        let files = outgoing(key, src)?;
+        // Blobs already there (a rerun with `-f`, a concurrent writer, an
+        // upload that died before its seal) are not sent again, unless this
+        // run saw them fail their digest.
+        let existing: HashMap<String, u64> =
+            remote.client.list(&layout.blobs())?.into_iter().collect();
+        let mut seen = HashSet::new();
+        let mut todo = Vec::new();
+        for file in &files {
+            if !seen.insert(file.sealed.blake3.as_str()) {
+                continue;
+            }
+            let blob = layout.blob(&file.sealed.blake3).map_err(refused)?;
+            if existing.get(&blob) == Some(&file.sealed.size) && !self.is_bad(&blob) {
+                continue;
+            }
+            todo.push((blob, file));
+        }
+        parallel(&todo, |(blob, file)| {
+            match &file.source {
+                Source::Memory(bytes) => remote.client.put_bytes(blob, bytes)?,
+                Source::Disk(path) => remote.client.put_file(blob, path, file.sealed.size)?,
+            }
+            if let Ok(mut bad) = self.bad_blobs.lock() {
+                bad.remove(blob);
+            }
+            Ok(())
+        })?;
+        // The seal goes last: until it exists, readers see no entry.
+        let mut seal = Seal {
+            format: FORMAT,
+            command: key.command.to_string(),
+            runnable: key.runnable.to_string(),
+            hash: key.hash.to_string(),
+            files: files.into_iter().map(|f| f.sealed).collect(),
+            signature: None,
+        };
+        if let Some(signing_key) = &remote.signing_key {
+            seal.sign(signing_key);
+        }
+        let bytes = serde_json::to_vec(&seal).map_err(refused)?;
+        remote.client.put_bytes(&layout.seal(), &bytes)?;
+        Ok(())
+    }
+
+    fn probe(&self, remote: &Remote, key: EntryKey<'_>) -> Result<bool, Problem> {
+        let layout = Layout::new(&remote.prefix, key).map_err(refused)?;
+        match Self::read_seal(remote, &layout, key) {
+            Ok(plan) => Ok(plan.is_some()),
+            // An untrusted entry is simply cold; the run will say why.
+            Err(Problem::Refused(_)) => Ok(false),
+            Err(fault) => Err(fault),
+        }
+    }
+}
+
+impl RemoteCache for S3Cache {
+    fn download(&self, ctx: &Ctx, key: EntryKey<'_>, dest: &Path) -> Result<bool, Diagnostic> {
+        self.guarded(ctx, false, |remote| self.fetch(remote, key, dest))
+    }
+
+    fn upload(&self, ctx: &Ctx, key: EntryKey<'_>, src: &Path) -> Result<(), Diagnostic> {
+        if self.conf.literal_read_only() {
+            return Ok(());
+        }
+        self.guarded(ctx, (), |remote| self.push(remote, key, src))
+    }
+
+    fn contains(&self, ctx: &Ctx, key: EntryKey<'_>) -> Result<bool, Diagnostic> {
+        self.guarded(ctx, false, |remote| self.probe(remote, key))
+    }
+}
+
+/// The first characters of a hash, for messages.
+fn short(hash: &str) -> &str {
+    hash.get(..12).unwrap_or(hash)
+}
+
+/// The manifest must be for this runnable and hash and list exactly the
+/// artifacts the seal pins, each at a safe path.
+fn check_manifest(manifest: &Manifest, key: EntryKey<'_>, plan: &Plan) -> Result<(), String> {
+    if manifest.name != key.runnable || manifest.hash != key.hash {
+        return Err("its manifest belongs to another runnable or hash".into());
+    }
+    let mut listed = BTreeMap::new();
+    for artifact in &manifest.artifacts {
+        if entry_relative(&artifact.path).is_none()
+            || qik_core::cache::safe_relative(&artifact.path).is_none()
+        {
+            return Err(format!(
+                "its manifest names the artifact {:?}, which is not a plain path inside the project",
+                artifact.path
+            ));
+        }
+        listed.insert(
+            artifact.path.as_str(),
+            (artifact.digest.as_str(), artifact.size),
+        );
+    }
+    let sealed: BTreeMap<&str, (&str, u64)> = plan
+        .artifacts
+        .iter()
+        .map(|(_, file)| {
+            let path = file.path.strip_prefix("artifacts/").unwrap_or(&file.path);
+            (path, (file.blake3.as_str(), file.size))
+        })
+        .collect();
+    if listed != sealed {
+        return Err("its manifest and its seal disagree about the artifacts".into());
+    }
+    Ok(())
+}
+
+/// The files of a local entry to upload, hashed, with artifacts checked
+/// against the manifest so a damaged local copy is never shared.
+fn outgoing(key: EntryKey<'_>, src: &Path) -> Result<Vec<Outgoing>, Problem> {
+    let manifest_path = src.join(MANIFEST);
+    let mut manifest_bytes = Vec::new();
+    File::open(&manifest_path)
+        .and_then(|f| f.take(MANIFEST_LIMIT + 1).read_to_end(&mut manifest_bytes))
+        .map_err(|err| local(&manifest_path, err))?;
+    let manifest: Manifest = serde_json::from_slice(&manifest_bytes).map_err(|_| {
+        refused(format!(
+            "{} does not parse; not uploading",
+            manifest_path.display()
+        ))
+    })?;
+    if manifest.name != key.runnable || manifest.hash != key.hash {
+        return Err(refused(format!(
+            "{} is not the entry of {}; not uploading",
+            src.display(),
+            key.runnable
+        )));
+    }
+    let mut files = vec![Outgoing {
+        sealed: SealedFile {
+            path: MANIFEST.into(),
+            blake3: blake3::hash(&manifest_bytes).to_hex().to_string(),
+            size: manifest_bytes.len() as u64,
+        },
+        source: Source::Memory(manifest_bytes.clone()),
+    }];
+    let log = src.join(LOG);
+    let (digest, size) = hash_file(&log)?;
+    files.push(Outgoing {
+        sealed: SealedFile {
+            path: LOG.into(),
+            blake3: digest,
+            size,
+        },
+        source: Source::Disk(log),
+    });
+    for artifact in &manifest.artifacts {
+        let relative = entry_relative(&artifact.path).ok_or_else(|| {
+            refused(format!(
+                "the artifact path {:?} is not plain; not uploading",
+                artifact.path
+            ))
+        })?;
+        let path = src.join(ARTIFACTS).join(relative);
+        let (digest, size) = hash_file(&path)?;
+        if digest != artifact.digest || size != artifact.size {
+            return Err(refused(format!(
+                "the cached copy of {} does not match its manifest; not uploading",
+                artifact.path
+            )));
+        }
+        files.push(Outgoing {
+            sealed: SealedFile {
+                path: format!("{ARTIFACTS}/{}", artifact.path),
+                blake3: digest,
+                size,
+            },
+            source: Source::Disk(path),
+        });
+    }
+    Ok(files)
+}
+
+/// blake3 and size of a file, streamed.
+fn hash_file(path: &Path) -> Result<(String, u64), Problem> {
+    let mut file = File::open(path).map_err(|err| local(path, err))?;
+    let mut hasher = blake3::Hasher::new();
+    let size = std::io::copy(&mut file, &mut hasher).map_err(|err| local(path, err))?;
+    Ok((hasher.finalize().to_hex().to_string(), size))
+}
+
+/// Runs `work` on every item with a few threads; stops at the first problem.
+fn parallel<T: Sync>(
+    items: &[T],
+    work: impl Fn(&T) -> Result<(), Problem> + Sync,
+) -> Result<(), Problem> {
+    let workers = TRANSFER_THREADS.min(items.len());
+    if workers <= 1 {
+        return items.iter().try_for_each(work);
+    }
+    let next = AtomicUsize::new(0);
+    let stop = AtomicBool::new(false);
+    let first: Mutex<Option<Problem>> = Mutex::new(None);
+    std::thread::scope(|scope| {
+        for _ in 0..workers {
+            scope.spawn(|| {
+                while !stop.load(Ordering::Relaxed) {
+                    let index = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(item) = items.get(index) else { break };
+                    if let Err(problem) = work(item) {
+                        stop.store(true, Ordering::Relaxed);
+                        if let Ok(mut slot) = first.lock() {
+                            // Faults outrank refusals: they turn the cache off.
+                            let replace = matches!(
+                                (&*slot, &problem),
+                                (None, _) | (Some(Problem::Refused(_)), Problem::Fault(_))
+                            );
+                            if replace {
+                                *slot = Some(problem);
+                            }
+                        }
+                        break;
+                    }
+                }
+            });
+        }
+    });
+    // A worker that panicked poisons nothing we rely on: the slot is whole.
+    let first = first
+        .into_inner()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    first.map_or(Ok(()), Err)
+}
+
+#[cfg(test)]
+mod tests {
+    use qik_core::cache::ArtifactRecord;
+    use qik_core::source::SourceFile;
+
+    use super::*;
+
+    const KEY: EntryKey<'static> = EntryKey {
+        command: "build",
+        runnable: "build#a",
+        hash: "h1",
+    };
+
+    fn cache(extra: &str) -> S3Cache {
+        let text = format!(
+            "[caches.remote]\ntype = \"s3\"\nbucket = \"b-1\"\n\
+             endpoint-url = \"http://127.0.0.1:9\"\n{extra}\n"
+        );
+        let file = SourceFile::parse("qik.toml".into(), "qik.toml".into(), text).unwrap();
+        let node = file.root().get("caches").unwrap().get("remote").unwrap();
+        S3Cache::new(Conf::parse("remote", node).unwrap())
+    }
+
+    #[test]
+    fn one_warning_then_quiet_misses() {
+        // No credentials anywhere: a fault on first use.
+        let cache = cache("aws-access-key-id = \"{ctx.none}\"");
+        let ctx = Ctx::default();
+        let dest = Path::new("/nonexistent/entry");
+        let first = cache.download(&ctx, KEY, dest).unwrap_err();
+        assert!(first.message.starts_with("`remote`: "), "{}", first.message);
+        assert!(first.message.contains("running without this cache"));
+        assert!(!cache.download(&ctx, KEY, dest).unwrap());
+        assert!(cache.upload(&ctx, KEY, dest).is_ok());
+        assert!(!cache.contains(&ctx, KEY).unwrap());
+    }
+
+    #[test]
+    fn literal_read_only_caches_never_upload() {
+        let cache = cache("upload = false");
+        // Would be a fault (no credentials) if it tried.
+        assert!(
+            cache
+                .upload(&Ctx::default(), KEY, Path::new("/nonexistent"))
+                .is_ok()
+        );
+        assert!(!cache.warned.load(Ordering::Relaxed));
+    }
+
+    fn plan(paths: &[(&str, &str)]) -> Plan {
+        let file = |path: &str, digest: &str| SealedFile {
+            path: path.into(),
+            blake3: digest.repeat(64),
+            size: 1,
+        };
+        Plan {
+            manifest: file(MANIFEST, "a"),
+            log: file(LOG, "b"),
+            artifacts: paths
+                .iter()
+                .map(|(p, d)| (PathBuf::from(p), file(&format!("artifacts/{p}"), d)))
+                .collect(),
+        }
+    }
+
+    fn manifest(artifacts: &[(&str, &str)]) -> Manifest {
+        serde_json::from_value(serde_json::json!({
+            "version": 1, "name": "build#a", "hash": "h1", "code": 0, "created": 0,
+            "artifacts": artifacts.iter().map(|(p, d)| ArtifactRecord {
+                path: p.to_string(), digest: d.repeat(64), size: 1,
+            }).collect::<Vec<_>>(),
+            "inputs": qik_core::hashing::Inputs::default(),
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn manifests_must_agree_with_their_seal() {
+        let sealed = plan(&[("out/x", "c")]);
+        assert!(check_manifest(&manifest(&[("out/x", "c")]), KEY, &sealed).is_ok());
+        let err = check_manifest(&manifest(&[("out/x", "d")]), KEY, &sealed).unwrap_err();
+        assert!(err.contains("disagree"), "{err}");
+        let err = check_manifest(&manifest(&[]), KEY, &sealed).unwrap_err();
+        assert!(err.contains("disagree"), "{err}");
+        for bad in ["../x", "/etc/x", "a/./b", "a\u{0}b"] {
+            let err = check_manifest(&manifest(&[(bad, "c")]), KEY, &plan(&[])).unwrap_err();
+            assert!(err.contains("not a plain path"), "{bad:?}: {err}");
+        }
+        let mut other = manifest(&[("out/x", "c")]);
+        other.name = "build#b".into();
+        assert!(check_manifest(&other, KEY, &sealed).is_err());
+    }
+
+    #[test]
+    fn parallel_work_stops_at_the_first_problem_and_prefers_faults() {
+        let items: Vec<usize> = (0..100).collect();
+        let done = AtomicUsize::new(0);
+        assert!(
+            parallel(&items, |_| {
+                done.fetch_add(1, Ordering::Relaxed);
+                Ok(())
+            })
+            .is_ok()
+        );
+        assert_eq!(done.load(Ordering::Relaxed), 100);
+        let result = parallel(&items, |i| match i {
+            3 => Err(Problem::Refused("bad".into())),
+            4 => Err(Problem::Fault("down".into())),
+            _ => Ok(()),
+        });
+        assert!(result.is_err());
+        assert!(parallel(&[1], |_| Err(Problem::Fault("x".into()))).is_err());
+    }
+}

@@ -1,0 +1,624 @@
+//! `[caches.<name>] type = "s3"`: the keys, checked where they are written,
+//! and rendered with `{ctx...}` on first use.
+//!
+//! Context variables are resolved after the config is parsed (profiles, the
+//! environment), so templated values are kept with their spans and rendered
+//! when the cache is first used; literal values are checked at parse time so
+//! their mistakes point at the file like any config error.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use qik_core::ctx::Ctx;
+use qik_core::diagnostic::{Code, Diagnostic};
+use qik_core::source::{Node, SourceFile};
+use qik_core::template::{self, Scope};
+use rusty_s3::Credentials;
+use serde::Deserialize;
+use toml::Spanned;
+use url::Url;
+
+use crate::keys;
+use crate::seal::SigningKey;
+
+const DEFAULT_TIMEOUT: f64 = 10.0;
+const MAX_TIMEOUT: f64 = 600.0;
+const DEFAULT_REGION: &str = "us-east-1";
+/// HMAC keys shorter than this are guessable.
+const MIN_SIGNING_KEY: usize = 16;
+
+/// `upload = false`, or a template such as `"{ctx.upload}"`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(untagged)]
+enum Flag {
+    Bool(bool),
+    Template(String),
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct Raw {
+    bucket: Spanned<String>,
+    prefix: Option<Spanned<String>>,
+    #[serde(alias = "aws_access_key_id")]
+    aws_access_key_id: Option<Spanned<String>>,
+    #[serde(alias = "aws_secret_access_key")]
+    aws_secret_access_key: Option<Spanned<String>>,
+    #[serde(alias = "aws_session_token")]
+    aws_session_token: Option<Spanned<String>>,
+    #[serde(alias = "region_name")]
+    region_name: Option<Spanned<String>>,
+    #[serde(alias = "endpoint_url")]
+    endpoint_url: Option<Spanned<String>>,
+    #[serde(alias = "signing_key")]
+    signing_key: Option<Spanned<String>>,
+    upload: Option<Spanned<Flag>>,
+    timeout: Option<Spanned<f64>>,
+}
+
+/// A cache's config as written, kept for rendering on first use.
+pub(crate) struct Conf {
+    pub(crate) name: String,
+    file: Arc<SourceFile>,
+    bucket: Spanned<String>,
+    prefix: Option<Spanned<String>>,
+    access_key_id: Option<Spanned<String>>,
+    secret_access_key: Option<Spanned<String>>,
+    session_token: Option<Spanned<String>>,
+    region: Option<Spanned<String>>,
+    endpoint: Option<Spanned<String>>,
+    signing_key: Option<Spanned<String>>,
+    upload: Option<Spanned<Flag>>,
+    timeout: Duration,
+}
+
+impl fmt::Debug for Conf {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Values may be secrets written inline; show the shape only.
+        f.debug_struct("Conf")
+            .field("name", &self.name)
+            .field("bucket", self.bucket.get_ref())
+            .field("signed", &self.signing_key.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Everything needed to talk to the bucket, rendered and checked.
+pub(crate) struct Settings {
+    pub(crate) bucket: rusty_s3::Bucket,
+    pub(crate) origin: String,
+    pub(crate) prefix: String,
+    pub(crate) credentials: Credentials,
+    pub(crate) signing_key: Option<SigningKey>,
+    pub(crate) upload: bool,
+    pub(crate) timeout: Duration,
+}
+
+impl fmt::Debug for Settings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Credentials and the signing key stay out.
+        f.debug_struct("Settings")
+            .field("bucket", &self.bucket.name())
+            .field("origin", &self.origin)
+            .field("prefix", &self.prefix)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Where the environment comes from (the process's, or a test's).
+pub(crate) type Env<'a> = &'a dyn Fn(&str) -> Option<String>;
+
+fn is_template(text: &str) -> bool {
+    text.contains(['{', '}'])
+}
+
+/// Values of unset optional context variables render as `None` (as in the
+/// reference); for an optional key that means "not set".
+fn unset(text: &str) -> bool {
+    text.is_empty() || text == "None"
+}
+
+impl Conf {
+    pub(crate) fn parse(name: &str, node: Node<'_>) -> Result<Conf, Diagnostic> {
+        let raw: Raw = node.deserialize_without("type")?;
+        let file = Arc::clone(node.file());
+        let at = |value: &Spanned<String>, err: String, hint: &str| {
+            Diagnostic::error(Code::ConfigParse, err)
+                .with_label(&file, value.span(), "here")
+                .with_hint(hint)
+        };
+        // Literal values are checked now, so mistakes point at the file.
+        if !is_template(raw.bucket.get_ref()) {
+            check_bucket(raw.bucket.get_ref()).map_err(|err| {
+                at(
+                    &raw.bucket,
+                    err,
+                    "bucket names are 3-63 lowercase letters, digits, `.`, `-` or `_`",
+                )
+            })?;
+        }
+        if let Some(prefix) = raw.prefix.as_ref().filter(|p| !is_template(p.get_ref())) {
+            keys::normalize_prefix(prefix.get_ref()).map_err(|err| {
+                at(
+                    prefix,
+                    format!("invalid prefix: {err}"),
+                    "write a relative key prefix such as \"qik/cache\"",
+                )
+            })?;
+        }
+        if let Some(endpoint) = raw
+            .endpoint_url
+            .as_ref()
+            .filter(|e| !is_template(e.get_ref()))
+        {
+            if !unset(endpoint.get_ref()) {
+                parse_endpoint(endpoint.get_ref()).map_err(|err| {
+                    at(
+                        endpoint,
+                        err,
+                        "write a URL such as \"https://minio.example.com:9000\"",
+                    )
+                })?;
+            }
+        }
+        if let Some(region) = raw
+            .region_name
+            .as_ref()
+            .filter(|r| !is_template(r.get_ref()))
+        {
+            if !unset(region.get_ref()) {
+                check_region(region.get_ref())
+                    .map_err(|err| at(region, err, "write a region such as \"eu-west-1\""))?;
+            }
+        }
+        if let Some(key) = raw
+            .signing_key
+            .as_ref()
+            .filter(|k| !is_template(k.get_ref()))
+        {
+            check_signing_key(key.get_ref()).map_err(|err| {
+                at(
+                    key,
+                    err,
+                    "take the key from the environment: signing-key = \"{ctx.qik_cache_key}\"",
+                )
+            })?;
+        }
+        let timeout = match &raw.timeout {
+            None => DEFAULT_TIMEOUT,
+            Some(t) if *t.get_ref() > 0.0 && *t.get_ref() <= MAX_TIMEOUT => *t.get_ref(),
+            Some(t) => {
+                return Err(Diagnostic::error(
+                    Code::ConfigParse,
+                    format!("timeout must be between 0 and {MAX_TIMEOUT} seconds"),
+                )
+                .with_label(&file, t.span(), "here")
+                .with_hint(format!("the default is {DEFAULT_TIMEOUT} seconds")));
+            }
+        };
+        Ok(Conf {
+            name: name.to_string(),
+            file,
+            bucket: raw.bucket,
+            prefix: raw.prefix,
+            access_key_id: raw.aws_access_key_id,
+            secret_access_key: raw.aws_secret_access_key,
+            session_token: raw.aws_session_token,
+            region: raw.region_name,
+            endpoint: raw.endpoint_url,
+            signing_key: raw.signing_key,
+            upload: raw.upload,
+            timeout: Duration::from_secs_f64(timeout),
+        })
+    }
+
+    /// Whether uploads are configured off without rendering anything.
+    pub(crate) fn literal_read_only(&self) -> bool {
+        matches!(
+            self.upload.as_ref().map(Spanned::get_ref),
+            Some(Flag::Bool(false))
+        )
+    }
+
+    /// Fills placeholders; a failure names the key and its location, since the
+    /// message is shown as a warning line without the snippet.
+    fn render(&self, ctx: &Ctx, key: &str, value: &Spanned<String>) -> Result<String, String> {
+        let scope = Scope { module: None, ctx };
+        template::render_at(value.get_ref(), scope, &self.file, value.span())
+            .map_err(|d| self.located(key, value, &d.message, d.hint.as_deref()))
+    }
+
+    fn located(
+        &self,
+        key: &str,
+        value: &Spanned<String>,
+        message: &str,
+        hint: Option<&str>,
+    ) -> String {
+        let (line, col) = self.file.line_col(value.span().start);
+        let mut text = format!(
+            "`{key}` ({}:{line}:{col}): {message}",
+            self.file.display_path()
+        );
+        if let Some(hint) = hint {
+            text.push_str("; hint: ");
+            text.push_str(hint);
+        }
+        text
+    }
+
+    fn optional(
+        &self,
+        ctx: &Ctx,
+        key: &str,
+        value: &Option<Spanned<String>>,
+    ) -> Result<Option<String>, String> {
+        match value {
+            None => Ok(None),
+            Some(value) => {
+                let text = self.render(ctx, key, value)?;
+                Ok((!unset(&text)).then_some(text))
+            }
+        }
+    }
+
+    /// Renders and checks every key; environment fallbacks fill the gaps.
+    pub(crate) fn resolve(&self, ctx: &Ctx, env: Env<'_>) -> Result<Settings, String> {
+        let env_value = |name: &str| env(name).filter(|v| !v.is_empty());
+        let bucket = self.render(ctx, "bucket", &self.bucket)?;
+        check_bucket(&bucket).map_err(|err| self.located("bucket", &self.bucket, &err, None))?;
+        let prefix = match &self.prefix {
+            None => String::new(),
+            Some(value) => {
+                let text = self.render(ctx, "prefix", value)?;
+                keys::normalize_prefix(if text == "None" { "" } else { &text }).map_err(|err| {
+                    self.located("prefix", value, &format!("invalid prefix: {err}"), None)
+                })?
+            }
+        };
+        let region = match self.optional(ctx, "region-name", &self.region)? {
+            Some(region) => region,
+            None => env_value("AWS_REGION")
+                .or_else(|| env_value("AWS_DEFAULT_REGION"))
+                .unwrap_or_else(|| DEFAULT_REGION.to_string()),
+        };
+        check_region(&region).map_err(|err| format!("region: {err}"))?;
+        let endpoint = match self.optional(ctx, "endpoint-url", &self.endpoint)? {
+            Some(text) => Some(parse_endpoint(&text).map_err(|err| {
+                let value = self.endpoint.as_ref().expect("rendered from a value");
+                self.located("endpoint-url", value, &err, None)
+            })?),
+            None => {
+                match env_value("AWS_ENDPOINT_URL_S3").or_else(|| env_value("AWS_ENDPOINT_URL")) {
+                    Some(text) => Some(
+                        parse_endpoint(&text).map_err(|err| format!("AWS_ENDPOINT_URL: {err}"))?,
+                    ),
+                    None => None,
+                }
+            }
+        };
+        let credentials = self.credentials(ctx, &env_value)?;
+        let signing_key = match &self.signing_key {
+            None => None,
+            Some(value) => {
+                let text = self.render(ctx, "signing-key", value)?;
+                // A key that is configured but empty must not silently turn
+                // verification off: that would accept anyone's entries.
+                if unset(&text) {
+                    return Err(self.located(
+                        "signing-key",
+                        value,
+                        "the signing key is empty, so entries cannot be verified",
+                        Some("set the variable it refers to, or remove `signing-key`"),
+                    ));
+                }
+                check_signing_key(&text)
+                    .map_err(|err| self.located("signing-key", value, &err, None))?;
+                Some(SigningKey::new(&text))
+            }
+        };
+        let upload = match self.upload.as_ref() {
+            None => true,
+            Some(flag) => match flag.get_ref() {
+                Flag::Bool(value) => *value,
+                Flag::Template(text) => {
+                    let value = Spanned::new(flag.span(), text.clone());
+                    let rendered = self.render(ctx, "upload", &value)?;
+                    parse_flag(&rendered).ok_or_else(|| {
+                        self.located(
+                            "upload",
+                            &value,
+                            &format!("{rendered:?} is not true or false"),
+                            None,
+                        )
+                    })?
+                }
+            },
+        };
+        let (endpoint, style) = match endpoint {
+            // Custom endpoints (MinIO, R2, GCS, ...) all take path-style URLs.
+            Some(url) => (url, rusty_s3::UrlStyle::Path),
+            None => {
+                let url = Url::parse(&format!("https://s3.{region}.amazonaws.com"))
+                    .map_err(|_| format!("region {region:?} makes no valid endpoint"))?;
+                // Virtual-host style needs a bucket name that is a DNS label.
+                let style = if bucket.contains('.') {
+                    rusty_s3::UrlStyle::Path
+                } else {
+                    rusty_s3::UrlStyle::VirtualHost
+                };
+                (url, style)
+            }
+        };
+        let origin = endpoint.origin().ascii_serialization();
+        let bucket = rusty_s3::Bucket::new(endpoint, style, bucket, region)
+            .map_err(|_| "the endpoint URL cannot address a bucket".to_string())?;
+        Ok(Settings {
+            bucket,
+            origin,
+            prefix,
+            credentials,
+            signing_key,
+            upload,
+            timeout: self.timeout,
+        })
+    }
+
+    /// Config first (all of the pair from there), then `AWS_*` variables.
+    fn credentials(
+        &self,
+        ctx: &Ctx,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Credentials, String> {
+        let id = self.optional(ctx, "aws-access-key-id", &self.access_key_id)?;
+        let secret = self.optional(ctx, "aws-secret-access-key", &self.secret_access_key)?;
+        let token = self.optional(ctx, "aws-session-token", &self.session_token)?;
+        match (id, secret) {
+            (Some(id), Some(secret)) => Ok(make_credentials(id, secret, token)),
+            (Some(_), None) | (None, Some(_)) => Err(
+                "only one of aws-access-key-id and aws-secret-access-key is set; set both".into(),
+            ),
+            (None, None) => match (env("AWS_ACCESS_KEY_ID"), env("AWS_SECRET_ACCESS_KEY")) {
+                (Some(id), Some(secret)) => Ok(make_credentials(
+                    id,
+                    secret,
+                    env("AWS_SESSION_TOKEN"),
+                )),
+                _ => Err("no credentials: set aws-access-key-id and aws-secret-access-key, or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY".into()),
+            },
+        }
+    }
+}
+
+fn make_credentials(id: String, secret: String, token: Option<String>) -> Credentials {
+    match token {
+        Some(token) => Credentials::new_with_token(id, secret, token),
+        None => Credentials::new(id, secret),
+    }
+}
+
+fn parse_flag(text: &str) -> Option<bool> {
+    match text.trim().to_ascii_lowercase().as_str() {
+        "true" | "yes" | "1" => Some(true),
+        "false" | "no" | "0" | "none" | "" => Some(false),
+        _ => None,
+    }
+}
+
+/// S3's naming rules, loosened to what compatible stores accept (`_`), and
+/// tight enough that the name is a safe URL segment and host label.
+fn check_bucket(name: &str) -> Result<(), String> {
+    let ok_chars = name
+        .chars()
+        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '.' | '-' | '_'));
+    let ends = |c: Option<char>| c.is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit());
+    if (3..=63).contains(&name.len())
+        && ok_chars
+        && ends(name.chars().next())
+        && ends(name.chars().last())
+        && !name.contains("..")
+    {
+        Ok(())
+    } else {
+        Err(format!("{name:?} is not a valid bucket name"))
+    }
+}
+
+fn check_region(region: &str) -> Result<(), String> {
+    if !region.is_empty()
+        && region.len() <= 64
+        && region
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+    {
+        Ok(())
+    } else {
+        Err(format!("{region:?} is not a region name"))
+    }
+}
+
+fn check_signing_key(key: &str) -> Result<(), String> {
+    if key.len() < MIN_SIGNING_KEY {
+        // The key itself is never repeated in messages.
+        Err(format!(
+            "the signing key is shorter than {MIN_SIGNING_KEY} bytes"
+        ))
+    } else {
+        Ok(())
+    }
+}
+
+/// An endpoint is a scheme, a host and maybe a port and path; credentials or
+/// a query in it would end up in signed URLs and messages.
+fn parse_endpoint(text: &str) -> Result<Url, String> {
+    let url = Url::parse(text).map_err(|_| "endpoint-url is not a URL".to_string())?;
+    if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
+        return Err("endpoint-url must be an http:// or https:// URL with a host".into());
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err("endpoint-url must not hold credentials; use aws-access-key-id".into());
+    }
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err("endpoint-url must not have a query or fragment".into());
+    }
+    Ok(url)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use qik_core::ctx::CtxVar;
+
+    use super::*;
+
+    fn conf(text: &str) -> Result<Conf, Diagnostic> {
+        let file = SourceFile::parse("qik.toml".into(), "qik.toml".into(), text.into()).unwrap();
+        let node = file.root();
+        let table = node.get("caches").unwrap().get("remote").unwrap();
+        Conf::parse("remote", table)
+    }
+
+    fn ctx(vars: &[(&str, &str)]) -> Ctx {
+        let declared: Vec<CtxVar> = vars
+            .iter()
+            .map(|(name, _)| CtxVar {
+                name: name.to_string(),
+                ty: qik_core::ctx::VarType::Str,
+                default: None,
+                required: false,
+                origin: None,
+            })
+            .collect();
+        let values: BTreeMap<String, String> = vars
+            .iter()
+            .map(|(n, v)| (n.to_uppercase(), v.to_string()))
+            .collect();
+        Ctx::resolve(&declared, |k| values.get(k).cloned(), BTreeMap::new()).unwrap()
+    }
+
+    fn no_env(_: &str) -> Option<String> {
+        None
+    }
+
+    #[test]
+    fn literal_mistakes_point_at_the_file() {
+        for (text, expect) in [
+            ("bucket = \"A\"", "not a valid bucket name"),
+            ("bucket = \"b-1\"\nprefix = \"../x\"", "invalid prefix"),
+            ("bucket = \"b-1\"\nendpoint-url = \"ftp://x\"", "http://"),
+            (
+                "bucket = \"b-1\"\nendpoint-url = \"http://u:p@x\"",
+                "credentials",
+            ),
+            ("bucket = \"b-1\"\nsigning-key = \"short\"", "shorter than"),
+            ("bucket = \"b-1\"\ntimeout = 0", "timeout"),
+            ("bucket = \"b-1\"\nregion = \"x\"", "unknown key `region`"),
+        ] {
+            let err = conf(&format!("[caches.remote]\ntype = \"s3\"\n{text}\n")).unwrap_err();
+            assert!(err.message.contains(expect), "{text}: {}", err.message);
+            assert!(err.location().is_some(), "{text}: no location");
+            assert!(
+                !err.render(false).contains("short\" is"),
+                "never echo a key"
+            );
+        }
+    }
+
+    #[test]
+    fn renders_ctx_and_falls_back_to_the_environment() {
+        let conf = conf(
+            "[caches.remote]\ntype = \"s3\"\nbucket = \"{ctx.bucket}\"\nprefix = \"ci/\"\n\
+             endpoint-url = \"{ctx.endpoint}\"\nupload = \"{ctx.upload}\"\n",
+        )
+        .unwrap();
+        let env = |k: &str| match k {
+            "AWS_ACCESS_KEY_ID" => Some("id".to_string()),
+            "AWS_SECRET_ACCESS_KEY" => Some("secret".to_string()),
+            "AWS_REGION" => Some("eu-west-1".to_string()),
+            _ => None,
+        };
+        let settings = conf
+            .resolve(
+                &ctx(&[
+                    ("bucket", "my-bucket"),
+                    ("endpoint", "http://127.0.0.1:9000"),
+                    ("upload", "False"),
+                ]),
+                &env,
+            )
+            .unwrap();
+        assert_eq!(settings.bucket.name(), "my-bucket");
+        assert_eq!(settings.bucket.region(), "eu-west-1");
+        assert_eq!(settings.prefix, "ci");
+        assert_eq!(settings.origin, "http://127.0.0.1:9000");
+        assert!(!settings.upload);
+        assert_eq!(settings.credentials.key(), "id");
+
+        // An unset optional endpoint means AWS itself.
+        let settings = conf
+            .resolve(
+                &ctx(&[("bucket", "my-bucket"), ("endpoint", ""), ("upload", "1")]),
+                &env,
+            )
+            .unwrap();
+        assert_eq!(settings.origin, "https://s3.eu-west-1.amazonaws.com");
+        assert!(settings.upload);
+
+        let err = conf
+            .resolve(
+                &ctx(&[("bucket", "Bad_Bucket"), ("endpoint", ""), ("upload", "1")]),
+                &env,
+            )
+            .unwrap_err();
+        assert!(err.contains("qik.toml:3:10"), "{err}");
+        let err = conf
+            .resolve(
+                &ctx(&[("bucket", "b-1"), ("endpoint", ""), ("upload", "1")]),
+                &no_env,
+            )
+            .unwrap_err();
+        assert!(err.contains("no credentials"), "{err}");
+    }
+
+    #[test]
+    fn an_empty_signing_key_is_an_error_not_a_disabled_check() {
+        let conf = conf(
+            "[caches.remote]\ntype = \"s3\"\nbucket = \"b-1\"\naws-access-key-id = \"i\"\n\
+             aws-secret-access-key = \"s\"\nsigning-key = \"{ctx.key}\"\n",
+        )
+        .unwrap();
+        let err = conf.resolve(&ctx(&[("key", "")]), &no_env).unwrap_err();
+        assert!(err.contains("signing key is empty"), "{err}");
+        let settings = conf
+            .resolve(&ctx(&[("key", "0123456789abcdef-long")]), &no_env)
+            .unwrap();
+        assert!(settings.signing_key.is_some());
+        let err = conf.resolve(&ctx(&[("key", "tiny")]), &no_env).unwrap_err();
+        assert!(err.contains("shorter") && !err.contains("tiny"), "{err}");
+    }
+
+    #[test]
+    fn half_configured_credentials_are_refused() {
+        let conf =
+            conf("[caches.remote]\ntype = \"s3\"\nbucket = \"b-1\"\naws-access-key-id = \"i\"\n")
+                .unwrap();
+        let err = conf.resolve(&Ctx::default(), &no_env).unwrap_err();
+        assert!(err.contains("set both"), "{err}");
+    }
+
+    #[test]
+    fn debug_output_hides_values() {
+        let conf = conf(
+            "[caches.remote]\ntype = \"s3\"\nbucket = \"b-1\"\naws-access-key-id = \"AKIDSECRET\"\n\
+             aws-secret-access-key = \"hunter2hunter2\"\n",
+        )
+        .unwrap();
+        let text = format!("{conf:?}");
+        assert!(
+            !text.contains("hunter2") && !text.contains("AKIDSECRET"),
+            "{text}"
+        );
+    }
+}
