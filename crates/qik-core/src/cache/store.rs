@@ -65,22 +65,36 @@ impl Entry {
                 )
             })?;
             let source = self.dir.join(ARTIFACTS).join(&relative);
-            let bytes = fs::read(&source).map_err(|err| {
-                format!("artifact {} missing from the cache: {err}", artifact.path)
-            })?;
-            if bytes.len() as u64 != artifact.size
-                || blake3::hash(&bytes).to_hex().as_str() != artifact.digest
-            {
-                return Err(format!(
-                    "artifact {} does not match its digest",
-                    artifact.path
-                ));
-            }
-            crate::fsutil::write_atomic(&root.join(&relative), &bytes)
-                .map_err(|err| format!("cannot restore {}: {err}", artifact.path))?;
+            let target = root.join(&relative);
+            restore_one(&source, &target, artifact)?;
         }
         Ok(())
     }
+}
+
+/// Copies an artifact next to its place (keeping its mode), checks the copy
+/// against the recorded digest, then renames it into place: what lands is
+/// exactly what was verified, and large files are never held in memory.
+fn restore_one(source: &Path, target: &Path, artifact: &ArtifactRecord) -> Result<(), String> {
+    let dir = target.parent().unwrap_or(Path::new("."));
+    fs::create_dir_all(dir).map_err(|err| format!("cannot restore {}: {err}", artifact.path))?;
+    let temp = tempfile::Builder::new()
+        .prefix(".qik-restore-")
+        .tempfile_in(dir)
+        .map_err(|err| format!("cannot restore {}: {err}", artifact.path))?;
+    fs::copy(source, temp.path())
+        .map_err(|err| format!("artifact {} missing from the cache: {err}", artifact.path))?;
+    let (digest, size) = file_digest(temp.path())
+        .map_err(|err| format!("cannot read artifact {}: {err}", artifact.path))?;
+    if size != artifact.size || digest != artifact.digest {
+        return Err(format!(
+            "artifact {} does not match its digest",
+            artifact.path
+        ));
+    }
+    temp.persist(target)
+        .map_err(|err| format!("cannot restore {}: {}", artifact.path, err.error))?;
+    Ok(())
 }
 
 /// A relative path made only of normal components, or `None`.
@@ -305,11 +319,9 @@ fn move_aside(dir: &Path) -> io::Result<()> {
 
 /// blake3 and size of a file, for artifact records.
 pub fn file_digest(path: &Path) -> io::Result<(String, u64)> {
-    let bytes = fs::read(path)?;
-    Ok((
-        blake3::hash(&bytes).to_hex().to_string(),
-        bytes.len() as u64,
-    ))
+    let mut hasher = blake3::Hasher::new();
+    let size = io::copy(&mut fs::File::open(path)?, &mut hasher)?;
+    Ok((hasher.finalize().to_hex().to_string(), size))
 }
 
 #[cfg(test)]
@@ -473,6 +485,38 @@ mod tests {
                 .contains("leaves the project")
         );
         assert!(!dir.path().join("outside").exists());
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn restored_artifacts_keep_their_mode() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("project");
+        fs::create_dir_all(root.join("bin")).unwrap();
+        let tool = root.join("bin/tool");
+        fs::write(&tool, "#!/bin/sh\n").unwrap();
+        fs::set_permissions(&tool, fs::Permissions::from_mode(0o755)).unwrap();
+        let log = dir.path().join("log");
+        fs::write(&log, "").unwrap();
+        let (digest, size) = file_digest(&tool).unwrap();
+        let mut m = manifest("t", "h");
+        m.artifacts.push(ArtifactRecord {
+            path: "bin/tool".into(),
+            digest,
+            size,
+        });
+        let entry = store(dir.path()).put(&m, "t", &log, &root).unwrap();
+        fs::remove_file(&tool).unwrap();
+        entry.restore_artifacts(&root).unwrap();
+        assert_eq!(
+            fs::metadata(&tool).unwrap().permissions().mode() & 0o777,
+            0o755
+        );
+        assert!(
+            fs::read_dir(root.join("bin")).unwrap().count() == 1,
+            "no temp files left"
+        );
     }
 
     #[test]
