@@ -858,3 +858,42 @@ deps = [{type = "pydist", name = "bar"}]
         assert_eq!(times(&p, "ran-bar"), 1, "{extra}");
     }
 }
+
+/// `{type = "load"}` takes its globs from a JSON file another command writes
+/// (as pygraph's lock does), and its `default` globs until the file exists.
+#[test]
+fn load_deps_follow_the_globs_in_their_file() {
+    let project = Project::with_config(
+        "[commands.check]\nexec = \"echo x >> ran-check\"\n\
+         deps = [{type = \"load\", path = \"deps.json\", default = [\"a.py\"]}]\n",
+    );
+    project.write("a.py", "a = 1\n");
+    project.write("b.py", "b = 1\n");
+    project.commit_all();
+    assert_code(&project.qik(".", &[], &[]), 0);
+    // Only the default globs count while deps.json is absent.
+    project.write("b.py", "b = 2\n");
+    assert_code(&project.qik(".", &[], &[]), 0);
+    assert_eq!(times(&project, "ran-check"), 1);
+    project.write("a.py", "a = 2\n");
+    assert_code(&project.qik(".", &[], &[]), 0);
+    assert_eq!(times(&project, "ran-check"), 2);
+    // Now the file names b.py: editing b.py re-runs, a.py no longer matters.
+    project.write("deps.json", "{\"globs\": [\"b.py\"], \"pydists\": []}");
+    assert_code(&project.qik(".", &[], &[]), 0);
+    assert_eq!(times(&project, "ran-check"), 3);
+    project.write("a.py", "a = 3\n");
+    assert_code(&project.qik(".", &[], &[]), 0);
+    assert_eq!(times(&project, "ran-check"), 3);
+    project.write("b.py", "b = 3\n");
+    assert_code(&project.qik(".", &[], &[]), 0);
+    assert_eq!(times(&project, "ran-check"), 4);
+    // A damaged deps file fails the runnable with a clear message.
+    project.write("deps.json", "{not json");
+    let run = project.qik(".", &["-n", "1"], &[]);
+    assert_code(&run, 1);
+    assert!(
+        run.stdout.contains("deps.json is not a deps file"),
+        "{run:?}"
+    );
+}
