@@ -19,6 +19,8 @@ mod profile;
 mod project;
 mod qikx;
 mod render;
+mod select;
+mod watch;
 
 use std::process::ExitCode;
 
@@ -46,15 +48,14 @@ pub fn qikx_main() -> ExitCode {
     qikx::main()
 }
 
-fn run(args: &QikArgs) -> Result<ExitCode, qik_core::diagnostic::Diagnostic> {
-    let loaded = project::load(args)?;
+fn run(raw_args: &QikArgs) -> Result<ExitCode, qik_core::diagnostic::Diagnostic> {
+    let loaded = project::load(raw_args)?;
     let args = &loaded.args;
-    let mut graph = qik_core::graph::Graph::select(&loaded.project, &loaded.selection)?;
-    if let Some(status) = args.cache_status {
-        let warm = qik_core::run::cache_status(&loaded.project, &graph)?;
-        let want_warm = status == args::CacheStatus::Warm;
-        graph.retain(|r| warm.get(&r.name) == Some(&want_warm));
+    // As in the reference, listing and failing never watch.
+    if args.watch && !args.ls && !args.fail {
+        return watch::watch(loaded, raw_args);
     }
+    let graph = select::graph(&loaded)?;
     if args.ls {
         ls::print(&graph);
     } else if !args.fail {

@@ -18,6 +18,8 @@ pub(crate) struct Loaded {
     pub(crate) selection: Selection,
     /// The arguments with the context profile's `qik` defaults filled in.
     pub(crate) args: QikArgs,
+    /// Where qik was started.
+    pub(crate) cwd: PathBuf,
 }
 
 pub(crate) fn current_dir() -> Result<PathBuf, Diagnostic> {
@@ -37,6 +39,17 @@ pub(crate) fn load_project(args: &QikArgs) -> Result<(Project, PathBuf, QikArgs)
     for warning in &config.warnings {
         output::print_diagnostic(warning);
     }
+    let (project, args) = build_project(config, args)?;
+    Ok((project, cwd, args))
+}
+
+/// A project from a parsed configuration: applies its context profile and
+/// resolves context. Also builds the configuration of another revision
+/// (`--since`) or a reloaded one (`--watch`) the same way.
+pub(crate) fn build_project(
+    config: config::Config,
+    args: &QikArgs,
+) -> Result<(Project, QikArgs), Diagnostic> {
     let profile = config
         .profile(args.profile.as_deref().unwrap_or("default"))?
         .cloned();
@@ -46,11 +59,16 @@ pub(crate) fn load_project(args: &QikArgs) -> Result<(Project, PathBuf, QikArgs)
     };
     let vars = profile::project_vars(&config.ctx_vars, profile.as_ref());
     let ctx = Ctx::resolve(&vars, |key| std::env::var(key).ok(), qik_ctx(&args, arch))?;
-    Ok((Project::new(config, ctx)?, cwd, args))
+    Ok((Project::new(config, ctx)?, args))
 }
 
 pub(crate) fn load(args: &QikArgs) -> Result<Loaded, Diagnostic> {
     let (project, cwd, args) = load_project(args)?;
+    Ok(loaded(project, &cwd, args))
+}
+
+/// The selection the arguments make in a project loaded from `cwd`.
+pub(crate) fn loaded(project: Project, cwd: &std::path::Path, args: QikArgs) -> Loaded {
     let mut spaces = args.spaces.clone();
     if spaces.is_empty() {
         let relative = cwd
@@ -67,11 +85,12 @@ pub(crate) fn load(args: &QikArgs) -> Result<Loaded, Diagnostic> {
         caches: args.caches.clone(),
         isolated: args.isolated,
     };
-    Ok(Loaded {
+    Loaded {
         project,
         selection,
         args,
-    })
+        cwd: cwd.to_path_buf(),
+    }
 }
 
 /// The `{ctx.qik.*}` values.

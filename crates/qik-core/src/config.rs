@@ -265,6 +265,15 @@ fn has_tool_qik(text: &str) -> bool {
             .is_some()
 }
 
+/// The `qik.toml` of a module directory, relative to the project root.
+pub fn module_config_path(module_path: &str) -> String {
+    if module_path.is_empty() {
+        "qik.toml".to_string()
+    } else {
+        format!("{module_path}/qik.toml")
+    }
+}
+
 fn display_path(path: &Path, cwd: &Path) -> String {
     path.strip_prefix(cwd)
         .map(|p| p.display().to_string())
@@ -280,17 +289,61 @@ pub fn load(cwd: &Path) -> Result<Config, Diagnostic> {
         .parent()
         .expect("a config file has a parent directory")
         .to_path_buf();
-    let node = if located.pyproject {
+    let read_module = |relative: &str| -> Result<Option<Arc<SourceFile>>, Diagnostic> {
+        let path = root_dir.join(relative);
+        if !path.is_file() {
+            return Ok(None);
+        }
+        SourceFile::read(&path, display_path(&path, cwd)).map(Some)
+    };
+    parse_files(root_dir.clone(), file, located.pyproject, &read_module)
+}
+
+/// Reads one configuration file, given its path relative to the project
+/// root: `None` when it does not exist.
+pub type ReadConfigFile<'a> = dyn Fn(&str) -> Result<Option<Arc<SourceFile>>, Diagnostic> + 'a;
+
+/// Loads the configuration of the project at `root` from files that are not
+/// (or not only) on disk, such as those of a git revision: `read` gives each
+/// file by its path relative to `root`. The root file is `qik.toml`, else a
+/// `pyproject.toml` with `[tool.qik]`.
+pub fn load_with(root: &Path, read: &ReadConfigFile<'_>) -> Result<Config, Diagnostic> {
+    if let Some(file) = read("qik.toml")? {
+        return parse_files(root.to_path_buf(), file, false, read);
+    }
+    if let Some(file) = read("pyproject.toml")?
+        .filter(|file| file.root().get("tool").and_then(|t| t.get("qik")).is_some())
+    {
+        return parse_files(root.to_path_buf(), file, true, read);
+    }
+    Err(Diagnostic::error(
+        Code::ConfigNotFound,
+        "no qik.toml (or pyproject.toml with [tool.qik]) at the project root",
+    ))
+}
+
+fn parse_files(
+    root: PathBuf,
+    file: Arc<SourceFile>,
+    pyproject: bool,
+    read_module: &ReadConfigFile<'_>,
+) -> Result<Config, Diagnostic> {
+    let node = if pyproject {
         file.root()
             .get("tool")
             .and_then(|t| t.get("qik"))
-            .expect("located only when [tool.qik] exists")
+            .ok_or_else(|| {
+                Diagnostic::error(
+                    Code::ConfigParse,
+                    format!("{} has no [tool.qik] table", file.display_path()),
+                )
+            })?
     } else {
         file.root()
     };
-    let mut parser = Parser::new(root_dir.clone());
+    let mut parser = Parser::new(root);
     parser.parse_project(node)?;
-    parser.parse_module_files(cwd)?;
+    parser.parse_module_files(read_module)?;
     parser.parse_plugin_commands()?;
     Ok(parser.finish(file))
 }
@@ -298,11 +351,14 @@ pub fn load(cwd: &Path) -> Result<Config, Diagnostic> {
 /// Parses a configuration from text; used by tests and tools.
 pub fn parse_str(root: &Path, text: &str) -> Result<Config, Diagnostic> {
     let file = SourceFile::parse(root.join("qik.toml"), "qik.toml".into(), text.to_string())?;
-    let mut parser = Parser::new(root.to_path_buf());
-    parser.parse_project(file.root())?;
-    parser.parse_module_files(root)?;
-    parser.parse_plugin_commands()?;
-    Ok(parser.finish(file))
+    let read_module = |relative: &str| -> Result<Option<Arc<SourceFile>>, Diagnostic> {
+        let path = root.join(relative);
+        if !path.is_file() {
+            return Ok(None);
+        }
+        SourceFile::read(&path, display_path(&path, root)).map(Some)
+    };
+    parse_files(root.to_path_buf(), file, false, &read_module)
 }
 
 struct Parser {
@@ -1009,18 +1065,16 @@ impl Parser {
     }
 
     /// Reads the qik.toml of every module: they may only add commands.
-    fn parse_module_files(&mut self, cwd: &Path) -> Result<(), Diagnostic> {
+    fn parse_module_files(&mut self, read: &ReadConfigFile<'_>) -> Result<(), Diagnostic> {
         let modules: Vec<(String, String)> = self
             .spaces
             .values()
             .flat_map(|s| s.modules.iter().map(|m| (m.name.clone(), m.path.clone())))
             .collect();
         for (name, path) in modules {
-            let file_path = self.root.join(&path).join("qik.toml");
-            if !file_path.is_file() {
+            let Some(file) = read(&module_config_path(&path))? else {
                 continue;
-            }
-            let file = SourceFile::read(&file_path, display_path(&file_path, cwd))?;
+            };
             let root = file.root();
             for (key, value) in root.entries().into_iter().flatten() {
                 match key.name {

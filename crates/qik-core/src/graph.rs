@@ -26,7 +26,7 @@ pub struct Selection {
 }
 
 /// The selected runnables and their dependency edges.
-#[derive(Debug, Default)]
+#[derive(Clone, Debug, Default)]
 pub struct Graph {
     nodes: BTreeMap<String, Arc<Runnable>>,
     /// Direct upstream runnables of each node.
@@ -203,6 +203,40 @@ impl Graph {
         }
     }
 
+    /// Narrows the graph to `seeds` and the runnables they bring along under
+    /// `--since`: their upstream runnables (through the edges the selection
+    /// kept, so isolated deps stay out) and their downstream runnables through
+    /// strict deps, repeated until nothing joins. A runnable thus never runs
+    /// without its upstream, even when a strict dep brought it in. Names that
+    /// are not in the graph are ignored.
+    pub fn retain_affected(&mut self, seeds: &BTreeSet<String>) {
+        self.retain_affected_where(seeds, |_| true);
+    }
+
+    /// Like [`Graph::retain_affected`], but an upstream runnable joins only
+    /// when `needs_upstream` says so: `--watch` leaves out the upstream
+    /// runnables that already ran in the session (nothing changed for them).
+    pub fn retain_affected_where(
+        &mut self,
+        seeds: &BTreeSet<String>,
+        needs_upstream: impl Fn(&str) -> bool,
+    ) {
+        let mut keep: BTreeSet<String> = BTreeSet::new();
+        let mut todo: Vec<&str> = seeds
+            .iter()
+            .filter(|name| self.nodes.contains_key(*name))
+            .map(String::as_str)
+            .collect();
+        while let Some(name) = todo.pop() {
+            if !keep.insert(name.to_string()) {
+                continue;
+            }
+            todo.extend(self.strict_downstream(name));
+            todo.extend(self.upstream(name).filter(|up| needs_upstream(up)));
+        }
+        self.retain(|r| keep.contains(&r.name));
+    }
+
     /// Runnables sorted by name.
     pub fn runnables(&self) -> impl Iterator<Item = &Arc<Runnable>> {
         self.nodes.values()
@@ -266,4 +300,105 @@ pub fn working_space(project: &Project, dir: &str) -> Option<String> {
         .space_at(dir)
         .map(|s| s.name.clone())
         .filter(|name| name != DEFAULT_SPACE || project.space(DEFAULT_SPACE).is_some())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ctx::Ctx;
+
+    /// `up <- mid <- strict` (strict dep), `mid <- loose` (plain dep),
+    /// `solo` alone.
+    const CHAIN: &str = r#"
+[commands.up]
+exec = "true"
+deps = ["up"]
+[commands.mid]
+exec = "true"
+deps = ["mid", {type = "command", name = "up"}]
+[commands.strict]
+exec = "true"
+deps = ["strict", {type = "command", name = "mid", strict = true}]
+[commands.loose]
+exec = "true"
+deps = ["loose", {type = "command", name = "mid"}]
+[commands.solo]
+exec = "true"
+deps = ["solo"]
+"#;
+
+    fn graph(selection: &Selection) -> Graph {
+        let dir = tempfile::tempdir().unwrap();
+        let config = crate::config::parse_str(dir.path(), CHAIN).unwrap();
+        let ctx = Ctx::resolve(&config.ctx_vars, |_| None, Default::default()).unwrap();
+        let project = Project::new(config, ctx).unwrap();
+        Graph::select(&project, selection).unwrap()
+    }
+
+    fn names(graph: &Graph) -> Vec<&str> {
+        graph.runnables().map(|r| r.name.as_str()).collect()
+    }
+
+    fn seeds(names: &[&str]) -> BTreeSet<String> {
+        names.iter().map(|n| n.to_string()).collect()
+    }
+
+    #[test]
+    fn affected_runnables_bring_upstream_and_strict_downstream() {
+        let all = Selection::default();
+        let cases: &[(&[&str], &[&str])] = &[
+            (&[], &[]),
+            (&["solo"], &["solo"]),
+            (&["up"], &["up"]),
+            (&["mid"], &["mid", "strict", "up"]),
+            // Upstream `mid` joins, and with it what is strict on it.
+            (&["loose"], &["loose", "mid", "strict", "up"]),
+            (&["strict"], &["mid", "strict", "up"]),
+            (&["unknown"], &[]),
+        ];
+        for (changed, expected) in cases {
+            let mut g = graph(&all);
+            g.retain_affected(&seeds(changed));
+            assert_eq!(names(&g), *expected, "{changed:?}");
+        }
+    }
+
+    #[test]
+    fn neighbours_come_from_the_selection_only() {
+        // `strict` is not selected, so `mid` cannot bring it.
+        let mut g = graph(&Selection {
+            commands: vec!["mid".into()],
+            ..Selection::default()
+        });
+        g.retain_affected(&seeds(&["mid"]));
+        assert_eq!(names(&g), ["mid", "up"]);
+        // Isolated: no edges to upstream runnables that were not selected...
+        let mut g = graph(&Selection {
+            commands: vec!["strict".into()],
+            isolated: true,
+            ..Selection::default()
+        });
+        g.retain_affected(&seeds(&["strict"]));
+        assert_eq!(names(&g), ["strict"]);
+        // ...but edges between selected ones stay, as in the reference.
+        let mut g = graph(&Selection {
+            commands: vec!["mid".into(), "strict".into()],
+            isolated: true,
+            ..Selection::default()
+        });
+        g.retain_affected(&seeds(&["strict"]));
+        assert_eq!(names(&g), ["mid", "strict"]);
+    }
+
+    #[test]
+    fn upstream_can_be_left_out() {
+        let mut g = graph(&Selection::default());
+        g.retain_affected_where(&seeds(&["loose", "mid"]), |_| false);
+        assert_eq!(names(&g), ["loose", "mid", "strict"]);
+        // The order between the kept runnables stays.
+        assert_eq!(g.upstream("loose").collect::<Vec<_>>(), ["mid"]);
+        let mut g = graph(&Selection::default());
+        g.retain_affected_where(&seeds(&["loose"]), |name| name != "up");
+        assert_eq!(names(&g), ["loose", "mid", "strict"]);
+    }
 }

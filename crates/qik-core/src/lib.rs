@@ -8,6 +8,7 @@
 //! Nothing here renders to a terminal; the CLI does.
 
 pub mod cache;
+pub mod changes;
 pub mod config;
 pub mod ctx;
 pub mod deps;
@@ -22,6 +23,7 @@ pub mod model;
 pub mod registry;
 pub mod run;
 pub mod runner;
+pub mod since;
 pub mod source;
 pub mod template;
 pub mod venv;

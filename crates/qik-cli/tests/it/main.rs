@@ -1,10 +1,12 @@
 //! End-to-end tests of the `qik` binaries on real git repositories.
 
 mod config_errors;
+mod limits;
 mod parity;
 mod qikx;
 mod registry;
 mod run;
-mod limits;
+mod since;
 mod spaces;
 mod support;
+mod watch;

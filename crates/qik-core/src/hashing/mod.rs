@@ -44,6 +44,46 @@ struct LoadedDeps {
     pydists: Vec<String>,
 }
 
+/// The globs and distributions that a runnable's `load` deps add: each
+/// file's serialized deps, or the dep's default globs while the file does not
+/// exist.
+pub fn loaded_deps(project: &Project, runnable: &Runnable) -> Result<Loaded, Diagnostic> {
+    let mut out = Loaded::default();
+    for load in &runnable.deps.loads {
+        let path = project.config.root.join(&load.path);
+        match std::fs::read(&path) {
+            Ok(bytes) => {
+                let loaded: LoadedDeps = serde_json::from_slice(&bytes).map_err(|err| {
+                    Diagnostic::error(
+                        Code::ConfigParse,
+                        format!("{} is not a deps file: {err}", load.path),
+                    )
+                    .with_hint("the command that writes it may have been interrupted; run it again")
+                })?;
+                out.globs.extend(loaded.globs);
+                out.pydists.extend(loaded.pydists);
+            }
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
+                out.globs.extend(load.default.iter().cloned());
+            }
+            Err(err) => {
+                return Err(Diagnostic::error(
+                    Code::ConfigParse,
+                    format!("cannot read {}: {err}", load.path),
+                ));
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// What [`loaded_deps`] found.
+#[derive(Debug, Default)]
+pub struct Loaded {
+    pub globs: Vec<String>,
+    pub pydists: Vec<String>,
+}
+
 /// Computes hashes of runnables against one read of the git index.
 pub struct Hasher<'a> {
     project: &'a Project,
@@ -70,33 +110,9 @@ impl<'a> Hasher<'a> {
         let mut globs: BTreeSet<String> = runnable.deps.globs.clone();
         globs.extend(upstream_artifacts.iter().cloned());
         let mut pydists: BTreeSet<String> = runnable.deps.pydists.clone();
-        for load in &runnable.deps.loads {
-            let path = self.project.config.root.join(&load.path);
-            match std::fs::read(&path) {
-                Ok(bytes) => {
-                    let loaded: LoadedDeps = serde_json::from_slice(&bytes).map_err(|err| {
-                        Diagnostic::error(
-                            Code::ConfigParse,
-                            format!("{} is not a deps file: {err}", load.path),
-                        )
-                        .with_hint(
-                            "the command that writes it may have been interrupted; run it again",
-                        )
-                    })?;
-                    globs.extend(loaded.globs);
-                    pydists.extend(loaded.pydists);
-                }
-                Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
-                    globs.extend(load.default.iter().cloned());
-                }
-                Err(err) => {
-                    return Err(Diagnostic::error(
-                        Code::ConfigParse,
-                        format!("cannot read {}: {err}", load.path),
-                    ));
-                }
-            }
-        }
+        let loaded = loaded_deps(self.project, runnable)?;
+        globs.extend(loaded.globs);
+        pydists.extend(loaded.pydists);
 
         let mut inputs = Inputs {
             definition: definition_digest(runnable),
@@ -164,7 +180,7 @@ fn field(hasher: &mut blake3::Hasher, value: &str) {
 /// Everything about a runnable's definition that should re-run it when
 /// changed. Cache settings (`cache`, `cache-when`), tags and `hidden` are left
 /// out: they do not change what the command does.
-fn definition_digest(runnable: &Runnable) -> String {
+pub fn definition_digest(runnable: &Runnable) -> String {
     let mut h = blake3::Hasher::new();
     field(&mut h, HASH_VERSION);
     field(&mut h, &runnable.command);
