@@ -166,7 +166,7 @@ pub fn affected(
         if files.is_empty() {
             continue;
         }
-        let patterns = input_globs(graph, runnable, loaded.globs);
+        let patterns = input_globs(project, runnable, loaded.globs);
         if patterns.is_empty() {
             continue;
         }
@@ -192,17 +192,13 @@ pub fn affected(
 }
 
 /// Every glob whose files are inputs of `runnable`, sorted and unique.
-fn input_globs(graph: &Graph, runnable: &Runnable, loaded: Vec<String>) -> Vec<String> {
+fn input_globs(project: &Project, runnable: &Runnable, loaded: Vec<String>) -> Vec<String> {
     let mut globs: BTreeSet<String> = runnable.deps.globs.clone();
     globs.extend(loaded);
     // The deps file itself: a new version may name other files.
     globs.extend(runnable.deps.loads.iter().map(|load| load.path.clone()));
-    globs.extend(
-        graph
-            .upstream(&runnable.name)
-            .filter_map(|name| graph.get(name))
-            .flat_map(|up| up.artifacts.iter().cloned()),
-    );
+    // As in hashing: upstream artifacts by definition, whatever is selected.
+    globs.extend(project.upstream_artifacts(runnable).unwrap_or_default());
     globs.into_iter().collect()
 }
 
@@ -241,10 +237,9 @@ struct Definition {
 
 fn definition(project: &Project, runnable: &Runnable) -> Option<Definition> {
     let upstream_artifacts = project
-        .upstream_of(runnable)
+        .upstream_artifacts(runnable)
         .ok()?
-        .iter()
-        .flat_map(|up| up.runnable.artifacts.iter().cloned())
+        .into_iter()
         .collect();
     let wanted: BTreeSet<String> = runnable
         .deps

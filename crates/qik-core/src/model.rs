@@ -606,6 +606,20 @@ impl Project {
         Ok(upstream)
     }
 
+    /// The artifact patterns of a runnable's upstream runnables: inputs of its
+    /// hash. Taken from the definitions, not from a selection, so a runnable
+    /// hashes the same whether or not its upstream is part of this run.
+    pub fn upstream_artifacts(&self, runnable: &Runnable) -> Result<Vec<String>, Diagnostic> {
+        let mut artifacts: Vec<String> = self
+            .upstream_of(runnable)?
+            .iter()
+            .flat_map(|up| up.runnable.artifacts.iter().cloned())
+            .collect();
+        artifacts.sort();
+        artifacts.dedup();
+        Ok(artifacts)
+    }
+
     fn command_dep_error(&self, dep: &CommandDep) -> Diagnostic {
         let mut diagnostic = self.unknown_command(&dep.name);
         if let Some((file, span)) = &dep.origin {

@@ -148,7 +148,7 @@ pub fn run(
         &job.upstream,
         workers,
         interrupt.flag(),
-        |index, runnable, worker| job.run_one(index, runnable, worker),
+        |_, runnable, worker| job.run_one(runnable, worker),
         |outcome: &Outcome| outcome.failed(),
     )
     .map_err(|err| Diagnostic::error(Code::GraphCycle, err.to_string()))?;
@@ -185,9 +185,9 @@ pub fn run(
 }
 
 impl Job<'_> {
-    fn run_one(&self, index: usize, runnable: &Runnable, worker: usize) -> Outcome {
+    fn run_one(&self, runnable: &Runnable, worker: usize) -> Outcome {
         let started = Instant::now();
-        match self.run_or_replay(index, runnable, worker, started) {
+        match self.run_or_replay(runnable, worker, started) {
             Ok(outcome) => outcome,
             Err(diagnostic) => {
                 // A runnable whose inputs cannot be read fails on its own; the
@@ -242,15 +242,11 @@ impl Job<'_> {
 
     fn run_or_replay(
         &self,
-        index: usize,
         runnable: &Runnable,
         worker: usize,
         started: Instant,
     ) -> Result<Outcome, Diagnostic> {
-        let upstream_artifacts: Vec<String> = self.upstream[index]
-            .iter()
-            .flat_map(|&up| self.nodes[up].artifacts.iter().cloned())
-            .collect();
+        let upstream_artifacts = self.project.upstream_artifacts(runnable)?;
         let backend = self.backend(runnable);
         let cached = !matches!(backend, CacheBackend::Never);
         let hashed = if cached {
@@ -546,11 +542,7 @@ pub fn cache_status(
             CacheBackend::Repo => dirs.repo_store(),
             CacheBackend::Local | CacheBackend::Remote(_) => dirs.local_store(),
         };
-        let artifacts: Vec<String> = graph
-            .upstream(&runnable.name)
-            .filter_map(|name| graph.get(name))
-            .flat_map(|up| up.artifacts.iter().cloned())
-            .collect();
+        let artifacts = project.upstream_artifacts(runnable)?;
         let (hash, _) = hasher.hash(runnable, &artifacts)?;
         let mut hit = store.contains(&runnable.command, &runnable.name, &hash);
         if let (false, CacheBackend::Remote(remote)) = (hit, &backend) {

@@ -897,3 +897,21 @@ fn load_deps_follow_the_globs_in_their_file() {
         "{run:?}"
     );
 }
+
+/// A runnable hashes the same whether or not its upstream is in the run:
+/// `--isolated` (or a tag filter) must still replay it.
+#[test]
+fn upstream_artifacts_count_even_when_the_upstream_is_not_selected() {
+    let project = Project::with_config(
+        "[commands.build]\nexec = \"echo x >> ran-build && mkdir -p out && echo built > out/lib.txt\"\n\
+         deps = [\"src.txt\"]\nartifacts = [\"out/lib.txt\"]\n\n\
+         [commands.test]\nexec = \"echo x >> ran-test\"\n\
+         deps = [\"t.txt\", {type = \"command\", name = \"build\"}]\n",
+    );
+    project.write("src.txt", "1");
+    project.write("t.txt", "1");
+    project.commit_all();
+    assert_code(&project.qik(".", &[], &[]), 0);
+    assert_code(&project.qik(".", &["test", "--isolated"], &[]), 0);
+    assert_eq!(times(&project, "ran-test"), 1, "an isolated run replays");
+}
