@@ -402,17 +402,10 @@ impl Job<'_> {
     }
 
     fn replay_log(&self, runnable: &Runnable, log: &Path, out: &Path) -> Result<(), String> {
-        use std::io::{BufRead, Read, Write};
+        use std::io::{BufRead, Read};
+        publish_log(log, out, &self.dirs.root)?;
         let file = std::fs::File::open(log)
             .map_err(|err| format!("cannot read {}: {err}", log.display()))?;
-        // Written beside `out` and renamed over it: another qik may be running
-        // this runnable right now, and `out` may be its live log.
-        let dir = out.parent().unwrap_or(&self.dirs.root);
-        let temp = log_builder()
-            .prefix(".replay-")
-            .tempfile_in(dir)
-            .map_err(|err| format!("cannot write in {}: {err}", dir.display()))?;
-        let mut copy = std::io::BufWriter::new(temp);
         let mut reader = std::io::BufReader::new(file);
         let mut line = Vec::new();
         loop {
@@ -425,20 +418,13 @@ impl Job<'_> {
             if read == 0 {
                 break;
             }
-            copy.write_all(&line)
-                .map_err(|err| format!("cannot write {}: {err}", out.display()))?;
             let text = line.strip_suffix(b"\n").unwrap_or(&line);
             self.sink.emit(Event::Output {
                 name: runnable.name.clone(),
                 line: text.to_vec(),
             });
         }
-        let temp = copy
-            .into_inner()
-            .map_err(|err| format!("cannot write {}: {}", out.display(), err.error()))?;
-        temp.persist(out)
-            .map(drop)
-            .map_err(|err| format!("cannot write {}: {}", out.display(), err.error))
+        Ok(())
     }
 
     fn warn(&self, runnable: &Runnable, message: String) {
@@ -618,6 +604,37 @@ fn log_builder<'a>() -> tempfile::Builder<'a, 'a> {
         builder.permissions(std::fs::Permissions::from_mode(0o666));
     }
     builder
+}
+
+/// Makes a cached log the latest output at `out`. Logs are never written in
+/// place once complete (live logs are renamed over `out`), so `out` can be a
+/// hard link to the entry's log: nothing to copy, and nothing at all to do
+/// when it already is one. The new name is put in place by a rename: another
+/// qik may be running this runnable right now, and `out` may be its live log.
+fn publish_log(log: &Path, out: &Path, root: &Path) -> Result<(), String> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        if let (Ok(a), Ok(b)) = (std::fs::metadata(log), std::fs::symlink_metadata(out)) {
+            if a.dev() == b.dev() && a.ino() == b.ino() {
+                return Ok(());
+            }
+        }
+    }
+    let dir = out.parent().unwrap_or(root);
+    let temp = log_builder()
+        .prefix(".replay-")
+        .tempfile_in(dir)
+        .map_err(|err| format!("cannot write in {}: {err}", dir.display()))?
+        .into_temp_path();
+    let linked = std::fs::remove_file(&temp).is_ok() && std::fs::hard_link(log, &temp).is_ok();
+    if !linked {
+        // Another file system: copy instead.
+        std::fs::copy(log, &temp)
+            .map_err(|err| format!("cannot write {}: {err}", out.display()))?;
+    }
+    temp.persist(out)
+        .map_err(|err| format!("cannot write {}: {}", out.display(), err.error))
 }
 
 fn should_store(when: CacheWhen, code: i32) -> bool {
