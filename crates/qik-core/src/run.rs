@@ -88,6 +88,8 @@ struct Job<'a> {
     upstream: Vec<Vec<usize>>,
     /// Repo-cache files written, to `git add -N` once at the end.
     repo_written: std::sync::Mutex<Vec<PathBuf>>,
+    /// Each space's environment, read (dotenv files) once per run.
+    environments: std::sync::Mutex<std::collections::HashMap<String, crate::environment::EnvVars>>,
 }
 
 /// Runs every runnable of `graph` in dependency order.
@@ -142,6 +144,7 @@ pub fn run(
         nodes,
         upstream,
         repo_written: std::sync::Mutex::new(Vec::new()),
+        environments: std::sync::Mutex::new(std::collections::HashMap::new()),
     };
     let results = run_dag(
         &job.nodes,
@@ -260,7 +263,7 @@ impl Job<'_> {
             }
         }
         // Before `Started`: a broken dotenv fails the runnable without running it.
-        let mut env = self.project.environment(&runnable.space)?;
+        let mut env = self.environment(&runnable.space)?;
         let live = LiveLog::start(self.dirs.out_log(&runnable.name)).map_err(|err| {
             Diagnostic::error(
                 Code::General,
@@ -425,6 +428,16 @@ impl Job<'_> {
             });
         }
         Ok(())
+    }
+
+    fn environment(&self, space: &str) -> Result<crate::environment::EnvVars, Diagnostic> {
+        let mut known = self.environments.lock().expect("not poisoned");
+        if let Some(env) = known.get(space) {
+            return Ok(env.clone());
+        }
+        let env = self.project.environment(space)?;
+        known.insert(space.to_string(), env.clone());
+        Ok(env)
     }
 
     fn warn(&self, runnable: &Runnable, message: String) {
