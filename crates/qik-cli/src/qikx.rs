@@ -6,7 +6,7 @@ use qik_core::diagnostic::{Code, Diagnostic, choices_hint};
 
 use crate::{EXIT_USER_ERROR, output, project};
 
-const USAGE: &str = "usage: qikx <executable>[@<space>] [args...]";
+const USAGE: &str = "usage: qikx <executable>[@<space>] [args...]\n       qikx --install";
 
 pub(crate) fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -33,6 +33,7 @@ fn run(args: &[String]) -> Result<ExitCode, Diagnostic> {
             println!("qikx {}", env!("CARGO_PKG_VERSION"));
             return Ok(ExitCode::SUCCESS);
         }
+        "-i" | "--install" => return install(),
         _ => {}
     }
     let (executable, space) = match first.split_once('@') {
@@ -64,6 +65,22 @@ fn run(args: &[String]) -> Result<ExitCode, Diagnostic> {
     let mut command = std::process::Command::new(&executable);
     command.args(&args[1..]).envs(env);
     Err(exec(command, &executable))
+}
+
+/// Installs the venv of every space (that has an installable venv type),
+/// as the cached runnables `qik` would run before the spaces' commands.
+fn install() -> Result<ExitCode, Diagnostic> {
+    let qik_args = <crate::args::QikArgs as clap::Parser>::parse_from(["qikx"]);
+    let (project, _, _) = project::load_project(&qik_args)?;
+    let installs = project.venv_installs()?;
+    if installs.is_empty() {
+        eprintln!(
+            "qikx: no space has a venv that qik installs (enable a venv plugin such as qik.uv)"
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
+    let graph = qik_core::graph::Graph::of_runnables(&project, installs)?;
+    crate::execute::execute(&project, &graph, &qik_args)
 }
 
 /// Replaces qikx with the executable, so its exit code and signals are the

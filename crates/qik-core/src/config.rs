@@ -341,7 +341,7 @@ fn parse_files(
     } else {
         file.root()
     };
-    let mut parser = Parser::new(root);
+    let mut parser = Parser::new(root, Registry::checked()?);
     parser.parse_project(node)?;
     parser.parse_module_files(read_module)?;
     parser.parse_plugin_commands()?;
@@ -381,7 +381,7 @@ const TOP_LEVEL_KEYS: &[&str] = &[
 ];
 
 impl Parser {
-    fn new(root: PathBuf) -> Self {
+    fn new(root: PathBuf, registry: &'static Registry) -> Self {
         let caches = ["local", "repo"]
             .into_iter()
             .zip([CacheBackend::Local, CacheBackend::Repo])
@@ -397,7 +397,7 @@ impl Parser {
             .collect();
         Parser {
             root,
-            registry: Registry::get(),
+            registry,
             warnings: Vec::new(),
             plugins: BTreeMap::new(),
             ctx_vars: Vec::new(),
@@ -1232,6 +1232,7 @@ mod tests {
         id: TEST_PLUGIN,
         config: |_| Ok(Arc::new(())),
         commands: "",
+        factories: &[],
     };
 
     #[distributed_slice(DEP_TYPES)]

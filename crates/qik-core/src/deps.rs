@@ -28,6 +28,8 @@ pub trait DepSpec: Send + Sync + fmt::Debug {
 
 /// What a dependency is resolved against: the runnable's module and space.
 pub struct DepCx<'a> {
+    /// For plugin names and anything else a dep type needs to look up.
+    pub project: &'a crate::model::Project,
     pub scope: Scope<'a>,
     pub space: &'a str,
     /// The file the dependency was written in, for messages.

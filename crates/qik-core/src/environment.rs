@@ -17,12 +17,35 @@ use crate::venv::VenvCx;
 pub type EnvVars = Vec<(OsString, OsString)>;
 
 impl Project {
+    /// The distributions installed for a space's commands (its venv's, or
+    /// the active environment's). Reads the disk on every call.
+    pub fn installed(&self, space: &str) -> Result<crate::hashing::Installed, Diagnostic> {
+        match self.site_packages(space)? {
+            Some(dirs) => Ok(crate::hashing::Installed::read(dirs)),
+            None => crate::hashing::Installed::active(),
+        }
+    }
+
+    /// The site-packages directories of a space's venv; `None` when its
+    /// commands use the active environment.
+    pub fn site_packages(
+        &self,
+        space: &str,
+    ) -> Result<Option<Vec<std::path::PathBuf>>, Diagnostic> {
+        Ok(self.venv_of(space)?.and_then(|(venv, owner)| {
+            venv.spec.site_packages(&VenvCx {
+                project: self,
+                space: owner,
+            })
+        }))
+    }
+
     /// The variables a command of `space` gets on top of qik's environment.
     pub fn environment(&self, space: &str) -> Result<EnvVars, Diagnostic> {
         let mut vars: BTreeMap<OsString, OsString> = BTreeMap::new();
         if let Some((venv, owner)) = self.venv_of(space)? {
             let cx = VenvCx {
-                root: &self.config.root,
+                project: self,
                 space: owner,
             };
             vars.extend(venv.spec.environ(&cx));

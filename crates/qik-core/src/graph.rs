@@ -129,6 +129,19 @@ impl Graph {
         Ok(graph)
     }
 
+    /// The graph of the given runnables and their upstream runnables.
+    pub fn of_runnables(
+        project: &Project,
+        runnables: impl IntoIterator<Item = Arc<Runnable>>,
+    ) -> Result<Graph, Diagnostic> {
+        let mut graph = Graph::default();
+        for runnable in runnables {
+            graph.nodes.insert(runnable.name.clone(), runnable);
+        }
+        graph.add_upstream(project, false)?;
+        Ok(graph)
+    }
+
     /// Walks upstream from the seeded nodes. Whether an upstream runnable
     /// joins depends on the seed set only, so each node is expanded once.
     fn add_upstream(&mut self, project: &Project, isolated: bool) -> Result<(), Diagnostic> {

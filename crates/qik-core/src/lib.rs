@@ -15,6 +15,7 @@ pub mod deps;
 pub mod diagnostic;
 pub mod environment;
 pub mod events;
+pub mod factory;
 mod fsutil;
 pub mod git;
 pub mod graph;

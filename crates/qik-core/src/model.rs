@@ -12,7 +12,11 @@ use crate::config::{CommandConf, Config, FenceConf, FenceEntry, Origin, SpaceCon
 use crate::ctx::Ctx;
 use crate::deps::{CommandDep, DepCx, DepSet};
 use crate::diagnostic::{Code, Diagnostic, choices_hint};
+use crate::factory::{
+    Args, FactoryCommand, FactoryCx, Instances, NativeAction, ReplayCheck, SPACE_ARG,
+};
 use crate::template::{self, Scope};
+use crate::venv::VenvCx;
 
 /// The name of the space of commands that do not name one.
 pub const DEFAULT_SPACE: &str = "default";
@@ -43,6 +47,19 @@ pub struct Runnable {
     pub cache_when: CacheWhen,
     pub tags: Vec<String>,
     pub hidden: bool,
+    /// Arguments of a plugin command's instance, shown in the name as `?k=v`.
+    pub args: Args,
+    /// Variables set for this runnable on top of its environment.
+    pub env: Vec<(String, String)>,
+    /// Whether the runnable runs in its space's environment (venv, dotenv).
+    /// Plugin runnables that build the venv itself run in qik's own.
+    pub in_space_env: bool,
+    /// Work done inside qik instead of `sh -c exec` (`exec` then only
+    /// describes it, for output and the definition digest).
+    pub native: Option<Arc<dyn NativeAction>>,
+    /// Checks, before a replay, that what the cached run produced outside
+    /// the cache is still there (a venv); when it is not, the runnable runs.
+    pub replay_check: Option<Arc<dyn ReplayCheck>>,
 }
 
 /// A resolved edge to an upstream runnable.
@@ -60,8 +77,12 @@ pub struct Project {
     pub ctx: Ctx,
     /// By (space, name).
     modules: BTreeMap<(String, String), Module>,
+    /// Commands that enabled plugins build in code, by full name.
+    factories: BTreeMap<String, FactoryCommand>,
     /// Runnables by command, built on first use.
     runnables: Mutex<HashMap<String, Arc<Vec<Arc<Runnable>>>>>,
+    /// Instances of parametrized plugin commands, by command and arguments.
+    instances: Mutex<HashMap<(String, Args), Arc<Runnable>>>,
 }
 
 impl std::fmt::Debug for Project {
@@ -105,11 +126,34 @@ impl Project {
                 );
             }
         }
+        let mut factories = BTreeMap::new();
+        for plugin in config.plugins.values() {
+            for def in plugin.def.factories {
+                let name = format!("{}.{}", plugin.name, def.name);
+                // A plugin shipping a qik.toml command and a factory of one name
+                // is a bug of that plugin.
+                assert!(
+                    !config.commands.contains_key(&name),
+                    "plugin {} defines command `{name}` twice",
+                    plugin.def.id
+                );
+                factories.insert(
+                    name.clone(),
+                    FactoryCommand {
+                        name,
+                        plugin: plugin.name.clone(),
+                        def,
+                    },
+                );
+            }
+        }
         let project = Project {
             config,
             ctx,
             modules,
+            factories,
             runnables: Mutex::new(HashMap::new()),
+            instances: Mutex::new(HashMap::new()),
         };
         project.check_roots()?;
         for space in project.config.spaces.values() {
@@ -210,10 +254,15 @@ impl Project {
     /// space that defines it. `None` means the active environment.
     pub fn venv_of<'a>(
         &'a self,
-        space: &'a str,
+        space: &str,
     ) -> Result<Option<(&'a VenvConf, &'a str)>, Diagnostic> {
         let mut chain: Vec<&str> = Vec::new();
-        let mut current = space;
+        // Borrowed from the config, so the answer outlives the argument.
+        let mut current: &'a str = match self.config.spaces.get_key_value(space) {
+            Some((key, _)) => key,
+            None if space == DEFAULT_SPACE => DEFAULT_SPACE,
+            None => return Ok(None),
+        };
         loop {
             if chain.contains(&current) {
                 chain.push(current);
@@ -327,7 +376,14 @@ impl Project {
 
     /// The canonical name of a command reference (`mod/cmd`, `mod.cmd`, `plugin.cmd`).
     pub fn command_name<'a>(&'a self, reference: &str) -> Option<&'a str> {
-        if let Some((key, _)) = self.config.commands.get_key_value(reference) {
+        let known = |name: &str| {
+            self.config
+                .commands
+                .get_key_value(name)
+                .map(|(key, _)| key.as_str())
+                .or_else(|| self.factories.get_key_value(name).map(|(k, _)| k.as_str()))
+        };
+        if let Some(key) = known(reference) {
             return Some(key);
         }
         // The reference accepts either separator between namespace and name.
@@ -336,8 +392,24 @@ impl Project {
             .or_else(|| reference.rsplit_once('.'))?;
         [format!("{namespace}/{name}"), format!("{namespace}.{name}")]
             .iter()
-            .find_map(|candidate| self.config.commands.get_key_value(candidate.as_str()))
-            .map(|(key, _)| key.as_str())
+            .find_map(|candidate| known(candidate))
+    }
+
+    /// Every command name with whether it is hidden, sorted.
+    fn all_commands(&self) -> impl Iterator<Item = (&str, bool)> {
+        let mut all: Vec<(&str, bool)> = self
+            .config
+            .commands
+            .values()
+            .map(|c| (c.name.as_str(), c.hidden))
+            .chain(
+                self.factories
+                    .values()
+                    .map(|f| (f.name.as_str(), f.def.hidden)),
+            )
+            .collect();
+        all.sort();
+        all.into_iter()
     }
 
     /// Error for an unknown command reference.
@@ -346,23 +418,23 @@ impl Project {
             Code::CommandNotFound,
             format!("command `{reference}` is not configured"),
         )
-        .with_hint(choices_hint(
-            reference,
-            self.config
-                .commands
-                .values()
-                .filter(|c| !c.hidden)
-                .map(|c| c.name.as_str()),
-        ))
+        .with_hint(choices_hint(reference, self.visible_commands()))
     }
 
     /// Names of the commands `qik` runs when none are named.
     pub fn visible_commands(&self) -> impl Iterator<Item = &str> {
+        self.all_commands()
+            .filter(|(_, hidden)| !hidden)
+            .map(|(name, _)| name)
+    }
+
+    /// The configured name of an enabled plugin (`uv` for `uv = "qik.uv"`).
+    pub fn plugin_name(&self, id: &str) -> Option<&str> {
         self.config
-            .commands
+            .plugins
             .values()
-            .filter(|c| !c.hidden)
-            .map(|c| c.name.as_str())
+            .find(|p| p.def.id == id)
+            .map(|p| p.name.as_str())
     }
 
     fn check_cache(&self, name: &str, origin: &Origin) -> Result<(), Diagnostic> {
@@ -394,7 +466,14 @@ impl Project {
         self.space_names().len() > 1
     }
 
-    fn runnable_name(&self, command: &str, space: &str, module: Option<&Module>) -> String {
+    /// `<cmd>[@<space>][#<module>][?k=v&...]`, the reference's runnable names.
+    pub fn runnable_name(
+        &self,
+        command: &str,
+        space: &str,
+        module: Option<&Module>,
+        args: &Args,
+    ) -> String {
         let mut name = command.to_string();
         if self.num_spaces_named() {
             name.push('@');
@@ -404,6 +483,12 @@ impl Project {
             name.push('#');
             name.push_str(&module.name);
         }
+        for (index, (key, value)) in args.iter().enumerate() {
+            name.push(if index == 0 { '?' } else { '&' });
+            name.push_str(key);
+            name.push('=');
+            name.push_str(value);
+        }
         name
     }
 
@@ -412,12 +497,15 @@ impl Project {
         if let Some(built) = self.runnables.lock().expect("not poisoned").get(command) {
             return Ok(Arc::clone(built));
         }
-        let conf = self
-            .config
-            .commands
-            .get(command)
-            .ok_or_else(|| self.unknown_command(command))?;
-        let built = Arc::new(self.build_runnables(conf)?);
+        let built = match (
+            self.config.commands.get(command),
+            self.factories.get(command),
+        ) {
+            (Some(conf), _) => self.build_runnables(conf)?,
+            (None, Some(factory)) => self.factory_runnables(factory)?,
+            (None, None) => return Err(self.unknown_command(command)),
+        };
+        let built = Arc::new(built);
         self.runnables
             .lock()
             .expect("not poisoned")
@@ -476,21 +564,18 @@ impl Project {
             ctx: &self.ctx,
         };
         let file = conf.file();
-        let cx = DepCx { scope, space, file };
+        let cx = DepCx {
+            project: self,
+            scope,
+            space,
+            file,
+        };
         let mut deps = DepSet::default();
-        for dep in &self.config.base_deps {
-            dep.spec.resolve(
-                &DepCx {
-                    scope,
-                    space,
-                    file: &dep.origin.file,
-                },
-                &mut deps,
-            )?;
-        }
+        self.resolve_base_deps(scope, space, &mut deps)?;
         for dep in &conf.deps {
             dep.spec.resolve(
                 &DepCx {
+                    project: self,
                     scope,
                     space,
                     file: &dep.origin.file,
@@ -541,7 +626,7 @@ impl Project {
             .map(|a| template::render_at(a.get_ref(), scope, file, a.span()))
             .collect::<Result<_, _>>()?;
         Ok(Runnable {
-            name: self.runnable_name(&conf.name, space, module),
+            name: self.runnable_name(&conf.name, space, module, &Args::new()),
             command: conf.name.clone(),
             space: space.to_string(),
             module: module.map(|m| m.name.clone()),
@@ -555,7 +640,177 @@ impl Project {
                 .unwrap_or_default(),
             tags: conf.tags.clone(),
             hidden: conf.hidden,
+            args: Args::new(),
+            env: Vec::new(),
+            in_space_env: true,
+            native: None,
+            replay_check: None,
         })
+    }
+
+    fn factory_cx<'a>(&'a self, factory: &'a FactoryCommand) -> FactoryCx<'a> {
+        FactoryCx {
+            project: self,
+            plugin: &self.config.plugins[&factory.plugin],
+            command: &factory.name,
+        }
+    }
+
+    /// The runnables of a plugin command named without arguments.
+    fn factory_runnables(
+        &self,
+        factory: &FactoryCommand,
+    ) -> Result<Vec<Arc<Runnable>>, Diagnostic> {
+        match factory.def.instances {
+            Instances::Standalone(build) => Ok(build(&self.factory_cx(factory))?
+                .into_iter()
+                .map(|r| self.finish_plugin_runnable(r, factory))
+                .collect::<Result<Vec<_>, _>>()?
+                .into_iter()
+                .map(Arc::new)
+                .collect()),
+            // Every instance that the project's commands depend on.
+            Instances::PerArgs(_) => {
+                let mut found: BTreeMap<String, Arc<Runnable>> = BTreeMap::new();
+                let mut seen: BTreeSet<String> = BTreeSet::new();
+                let mut stack: Vec<Arc<Runnable>> = Vec::new();
+                for command in self.visible_commands() {
+                    if command != factory.name {
+                        stack.extend(self.runnables_of(command)?.iter().cloned());
+                    }
+                }
+                while let Some(runnable) = stack.pop() {
+                    if !seen.insert(runnable.name.clone()) {
+                        continue;
+                    }
+                    if runnable.command == factory.name {
+                        found.insert(runnable.name.clone(), Arc::clone(&runnable));
+                    }
+                    for upstream in self.upstream_of(&runnable)? {
+                        stack.push(upstream.runnable);
+                    }
+                }
+                Ok(found.into_values().collect())
+            }
+        }
+    }
+
+    /// The instance of a parametrized plugin command for `args`, built once.
+    pub fn instance(&self, command: &str, args: &Args) -> Result<Arc<Runnable>, Diagnostic> {
+        let key = (command.to_string(), args.clone());
+        if let Some(built) = self.instances.lock().expect("not poisoned").get(&key) {
+            return Ok(Arc::clone(built));
+        }
+        let factory = self
+            .factories
+            .get(command)
+            .ok_or_else(|| self.unknown_command(command))?;
+        let Instances::PerArgs(build) = factory.def.instances else {
+            return Err(Diagnostic::error(
+                Code::CommandNotFound,
+                format!("command `{command}` takes no arguments"),
+            ));
+        };
+        if let Some(space) = args.get(SPACE_ARG) {
+            if space != DEFAULT_SPACE && self.space(space).is_none() {
+                return Err(Diagnostic::error(
+                    Code::SpaceNotFound,
+                    format!("space `{space}` is not configured"),
+                )
+                .with_hint(choices_hint(space, self.space_names())));
+            }
+        }
+        let runnable = build(&self.factory_cx(factory), args)?;
+        let built = Arc::new(self.finish_plugin_runnable(runnable, factory)?);
+        self.instances
+            .lock()
+            .expect("not poisoned")
+            .insert(key, Arc::clone(&built));
+        Ok(built)
+    }
+
+    /// Checks what a plugin built and adds its space's inputs.
+    fn finish_plugin_runnable(
+        &self,
+        mut runnable: Runnable,
+        factory: &FactoryCommand,
+    ) -> Result<Runnable, Diagnostic> {
+        debug_assert_eq!(runnable.command, factory.name);
+        runnable.hidden = factory.def.hidden;
+        if runnable.cache != "none" && !self.config.caches.contains_key(&runnable.cache) {
+            return Err(Diagnostic::error(
+                Code::UnconfiguredCache,
+                format!(
+                    "cache \"{}\" of `{}` is not configured",
+                    runnable.cache, runnable.name
+                ),
+            )
+            .with_hint(format!(
+                "{}; set the `cache` of [plugins.{}]",
+                choices_hint(&runnable.cache, self.cache_names()),
+                factory.plugin
+            )));
+        }
+        if runnable.in_space_env {
+            let space = runnable.space.clone();
+            self.add_space_inputs(&space, &mut runnable.deps)?;
+        }
+        if runnable.deps.is_empty() {
+            runnable.cache = "none".to_string();
+        }
+        Ok(runnable)
+    }
+
+    /// The runnables that install the venvs of all spaces (`qikx --install`),
+    /// for the venv types that have an install command.
+    pub fn venv_installs(&self) -> Result<Vec<Arc<Runnable>>, Diagnostic> {
+        let mut installs: BTreeMap<String, Arc<Runnable>> = BTreeMap::new();
+        for space in self.space_names() {
+            let Some((venv, owner)) = self.venv_of(space)? else {
+                continue;
+            };
+            let cx = VenvCx {
+                project: self,
+                space: owner,
+            };
+            if let Some(dep) = venv.spec.install_command(&cx) {
+                let command = self
+                    .command_name(&dep.name)
+                    .ok_or_else(|| self.command_dep_error(&dep))?;
+                let runnable = self.instance(command, &dep.args)?;
+                installs.insert(runnable.name.clone(), runnable);
+            }
+        }
+        Ok(installs.into_values().collect())
+    }
+
+    /// Adds `[base] deps`, which every runnable has (plugin ones included).
+    pub fn add_base_deps(&self, space: &str, deps: &mut DepSet) -> Result<(), Diagnostic> {
+        let scope = Scope {
+            module: None,
+            ctx: &self.ctx,
+        };
+        self.resolve_base_deps(scope, space, deps)
+    }
+
+    fn resolve_base_deps(
+        &self,
+        scope: Scope<'_>,
+        space: &str,
+        deps: &mut DepSet,
+    ) -> Result<(), Diagnostic> {
+        for dep in &self.config.base_deps {
+            dep.spec.resolve(
+                &DepCx {
+                    project: self,
+                    scope,
+                    space,
+                    file: &dep.origin.file,
+                },
+                deps,
+            )?;
+        }
+        Ok(())
     }
 
     /// A space's dotenv files and venv files are inputs of its commands, and
@@ -568,9 +823,12 @@ impl Project {
             .as_ref());
         deps.globs.extend(dotenv.into_iter().flatten().cloned());
         if let Some((venv, owner)) = self.venv_of(space)? {
-            deps.globs.extend(venv.spec.reqs().iter().cloned());
-            deps.globs.extend(venv.spec.lock().map(str::to_string));
-            deps.commands.extend(venv.spec.runnable_deps(owner));
+            let cx = VenvCx {
+                project: self,
+                space: owner,
+            };
+            deps.globs.extend(venv.spec.inputs(&cx));
+            deps.commands.extend(venv.spec.runnable_deps(&cx));
         }
         Ok(())
     }
@@ -585,7 +843,12 @@ impl Project {
             let command = self
                 .command_name(&dep.name)
                 .ok_or_else(|| self.command_dep_error(dep))?;
-            for target in self.runnables_of(command)?.iter() {
+            let targets = if dep.args.is_empty() {
+                self.runnables_of(command)?
+            } else {
+                Arc::new(vec![self.instance(command, &dep.args)?])
+            };
+            for target in targets.iter() {
                 let same_module = match (&runnable.module, &target.module) {
                     (Some(a), Some(b)) => a == b,
                     _ => true,

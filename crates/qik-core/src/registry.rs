@@ -17,6 +17,7 @@ use linkme::distributed_slice;
 use crate::cache::CacheBackend;
 use crate::deps::DepSpec;
 use crate::diagnostic::Diagnostic;
+use crate::factory::CommandFactory;
 use crate::source::Node;
 use crate::venv::VenvSpec;
 
@@ -36,6 +37,9 @@ pub struct PluginDef {
     /// Commands the plugin ships, as the text of a qik.toml with a
     /// `[commands]` table. They are named `<plugin name>.<command>`.
     pub commands: &'static str,
+    /// Commands built in code, with arguments (see [`crate::factory`]); also
+    /// named `<plugin name>.<command>`.
+    pub factories: &'static [CommandFactory],
 }
 
 /// A `type = "..."` of a command dependency.
@@ -87,6 +91,7 @@ static BUILTIN_PLUGIN: PluginDef = PluginDef {
     id: BUILTIN,
     config: |_| Ok(Arc::new(())),
     commands: "",
+    factories: &[],
 };
 
 /// The lookup tables built from the slices, once per process.
@@ -95,21 +100,32 @@ pub struct Registry {
     dep_types: BTreeMap<&'static str, &'static DepType>,
     cache_types: BTreeMap<&'static str, &'static CacheType>,
     venv_types: BTreeMap<&'static str, &'static VenvType>,
+    /// Names that two entries of this binary claim, as messages.
+    conflicts: Vec<String>,
 }
 
+/// Indexes entries by name; a name claimed twice keeps its first claim (in
+/// link order) and is recorded as a conflict naming both owners.
 fn index<T>(
     kind: &str,
     entries: &'static [T],
-    key: impl Fn(&T) -> &'static str,
+    key: impl Fn(&T) -> (&'static str, &'static str),
+    conflicts: &mut Vec<String>,
 ) -> BTreeMap<&'static str, &'static T> {
-    let mut map = BTreeMap::new();
+    let mut map: BTreeMap<&'static str, &'static T> = BTreeMap::new();
     for entry in entries {
-        let name = key(entry);
-        // Two crates claiming one name is a build mistake, not a user error.
-        assert!(
-            map.insert(name, entry).is_none(),
-            "two registered {kind} entries are named `{name}`"
-        );
+        let (name, owner) = key(entry);
+        if let Some(first) = map.get(name) {
+            let (_, first_owner) = key(first);
+            let mut owners = [first_owner, owner];
+            owners.sort_unstable();
+            conflicts.push(format!(
+                "{kind} `{name}` is registered by both `{}` and `{}`",
+                owners[0], owners[1]
+            ));
+        } else {
+            map.insert(name, entry);
+        }
     }
     map
 }
@@ -118,12 +134,69 @@ impl Registry {
     /// The registry of this binary.
     pub fn get() -> &'static Registry {
         static REGISTRY: OnceLock<Registry> = OnceLock::new();
-        REGISTRY.get_or_init(|| Registry {
-            plugins: index("plugin", &PLUGINS, |p| p.id),
-            dep_types: index("dep type", &DEP_TYPES, |t| t.tag),
-            cache_types: index("cache type", &CACHE_TYPES, |t| t.tag),
-            venv_types: index("venv type", &VENV_TYPES, |t| t.tag),
+        REGISTRY.get_or_init(|| {
+            let mut conflicts = Vec::new();
+            let registry = Registry {
+                plugins: index("plugin", &PLUGINS, |p| (p.id, p.id), &mut conflicts),
+                dep_types: index(
+                    "dep type",
+                    &DEP_TYPES,
+                    |t| (t.tag, t.plugin),
+                    &mut conflicts,
+                ),
+                cache_types: index(
+                    "cache type",
+                    &CACHE_TYPES,
+                    |t| (t.tag, t.plugin),
+                    &mut conflicts,
+                ),
+                venv_types: index(
+                    "venv type",
+                    &VENV_TYPES,
+                    |t| (t.tag, t.plugin),
+                    &mut conflicts,
+                ),
+                conflicts: Vec::new(),
+            };
+            let mut duplicate_commands = Vec::new();
+            for plugin in registry.plugins.values() {
+                let mut seen = std::collections::BTreeSet::new();
+                for factory in plugin.factories {
+                    if !seen.insert(factory.name) {
+                        duplicate_commands.push(format!(
+                            "command `{}` is registered twice by `{}`",
+                            factory.name, plugin.id
+                        ));
+                    }
+                }
+            }
+            conflicts.extend(duplicate_commands);
+            conflicts.sort();
+            Registry {
+                conflicts,
+                ..registry
+            }
         })
+    }
+
+    /// The registry, or an error when two compiled-in plugins claim one name
+    /// (a plugin id, a type tag, a command): the binary cannot tell which
+    /// one a qik.toml means.
+    pub fn checked() -> Result<&'static Registry, Diagnostic> {
+        let registry = Registry::get();
+        match registry.conflicts.as_slice() {
+            [] => Ok(registry),
+            conflicts => Err(Diagnostic::error(
+                crate::diagnostic::Code::General,
+                format!(
+                    "this qik binary has conflicting plugins: {}",
+                    conflicts.join("; ")
+                ),
+            )
+            .with_hint(
+                "rename the type or command in one of the plugins, or build qik without one of them",
+            )),
+        }
     }
 
     pub fn plugin(&self, id: &str) -> Option<&'static PluginDef> {

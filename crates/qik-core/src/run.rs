@@ -9,10 +9,13 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use crate::cache::{self, CacheBackend, CacheWhen, Lookup, Manifest, Store};
 use crate::diagnostic::{Code, Diagnostic};
 use crate::events::{Event, EventSink, Outcome, SkipReason};
+use crate::factory::{ActionCx, NativeAction};
 use crate::graph::Graph;
 use crate::hashing::{Hasher, Inputs, TrackedFiles};
 use crate::model::{Project, Runnable};
-use crate::runner::{Interrupt, MAX_LINE, NodeResult, ProcessSpec, run_dag, run_process};
+use crate::runner::{
+    Interrupt, MAX_LINE, NodeResult, ProcessError, ProcessResult, ProcessSpec, run_dag, run_process,
+};
 
 /// Entries kept per runnable in the local cache: enough that reverting an edit
 /// is a hit again, few enough that the cache stays small.
@@ -257,13 +260,28 @@ impl Job<'_> {
         } else {
             None
         };
-        if let (Some((hash, _)), false) = (&hashed, self.options.force) {
+        let replayable = !self.options.force
+            && runnable
+                .replay_check
+                .as_ref()
+                .is_none_or(|check| check.holds(&self.dirs.root));
+        if let (Some((hash, _)), true) = (&hashed, replayable) {
             if let Some(outcome) = self.replay(runnable, &backend, hash, started) {
                 return Ok(outcome);
             }
         }
         // Before `Started`: a broken dotenv fails the runnable without running it.
-        let mut env = self.environment(&runnable.space)?;
+        let mut env = if runnable.in_space_env {
+            self.environment(&runnable.space)?
+        } else {
+            Vec::new()
+        };
+        env.extend(
+            runnable
+                .env
+                .iter()
+                .map(|(key, value)| (OsString::from(key), OsString::from(value))),
+        );
         let live = LiveLog::start(self.dirs.out_log(&runnable.name)).map_err(|err| {
             Diagnostic::error(
                 Code::General,
@@ -293,19 +311,30 @@ impl Job<'_> {
                 OsString::from(worker.to_string()),
             ),
         ]);
-        let spec = ProcessSpec {
-            exec: &runnable.exec,
-            cwd: &self.dirs.root,
-            env: &env,
-            log_path: live.path(),
-        };
         let name = runnable.name.clone();
-        let result = run_process(&spec, self.interrupt, &mut |line: &[u8]| {
+        let mut emit = |line: &[u8]| {
             self.sink.emit(Event::Output {
                 name: name.clone(),
                 line: line.to_vec(),
             })
-        });
+        };
+        let result = match &runnable.native {
+            Some(action) => self
+                .run_native(runnable, action.as_ref(), &env, live.path(), &mut emit)
+                .map_err(|source| ProcessError::Log {
+                    path: live.path().to_path_buf(),
+                    source,
+                }),
+            None => {
+                let spec = ProcessSpec {
+                    exec: &runnable.exec,
+                    cwd: &self.dirs.root,
+                    env: &env,
+                    log_path: live.path(),
+                };
+                run_process(&spec, self.interrupt, &mut emit)
+            }
+        };
         let result = match result {
             Ok(result) => result,
             Err(err) => {
@@ -341,6 +370,57 @@ impl Job<'_> {
         };
         self.finished(runnable, outcome, started.elapsed(), log);
         Ok(outcome)
+    }
+
+    /// Runs a native action as if it were a process: its lines are shown and
+    /// written to the log, an error is its last output and exit code 1.
+    fn run_native(
+        &self,
+        runnable: &Runnable,
+        action: &dyn NativeAction,
+        env: &[(OsString, OsString)],
+        log_path: &Path,
+        emit: &mut dyn FnMut(&[u8]),
+    ) -> std::io::Result<ProcessResult> {
+        use std::io::Write;
+        let started = Instant::now();
+        let mut log = std::io::BufWriter::new(std::fs::File::create(log_path)?);
+        let mut write_error: Option<std::io::Error> = None;
+        let mut sink = |line: &[u8]| {
+            if write_error.is_none() {
+                if let Err(err) = log.write_all(line).and_then(|()| log.write_all(b"\n")) {
+                    write_error = Some(err);
+                }
+            }
+            emit(line);
+        };
+        let private = self.dirs.private();
+        let mut cx = ActionCx {
+            project: self.project,
+            runnable,
+            files: self.hasher.files(),
+            private_dir: &private,
+            env,
+            sink: &mut sink,
+        };
+        let code = match action.run(&mut cx) {
+            Ok(code) => code,
+            Err(diagnostic) => {
+                for line in diagnostic.render(false).lines() {
+                    sink(line.as_bytes());
+                }
+                1
+            }
+        };
+        if let Some(err) = write_error {
+            return Err(err);
+        }
+        log.flush()?;
+        Ok(ProcessResult {
+            code,
+            interrupted: self.interrupt.is_interrupted(),
+            elapsed: started.elapsed(),
+        })
     }
 
     /// Replays a cached entry: its output, its artifacts, its exit code.
@@ -542,8 +622,16 @@ pub fn cache_status(
             CacheBackend::Local | CacheBackend::Remote(_) => dirs.local_store(),
         };
         let artifacts = project.upstream_artifacts(runnable)?;
-        let (hash, _) = hasher.hash(runnable, &artifacts)?;
-        let mut hit = store.contains(&runnable.command, &runnable.name, &hash);
+        // Inputs that cannot be read yet (a venv not installed) mean a run.
+        let Ok((hash, _)) = hasher.hash(runnable, &artifacts) else {
+            warm.insert(runnable.name.clone(), false);
+            continue;
+        };
+        let holds = runnable
+            .replay_check
+            .as_ref()
+            .is_none_or(|check| check.holds(&dirs.root));
+        let mut hit = holds && store.contains(&runnable.command, &runnable.name, &hash);
         if let (false, CacheBackend::Remote(remote)) = (hit, &backend) {
             let key = cache::EntryKey {
                 command: &runnable.command,

@@ -119,7 +119,13 @@ fn unseen_pydists(project: &Project, graph: &Graph) -> Option<Diagnostic> {
         .runnables()
         .filter(|r| !r.deps.pydists.is_empty())
         .filter(|r| match project.venv_of(&r.space) {
-            Ok(Some((venv, _))) => venv.spec.reqs().is_empty() && venv.spec.lock().is_none(),
+            Ok(Some((venv, owner))) => {
+                let cx = crate::venv::VenvCx {
+                    project,
+                    space: owner,
+                };
+                venv.spec.inputs(&cx).is_empty()
+            }
             Ok(None) => true,
             Err(_) => false,
         })

@@ -1,26 +1,30 @@
 //! Virtual environments of spaces: the open set of `venv` types.
 
+use std::any::Any;
 use std::ffi::OsString;
 use std::fmt;
-use std::path::Path;
+use std::path::PathBuf;
 
 use linkme::distributed_slice;
 use serde::Deserialize;
 use toml::Spanned;
 
 use crate::deps::CommandDep;
+use crate::model::Project;
 use crate::registry::{BUILTIN, VENV_TYPES, VenvType};
 use crate::source::OneOrMany;
 
 /// What a venv is asked about.
 pub struct VenvCx<'a> {
-    pub root: &'a Path,
+    pub project: &'a Project,
     /// The space that defines the venv (after `{type = "space"}` inheritance).
     pub space: &'a str,
 }
 
 /// A parsed `venv` of a space.
-pub trait VenvSpec: Send + Sync + fmt::Debug {
+///
+/// Plugins find their own venvs again by downcasting (`&dyn Any`).
+pub trait VenvSpec: Any + Send + Sync + fmt::Debug {
     /// Variables that activate the venv for a command (`VIRTUAL_ENV`, `PATH`),
     /// set on top of the process environment.
     fn environ(&self, cx: &VenvCx<'_>) -> Vec<(OsString, OsString)> {
@@ -34,14 +38,33 @@ pub trait VenvSpec: Send + Sync + fmt::Debug {
     /// Requirement files; they are deps of every command of the space.
     fn reqs(&self) -> &[String];
     /// The lock file, if there is one; a dep of every command of the space.
-    fn lock(&self) -> Option<&str> {
+    fn lock(&self, cx: &VenvCx<'_>) -> Option<String> {
+        let _ = cx;
         None
     }
-    /// Runnables that must run before any command of `space` (e.g. locking
-    /// and installing the venv). They are injected as strict command deps.
-    fn runnable_deps(&self, space: &str) -> Vec<CommandDep> {
-        let _ = space;
+    /// Every file the venv is made from (requirements, lock, constraints):
+    /// deps of every command of the space, so a changed venv re-runs them.
+    fn inputs(&self, cx: &VenvCx<'_>) -> Vec<String> {
+        let mut inputs = self.reqs().to_vec();
+        inputs.extend(self.lock(cx));
+        inputs
+    }
+    /// Runnables that must run before any command of the space (e.g.
+    /// locking and installing the venv). They are injected as strict deps.
+    fn runnable_deps(&self, cx: &VenvCx<'_>) -> Vec<CommandDep> {
+        let _ = cx;
         Vec::new()
+    }
+    /// The site-packages directories `pydist` deps read versions from;
+    /// `None` means the active environment's.
+    fn site_packages(&self, cx: &VenvCx<'_>) -> Option<Vec<PathBuf>> {
+        let _ = cx;
+        None
+    }
+    /// The command that installs this venv for `qikx --install`, if any.
+    fn install_command(&self, cx: &VenvCx<'_>) -> Option<CommandDep> {
+        let _ = cx;
+        None
     }
 }
 
@@ -58,8 +81,8 @@ impl VenvSpec for ActiveVenv {
     fn reqs(&self) -> &[String] {
         &self.reqs.0
     }
-    fn lock(&self) -> Option<&str> {
-        self.lock.as_deref()
+    fn lock(&self, _: &VenvCx<'_>) -> Option<String> {
+        self.lock.clone()
     }
 }
 
@@ -80,8 +103,8 @@ impl VenvSpec for SpaceVenv {
     fn reqs(&self) -> &[String] {
         &self.reqs.0
     }
-    fn lock(&self) -> Option<&str> {
-        self.lock.as_deref()
+    fn lock(&self, _: &VenvCx<'_>) -> Option<String> {
+        self.lock.clone()
     }
 }
 

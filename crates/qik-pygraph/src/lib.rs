@@ -45,4 +45,5 @@ static PLUGIN: PluginDef = PluginDef {
     id: ID,
     config: parse_config,
     commands: "",
+    factories: &[],
 };

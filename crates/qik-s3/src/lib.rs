@@ -48,6 +48,7 @@ static PLUGIN: PluginDef = PluginDef {
     id: ID,
     config: parse_config,
     commands: "",
+    factories: &[],
 };
 
 /// Parsing only checks the config: nothing connects until first use.

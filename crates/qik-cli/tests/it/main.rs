@@ -9,4 +9,6 @@ mod run;
 mod since;
 mod spaces;
 mod support;
+mod tools;
+mod uv;
 mod watch;

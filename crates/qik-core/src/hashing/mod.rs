@@ -9,8 +9,9 @@ mod files;
 mod pydist;
 mod stat_cache;
 
+use std::collections::HashMap;
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::OnceLock;
+use std::sync::{Arc, Mutex};
 
 use serde::{Deserialize, Serialize};
 
@@ -88,7 +89,9 @@ pub struct Loaded {
 pub struct Hasher<'a> {
     project: &'a Project,
     files: &'a TrackedFiles,
-    installed: OnceLock<Result<Installed, Diagnostic>>,
+    /// Distributions installed per space, read on first use: a uv venv is
+    /// only there once its install runnable finished.
+    installed: Mutex<HashMap<String, Arc<Result<Installed, Diagnostic>>>>,
 }
 
 impl<'a> Hasher<'a> {
@@ -96,8 +99,13 @@ impl<'a> Hasher<'a> {
         Hasher {
             project,
             files,
-            installed: OnceLock::new(),
+            installed: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// The tracked files of the project, as read for this run.
+    pub fn files(&self) -> &'a TrackedFiles {
+        self.files
     }
 
     /// The hash of a runnable and the inputs that made it. `upstream_artifacts`
@@ -128,21 +136,30 @@ impl<'a> Hasher<'a> {
             }
         }
         for name in &pydists {
-            if let Some(version) = self.pydist_version(name)? {
+            if let Some(version) = self.pydist_version(&runnable.space, name)? {
                 inputs.pydists.insert(normalize_pydist(name), version);
             }
         }
         Ok((digest_inputs(&inputs), inputs))
     }
 
+    /// The distributions a space's commands see: its venv's, or the active
+    /// environment's.
+    pub fn installed(&self, space: &str) -> Arc<Result<Installed, Diagnostic>> {
+        let mut known = self.installed.lock().expect("not poisoned");
+        if let Some(found) = known.get(space) {
+            return Arc::clone(found);
+        }
+        let read = Arc::new(self.project.installed(space));
+        known.insert(space.to_string(), Arc::clone(&read));
+        read
+    }
+
     /// A distribution's version: installed, else `[pydist] versions`, else
     /// nothing when `ignore-missing`, else an error.
-    fn pydist_version(&self, name: &str) -> Result<Option<String>, Diagnostic> {
-        let installed = self
-            .installed
-            .get_or_init(Installed::active)
-            .as_ref()
-            .map_err(Clone::clone)?;
+    fn pydist_version(&self, space: &str, name: &str) -> Result<Option<String>, Diagnostic> {
+        let installed = self.installed(space);
+        let installed = installed.as_ref().as_ref().map_err(Clone::clone)?;
         if let Some(version) = installed.version(name) {
             return Ok(Some(version.to_string()));
         }
@@ -212,6 +229,28 @@ pub fn definition_digest(runnable: &Runnable) -> String {
     commands.iter().for_each(|c| field(&mut h, c));
     field(&mut h, "artifacts");
     runnable.artifacts.iter().for_each(|a| field(&mut h, a));
+    // Parts only plugin runnables set; written only when set, so the
+    // digests of qik.toml commands stay as they were.
+    if !runnable.args.is_empty() || !runnable.env.is_empty() {
+        field(&mut h, "args");
+        for (key, value) in &runnable.args {
+            field(&mut h, key);
+            field(&mut h, value);
+        }
+        field(&mut h, "env");
+        let mut env = runnable.env.clone();
+        env.sort();
+        for (key, value) in &env {
+            field(&mut h, key);
+            field(&mut h, value);
+        }
+    }
+    if !runnable.in_space_env {
+        field(&mut h, "outside-space-env");
+    }
+    if runnable.native.is_some() {
+        field(&mut h, "native");
+    }
     h.finalize().to_hex().to_string()
 }
 

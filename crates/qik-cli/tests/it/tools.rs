@@ -1,0 +1,134 @@
+//! Real tools the tests need, installed on first use: `uv` (from PyPI) and
+//! tiny wheels built here, so uv resolves and installs without an index.
+//!
+//! Installs go into `$QIK_TEST_TOOLS` (CI sets it to a per-machine cache),
+//! else `<target>/test-tools`. Each install is built in a fresh directory and
+//! renamed into place, so concurrent test binaries never see half of one. A
+//! failed install fails the test: skipping would hide the bugs these tests
+//! exist for.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+
+/// The uv release the tests are written against.
+const UV_VERSION: &str = "0.13.9";
+
+pub(crate) fn tools_dir() -> PathBuf {
+    match std::env::var_os("QIK_TEST_TOOLS") {
+        Some(dir) => PathBuf::from(dir),
+        None => Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/test-tools"),
+    }
+}
+
+/// Builds `dir` with `build` (given a scratch directory next to it) unless it
+/// exists, then moves the result into place in one rename.
+fn install_once(dir: &Path, build: impl FnOnce(&Path)) {
+    if dir.exists() {
+        return;
+    }
+    let parent = dir.parent().expect("tool dirs have a parent");
+    std::fs::create_dir_all(parent).expect("create the tools dir");
+    let scratch = tempfile::Builder::new()
+        .prefix(".installing-")
+        .tempdir_in(parent)
+        .expect("scratch dir");
+    build(scratch.path());
+    // Losing the race to another test binary is fine: its copy is as good.
+    let staged = scratch.keep();
+    if std::fs::rename(&staged, dir).is_err() {
+        let _ = std::fs::remove_dir_all(&staged);
+        assert!(dir.exists(), "cannot move {} into place", dir.display());
+    }
+}
+
+/// The directory holding the `uv` executable.
+pub(crate) fn uv_dir() -> &'static Path {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let root = tools_dir().join(format!("uv-{UV_VERSION}"));
+        install_once(&root, |scratch| {
+            eprintln!("installing uv {UV_VERSION} from PyPI (first use only)");
+            let status = Command::new("python3")
+                .args([
+                    "-m",
+                    "pip",
+                    "install",
+                    "--quiet",
+                    "--disable-pip-version-check",
+                ])
+                .arg("--target")
+                .arg(scratch)
+                .arg(format!("uv=={UV_VERSION}"))
+                .status()
+                .expect("python3 runs (the uv tests need it to install uv)");
+            assert!(status.success(), "pip install uv=={UV_VERSION} failed");
+        });
+        let bin = root.join("bin");
+        assert!(bin.join("uv").is_file(), "no uv in {}", bin.display());
+        bin
+    })
+}
+
+/// A wheel of distribution `name` (module of the same name) at `version`,
+/// whose module has `VERSION = "<version>"`, requiring `requires`.
+pub(crate) fn build_wheel(dir: &Path, name: &str, version: &str, requires: &[&str]) {
+    std::fs::create_dir_all(dir).expect("wheel dir");
+    let script = r#"
+import base64, hashlib, sys, zipfile
+out, name, version, *requires = sys.argv[1:]
+info = f"{name}-{version}.dist-info"
+files = {
+    f"{name}/__init__.py": f'VERSION = "{version}"\n',
+    f"{info}/METADATA": "Metadata-Version: 2.1\nName: %s\nVersion: %s\n%s" % (
+        name, version, "".join(f"Requires-Dist: {r}\n" for r in requires)),
+    f"{info}/WHEEL": "Wheel-Version: 1.0\nGenerator: qik-tests\nRoot-Is-Purelib: true\nTag: py3-none-any\n",
+    f"{info}/top_level.txt": f"{name}\n",
+}
+record = []
+for path, text in files.items():
+    digest = base64.urlsafe_b64encode(hashlib.sha256(text.encode()).digest()).rstrip(b"=").decode()
+    record.append(f"{path},sha256={digest},{len(text.encode())}")
+record.append(f"{info}/RECORD,,")
+files[f"{info}/RECORD"] = "\n".join(record) + "\n"
+with zipfile.ZipFile(f"{out}/{name}-{version}-py3-none-any.whl", "w") as whl:
+    for path, text in files.items():
+        info_ = zipfile.ZipInfo(path, date_time=(2020, 1, 1, 0, 0, 0))
+        whl.writestr(info_, text)
+"#;
+    let status = Command::new("python3")
+        .arg("-c")
+        .arg(script)
+        .arg(dir)
+        .arg(name)
+        .arg(version)
+        .args(requires)
+        .status()
+        .expect("python3 runs");
+    assert!(
+        status.success(),
+        "building the wheel {name}-{version} failed"
+    );
+}
+
+/// Variables that make uv hermetic: the test's uv first on PATH, no network
+/// (the wheels in `wheels` are the only distributions), no Python downloads,
+/// and a uv cache shared by the tests.
+pub(crate) fn uv_env(wheels: &Path) -> Vec<(String, String)> {
+    let path = format!(
+        "{}:{}",
+        uv_dir().display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    vec![
+        ("PATH".into(), path),
+        ("UV_OFFLINE".into(), "1".into()),
+        ("UV_FIND_LINKS".into(), wheels.display().to_string()),
+        ("UV_PYTHON_DOWNLOADS".into(), "never".into()),
+        (
+            "UV_CACHE_DIR".into(),
+            tools_dir().join("uv-cache").display().to_string(),
+        ),
+        ("UV_NO_PROGRESS".into(), "1".into()),
+    ]
+}
