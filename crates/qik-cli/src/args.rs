@@ -3,6 +3,9 @@
 
 use clap::builder::BoolishValueParser;
 use clap::{ArgAction, Parser, ValueEnum};
+use clap_complete::engine::ArgValueCompleter;
+
+use crate::completions;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum CacheStatus {
@@ -21,7 +24,7 @@ pub enum Logger {
 #[command(name = "qik", version, about, max_term_width = 100)]
 pub struct QikArgs {
     /// Commands to run (all visible commands when none are given).
-    #[arg(value_name = "COMMAND", env = "QIK__COMMANDS", value_delimiter = ',')]
+    #[arg(value_name = "COMMAND", env = "QIK__COMMANDS", value_delimiter = ',', add = ArgValueCompleter::new(completions::commands))]
     pub commands: Vec<String>,
 
     /// Select runnables of these modules (name or path).
@@ -30,7 +33,8 @@ pub struct QikArgs {
         long = "module",
         value_name = "MODULE",
         env = "QIK__MODULES",
-        value_delimiter = ','
+        value_delimiter = ',',
+        add = ArgValueCompleter::new(completions::modules)
     )]
     pub modules: Vec<String>,
 
@@ -41,7 +45,8 @@ pub struct QikArgs {
         long = "space",
         value_name = "SPACE",
         env = "QIK__SPACES",
-        value_delimiter = ','
+        value_delimiter = ',',
+        add = ArgValueCompleter::new(completions::spaces)
     )]
     pub spaces: Vec<String>,
 
@@ -51,7 +56,8 @@ pub struct QikArgs {
         long = "tag",
         value_name = "TAG",
         env = "QIK__TAGS",
-        value_delimiter = ','
+        value_delimiter = ',',
+        add = ArgValueCompleter::new(completions::tags)
     )]
     pub tags: Vec<String>,
 

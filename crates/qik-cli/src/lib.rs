@@ -12,6 +12,7 @@ use qik_s3 as _;
 use qik_uv as _;
 
 mod args;
+mod completions;
 mod execute;
 mod ls;
 mod output;
@@ -33,6 +34,17 @@ const EXIT_USER_ERROR: u8 = 1;
 
 /// Entry point of `qik`; a third-party binary with extra plugins calls this.
 pub fn qik_main() -> ExitCode {
+    completions::complete_if_asked();
+    // `qik completions <shell>`; a project command of that name would need
+    // a second word that is a shell's name to be mistaken for it.
+    let argv: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    if let [_, word, shell] = argv.as_slice() {
+        if word == "completions" {
+            if let Some(shell) = shell.to_str().filter(|s| !s.starts_with('-')) {
+                return completions::print_script(shell);
+            }
+        }
+    }
     let args = QikArgs::parse();
     match run(&args) {
         Ok(code) => code,

@@ -1,5 +1,6 @@
 //! End-to-end tests of the `qik` binaries on real git repositories.
 
+mod completions;
 mod config_errors;
 mod limits;
 mod parity;

@@ -179,6 +179,11 @@ impl Run {
     }
 }
 
+/// Runs `qik` in any directory (not necessarily a project).
+pub(crate) fn run_in(cwd: &Path, args: &[&str], env: &[(&str, &str)]) -> Run {
+    run_bin(env!("CARGO_BIN_EXE_qik"), cwd, args, env)
+}
+
 fn run_bin(bin: &str, cwd: &Path, args: &[&str], env: &[(&str, &str)]) -> Run {
     let output = qik_command(bin, cwd, args, env)
         .output()
