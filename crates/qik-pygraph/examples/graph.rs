@@ -22,10 +22,17 @@ fn ms(d: Duration) -> String {
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let opt = |flag: &str| args.iter().position(|a| a == flag).map(|i| args[i + 1].clone());
+    let opt = |flag: &str| {
+        args.iter()
+            .position(|a| a == flag)
+            .map(|i| args[i + 1].clone())
+    };
     let root = PathBuf::from(args.first().expect("usage: graph DIR [--runs N] ..."));
     let runs: usize = opt("--runs").map_or(5, |n| n.parse().expect("--runs N"));
-    let cache = opt("--cache").map_or_else(|| std::env::temp_dir().join("qik-pygraph-bench-cache"), PathBuf::from);
+    let cache = opt("--cache").map_or_else(
+        || std::env::temp_dir().join("qik-pygraph-bench-cache"),
+        PathBuf::from,
+    );
     let options = BuildOptions {
         ignore_type_checking: args.iter().any(|a| a == "--ignore-type-checking"),
         ignore_pydists: args.iter().any(|a| a == "--no-external"),
@@ -84,7 +91,13 @@ fn main() {
     std::fs::write(&path, &original).expect("restore the touched file");
 
     let module = opt("--lock").unwrap_or_else(|| {
-        graph.modules().iter().find(|m| m.internal).expect("a module").name.clone()
+        graph
+            .modules()
+            .iter()
+            .find(|m| m.internal)
+            .expect("a module")
+            .name
+            .clone()
     });
     let mut locks = Vec::new();
     let mut result = None;

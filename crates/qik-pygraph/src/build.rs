@@ -49,7 +49,11 @@ pub struct BadSource {
 
 impl fmt::Display for BadSource {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}:{}:{}: {}", self.path, self.line, self.col, self.message)
+        write!(
+            f,
+            "{}:{}:{}: {}",
+            self.path, self.line, self.col, self.message
+        )
     }
 }
 
@@ -73,7 +77,9 @@ impl BuildError {
             BuildError::BadSources(_) => {
                 "fix the files above (the graph is only written when every module parses), or stop tracking them in git"
             }
-            BuildError::Read { .. } => "check that the file exists and is readable (a symlink loop also ends here)",
+            BuildError::Read { .. } => {
+                "check that the file exists and is readable (a symlink loop also ends here)"
+            }
         }
     }
 }
@@ -204,7 +210,10 @@ fn discover(python_path: &str, files: &[String]) -> (Vec<ModuleFile>, Vec<String
         let rel = if python_path.is_empty() {
             path.as_str()
         } else {
-            match path.strip_prefix(python_path).and_then(|r| r.strip_prefix('/')) {
+            match path
+                .strip_prefix(python_path)
+                .and_then(|r| r.strip_prefix('/'))
+            {
                 Some(rel) => rel,
                 None => continue,
             }
@@ -251,7 +260,11 @@ fn discover(python_path: &str, files: &[String]) -> (Vec<ModuleFile>, Vec<String
                 continue;
             }
         }
-        let top = dirs.split('/').next().filter(|t| !t.is_empty()).unwrap_or(stem);
+        let top = dirs
+            .split('/')
+            .next()
+            .filter(|t| !t.is_empty())
+            .unwrap_or(stem);
         if is_stdlib(top) {
             continue;
         }
@@ -282,9 +295,7 @@ fn discover(python_path: &str, files: &[String]) -> (Vec<ModuleFile>, Vec<String
 /// Python's `str.isidentifier`, close enough for file names.
 pub(crate) fn is_identifier(s: &str) -> bool {
     let mut chars = s.chars();
-    chars
-        .next()
-        .is_some_and(|c| c == '_' || c.is_alphabetic())
+    chars.next().is_some_and(|c| c == '_' || c.is_alphabetic())
         && chars.all(|c| c == '_' || c.is_alphanumeric())
 }
 
@@ -430,7 +441,9 @@ pub fn python_files(root: &Path, dir: &str) -> (Vec<String>, Vec<String>) {
     for entry in walkdir::WalkDir::new(&start).follow_links(true) {
         match entry {
             Ok(entry) => {
-                if entry.file_type().is_file() && entry.path().extension().is_some_and(|e| e == "py") {
+                if entry.file_type().is_file()
+                    && entry.path().extension().is_some_and(|e| e == "py")
+                {
                     if let Ok(rel) = entry.path().strip_prefix(root) {
                         let rel: Vec<String> = rel
                             .components()

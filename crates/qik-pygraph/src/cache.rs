@@ -40,7 +40,10 @@ impl Stat {
         #[cfg(unix)]
         let (ctime_ns, ino) = {
             use std::os::unix::fs::MetadataExt;
-            (meta.ctime() as i128 * 1_000_000_000 + meta.ctime_nsec() as i128, meta.ino())
+            (
+                meta.ctime() as i128 * 1_000_000_000 + meta.ctime_nsec() as i128,
+                meta.ino(),
+            )
         };
         #[cfg(not(unix))]
         let (ctime_ns, ino) = (0, 0);
@@ -147,7 +150,10 @@ impl ImportCache {
     }
 }
 
-fn encode(entries: &HashMap<Digest, Arc<Vec<RawImport>>>, stats: &HashMap<String, (Stat, Digest)>) -> Vec<u8> {
+fn encode(
+    entries: &HashMap<Digest, Arc<Vec<RawImport>>>,
+    stats: &HashMap<String, (Stat, Digest)>,
+) -> Vec<u8> {
     let mut out = MAGIC.to_vec();
     let put_u32 = |out: &mut Vec<u8>, v: u32| out.extend_from_slice(&v.to_le_bytes());
     let put_str = |out: &mut Vec<u8>, s: &str| {
@@ -215,7 +221,10 @@ impl<'a> Reader<'a> {
     }
 }
 
-type Decoded = (HashMap<Digest, Arc<Vec<RawImport>>>, HashMap<String, (Stat, Digest)>);
+type Decoded = (
+    HashMap<Digest, Arc<Vec<RawImport>>>,
+    HashMap<String, (Stat, Digest)>,
+);
 
 fn decode(bytes: &[u8]) -> Option<Decoded> {
     let mut r = Reader {

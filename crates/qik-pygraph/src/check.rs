@@ -19,7 +19,11 @@ pub struct Violation {
 impl fmt::Display for Violation {
     /// `importer imports imported (path:line)`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} imports {} ({}:{})", self.importer, self.imported, self.path, self.line)
+        write!(
+            f,
+            "{} imports {} ({}:{})",
+            self.importer, self.imported, self.path, self.line
+        )
     }
 }
 
@@ -55,13 +59,23 @@ pub fn fence_modules(python_path: &str, paths: &[String]) -> Vec<String> {
 /// `allowed_external` is false. Sorted by importer, imported, line.
 ///
 /// Needs a graph from `build` (a graph read from json has no import sites).
-pub fn check(graph: &Graph, fence: &[String], allowed_external: &dyn Fn(&str) -> bool) -> Vec<Violation> {
+pub fn check(
+    graph: &Graph,
+    fence: &[String],
+    allowed_external: &dyn Fn(&str) -> bool,
+) -> Vec<Violation> {
     let inside = |name: &str| {
         fence.iter().any(|f| {
-            f.is_empty() || name == f || (name.starts_with(f.as_str()) && name.as_bytes().get(f.len()) == Some(&b'.'))
+            f.is_empty()
+                || name == f
+                || (name.starts_with(f.as_str()) && name.as_bytes().get(f.len()) == Some(&b'.'))
         })
     };
-    let fenced: Vec<bool> = graph.modules.iter().map(|m| m.internal && inside(&m.name)).collect();
+    let fenced: Vec<bool> = graph
+        .modules
+        .iter()
+        .map(|m| m.internal && inside(&m.name))
+        .collect();
     let mut out = Vec::new();
     for site in &graph.sites {
         if !fenced[site.importer as usize] {
@@ -93,15 +107,24 @@ pub fn all_clear(space: &str, graph: &Graph, fence: &[String]) -> String {
     let fenced = graph
         .modules
         .iter()
-        .filter(|m| m.internal && fence.iter().any(|f| f.is_empty() || m.name == *f || m.name.starts_with(&format!("{f}."))))
+        .filter(|m| {
+            m.internal
+                && fence
+                    .iter()
+                    .any(|f| f.is_empty() || m.name == *f || m.name.starts_with(&format!("{f}.")))
+        })
         .count();
     let imports = graph
         .sites
         .iter()
         .filter(|s| {
             let name = &graph.modules[s.importer as usize].name;
-            fence.iter().any(|f| f.is_empty() || name == f || name.starts_with(&format!("{f}.")))
+            fence
+                .iter()
+                .any(|f| f.is_empty() || name == f || name.starts_with(&format!("{f}.")))
         })
         .count();
-    format!("No import violations found across {imports} imports of {fenced} modules in \"{space}\" space")
+    format!(
+        "No import violations found across {imports} imports of {fenced} modules in \"{space}\" space"
+    )
 }

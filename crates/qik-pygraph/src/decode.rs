@@ -76,8 +76,18 @@ fn is_utf8(label: &str) -> bool {
 /// windows-1252, which differs only in the C1 range, inside strings).
 fn lookup(label: &str) -> Option<&'static encoding_rs::Encoding> {
     let norm = label.to_ascii_lowercase().replace('_', "-");
-    let latin1 = ["latin-1", "iso-8859-1", "iso-latin-1", "iso8859-1", "latin1", "l1"];
-    if latin1.iter().any(|l| norm == *l || norm.starts_with(&format!("{l}-"))) {
+    let latin1 = [
+        "latin-1",
+        "iso-8859-1",
+        "iso-latin-1",
+        "iso8859-1",
+        "latin1",
+        "l1",
+    ];
+    if latin1
+        .iter()
+        .any(|l| norm == *l || norm.starts_with(&format!("{l}-")))
+    {
         return Some(encoding_rs::WINDOWS_1252);
     }
     encoding_rs::Encoding::for_label(norm.as_bytes())

@@ -182,7 +182,10 @@ impl Graph {
             path: path.display().to_string(),
             source,
         };
-        let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        let dir = path
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
         fs::create_dir_all(dir).map_err(err)?;
         let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(err)?;
         tmp.write_all(text.as_bytes()).map_err(err)?;
@@ -208,7 +211,11 @@ impl Graph {
     pub(crate) fn subtree(&self, module: u32) -> std::ops::Range<u32> {
         let prefix = format!("{}.", self.modules[module as usize].name);
         let mut end = module as usize + 1;
-        while self.modules.get(end).is_some_and(|m| m.name.starts_with(&prefix)) {
+        while self
+            .modules
+            .get(end)
+            .is_some_and(|m| m.name.starts_with(&prefix))
+        {
             end += 1;
         }
         module..end as u32
@@ -222,5 +229,9 @@ pub(crate) fn normalize_python_path(path: &str) -> String {
         p = rest;
     }
     let p = p.trim_end_matches('/');
-    if p == "." { String::new() } else { p.to_string() }
+    if p == "." {
+        String::new()
+    } else {
+        p.to_string()
+    }
 }

@@ -44,7 +44,14 @@ fn did_you_mean(suggestions: &[String]) -> String {
     if suggestions.is_empty() {
         String::new()
     } else {
-        format!("; did you mean {}?", suggestions.iter().map(|s| format!("`{s}`")).collect::<Vec<_>>().join(", "))
+        format!(
+            "; did you mean {}?",
+            suggestions
+                .iter()
+                .map(|s| format!("`{s}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        )
     }
 }
 
@@ -98,7 +105,10 @@ pub fn lock(
                 end += dot;
                 let ancestor = &module.name[..end];
                 if !graph.find(ancestor).is_some_and(|a| closure.contains(&a)) {
-                    globs.insert(format!("{prefix}{}/__init__.py", ancestor.replace('.', "/")));
+                    globs.insert(format!(
+                        "{prefix}{}/__init__.py",
+                        ancestor.replace('.', "/")
+                    ));
                 }
                 end += 1;
             }
@@ -160,7 +170,11 @@ fn suggestions(graph: &Graph, name: &str) -> Vec<String> {
         .filter(|(score, _)| *score > 0.85)
         .collect();
     scored.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(b.1)));
-    let mut out: Vec<String> = scored.into_iter().take(3).map(|(_, n)| n.to_string()).collect();
+    let mut out: Vec<String> = scored
+        .into_iter()
+        .take(3)
+        .map(|(_, n)| n.to_string())
+        .collect();
     if out.is_empty() {
         // The children of the nearest ancestor that exists.
         let mut parent = name;

@@ -56,7 +56,11 @@ pub(crate) fn imports(parser: &mut Parser, bytes: &[u8]) -> Result<Vec<RawImport
     parse_stmts(parser, &text, &stmts)
 }
 
-fn parse_stmts(parser: &mut Parser, src: &str, stmts: &[Stmt]) -> Result<Vec<RawImport>, SourceError> {
+fn parse_stmts(
+    parser: &mut Parser,
+    src: &str,
+    stmts: &[Stmt],
+) -> Result<Vec<RawImport>, SourceError> {
     if stmts.is_empty() {
         return Ok(Vec::new());
     }
@@ -67,7 +71,9 @@ fn parse_stmts(parser: &mut Parser, src: &str, stmts: &[Stmt]) -> Result<Vec<Raw
         buf.push_str(&src[stmt.start..stmt.end]);
         buf.push('\n');
     }
-    let tree = parser.parse(&buf, None).expect("no timeout or cancellation is set");
+    let tree = parser
+        .parse(&buf, None)
+        .expect("no timeout or cancellation is set");
     let root = tree.root_node();
     // Original offset of a buffer offset.
     let original = |offset: usize| {
@@ -80,8 +86,14 @@ fn parse_stmts(parser: &mut Parser, src: &str, stmts: &[Stmt]) -> Result<Vec<Raw
         let message = if node.is_missing() {
             format!("invalid syntax: missing `{}`", node.kind())
         } else {
-            let stmt = &stmts[starts.partition_point(|&s| s <= node.start_byte()).saturating_sub(1)];
-            let text = src[stmt.start..stmt.end].lines().next().unwrap_or("").trim();
+            let stmt = &stmts[starts
+                .partition_point(|&s| s <= node.start_byte())
+                .saturating_sub(1)];
+            let text = src[stmt.start..stmt.end]
+                .lines()
+                .next()
+                .unwrap_or("")
+                .trim();
             format!("invalid syntax in `{text}`")
         };
         return Err(SourceError { line, col, message });
@@ -89,7 +101,9 @@ fn parse_stmts(parser: &mut Parser, src: &str, stmts: &[Stmt]) -> Result<Vec<Raw
     let mut out = Vec::new();
     let mut cursor = root.walk();
     for node in root.named_children(&mut cursor) {
-        let i = starts.partition_point(|&s| s <= node.start_byte()).saturating_sub(1);
+        let i = starts
+            .partition_point(|&s| s <= node.start_byte())
+            .saturating_sub(1);
         let stmt = &stmts[i];
         let mut push = |level: u32, name: String| {
             out.push(RawImport {
@@ -117,7 +131,13 @@ fn parse_stmts(parser: &mut Parser, src: &str, stmts: &[Stmt]) -> Result<Vec<Raw
                     let mut c = module.walk();
                     for part in module.named_children(&mut c) {
                         match part.kind() {
-                            "import_prefix" => level = part.utf8_text(buf.as_bytes()).unwrap_or("").matches('.').count() as u32,
+                            "import_prefix" => {
+                                level = part
+                                    .utf8_text(buf.as_bytes())
+                                    .unwrap_or("")
+                                    .matches('.')
+                                    .count() as u32
+                            }
                             "dotted_name" => base = dotted(part, &buf),
                             _ => {}
                         }
@@ -211,7 +231,9 @@ mod tests {
     #[test]
     fn one_record_per_imported_name() {
         assert_eq!(
-            names("import a.b.c as x, d\nfrom m import n1, n2 as z\nfrom m import *\nfrom . import util\nfrom ..util import helper\nfrom . import *\nfrom __future__ import annotations\nlazy import q\n"),
+            names(
+                "import a.b.c as x, d\nfrom m import n1, n2 as z\nfrom m import *\nfrom . import util\nfrom ..util import helper\nfrom . import *\nfrom __future__ import annotations\nlazy import q\n"
+            ),
             [
                 n(0, "a.b.c"),
                 n(0, "d"),
@@ -233,7 +255,12 @@ mod tests {
         let lines: Vec<(String, u32)> = found.into_iter().map(|r| (r.1, r.2)).collect();
         assert_eq!(
             lines,
-            [("a.b".into(), 2), ("a.d".into(), 2), ("e".into(), 6), ("f".into(), 6)]
+            [
+                ("a.b".into(), 2),
+                ("a.d".into(), 2),
+                ("e".into(), 6),
+                ("f".into(), 6)
+            ]
         );
     }
 

@@ -215,10 +215,9 @@ impl Lexer<'_> {
                             ));
                         }
                         None => {
-                            return Err(self.error_at(
-                                self.pos,
-                                format!("unmatched '{}'", c as char),
-                            ));
+                            return Err(
+                                self.error_at(self.pos, format!("unmatched '{}'", c as char))
+                            );
                         }
                     }
                     self.token(HTok::Close);
@@ -258,7 +257,9 @@ impl Lexer<'_> {
                     while is_ident(self.peek(self.pos)) {
                         self.pos += 1;
                     }
-                    if matches!(self.peek(self.pos), b'\'' | b'"') && is_string_prefix(&self.b[start..self.pos]) {
+                    if matches!(self.peek(self.pos), b'\'' | b'"')
+                        && is_string_prefix(&self.b[start..self.pos])
+                    {
                         self.token(HTok::Other);
                         self.string(self.pos - start)?;
                     } else {
@@ -401,7 +402,10 @@ impl Lexer<'_> {
     /// Exactly `TYPE_CHECKING` or `<dotted name>.TYPE_CHECKING`, in any
     /// number of parentheses.
     fn is_type_checking(&self, mut tokens: &[HTok]) -> bool {
-        while tokens.len() >= 2 && tokens[0] == HTok::Open && tokens[tokens.len() - 1] == HTok::Close {
+        while tokens.len() >= 2
+            && tokens[0] == HTok::Open
+            && tokens[tokens.len() - 1] == HTok::Close
+        {
             tokens = &tokens[1..tokens.len() - 1];
         }
         if tokens.len() % 2 == 0 {
@@ -423,7 +427,9 @@ impl Lexer<'_> {
     /// A string literal whose prefix of `prefix_len` bytes ends at `pos`.
     fn string(&mut self, prefix_len: usize) -> Result<(), ScanError> {
         let prefix = &self.b[self.pos - prefix_len..self.pos];
-        let formatted = prefix.iter().any(|c| matches!(c, b'f' | b'F' | b't' | b'T'));
+        let formatted = prefix
+            .iter()
+            .any(|c| matches!(c, b'f' | b'F' | b't' | b'T'));
         let start = self.pos - prefix_len;
         let q = self.b[self.pos];
         let triple = self.peek(self.pos + 1) == q && self.peek(self.pos + 2) == q;
@@ -516,7 +522,9 @@ impl Lexer<'_> {
                     while is_ident(self.peek(self.pos)) {
                         self.pos += 1;
                     }
-                    if matches!(self.peek(self.pos), b'\'' | b'"') && is_string_prefix(&self.b[start..self.pos]) {
+                    if matches!(self.peek(self.pos), b'\'' | b'"')
+                        && is_string_prefix(&self.b[start..self.pos])
+                    {
                         self.string(self.pos - start)?;
                     }
                 }
@@ -556,8 +564,12 @@ impl Lexer<'_> {
 
 fn is_string_prefix(w: &[u8]) -> bool {
     w.len() <= 3
-        && w.iter()
-            .all(|c| matches!(c, b'r' | b'R' | b'b' | b'B' | b'u' | b'U' | b'f' | b'F' | b't' | b'T'))
+        && w.iter().all(|c| {
+            matches!(
+                c,
+                b'r' | b'R' | b'b' | b'B' | b'u' | b'U' | b'f' | b'F' | b't' | b'T'
+            )
+        })
 }
 
 /// 1-based line and column of `offset`; `\n`, `\r\n` and `\r` end lines.
@@ -706,7 +718,10 @@ else:
 
     #[test]
     fn crlf_and_no_final_newline() {
-        assert_eq!(texts("import a\r\nif x:\r\n    import b"), ["import a", "import b"]);
+        assert_eq!(
+            texts("import a\r\nif x:\r\n    import b"),
+            ["import a", "import b"]
+        );
     }
 
     #[test]
