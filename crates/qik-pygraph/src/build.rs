@@ -118,48 +118,38 @@ pub fn build(
 ) -> Result<Build, BuildError> {
     let started = SystemTime::now();
     let python_path = normalize_python_path(python_path);
-    let (modules, mut warnings) = discover(&python_path, files);
     let mut cache = ImportCache::load(cache_dir);
+    // A listed file that does not exist (deleted but still in git's index,
+    // or a dangling symlink) is absent: the modules are discovered again
+    // without it.
+    let mut absent: HashSet<&str> = HashSet::new();
+    let (modules, got, mut warnings) = loop {
+        let present: Vec<String>;
+        let listed = if absent.is_empty() {
+            files
+        } else {
+            present = files
+                .iter()
+                .filter(|f| !absent.contains(f.as_str()))
+                .cloned()
+                .collect();
+            &present
+        };
+        let (modules, warnings) = discover(&python_path, listed);
+        let got = read_modules(root, &modules, &cache);
+        let before = absent.len();
+        for (m, g) in modules.iter().zip(&got) {
+            if matches!(g, Got::Unreadable(e) if e.kind() == std::io::ErrorKind::NotFound) {
+                if let Some(f) = files.iter().find(|f| **f == m.path) {
+                    absent.insert(f.as_str());
+                }
+            }
+        }
+        if absent.len() == before {
+            break (modules, got, warnings);
+        }
+    };
     warnings.extend(cache.corrupt.clone());
-
-    enum Got {
-        Known(Stat, Digest, Arc<Vec<RawImport>>),
-        Parsed(Stat, Digest, Arc<Vec<RawImport>>),
-        Bad(BadSource),
-        Unreadable(String, std::io::Error),
-    }
-    let got: Vec<Got> = modules
-        .par_iter()
-        .map_init(parse::new_parser, |parser, m| {
-            let full = root.join(&m.path);
-            let meta = match std::fs::metadata(&full) {
-                Ok(meta) => meta,
-                Err(e) => return Got::Unreadable(m.path.clone(), e),
-            };
-            let stat = Stat::of(&meta);
-            if let Some(digest) = cache.vouched(&m.path, &stat) {
-                let imports = cache.get(&digest).expect("vouched digests are cached");
-                return Got::Known(stat, digest, imports);
-            }
-            let bytes = match std::fs::read(&full) {
-                Ok(bytes) => bytes,
-                Err(e) => return Got::Unreadable(m.path.clone(), e),
-            };
-            let digest: Digest = *blake3::hash(&bytes).as_bytes();
-            if let Some(imports) = cache.get(&digest) {
-                return Got::Known(stat, digest, imports);
-            }
-            match parse::imports(parser, &bytes) {
-                Ok(imports) => Got::Parsed(stat, digest, Arc::new(imports)),
-                Err(e) => Got::Bad(BadSource {
-                    path: m.path.clone(),
-                    line: e.line,
-                    col: e.col,
-                    message: e.message,
-                }),
-            }
-        })
-        .collect();
 
     let mut bad = Vec::new();
     let mut parsed = 0;
@@ -177,7 +167,12 @@ pub fn build(
                 imports.push(imps);
             }
             Got::Bad(b) => bad.push(b),
-            Got::Unreadable(path, source) => return Err(BuildError::Read { path, source }),
+            Got::Unreadable(source) => {
+                return Err(BuildError::Read {
+                    path: m.path.clone(),
+                    source,
+                });
+            }
         }
     }
     // Keep what parsed even when the build fails: fixing one file then
@@ -196,6 +191,52 @@ pub fn build(
         warnings,
         parsed,
     })
+}
+
+/// One module file's raw imports, or why there are none.
+enum Got {
+    /// From the cache (by stat data or by digest).
+    Known(Stat, Digest, Arc<Vec<RawImport>>),
+    Parsed(Stat, Digest, Arc<Vec<RawImport>>),
+    Bad(BadSource),
+    Unreadable(std::io::Error),
+}
+
+/// Reads and parses what the cache does not know, on all cores.
+fn read_modules(root: &Path, modules: &[ModuleFile], cache: &ImportCache) -> Vec<Got> {
+    modules
+        .par_iter()
+        .map_init(parse::new_parser, |parser, m| {
+            let full = root.join(&m.path);
+            let meta = match std::fs::metadata(&full) {
+                Ok(meta) => meta,
+                Err(e) => return Got::Unreadable(e),
+            };
+            let stat = Stat::of(&meta);
+            if let Some(digest) = cache.vouched(&m.path, &stat) {
+                if let Some(imports) = cache.get(&digest) {
+                    return Got::Known(stat, digest, imports);
+                }
+            }
+            let bytes = match std::fs::read(&full) {
+                Ok(bytes) => bytes,
+                Err(e) => return Got::Unreadable(e),
+            };
+            let digest: Digest = *blake3::hash(&bytes).as_bytes();
+            if let Some(imports) = cache.get(&digest) {
+                return Got::Known(stat, digest, imports);
+            }
+            match parse::imports(parser, &bytes) {
+                Ok(imports) => Got::Parsed(stat, digest, Arc::new(imports)),
+                Err(e) => Got::Bad(BadSource {
+                    path: m.path.clone(),
+                    line: e.line,
+                    col: e.col,
+                    message: e.message,
+                }),
+            }
+        })
+        .collect()
 }
 
 /// Which of `files` are modules, and their names (semantics: only `*.py`;

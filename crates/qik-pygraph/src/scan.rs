@@ -408,7 +408,7 @@ impl Lexer<'_> {
         {
             tokens = &tokens[1..tokens.len() - 1];
         }
-        if tokens.len() % 2 == 0 {
+        if tokens.len().is_multiple_of(2) {
             return false;
         }
         for (i, tok) in tokens.iter().enumerate() {
