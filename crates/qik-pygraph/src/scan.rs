@@ -34,8 +34,18 @@ pub(crate) struct ScanError {
 
 /// Finds the import statements of `src`.
 pub(crate) fn scan(src: &str) -> Result<Vec<Stmt>, ScanError> {
+    let b = src.as_bytes();
+    if let Some(at) = memchr::memchr(0, b) {
+        let (line, col) = line_col(b, at);
+        return Err(ScanError {
+            line,
+            col,
+            message: "source code cannot contain null bytes".into(),
+        });
+    }
     let mut lexer = Lexer {
-        b: src.as_bytes(),
+        b,
+        has_cr: memchr::memchr(b'\r', b).is_some(),
         pos: 0,
         line: 1,
         line_start: 0,
@@ -64,6 +74,8 @@ enum HTok {
 
 struct Lexer<'a> {
     b: &'a [u8],
+    /// Lone `\r` can end lines: the fast paths only look for `\n`.
+    has_cr: bool,
     pos: usize,
     line: u32,
     line_start: usize,
@@ -281,12 +293,8 @@ impl Lexer<'_> {
 
     /// Up to the end of the line (or a NUL byte, which the caller reports).
     fn skip_comment(&mut self) {
-        while let Some(&c) = self.b.get(self.pos) {
-            if matches!(c, b'\n' | b'\r' | 0) {
-                return;
-            }
-            self.pos += 1;
-        }
+        let rest = self.b.get(self.pos..).unwrap_or_default();
+        self.pos += memchr::memchr3(b'\n', b'\r', 0, rest).unwrap_or(rest.len());
     }
 
     fn number(&mut self) {
@@ -435,6 +443,12 @@ impl Lexer<'_> {
         let triple = self.peek(self.pos + 1) == q && self.peek(self.pos + 2) == q;
         self.pos += if triple { 3 } else { 1 };
         loop {
+            if !formatted && !self.has_cr {
+                // Straight to the next byte that matters (NUL bytes were
+                // ruled out for the whole file up front).
+                let rest = self.b.get(self.pos..).unwrap_or_default();
+                self.pos += memchr::memchr3(q, b'\\', b'\n', rest).unwrap_or(rest.len());
+            }
             let Some(&c) = self.b.get(self.pos) else {
                 return Err(self.unterminated(start, triple));
             };
@@ -725,6 +739,18 @@ else:
     }
 
     #[test]
+    fn old_mac_line_endings() {
+        let src = "s = '''a\rb'''\rimport a\rif TYPE_CHECKING:\r    import b\r";
+        assert_eq!(
+            stmts(src),
+            [
+                ("import a".to_string(), 3, false),
+                ("import b".to_string(), 5, true)
+            ]
+        );
+    }
+
+    #[test]
     fn lexical_errors_have_positions() {
         for (src, line, col, msg) in [
             ("x = (1,\nimport a\n", 1, 5, "'(' was never closed"),
@@ -735,6 +761,7 @@ else:
             ("x = 1 \\ y\n", 1, 7, "after line continuation"),
             ("x = [1)\n", 1, 7, "does not match"),
             ("import a\0\n", 1, 9, "null bytes"),
+            ("s = '''\n\0'''\n", 2, 1, "null bytes"),
         ] {
             let err = scan(src).unwrap_err();
             assert_eq!((err.line, err.col), (line, col), "{src:?}: {err:?}");
