@@ -1,10 +1,35 @@
 //! The `qik.pygraph` plugin: the Python import graph as a dependency, and
 //! import linting across space fences.
 //!
-//! This crate registers the plugin id and its `[plugins.pygraph]` section; the
-//! graph, the `pygraph` dep type and the commands build on it.
+//! This crate registers the plugin id and its `[plugins.pygraph]` section,
+//! and holds the import-graph engine the plugin's commands run:
+//!
+//! - [`build`]: candidate `*.py` files → [`Graph`] (raw imports cached per
+//!   file by content digest; resolution on every build), written as
+//!   `graph.json` by [`Graph::write_json`];
+//! - [`lock`]: one module's upstream closure as globs and distributions;
+//! - [`check`]: imports leaving a space's fence.
+//!
+//! `docs/pygraph.md` describes the semantics and where they differ from
+//! grimp and the Python qik.
+
+mod build;
+mod cache;
+mod check;
+mod decode;
+mod graph;
+mod lock;
+mod parse;
+mod scan;
+mod stdlib;
 
 use std::sync::Arc;
+
+pub use build::{BadSource, Build, BuildError, BuildOptions, build, python_files};
+pub use check::{Violation, all_clear, check, fence_modules};
+pub use graph::{Graph, GraphFileError, ImportSite, Module};
+pub use lock::{Lock, LockError, lock};
+pub use parse::RawImport;
 
 use linkme::distributed_slice;
 use qik_core::PLUGINS;
