@@ -16,7 +16,9 @@
 mod build;
 mod cache;
 mod check;
+mod commands;
 mod decode;
+mod dep;
 mod graph;
 mod lock;
 mod parse;
@@ -70,5 +72,5 @@ static PLUGIN: PluginDef = PluginDef {
     id: ID,
     config: parse_config,
     commands: "",
-    factories: &[],
+    factories: &commands::FACTORIES,
 };

@@ -4,6 +4,7 @@ mod completions;
 mod config_errors;
 mod limits;
 mod parity;
+mod pygraph;
 mod qikx;
 mod registry;
 mod run;

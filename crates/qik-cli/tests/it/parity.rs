@@ -28,16 +28,6 @@ enum Ours {
     Lists(&'static [&'static str]),
 }
 
-/// Cases whose runnables come from plugin code that is not built yet, with the
-/// issue that adds it. Their blocks are not compared until then.
-const PENDING_CASES: &[(&str, &str)] = &[
-    ("pygraph", "issue 7: the pygraph dep type and commands"),
-    (
-        "plugin-alias",
-        "issues 6 and 7: plugin commands under an alias",
-    ),
-];
-
 /// (case, cwd, args) → what we do, and why.
 const DIVERGENCES: &[(&str, &str, &str, Ours)] = &[
     // Unknown selector values are errors here; the Python qik selects nothing.
@@ -234,9 +224,6 @@ fn ls_matches_the_python_qik() {
                 *case == block.case && *cwd == block.cwd && *args == joined
             })
             .map(|d| &d.3);
-        if PENDING_CASES.iter().any(|(case, _)| *case == block.case) {
-            continue;
-        }
         let project = Project::copy_of(&corpus.join(&block.case));
         let run = project.qik(&block.cwd, &args, &env);
         compared += 1;

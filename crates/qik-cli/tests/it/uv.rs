@@ -416,3 +416,54 @@ x = {exec = "echo x", space = "a"}
     assert_ne!(run.code, 0);
     assert_has(&run.stderr, "circular uv constraint: a -> b -> a");
 }
+
+#[test]
+fn pygraph_maps_imports_to_the_venvs_distributions() {
+    let uv = UvProject::new(
+        r#"[plugins]
+uv = "qik.uv"
+pygraph = "qik.pygraph"
+
+[spaces.default]
+venv = "requirements.txt"
+modules = ["app"]
+fence = true
+
+[commands]
+test = {exec = "echo ran >> ran.txt", deps = [{type = "pygraph", pyimport = "app"}]}
+"#,
+    );
+    uv.project.write("requirements.txt", "tinypkg\n");
+    uv.project.write("app/__init__.py", "import tinypkg\n");
+    uv.commit();
+    assert_ok(&uv.qik(&["test"]));
+    let lock: serde_json::Value = serde_json::from_str(
+        &uv.project
+            .read("._qik/artifacts/pygraph.lock/lock.app.default.json"),
+    )
+    .unwrap();
+    assert_eq!(lock["pydists"], serde_json::json!(["tinypkg"]));
+    assert_ok(&uv.qik(&["test"]));
+    assert_eq!(uv.project.read("ran.txt").lines().count(), 1);
+
+    // Another version of the imported distribution in the venv re-runs it.
+    let env = uv_env(uv.wheels());
+    let status = std::process::Command::new(crate::tools::uv_dir().join("uv"))
+        .args(["pip", "install", "--quiet", "tinypkg==1.0", "--python"])
+        .arg(uv.project.root.join("._qik/venv/default/bin/python"))
+        .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .status()
+        .expect("uv runs");
+    assert!(status.success());
+    assert_ok(&uv.qik(&["test"]));
+    assert_eq!(uv.project.read("ran.txt").lines().count(), 2);
+
+    // The fence allows what the venv provides, nothing else.
+    let check = uv.qik(&["pygraph.check", "-n", "1"]);
+    assert_eq!(check.code, 0, "{check:#?}");
+    uv.project
+        .write("app/__init__.py", "import tinypkg\nimport otherpkg\n");
+    let check = uv.qik(&["pygraph.check", "-n", "1"]);
+    assert_eq!(check.code, 1, "{check:#?}");
+    assert_has(&check.stdout, "app imports otherpkg (app/__init__.py:2)");
+}

@@ -140,6 +140,12 @@ impl TrackedFiles {
         Ok(found)
     }
 
+    /// The path of a matched file, relative to the project root.
+    pub fn path(&self, file: usize) -> String {
+        let (path, _) = &self.entries[file];
+        String::from_utf8_lossy(&path[self.prefix.len()..]).into_owned()
+    }
+
     /// The digest of a matched file, or `None` when it is tracked but deleted
     /// from the working tree (it then hashes exactly like an absent file).
     pub fn digest(&self, file: usize) -> Result<Option<FileDigest>, Diagnostic> {

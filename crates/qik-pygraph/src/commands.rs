@@ -1,0 +1,450 @@
+//! The plugin's commands, built in code and run inside qik:
+//!
+//! - `pygraph.build` (hidden): the import graph of every tracked `*.py` file,
+//!   written as `graph.json`;
+//! - `pygraph.lock?pyimport=M` (hidden, one per space and module that a
+//!   `pygraph` dep names): the files and distributions `M` depends on, as a
+//!   deps file that the dep reads when hashing;
+//! - `pygraph.check` (one per fenced space): imports that leave the fence.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use qik_core::cache::CacheWhen;
+use qik_core::config::FenceConf;
+use qik_core::deps::{CommandDep, LoadDep};
+use qik_core::diagnostic::{Code, Diagnostic};
+use qik_core::factory::{
+    ActionCx, Args, CommandFactory, FactoryCx, Instances, NativeAction, SPACE_ARG,
+};
+use qik_core::model::{DEFAULT_SPACE, Project, Runnable};
+use qik_core::template::{self, Scope};
+
+use crate::{BuildOptions, Graph, ID, PygraphConfig};
+
+pub(crate) const BUILD: &str = "build";
+pub(crate) const LOCK: &str = "lock";
+pub(crate) const CHECK: &str = "check";
+
+/// The argument naming the module a lock is for.
+pub(crate) const PYIMPORT_ARG: &str = "pyimport";
+
+pub(crate) static FACTORIES: [CommandFactory; 3] = [
+    CommandFactory {
+        name: BUILD,
+        hidden: true,
+        instances: Instances::Standalone(build_runnables),
+    },
+    CommandFactory {
+        name: LOCK,
+        hidden: true,
+        instances: Instances::PerArgs(lock_runnable),
+    },
+    CommandFactory {
+        name: CHECK,
+        hidden: false,
+        instances: Instances::Standalone(check_runnables),
+    },
+];
+
+/// Every file pygraph reads: the whole Python source of the project.
+const ALL_PYTHON: &str = "**.py";
+
+pub(crate) fn config(project: &Project) -> &PygraphConfig {
+    project
+        .config
+        .plugins
+        .values()
+        .find(|p| p.def.id == ID)
+        .and_then(|p| p.config.downcast_ref::<PygraphConfig>())
+        .expect("pygraph runnables exist only when the plugin is enabled")
+}
+
+fn plugin_name(project: &Project) -> &str {
+    project.plugin_name(ID).unwrap_or("pygraph")
+}
+
+/// A cache setting: the command's own, else the plugin's `cache`, else
+/// `[defaults] cache`, else `local`. May use `{ctx...}`.
+fn cache_of(project: &Project, specific: Option<&String>) -> Result<String, Diagnostic> {
+    let config = config(project);
+    let chosen = specific
+        .or(config.cache.as_ref())
+        .cloned()
+        .or_else(|| {
+            project
+                .config
+                .defaults
+                .cache
+                .as_ref()
+                .map(|c| c.get_ref().clone())
+        })
+        .unwrap_or_else(|| "local".to_string());
+    template::render(
+        &chosen,
+        Scope {
+            module: None,
+            ctx: &project.ctx,
+        },
+    )
+    .map_err(|err| {
+        Diagnostic::error(
+            Code::General,
+            format!(
+                "cannot fill in the pygraph cache `{chosen}`: {}",
+                err.message
+            ),
+        )
+        .with_hint("check the `cache` settings of [plugins.pygraph]")
+    })
+}
+
+/// `.qik` for results kept in the repo cache, else `._qik`.
+fn work_dir(cache: &str) -> &'static str {
+    if cache == "repo" { ".qik" } else { "._qik" }
+}
+
+/// Where `pygraph.build` writes the graph, relative to the project root.
+pub(crate) fn graph_path(project: &Project) -> Result<String, Diagnostic> {
+    let cache = cache_of(project, config(project).build_cache.as_ref())?;
+    Ok(format!(
+        "{}/artifacts/{}.{BUILD}/graph.json",
+        work_dir(&cache),
+        plugin_name(project)
+    ))
+}
+
+/// Where the lock of `pyimport` for `space` is written, relative to the root.
+pub(crate) fn lock_path(
+    project: &Project,
+    pyimport: &str,
+    space: &str,
+) -> Result<String, Diagnostic> {
+    let cache = cache_of(project, config(project).lock_cache.as_ref())?;
+    Ok(format!(
+        "{}/artifacts/{}.{LOCK}/lock.{pyimport}.{space}.json",
+        work_dir(&cache),
+        plugin_name(project)
+    ))
+}
+
+/// The settings that change what the graph holds: inputs of every pygraph
+/// runnable.
+fn settings_const(project: &Project) -> String {
+    let config = config(project);
+    format!(
+        "pygraph: ignore-type-checking={} ignore-pydists={} python-path={}",
+        config.ignore_type_checking, config.ignore_pydists, project.config.defaults.python_path
+    )
+}
+
+fn build_options(project: &Project) -> BuildOptions {
+    let config = config(project);
+    BuildOptions {
+        ignore_type_checking: config.ignore_type_checking,
+        ignore_pydists: config.ignore_pydists,
+    }
+}
+
+fn build_dep(project: &Project) -> CommandDep {
+    CommandDep {
+        name: format!("{}.{BUILD}", plugin_name(project)),
+        args: Args::new(),
+        strict: false,
+        isolated: None,
+        origin: None,
+    }
+}
+
+/// The dependency a `pygraph` dep adds: the lock of `pyimport` in `space`
+/// (strict: a new lock re-runs the command) and the deps file it writes.
+pub(crate) fn lock_deps(
+    project: &Project,
+    pyimport: &str,
+    space: &str,
+) -> Result<(CommandDep, LoadDep), Diagnostic> {
+    let command = CommandDep {
+        name: format!("{}.{LOCK}", plugin_name(project)),
+        args: Args::from([
+            (SPACE_ARG.to_string(), space.to_string()),
+            (PYIMPORT_ARG.to_string(), pyimport.to_string()),
+        ]),
+        strict: true,
+        isolated: None,
+        origin: None,
+    };
+    let load = LoadDep {
+        path: lock_path(project, pyimport, space)?,
+        default: vec![ALL_PYTHON.to_string()],
+    };
+    Ok((command, load))
+}
+
+fn build_runnables(cx: &FactoryCx<'_>) -> Result<Vec<Runnable>, Diagnostic> {
+    let project = cx.project;
+    let graph = graph_path(project)?;
+    let mut runnable = cx.runnable(DEFAULT_SPACE, &Args::new());
+    runnable.exec = format!("build the import graph of {ALL_PYTHON} into {graph}");
+    runnable.in_space_env = false;
+    runnable.deps.globs.insert(ALL_PYTHON.to_string());
+    runnable.deps.consts.insert(settings_const(project));
+    runnable.artifacts = vec![graph];
+    runnable.cache = cache_of(project, config(project).build_cache.as_ref())?;
+    runnable.cache_when = CacheWhen::Success;
+    runnable.native = Some(Arc::new(BuildGraph));
+    project.add_base_deps(DEFAULT_SPACE, &mut runnable.deps)?;
+    Ok(vec![runnable])
+}
+
+fn lock_runnable(cx: &FactoryCx<'_>, args: &Args) -> Result<Runnable, Diagnostic> {
+    let project = cx.project;
+    let (Some(space), Some(pyimport)) = (args.get(SPACE_ARG), args.get(PYIMPORT_ARG)) else {
+        return Err(Diagnostic::error(
+            Code::General,
+            format!(
+                "`{}` needs the arguments `space` and `pyimport`",
+                cx.command
+            ),
+        )
+        .with_hint(format!(
+            "it runs for the `pygraph` deps of commands; run `qik {}` to run every lock they use",
+            cx.command
+        )));
+    };
+    let path = lock_path(project, pyimport, space)?;
+    let mut runnable = cx.runnable(space, args);
+    runnable.exec = format!("lock the imports of {pyimport} into {path}");
+    // The space's venv maps external modules to distributions: its inputs
+    // and install come first.
+    runnable.in_space_env = true;
+    runnable.deps.commands.push(build_dep(project));
+    // The previous lock names the files the module depended on: when one of
+    // them changes, so may the lock.
+    runnable.deps.loads.insert(LoadDep {
+        path: path.clone(),
+        default: vec![ALL_PYTHON.to_string()],
+    });
+    runnable.deps.consts.insert(settings_const(project));
+    runnable.artifacts = vec![path];
+    runnable.cache = cache_of(project, config(project).lock_cache.as_ref())?;
+    runnable.cache_when = CacheWhen::Success;
+    runnable.native = Some(Arc::new(LockModule {
+        space: space.clone(),
+        pyimport: pyimport.clone(),
+    }));
+    project.add_base_deps(space, &mut runnable.deps)?;
+    Ok(runnable)
+}
+
+fn check_runnables(cx: &FactoryCx<'_>) -> Result<Vec<Runnable>, Diagnostic> {
+    let project = cx.project;
+    let mut runnables = Vec::new();
+    for space in project.config.spaces.values() {
+        if matches!(space.fence, FenceConf::Off) {
+            continue;
+        }
+        let fence = project.fence_of(&space.name)?;
+        let mut runnable = cx.runnable(&space.name, &Args::new());
+        runnable.exec = format!(
+            "check the imports of space {} against its fence",
+            space.name
+        );
+        runnable.in_space_env = true;
+        runnable.deps.commands.push(build_dep(project));
+        runnable.deps.globs.extend(fence.iter().cloned());
+        runnable.deps.consts.insert(settings_const(project));
+        runnable.cache = cache_of(project, config(project).check_cache.as_ref())?;
+        runnable.cache_when = CacheWhen::Success;
+        runnable.native = Some(Arc::new(CheckFence {
+            space: space.name.clone(),
+            fence,
+        }));
+        project.add_base_deps(&space.name, &mut runnable.deps)?;
+        runnables.push(runnable);
+    }
+    Ok(runnables)
+}
+
+/// The raw-import cache of the engine: private, never shared.
+fn import_cache_dir(cx: &ActionCx<'_>) -> PathBuf {
+    cx.private_dir.join("pygraph")
+}
+
+/// Builds the graph of the tracked Python files (with import sites).
+fn build_graph(cx: &mut ActionCx<'_>) -> Result<Graph, Diagnostic> {
+    let project = cx.project;
+    let matched = cx.files.matching(&[ALL_PYTHON.to_string()])?;
+    let files: Vec<String> = matched.iter().map(|&i| cx.files.path(i)).collect();
+    let cache = import_cache_dir(cx);
+    let built = crate::build(
+        &project.config.root,
+        &project.config.defaults.python_path,
+        &files,
+        Some(&cache),
+        &build_options(project),
+    )
+    .map_err(|err| {
+        let hint = err.hint();
+        Diagnostic::error(Code::General, err.to_string()).with_hint(hint)
+    })?;
+    for warning in &built.warnings {
+        cx.line(format!("warning: {warning}"));
+    }
+    Ok(built.graph)
+}
+
+/// The distributions that provide each top-level module in a space, with
+/// `[pydist] modules` mappings on top (an empty name ignores the module).
+fn module_dists(
+    cx: &ActionCx<'_>,
+    space: &str,
+) -> Result<BTreeMap<String, Vec<String>>, Diagnostic> {
+    let project = cx.project;
+    let mut map = project
+        .installed(space)?
+        .module_dists(&cx.private_dir.join("pygraph"));
+    for (module, dist) in &project.config.pydist.modules {
+        let dists = if dist.is_empty() {
+            Vec::new()
+        } else {
+            vec![qik_core::hashing::normalize_pydist(dist)]
+        };
+        map.insert(module.clone(), dists);
+    }
+    Ok(map)
+}
+
+#[derive(Debug)]
+struct BuildGraph;
+
+impl NativeAction for BuildGraph {
+    fn run(&self, cx: &mut ActionCx<'_>) -> Result<i32, Diagnostic> {
+        let graph = build_graph(cx)?;
+        let path = cx.project.config.root.join(graph_path(cx.project)?);
+        graph.write_json(&path).map_err(|err| {
+            Diagnostic::error(
+                Code::General,
+                format!("cannot write the import graph: {err}"),
+            )
+        })?;
+        let internal = graph.modules().iter().filter(|m| m.internal).count();
+        cx.line(format!(
+            "import graph: {internal} modules, {} external, {} imports",
+            graph.modules().len() - internal,
+            graph.edges().len()
+        ));
+        Ok(0)
+    }
+}
+
+#[derive(Debug)]
+struct LockModule {
+    space: String,
+    pyimport: String,
+}
+
+impl NativeAction for LockModule {
+    fn run(&self, cx: &mut ActionCx<'_>) -> Result<i32, Diagnostic> {
+        let project = cx.project;
+        let graph_file = project.config.root.join(graph_path(project)?);
+        let graph =
+            Graph::read_json(&graph_file, &project.config.defaults.python_path).map_err(|err| {
+                Diagnostic::error(
+                    Code::General,
+                    format!("cannot read the import graph: {err}"),
+                )
+                .with_hint("run the graph's build again: qik pygraph.build -f")
+            })?;
+        let ignore_pydists = config(project).ignore_pydists;
+        let dists = if ignore_pydists {
+            BTreeMap::new()
+        } else {
+            module_dists(cx, &self.space)?
+        };
+        let lookup = |module: &str| -> Option<Vec<String>> {
+            if ignore_pydists {
+                Some(Vec::new())
+            } else {
+                dists.get(module).cloned()
+            }
+        };
+        let lock = crate::lock(
+            &graph,
+            &self.pyimport,
+            &lookup,
+            project.config.pydist.ignore_missing_modules,
+        )
+        .map_err(|err| {
+            let hint = err.hint();
+            Diagnostic::error(Code::General, err.to_string()).with_hint(hint)
+        })?;
+        let path = project
+            .config
+            .root
+            .join(lock_path(project, &self.pyimport, &self.space)?);
+        write_deps_file(&path, &lock.globs, &lock.pydists).map_err(|err| {
+            Diagnostic::error(
+                Code::General,
+                format!("cannot write {}: {err}", path.display()),
+            )
+        })?;
+        cx.line(format!(
+            "{}: {} file patterns, {} distributions",
+            self.pyimport,
+            lock.globs.len(),
+            lock.pydists.len()
+        ));
+        Ok(0)
+    }
+}
+
+/// Writes a deps file (`{"globs": [...], "pydists": [...]}`, what `load`
+/// deps read) in one rename.
+fn write_deps_file(path: &Path, globs: &[String], pydists: &[String]) -> std::io::Result<()> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir)?;
+    let body = serde_json::json!({"globs": globs, "pydists": pydists});
+    let mut file = tempfile::NamedTempFile::new_in(dir)?;
+    file.write_all(body.to_string().as_bytes())?;
+    file.persist(path).map_err(|err| err.error)?;
+    Ok(())
+}
+
+#[derive(Debug)]
+struct CheckFence {
+    space: String,
+    /// The fence's directories, relative to the project root.
+    fence: Vec<String>,
+}
+
+impl NativeAction for CheckFence {
+    fn run(&self, cx: &mut ActionCx<'_>) -> Result<i32, Diagnostic> {
+        let graph = build_graph(cx)?;
+        let python_path = &cx.project.config.defaults.python_path;
+        let fence = crate::fence_modules(python_path, &self.fence);
+        let dists = module_dists(cx, &self.space)?;
+        let violations = crate::check(&graph, &fence, &|module: &str| dists.contains_key(module));
+        if violations.is_empty() {
+            cx.line(crate::all_clear(&self.space, &graph, &fence));
+            return Ok(0);
+        }
+        let (external, internal): (Vec<_>, Vec<_>) = violations.iter().partition(|v| v.external);
+        for (kind, found) in [("internal", internal), ("external", external)] {
+            if found.is_empty() {
+                continue;
+            }
+            cx.line(format!(
+                "Found {} {kind} import violation{} for \"{}\" space:",
+                found.len(),
+                if found.len() == 1 { "" } else { "s" },
+                self.space
+            ));
+            for violation in found {
+                cx.line(violation.to_string());
+            }
+        }
+        Ok(1)
+    }
+}
