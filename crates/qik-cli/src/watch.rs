@@ -4,9 +4,10 @@
 //! git-tracked files of the project (not `.venv/`, `node_modules/` or build
 //! output, which are untracked), the git index (a file added to or removed
 //! from it changes the inputs), the configuration files, and the
-//! site-packages of the active environment when a runnable depends on Python
-//! distributions. Events are gathered until the project has been quiet for a
-//! moment, so a save storm or a branch switch is one batch; each affected
+//! site-packages of the environments (the active one, or a space's venv)
+//! when a runnable depends on Python distributions. Events are gathered until
+//! the project has been quiet for a moment, so a save storm or a branch
+//! switch is one batch; each affected
 //! runnable runs once per batch, with its strict downstream runnables
 //! ([`qik_core::changes`] decides what a change affects, as for `--since`).
 //!
@@ -26,7 +27,7 @@ use qik_core::changes::{self, Changes, ProjectPaths};
 use qik_core::config;
 use qik_core::diagnostic::{Code, Diagnostic};
 use qik_core::graph::Graph;
-use qik_core::hashing::{Installed, normalize_pydist};
+use qik_core::hashing::normalize_pydist;
 use qik_core::runner::Interrupt;
 
 use crate::args::QikArgs;
@@ -189,20 +190,23 @@ impl Session {
             .iter()
             .map(|file| self.root.join(file))
             .collect();
-        let wants_pydists = self
+        // The site-packages of every space whose runnables read versions:
+        // a uv space's venv, or the active environment.
+        let spaces: BTreeSet<&str> = self
             .graph
             .runnables()
-            .any(|r| !r.deps.pydists.is_empty() || !r.deps.loads.is_empty());
-        self.site_packages = if wants_pydists {
-            Installed::active()
+            .filter(|r| !r.deps.pydists.is_empty() || !r.deps.loads.is_empty())
+            .map(|r| r.space.as_str())
+            .collect();
+        let mut dirs: BTreeSet<PathBuf> = BTreeSet::new();
+        for space in spaces {
+            let found = project
+                .installed(space)
                 .map(|installed| installed.dirs)
-                .unwrap_or_default()
-                .into_iter()
-                .filter_map(|dir| dir.canonicalize().ok())
-                .collect()
-        } else {
-            Vec::new()
-        };
+                .unwrap_or_default();
+            dirs.extend(found.into_iter().filter_map(|dir| dir.canonicalize().ok()));
+        }
+        self.site_packages = dirs.into_iter().collect();
     }
 
     /// Waits for the next batch of relevant events; `None` after Ctrl-C.

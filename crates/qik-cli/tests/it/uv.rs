@@ -307,13 +307,14 @@ fn which(tool: &str) -> Option<std::path::PathBuf> {
 }
 
 #[test]
-fn a_python_version_uv_cannot_find_fails_the_install() {
+fn a_python_version_uv_cannot_find_fails_the_install_ctx_values_included() {
     let uv = UvProject::new(
-        "[plugins.uv]\npyimport = \"qik.uv\"\npython = \"3.4\"\n\n[spaces]\ndefault = \"requirements.txt\"\n\n[commands]\nshow = {exec = \"echo shown\", deps = [\"src/**\"]}\n",
+        "ctx = [{name = \"pyver\", type = \"str\", required = true}]\n\n[plugins.uv]\npyimport = \"qik.uv\"\npython = \"{ctx.pyver}\"\n\n[spaces]\ndefault = \"requirements.txt\"\n\n[commands]\nshow = {exec = \"echo shown\", deps = [\"src/**\"]}\n",
     );
     uv.project.write("requirements.txt", "tinypkg\n");
     uv.commit();
-    let run = uv.qik(&["-n", "1"]);
+    // The version comes from a context variable (set from the environment).
+    let run = uv.qik_with(&["-n", "1"], &[("PYVER", "3.4")]);
     assert_ne!(run.code, 0);
     let output = all_output(&run);
     assert_has(&output, "3.4");
