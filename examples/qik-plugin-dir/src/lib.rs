@@ -1,0 +1,99 @@
+//! `example.dir`: a qik plugin built outside qik's workspace, as a third
+//! party would build one.
+//!
+//! It registers, through qik-core's linkme slices:
+//! - the cache type `dir`: a remote cache in a shared directory (an NFS
+//!   mount, a CI volume) that uses the local cache as hot storage;
+//! - the dep type `env`: the value of an environment variable, hashed;
+//! - the command `dir.prune`, which trims old entries from every `dir` cache;
+//! - the config section `[plugins.dir]` (`keep`, read by `dir.prune`).
+//!
+//! `docs/plugins.md` in qik's repository walks through this crate; its code
+//! blocks are compiled as doctests of this crate.
+
+use std::sync::Arc;
+
+use linkme::distributed_slice;
+use qik_core::diagnostic::{Code, Diagnostic};
+use qik_core::registry::{CacheType, DepType, PluginConfig, PluginDef};
+use qik_core::source::Node;
+use qik_core::{CACHE_TYPES, DEP_TYPES, PLUGINS};
+use serde::Deserialize;
+use toml::Spanned;
+
+/// The `dir` cache type: entries copied to and from a shared directory.
+mod cache;
+/// The `env` dep type: an environment variable's value as an input.
+mod env;
+/// The `dir.prune` command.
+mod prune;
+
+/// The id users write in `[plugins]`: `dir = "example.dir"`.
+pub const ID: &str = "example.dir";
+
+/// Entries per runnable that `dir.prune` keeps when `[plugins.dir]` says nothing.
+const DEFAULT_KEEP: u32 = 10;
+
+/// `[plugins.dir]`, as written.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct DirConfig {
+    /// How many entries per runnable `dir.prune` keeps, newest first.
+    keep: Option<Spanned<u32>>,
+}
+
+impl DirConfig {
+    pub fn keep(&self) -> u32 {
+        self.keep
+            .as_ref()
+            .map_or(DEFAULT_KEEP, |keep| *keep.get_ref())
+    }
+}
+
+/// Parses `[plugins.dir]`; `None` when the plugin is enabled without a table.
+/// Errors point at the offending value, like core's own.
+fn parse_config(node: Option<Node<'_>>) -> Result<PluginConfig, Diagnostic> {
+    let Some(node) = node else {
+        return Ok(Arc::new(DirConfig::default()));
+    };
+    let config: DirConfig = node.deserialize_without("pyimport")?;
+    if let Some(keep) = &config.keep {
+        if *keep.get_ref() == 0 {
+            return Err(
+                Diagnostic::error(Code::ConfigParse, "`keep` must be at least 1")
+                    .with_label(node.file(), keep.span(), "keeps nothing")
+                    .with_hint(
+                        "prune keeps the newest entries of each runnable; use keep = 1 or more",
+                    ),
+            );
+        }
+    }
+    Ok(Arc::new(config))
+}
+
+#[distributed_slice(PLUGINS)]
+static PLUGIN: PluginDef = PluginDef {
+    id: ID,
+    config: parse_config,
+    commands: "",
+    factories: &prune::FACTORIES,
+};
+
+#[distributed_slice(CACHE_TYPES)]
+static DIR_CACHE: CacheType = CacheType {
+    tag: "dir",
+    plugin: ID,
+    parse: cache::parse,
+};
+
+#[distributed_slice(DEP_TYPES)]
+static ENV_DEP: DepType = DepType {
+    tag: "env",
+    plugin: ID,
+    parse: env::parse,
+};
+
+/// The guide, whose Rust code blocks compile as this crate's doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../../../docs/plugins.md")]
+pub struct Guide;
