@@ -1,15 +1,17 @@
-//! Developer chores: `cargo xtask bench`.
+//! Developer chores: `cargo xtask bench`, `cargo xtask release`.
 
 mod bench;
+mod release;
 
 use std::process::ExitCode;
 
-const USAGE: &str = "usage: cargo xtask bench [--modules N[,N...]] [--runs N]";
+const USAGE: &str = "usage: cargo xtask bench [--modules N[,N...]] [--runs N]\n       cargo xtask release [--version X.Y.Z] [--dry-run]";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
         Some("bench") => bench::main(&args[1..]),
+        Some("release") => release::main(&args[1..]),
         _ => {
             eprintln!("{USAGE}");
             return ExitCode::from(2);

@@ -21,7 +21,7 @@ pub enum Logger {
 
 /// qik: a cached command runner for monorepos.
 #[derive(Clone, Debug, Parser)]
-#[command(name = "qik", version, about, max_term_width = 100)]
+#[command(name = "qik", version = crate::VERSION, about, max_term_width = 100)]
 pub struct QikArgs {
     /// Commands to run (all visible commands when none are given).
     #[arg(value_name = "COMMAND", env = "QIK__COMMANDS", value_delimiter = ',', add = ArgValueCompleter::new(completions::commands))]

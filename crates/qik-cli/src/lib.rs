@@ -29,6 +29,13 @@ use clap::Parser;
 
 pub use args::QikArgs;
 
+/// The version `--version` reports: the one `cargo xtask release` stamps,
+/// else the crate's.
+const VERSION: &str = match option_env!("QIK_RELEASE_VERSION") {
+    Some(version) => version,
+    None => env!("CARGO_PKG_VERSION"),
+};
+
 /// Exit code of user errors (bad config, unknown names). Bad arguments exit 2 (clap).
 const EXIT_USER_ERROR: u8 = 1;
 

@@ -30,7 +30,7 @@ fn run(args: &[String]) -> Result<ExitCode, Diagnostic> {
             return Ok(ExitCode::SUCCESS);
         }
         "-V" | "--version" => {
-            println!("qikx {}", env!("CARGO_PKG_VERSION"));
+            println!("qikx {}", crate::VERSION);
             return Ok(ExitCode::SUCCESS);
         }
         "-i" | "--install" => return install(),
