@@ -2,6 +2,7 @@
 //! parsed on all cores), and the resolution of every import against the
 //! project's modules.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::fmt;
 use std::path::Path;
@@ -341,8 +342,9 @@ pub(crate) fn is_identifier(s: &str) -> bool {
 }
 
 /// Resolution of one raw import.
-enum Target<'a> {
-    Internal(&'a str),
+enum Target {
+    /// Index into the modules.
+    Internal(usize),
     External(String),
     Dropped,
 }
@@ -360,7 +362,7 @@ fn resolve(
         .map(|(i, m)| (m.name.as_str(), i))
         .collect();
     // (importer module index, target, line)
-    let mut raw_sites: Vec<(usize, Target<'_>, u32)> = Vec::new();
+    let mut raw_sites: Vec<(usize, Target, u32)> = Vec::new();
     let mut externals = BTreeSet::new();
     for (i, (m, imps)) in modules.iter().zip(imports).enumerate() {
         for imp in imps.iter() {
@@ -377,7 +379,7 @@ fn resolve(
                     continue;
                 }
             };
-            let target = target(&candidate, &internal, modules, options);
+            let target = target(&candidate, &internal, options);
             if let Target::External(name) = &target {
                 externals.insert(name.clone());
             }
@@ -404,7 +406,7 @@ fn resolve(
         .map(|(i, target, line)| ImportSite {
             importer: module_node[*i],
             imported: match target {
-                Target::Internal(name) => index[name],
+                Target::Internal(m) => module_node[*m],
                 Target::External(name) => index[name.as_str()],
                 Target::Dropped => unreachable!("dropped above"),
             },
@@ -425,9 +427,9 @@ fn resolve(
 
 /// The absolute candidate name of an import in module `importer`; None for
 /// a relative import that climbs past the top level.
-fn absolute(importer: &str, is_package: bool, imp: &RawImport) -> Option<String> {
+fn absolute<'a>(importer: &str, is_package: bool, imp: &'a RawImport) -> Option<Cow<'a, str>> {
     if imp.level == 0 {
-        return Some(imp.name.clone());
+        return Some(Cow::Borrowed(&imp.name));
     }
     let parts: Vec<&str> = importer.split('.').collect();
     // In a package's `__init__`, one dot is the package itself.
@@ -436,27 +438,22 @@ fn absolute(importer: &str, is_package: bool, imp: &RawImport) -> Option<String>
         return None;
     }
     let base = parts[..parts.len() - drop].join(".");
-    Some(if imp.name.is_empty() {
+    Some(Cow::Owned(if imp.name.is_empty() {
         base
     } else {
         format!("{base}.{}", imp.name)
-    })
+    }))
 }
 
 /// Grimp's rules: the module itself, else its parent, else (externals on)
 /// the top-level name — internal or external — unless it is stdlib.
-fn target<'a>(
-    candidate: &str,
-    internal: &HashMap<&str, usize>,
-    modules: &'a [ModuleFile],
-    options: &BuildOptions,
-) -> Target<'a> {
+fn target(candidate: &str, internal: &HashMap<&str, usize>, options: &BuildOptions) -> Target {
     if let Some(&i) = internal.get(candidate) {
-        return Target::Internal(&modules[i].name);
+        return Target::Internal(i);
     }
     if let Some((parent, _)) = candidate.rsplit_once('.') {
         if let Some(&i) = internal.get(parent) {
-            return Target::Internal(&modules[i].name);
+            return Target::Internal(i);
         }
     }
     if options.ignore_pydists {
@@ -467,7 +464,7 @@ fn target<'a>(
         return Target::Dropped;
     }
     match internal.get(top) {
-        Some(&i) => Target::Internal(&modules[i].name),
+        Some(&i) => Target::Internal(i),
         None => Target::External(top.to_string()),
     }
 }

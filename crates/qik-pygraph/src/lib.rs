@@ -31,7 +31,7 @@ pub use build::{BadSource, Build, BuildError, BuildOptions, build, python_files}
 pub use check::{Violation, all_clear, check, fence_modules};
 pub use graph::{Graph, GraphFileError, ImportSite, Module};
 pub use lock::{Lock, LockError, lock};
-pub use parse::RawImport;
+pub use parse::{RawImport, SourceError, raw_imports};
 
 use linkme::distributed_slice;
 use qik_core::PLUGINS;

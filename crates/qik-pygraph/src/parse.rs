@@ -26,10 +26,19 @@ pub struct RawImport {
 
 /// A syntax or encoding problem, 1-based line and column.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) struct SourceError {
-    pub(crate) line: u32,
-    pub(crate) col: u32,
-    pub(crate) message: String,
+pub struct SourceError {
+    pub line: u32,
+    pub col: u32,
+    pub message: String,
+}
+
+/// The raw imports of one file's bytes, in source order (for tools and
+/// debugging; `build` caches these per file).
+pub fn raw_imports(bytes: &[u8]) -> Result<Vec<RawImport>, SourceError> {
+    thread_local! {
+        static PARSER: std::cell::RefCell<Parser> = std::cell::RefCell::new(new_parser());
+    }
+    PARSER.with(|p| imports(&mut p.borrow_mut(), bytes))
 }
 
 /// A tree-sitter parser for Python, one per worker thread.

@@ -2,6 +2,7 @@
 //! fixtures, bad input, the cache, lock and check, and the graph of real
 //! packages compared with grimp's.
 
+mod ast_parity;
 mod bad_input;
 mod cache;
 mod grimp;
