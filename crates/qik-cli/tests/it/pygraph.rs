@@ -242,3 +242,29 @@ fn plugin_commands_follow_the_plugin_alias() {
             .is_file()
     );
 }
+
+#[test]
+fn results_can_live_in_the_repo_cache() {
+    let config = CONFIG.replace(
+        "[plugins]\npygraph = \"qik.pygraph\"\n",
+        "[plugins.pygraph]\npyimport = \"qik.pygraph\"\ncache = \"repo\"\n",
+    );
+    let project = Project::with_config(&config);
+    project.write("core/__init__.py", "");
+    project.write("web/__init__.py", "import core\n");
+    project.write("scripts/__init__.py", "");
+    project.commit_all();
+    assert_ok(&project.qik(".", &["test", "-s", "web"], &[]));
+    assert!(
+        project
+            .root
+            .join(".qik/artifacts/pygraph.build/graph.json")
+            .is_file()
+    );
+    let lock = project.read(".qik/artifacts/pygraph.lock/lock.web.web.json");
+    assert!(lock.contains("\"core/**.py\""), "{lock}");
+    // The entries are in the repo cache, so a fresh clone replays them.
+    let status = project.git(&["status", "--porcelain", "--", ".qik/cache"]);
+    assert!(status.contains("pygraph.build"), "{status}");
+    assert!(status.contains("pygraph.lock"), "{status}");
+}
