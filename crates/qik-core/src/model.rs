@@ -428,6 +428,16 @@ impl Project {
             .map(|(name, _)| name)
     }
 
+    /// The parsed `[plugins.<name>]` section of an enabled plugin, as the
+    /// type its parser returned.
+    pub fn plugin_config<T: 'static>(&self, id: &str) -> Option<&T> {
+        self.config
+            .plugins
+            .values()
+            .find(|p| p.def.id == id)
+            .and_then(|p| p.config.downcast_ref::<T>())
+    }
+
     /// The configured name of an enabled plugin (`uv` for `uv = "qik.uv"`).
     pub fn plugin_name(&self, id: &str) -> Option<&str> {
         self.config

@@ -54,11 +54,7 @@ const ALL_PYTHON: &str = "**.py";
 
 pub(crate) fn config(project: &Project) -> &PygraphConfig {
     project
-        .config
-        .plugins
-        .values()
-        .find(|p| p.def.id == ID)
-        .and_then(|p| p.config.downcast_ref::<PygraphConfig>())
+        .plugin_config::<PygraphConfig>(ID)
         .expect("pygraph runnables exist only when the plugin is enabled")
 }
 

@@ -197,11 +197,7 @@ pub(crate) fn venv_is_intact(root: &Path, space: &str) -> bool {
 
 pub(crate) fn plugin_config(project: &Project) -> &UvConfig {
     project
-        .config
-        .plugins
-        .values()
-        .find(|p| p.def.id == ID)
-        .and_then(|p| p.config.downcast_ref::<UvConfig>())
+        .plugin_config::<UvConfig>(ID)
         .expect("a uv venv exists only when the uv plugin is enabled")
 }
 

@@ -43,6 +43,18 @@ impl UvProject {
     fn commit(&self) {
         self.project.commit_all();
     }
+
+    /// `uv pip install` into the default space's venv behind qik's back.
+    fn install_by_hand(&self, requirement: &str) {
+        let env = uv_env(self.wheels());
+        let status = std::process::Command::new(crate::tools::uv_dir().join("uv"))
+            .args(["pip", "install", "--quiet", requirement, "--python"])
+            .arg(self.project.root.join("._qik/venv/default/bin/python"))
+            .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .status()
+            .expect("uv runs");
+        assert!(status.success(), "uv pip install {requirement} failed");
+    }
 }
 
 /// Prints the version of `tinypkg` the command's Python imports.
@@ -229,14 +241,7 @@ uses = {exec = "echo ran >> ran.txt", deps = [{type = "pydist", name = "tinypkg"
 
     // Someone installs another version into the venv by hand: the
     // requirement files did not change, the distribution did.
-    let env = uv_env(uv.wheels());
-    let status = std::process::Command::new(crate::tools::uv_dir().join("uv"))
-        .args(["pip", "install", "--quiet", "tinypkg==1.0", "--python"])
-        .arg(uv.project.root.join("._qik/venv/default/bin/python"))
-        .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-        .status()
-        .expect("uv runs");
-    assert!(status.success());
+    uv.install_by_hand("tinypkg==1.0");
     assert_ok(&uv.qik(&[]));
     assert_eq!(uv.project.read("ran.txt").lines().count(), 2);
 }
@@ -448,14 +453,7 @@ test = {exec = "echo ran >> ran.txt", deps = [{type = "pygraph", pyimport = "app
     assert_eq!(uv.project.read("ran.txt").lines().count(), 1);
 
     // Another version of the imported distribution in the venv re-runs it.
-    let env = uv_env(uv.wheels());
-    let status = std::process::Command::new(crate::tools::uv_dir().join("uv"))
-        .args(["pip", "install", "--quiet", "tinypkg==1.0", "--python"])
-        .arg(uv.project.root.join("._qik/venv/default/bin/python"))
-        .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-        .status()
-        .expect("uv runs");
-    assert!(status.success());
+    uv.install_by_hand("tinypkg==1.0");
     assert_ok(&uv.qik(&["test"]));
     assert_eq!(uv.project.read("ran.txt").lines().count(), 2);
 
