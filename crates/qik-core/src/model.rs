@@ -837,7 +837,7 @@ impl Project {
                 project: self,
                 space: owner,
             };
-            deps.globs.extend(venv.spec.inputs(&cx));
+            deps.globs.extend(venv.spec.inputs(&cx)?);
             deps.commands.extend(venv.spec.runnable_deps(&cx));
         }
         Ok(())

@@ -124,7 +124,7 @@ fn unseen_pydists(project: &Project, graph: &Graph) -> Option<Diagnostic> {
                     project,
                     space: owner,
                 };
-                venv.spec.inputs(&cx).is_empty()
+                venv.spec.inputs(&cx).is_ok_and(|inputs| inputs.is_empty())
             }
             Ok(None) => true,
             Err(_) => false,

@@ -21,6 +21,24 @@ pub struct VenvCx<'a> {
     pub space: &'a str,
 }
 
+impl VenvCx<'_> {
+    /// Fills `{ctx...}` placeholders of a venv setting (a requirements file
+    /// per platform, say).
+    pub fn render(&self, text: &str) -> Result<String, crate::diagnostic::Diagnostic> {
+        let scope = crate::template::Scope {
+            module: None,
+            ctx: &self.project.ctx,
+        };
+        crate::template::render(text, scope).map_err(|err| {
+            crate::diagnostic::Diagnostic::error(
+                err.code,
+                format!("in the venv of space `{}`: {}", self.space, err.message),
+            )
+            .with_hint(err.hint)
+        })
+    }
+}
+
 /// A parsed `venv` of a space.
 ///
 /// Plugins find their own venvs again by downcasting (`&dyn Any`).
@@ -42,12 +60,15 @@ pub trait VenvSpec: Any + Send + Sync + fmt::Debug {
         let _ = cx;
         None
     }
-    /// Every file the venv is made from (requirements, lock, constraints):
-    /// deps of every command of the space, so a changed venv re-runs them.
-    fn inputs(&self, cx: &VenvCx<'_>) -> Vec<String> {
-        let mut inputs = self.reqs().to_vec();
-        inputs.extend(self.lock(cx));
-        inputs
+    /// Every file the venv is made from (requirements, lock, constraints),
+    /// placeholders filled: deps of every command of the space, so a changed
+    /// venv re-runs them.
+    fn inputs(&self, cx: &VenvCx<'_>) -> Result<Vec<String>, crate::diagnostic::Diagnostic> {
+        let mut inputs = Vec::new();
+        for file in self.reqs().iter().cloned().chain(self.lock(cx)) {
+            inputs.push(cx.render(&file)?);
+        }
+        Ok(inputs)
     }
     /// Runnables that must run before any command of the space (e.g.
     /// locking and installing the venv). They are injected as strict deps.

@@ -75,7 +75,8 @@ fn lock(cx: &FactoryCx<'_>, args: &Args) -> Result<Runnable, Diagnostic> {
     let constraint = venv.constraint(project, config, &space)?;
 
     let mut compile = String::from("uv pip compile --universal --quiet");
-    for req in venv.reqs() {
+    let reqs = venv.rendered_reqs(project, &space)?;
+    for req in &reqs {
         compile.push(' ');
         compile.push_str(&sh_quote(req));
     }
@@ -90,7 +91,7 @@ fn lock(cx: &FactoryCx<'_>, args: &Args) -> Result<Runnable, Diagnostic> {
     let mut runnable = cx.runnable(&space, args);
     runnable.exec = format!("{REQUIRE_UV}; mkdir -p {} && {compile}", sh_quote(parent));
     runnable.in_space_env = false;
-    runnable.deps.globs.extend(venv.reqs().iter().cloned());
+    runnable.deps.globs.extend(reqs);
     runnable.deps.globs.extend(constraint);
     runnable.artifacts = vec![lock];
     runnable.cache = lock_cache(project)?;
@@ -129,7 +130,10 @@ fn install(cx: &FactoryCx<'_>, args: &Args) -> Result<Runnable, Diagnostic> {
     runnable.in_space_env = false;
     // The lock may be untracked (it is an output), so the files it is made
     // from are inputs too: a changed requirement always re-installs.
-    runnable.deps.globs.extend(venv.reqs().iter().cloned());
+    runnable
+        .deps
+        .globs
+        .extend(venv.rendered_reqs(project, &space)?);
     runnable
         .deps
         .globs

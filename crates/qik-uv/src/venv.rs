@@ -59,8 +59,14 @@ impl UvVenv {
             .map(|venv| (venv, owner.to_string())))
     }
 
-    pub(crate) fn reqs(&self) -> &[String] {
-        &self.reqs.0
+    /// The requirement files, `{ctx...}` placeholders filled.
+    pub(crate) fn rendered_reqs(
+        &self,
+        project: &Project,
+        space: &str,
+    ) -> Result<Vec<String>, Diagnostic> {
+        let cx = VenvCx { project, space };
+        self.reqs.0.iter().map(|req| cx.render(req)).collect()
     }
 
     /// The Python version asked for, by the venv or else by `[plugins.uv]`.
@@ -100,7 +106,9 @@ impl UvVenv {
         let mut current = self.constraint.as_ref();
         loop {
             match current {
-                Some(Constraint::File(file)) => return Ok(Some(file.clone())),
+                Some(Constraint::File(file)) => {
+                    return VenvCx { project, space }.render(file).map(Some);
+                }
                 Some(Constraint::Space(target)) => {
                     let name = &target.name;
                     if visited.contains(name) {
@@ -134,7 +142,7 @@ impl UvVenv {
             }
         }
         match &config.constraint {
-            Some(Constraint::File(file)) => Ok(Some(file.clone())),
+            Some(Constraint::File(file)) => VenvCx { project, space }.render(file).map(Some),
             Some(Constraint::Space(target)) if !visited.contains(&target.name) => {
                 match UvVenv::of(project, &target.name)? {
                     Some((venv, owner)) if venv.constraint.is_some() => {
@@ -150,7 +158,7 @@ impl UvVenv {
     /// The lock file, relative to the project root.
     pub(crate) fn lock_path(&self, project: &Project, space: &str) -> Result<String, Diagnostic> {
         if let Some(lock) = &self.lock {
-            return Ok(lock.clone());
+            return VenvCx { project, space }.render(lock);
         }
         let cache = lock_cache(project)?;
         let work_dir = if cache == "repo" { ".qik" } else { "._qik" };
@@ -235,16 +243,11 @@ impl VenvSpec for UvVenv {
         self.lock_path(cx.project, cx.space).ok()
     }
 
-    fn inputs(&self, cx: &VenvCx<'_>) -> Vec<String> {
-        let mut inputs = self.reqs.0.clone();
-        inputs.extend(self.lock(cx));
-        // An unresolvable constraint is reported when the lock runnable is built.
-        if let Ok(Some(constraint)) =
-            self.constraint(cx.project, plugin_config(cx.project), cx.space)
-        {
-            inputs.push(constraint);
-        }
-        inputs
+    fn inputs(&self, cx: &VenvCx<'_>) -> Result<Vec<String>, Diagnostic> {
+        let mut inputs = self.rendered_reqs(cx.project, cx.space)?;
+        inputs.push(self.lock_path(cx.project, cx.space)?);
+        inputs.extend(self.constraint(cx.project, plugin_config(cx.project), cx.space)?);
+        Ok(inputs)
     }
 
     fn runnable_deps(&self, cx: &VenvCx<'_>) -> Vec<CommandDep> {

@@ -466,3 +466,19 @@ test = {exec = "echo ran >> ran.txt", deps = [{type = "pygraph", pyimport = "app
     assert_eq!(check.code, 1, "{check:#?}");
     assert_has(&check.stdout, "app imports otherpkg (app/__init__.py:2)");
 }
+
+#[test]
+fn requirement_files_may_use_context_values() {
+    let uv = UvProject::new(
+        "ctx = [{name = \"flavor\", type = \"str\", default = \"old\"}]\n\n[plugins]\nuv = \"qik.uv\"\n\n[spaces]\ndefault = \"req-{ctx.flavor}.txt\"\n\n[commands]\nshow = {exec = \"python -c 'import tinypkg; print(tinypkg.VERSION)'\", deps = [\"src/**\"]}\n",
+    );
+    uv.project.write("req-old.txt", "tinypkg==1.0\n");
+    uv.project.write("req-new.txt", "tinypkg==2.0\n");
+    uv.commit();
+    let old = uv.qik(&["-n", "1"]);
+    assert_ok(&old);
+    assert_has(&old.stdout, "1.0");
+    let new = uv.qik_with(&["-n", "1"], &[("FLAVOR", "new")]);
+    assert_ok(&new);
+    assert_has(&new.stdout, "2.0");
+}
