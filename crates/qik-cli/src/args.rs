@@ -86,6 +86,15 @@ pub struct QikArgs {
     #[arg(long, action = ArgAction::SetTrue, value_parser = BoolishValueParser::new(), env = "QIK__LS")]
     pub ls: bool,
 
+    /// With --ls: print one JSON document (names, hashes, cache status...).
+    #[arg(long, requires = "ls", action = ArgAction::SetTrue, value_parser = BoolishValueParser::new(), env = "QIK__JSON")]
+    pub json: bool,
+
+    /// Say why each runnable runs, or which cache entry it replays (with
+    /// --ls: would run / would replay).
+    #[arg(long, action = ArgAction::SetTrue, value_parser = BoolishValueParser::new(), env = "QIK__EXPLAIN")]
+    pub explain: bool,
+
     /// Exit with 1 when anything is selected (with --ls, after listing).
     #[arg(long, action = ArgAction::SetTrue, value_parser = BoolishValueParser::new(), env = "QIK__FAIL")]
     pub fail: bool,

@@ -53,6 +53,7 @@ pub(crate) fn execute(
     let options = RunOptions {
         workers,
         force: args.force,
+        explain: args.explain,
     };
     let report = run::run(project, graph, &options, &interrupt, &sink);
     let summary = thread.finish(sink, started.elapsed());

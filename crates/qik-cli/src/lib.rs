@@ -14,7 +14,9 @@ use qik_uv as _;
 mod args;
 mod completions;
 mod execute;
+mod explain;
 mod ls;
+mod ls_plan;
 mod output;
 mod profile;
 mod project;
@@ -75,7 +77,9 @@ fn run(raw_args: &QikArgs) -> Result<ExitCode, qik_core::diagnostic::Diagnostic>
         return watch::watch(loaded, raw_args);
     }
     let graph = select::graph(&loaded)?;
-    if args.ls {
+    if args.ls && (args.json || args.explain) {
+        ls_plan::print(&loaded.project, &graph, args)?;
+    } else if args.ls {
         ls::print(&graph);
     } else if !args.fail {
         return execute::execute(&loaded.project, &graph, args);

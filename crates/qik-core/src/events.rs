@@ -66,6 +66,12 @@ pub enum Event {
         command: String,
         reason: SkipReason,
     },
+    /// Why a runnable runs, or which entry it replays (`--explain` only).
+    /// Sent before its output.
+    Explained {
+        name: String,
+        reason: Box<crate::explain::Reason>,
+    },
     /// Something went wrong around a runnable that is not its own exit code
     /// (a corrupt cache entry, a cache that could not be written).
     Warning {

@@ -27,6 +27,8 @@ pub struct RunOptions {
     pub workers: usize,
     /// Ignore caches (`-f`): run everything, still store results.
     pub force: bool,
+    /// Report why each runnable runs or what it replays (`--explain`).
+    pub explain: bool,
 }
 
 /// What a run did.
@@ -73,6 +75,11 @@ impl WorkDirs {
         self.private()
             .join("out")
             .join(format!("{}.out", cache::slug(runnable)))
+    }
+
+    /// Records of runs that `cache-when` did not keep (for `--explain`).
+    pub fn runs_dir(&self) -> PathBuf {
+        self.private().join("runs")
     }
 
     pub fn stat_cache(&self) -> PathBuf {
@@ -270,6 +277,9 @@ impl Job<'_> {
                 return Ok(outcome);
             }
         }
+        if self.options.explain {
+            self.explain_miss(runnable, &backend, hashed.as_ref());
+        }
         // Before `Started`: a broken dotenv fails the runnable without running it.
         let mut env = if runnable.in_space_env {
             self.environment(&runnable.space)?
@@ -351,8 +361,17 @@ impl Job<'_> {
         let (outcome, store) = if result.interrupted {
             (Outcome::Ran { code: 130 }, None)
         } else {
-            let store = hashed.filter(|_| should_store(runnable.cache_when, result.code));
-            (Outcome::Ran { code: result.code }, store)
+            let kept = should_store(runnable.cache_when, result.code);
+            if let (Some((hash, _)), false) = (&hashed, kept) {
+                // Only runs that are not kept leave a record, for `--explain`.
+                let runs = self.dirs.runs_dir();
+                if let Err(message) =
+                    crate::explain::record_not_kept(&runs, runnable, hash, result.code)
+                {
+                    self.warn(runnable, message);
+                }
+            }
+            (Outcome::Ran { code: result.code }, hashed.filter(|_| kept))
         };
         if let Some((hash, inputs)) = store {
             if let Err(message) =
@@ -470,6 +489,12 @@ impl Job<'_> {
                 return None;
             }
         }
+        if self.options.explain {
+            self.sink.emit(Event::Explained {
+                name: runnable.name.clone(),
+                reason: Box::new(crate::explain::hit(runnable, &entry)),
+            });
+        }
         // The replayed log becomes the latest output, as if it had just run;
         // it is streamed, never held whole (logs can be hundreds of MB).
         let out = self.dirs.out_log(&runnable.name);
@@ -520,6 +545,29 @@ impl Job<'_> {
         Ok(env)
     }
 
+    fn explain_miss(
+        &self,
+        runnable: &Runnable,
+        backend: &CacheBackend,
+        hashed: Option<&(String, Inputs)>,
+    ) {
+        let store = match backend {
+            CacheBackend::Repo => self.dirs.repo_store(),
+            _ => self.dirs.local_store(),
+        };
+        let sources = crate::explain::Sources {
+            project: self.project,
+            store: &store,
+            runs_dir: &self.dirs.runs_dir(),
+        };
+        let current = hashed.map(|(hash, inputs)| (hash.as_str(), inputs));
+        let reason = crate::explain::miss(&sources, runnable, current, self.options.force);
+        self.sink.emit(Event::Explained {
+            name: runnable.name.clone(),
+            reason: Box::new(reason),
+        });
+    }
+
     fn warn(&self, runnable: &Runnable, message: String) {
         self.sink.emit(Event::Warning {
             name: Some(runnable.name.clone()),
@@ -532,11 +580,12 @@ impl Job<'_> {
         runnable: &Runnable,
         backend: &CacheBackend,
         hash: String,
-        inputs: Inputs,
+        mut inputs: Inputs,
         code: i32,
         log: &Path,
     ) -> Result<(), String> {
         let root = &self.dirs.root;
+        inputs.definition_fields = crate::explain::definition_fields(self.project, runnable);
         let mut artifacts = Vec::new();
         for path in cache::artifacts::find(root, &runnable.artifacts)? {
             let (digest, size) = cache::file_digest(&root.join(&path))
@@ -604,47 +653,11 @@ pub fn cache_status(
     project: &Project,
     graph: &Graph,
 ) -> Result<std::collections::BTreeMap<String, bool>, Diagnostic> {
-    let dirs = WorkDirs {
-        root: project.config.root.clone(),
-    };
-    let files = TrackedFiles::read(&dirs.root, dirs.stat_cache())?;
-    let hasher = Hasher::new(project, &files);
-    let mut warm = std::collections::BTreeMap::new();
-    for runnable in graph.runnables() {
-        let backend = project
-            .config
-            .caches
-            .get(&runnable.cache)
-            .map_or(CacheBackend::Never, |c| c.backend.clone());
-        let store = match &backend {
-            CacheBackend::Never => continue,
-            CacheBackend::Repo => dirs.repo_store(),
-            CacheBackend::Local | CacheBackend::Remote(_) => dirs.local_store(),
-        };
-        let artifacts = project.upstream_artifacts(runnable)?;
-        // Inputs that cannot be read yet (a venv not installed) mean a run.
-        let Ok((hash, _)) = hasher.hash(runnable, &artifacts) else {
-            warm.insert(runnable.name.clone(), false);
-            continue;
-        };
-        let holds = runnable
-            .replay_check
-            .as_ref()
-            .is_none_or(|check| check.holds(&dirs.root));
-        let mut hit = holds && store.contains(&runnable.command, &runnable.name, &hash);
-        if let (false, CacheBackend::Remote(remote)) = (hit, &backend) {
-            let key = cache::EntryKey {
-                command: &runnable.command,
-                runnable: &runnable.name,
-                hash: &hash,
-            };
-            // An unreachable remote is cold; the run itself reports why.
-            hit = remote.contains(&project.ctx, key).unwrap_or(false);
-        }
-        warm.insert(runnable.name.clone(), hit);
-    }
-    let _ = files.save();
-    Ok(warm)
+    let planned = crate::plan::plan(project, graph, &crate::plan::PlanOptions::default())?;
+    Ok(planned
+        .into_iter()
+        .filter_map(|(name, p)| Some((name, p.warm?)))
+        .collect())
 }
 
 /// The log of a command this process is running: a file of its own in

@@ -240,6 +240,22 @@ impl Renderer {
                 command,
                 reason,
             } => self.skip(name, &command, Some(&reason)),
+            Event::Explained { name, reason } => {
+                let lines = crate::explain::lines(&reason);
+                let label = if self.paint.on {
+                    self.paint.bold("explain")
+                } else {
+                    "[explain]".to_string()
+                };
+                for (i, line) in lines.iter().enumerate() {
+                    let text = if i == 0 {
+                        format!("{label} {name}: {line}")
+                    } else {
+                        format!("    {line}")
+                    };
+                    self.err_line(&text);
+                }
+            }
             Event::Warning { name, message } => {
                 let mut text = format!("{}: ", self.paint.bold_yellow("warning"));
                 if let Some(name) = name {

@@ -206,6 +206,22 @@ impl Store {
         matches!(self.get(command, runnable, hash), Lookup::Hit(_))
     }
 
+    /// Every whole entry kept for a runnable (for `--explain`); damaged ones
+    /// are left out, never reported.
+    pub fn entries(&self, command: &str, runnable: &str) -> Vec<Entry> {
+        let Ok(dir) = fs::read_dir(self.runnable_dir(command, runnable)) else {
+            return Vec::new();
+        };
+        dir.flatten()
+            .filter_map(|e| e.file_name().into_string().ok())
+            .filter(|hash| !hash.starts_with('.'))
+            .filter_map(|hash| match self.get(command, runnable, &hash) {
+                Lookup::Hit(entry) => Some(entry),
+                Lookup::Miss | Lookup::Corrupt(_) => None,
+            })
+            .collect()
+    }
+
     /// Writes an entry: the log and artifacts are copied in, then the whole
     /// directory is renamed into place. If another process wrote the same entry
     /// first, theirs stays (it has the same content by construction); an entry

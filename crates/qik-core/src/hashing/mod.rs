@@ -15,6 +15,7 @@ use std::sync::{Arc, Mutex};
 
 use serde::{Deserialize, Serialize};
 
+use crate::deps::LoadDep;
 use crate::diagnostic::{Code, Diagnostic};
 use crate::model::{Project, Runnable};
 
@@ -34,6 +35,11 @@ pub struct Inputs {
     pub consts: BTreeSet<String>,
     /// Distribution → version.
     pub pydists: BTreeMap<String, String>,
+    /// A digest per part of the definition (`exec`, `deps`, ...), so
+    /// `--explain` can name the part that changed. Not hashed; written with
+    /// entries only, and absent from entries of older versions.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub definition_fields: BTreeMap<String, String>,
 }
 
 /// Serialized deps written by a command (`{type = "load"}` reads them).
@@ -51,31 +57,39 @@ struct LoadedDeps {
 pub fn loaded_deps(project: &Project, runnable: &Runnable) -> Result<Loaded, Diagnostic> {
     let mut out = Loaded::default();
     for load in &runnable.deps.loads {
-        let path = project.config.root.join(&load.path);
-        match std::fs::read(&path) {
-            Ok(bytes) => {
-                let loaded: LoadedDeps = serde_json::from_slice(&bytes).map_err(|err| {
-                    Diagnostic::error(
-                        Code::ConfigParse,
-                        format!("{} is not a deps file: {err}", load.path),
-                    )
-                    .with_hint("the command that writes it may have been interrupted; run it again")
-                })?;
-                out.globs.extend(loaded.globs);
-                out.pydists.extend(loaded.pydists);
-            }
-            Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
-                out.globs.extend(load.default.iter().cloned());
-            }
-            Err(err) => {
-                return Err(Diagnostic::error(
-                    Code::ConfigParse,
-                    format!("cannot read {}: {err}", load.path),
-                ));
-            }
-        }
+        let one = load_file(project, load)?;
+        out.globs.extend(one.globs);
+        out.pydists.extend(one.pydists);
     }
     Ok(out)
+}
+
+/// What one `load` dep adds (see [`loaded_deps`]).
+pub fn load_file(project: &Project, load: &LoadDep) -> Result<Loaded, Diagnostic> {
+    let path = project.config.root.join(&load.path);
+    match std::fs::read(&path) {
+        Ok(bytes) => {
+            let loaded: LoadedDeps = serde_json::from_slice(&bytes).map_err(|err| {
+                Diagnostic::error(
+                    Code::ConfigParse,
+                    format!("{} is not a deps file: {err}", load.path),
+                )
+                .with_hint("the command that writes it may have been interrupted; run it again")
+            })?;
+            Ok(Loaded {
+                globs: loaded.globs,
+                pydists: loaded.pydists,
+            })
+        }
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(Loaded {
+            globs: load.default.clone(),
+            pydists: Vec::new(),
+        }),
+        Err(err) => Err(Diagnostic::error(
+            Code::ConfigParse,
+            format!("cannot read {}: {err}", load.path),
+        )),
+    }
 }
 
 /// What [`loaded_deps`] found.

@@ -1,0 +1,96 @@
+//! `qik --ls --json` and `qik --ls --explain`: the selection with what a run
+//! would do. Unlike plain `--ls`, this hashes every runnable and looks at its
+//! cache, so it reads files.
+//!
+//! The JSON document is an interface for CI: its field names are stable
+//! (see docs/ci.md); new fields may be added, none renamed or removed.
+
+use std::io::{BufWriter, Write};
+
+use qik_core::diagnostic::Diagnostic;
+use qik_core::graph::Graph;
+use qik_core::model::Project;
+use qik_core::plan::{PlanOptions, plan};
+use serde::Serialize;
+
+use crate::args::QikArgs;
+
+/// Bumped only if a field changes meaning.
+const FORMAT_VERSION: u32 = 1;
+
+#[derive(Serialize)]
+struct Document<'a> {
+    version: u32,
+    runnables: Vec<Item<'a>>,
+}
+
+#[derive(Serialize)]
+struct Item<'a> {
+    name: &'a str,
+    command: &'a str,
+    exec: &'a str,
+    space: &'a str,
+    module: Option<&'a str>,
+    cache: &'a str,
+    tags: &'a [String],
+    /// Runnables of this selection that must finish first.
+    upstream: Vec<&'a str>,
+    hash: Option<String>,
+    /// `warm`, `cold`, or null when never cached.
+    cache_status: Option<&'static str>,
+    /// Null unless `--explain`.
+    reason: Option<qik_core::explain::Reason>,
+}
+
+pub(crate) fn print(project: &Project, graph: &Graph, args: &QikArgs) -> Result<(), Diagnostic> {
+    let options = PlanOptions {
+        explain: args.explain,
+        force: args.force,
+    };
+    let mut planned = plan(project, graph, &options)?;
+    let stdout = std::io::stdout();
+    let mut out = BufWriter::new(stdout.lock());
+    if args.json {
+        let runnables = graph
+            .runnables()
+            .map(|r| {
+                let p = planned.remove(&r.name).unwrap_or_default();
+                Item {
+                    name: &r.name,
+                    command: &r.command,
+                    exec: &r.exec,
+                    space: &r.space,
+                    module: r.module.as_deref(),
+                    cache: &r.cache,
+                    tags: &r.tags,
+                    upstream: graph.upstream(&r.name).collect(),
+                    hash: p.hash,
+                    cache_status: p.warm.map(|w| if w { "warm" } else { "cold" }),
+                    reason: p.reason,
+                }
+            })
+            .collect();
+        let document = Document {
+            version: FORMAT_VERSION,
+            runnables,
+        };
+        // A closed pipe is a normal way to stop reading.
+        if serde_json::to_writer_pretty(&mut out, &document).is_ok() {
+            let _ = writeln!(out);
+        }
+    } else {
+        for runnable in graph.runnables() {
+            let reason = planned.remove(&runnable.name).and_then(|p| p.reason);
+            let mut text = runnable.name.clone();
+            for line in reason.iter().flat_map(crate::explain::lines) {
+                text.push_str("\n    ");
+                text.push_str(&line);
+            }
+            if writeln!(out, "{text}").is_err() {
+                return Ok(());
+            }
+        }
+    }
+    let _ = out.flush();
+    Ok(())
+}
