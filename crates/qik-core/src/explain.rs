@@ -470,3 +470,114 @@ fn read_last_run(runs_dir: &Path, runnable: &str) -> Option<LastRun> {
     let bytes = std::fs::read(last_run_path(runs_dir, runnable)).ok()?;
     serde_json::from_slice(&bytes).ok()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn inputs(files: &[(&str, &str)], consts: &[&str], pydists: &[(&str, &str)]) -> Inputs {
+        Inputs {
+            definition: "d".into(),
+            files: files
+                .iter()
+                .map(|(p, id)| (p.to_string(), id.to_string()))
+                .collect(),
+            consts: consts.iter().map(|c| c.to_string()).collect(),
+            pydists: pydists
+                .iter()
+                .map(|(n, v)| (n.to_string(), v.to_string()))
+                .collect(),
+            definition_fields: [("exec", "1"), ("deps", "2")]
+                .into_iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn equal_inputs_have_no_difference() {
+        let a = inputs(&[("a", "1")], &["x"], &[("foo", "1.0")]);
+        assert!(diff_inputs(&a, &a).is_empty());
+    }
+
+    #[test]
+    fn files_consts_and_pydists_are_compared_one_by_one() {
+        let old = inputs(
+            &[("a", "1"), ("b", "1"), ("c", "1")],
+            &["x", "keep"],
+            &[("foo", "1.0"), ("gone", "3")],
+        );
+        let new = inputs(
+            &[("a", "1"), ("b", "2"), ("d", "1")],
+            &["y", "keep"],
+            &[("foo", "2.0"), ("bar", "1")],
+        );
+        let diff = diff_inputs(&old, &new);
+        let files: Vec<_> = diff
+            .files
+            .iter()
+            .map(|f| (f.path.as_str(), f.change))
+            .collect();
+        assert_eq!(
+            files,
+            [
+                ("b", Change::Changed),
+                ("c", Change::Removed),
+                ("d", Change::Added)
+            ]
+        );
+        assert_eq!(diff.consts_added, ["y"]);
+        assert_eq!(diff.consts_removed, ["x"]);
+        let pydists: Vec<_> = diff
+            .pydists
+            .iter()
+            .map(|p| (p.name.as_str(), p.old.as_deref(), p.new.as_deref()))
+            .collect();
+        assert_eq!(
+            pydists,
+            [
+                ("bar", None, Some("1")),
+                ("foo", Some("1.0"), Some("2.0")),
+                ("gone", Some("3"), None)
+            ]
+        );
+        assert!(diff.definition.is_empty());
+    }
+
+    #[test]
+    fn the_changed_definition_parts_are_named() {
+        let old = inputs(&[], &[], &[]);
+        let mut new = old.clone();
+        new.definition = "e".into();
+        new.definition_fields.insert("exec".into(), "9".into());
+        assert_eq!(diff_inputs(&old, &new).definition, ["exec"]);
+    }
+
+    #[test]
+    fn entries_without_part_digests_say_the_definition_changed() {
+        let mut old = inputs(&[], &[], &[]);
+        old.definition_fields.clear();
+        let mut new = inputs(&[], &[], &[]);
+        new.definition = "e".into();
+        assert_eq!(diff_inputs(&old, &new).definition, ["definition"]);
+        // A changed constant explains a changed definition by itself.
+        new.consts.insert("c".into());
+        assert!(diff_inputs(&old, &new).definition.is_empty());
+    }
+
+    #[test]
+    fn manifests_of_older_versions_still_read() {
+        let json = r#"{"definition": "d", "files": {"a": "1"}, "consts": [], "pydists": {}}"#;
+        let read: Inputs = serde_json::from_str(json).unwrap();
+        assert!(read.definition_fields.is_empty());
+        assert_eq!(read.files.len(), 1);
+    }
+
+    #[test]
+    fn unreadable_records_are_no_record() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(last_run_path(dir.path(), "t"), "{\"hash\":").unwrap();
+        assert!(read_last_run(dir.path(), "t").is_none());
+        assert!(read_last_run(dir.path(), "missing").is_none());
+    }
+}

@@ -2,7 +2,9 @@
 
 mod completions;
 mod config_errors;
+mod explain;
 mod limits;
+mod ls_json;
 mod parity;
 mod pygraph;
 mod qikx;

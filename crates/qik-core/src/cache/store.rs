@@ -113,6 +113,8 @@ pub fn safe_relative(path: &str) -> Option<PathBuf> {
 
 /// What a lookup found.
 #[derive(Debug)]
+// One lookup per runnable, moved once: boxing the hit would only add an allocation.
+#[allow(clippy::large_enum_variant)]
 pub enum Lookup {
     Hit(Entry),
     Miss,
