@@ -132,6 +132,44 @@ mod tests {
     use super::*;
 
     #[test]
+    fn several_constants_and_missing_versions_are_spelled_out() {
+        use qik_core::explain::PydistChange;
+        let diff = Diff {
+            consts_added: vec!["b".into(), "c".into()],
+            consts_removed: vec!["a".into()],
+            pydists: vec![
+                PydistChange {
+                    name: "new".into(),
+                    old: None,
+                    new: Some("1.0".into()),
+                },
+                PydistChange {
+                    name: "old".into(),
+                    old: Some("2.0".into()),
+                    new: None,
+                },
+            ],
+            definition: vec!["definition".into()],
+            ..Diff::default()
+        };
+        assert_eq!(
+            diff_lines(&diff),
+            [
+                "const    \"a\" removed",
+                "const    \"b\" added",
+                "const    \"c\" added",
+                "pydist   new absent → 1.0",
+                "pydist   old 2.0 → absent",
+                "definition changed",
+            ]
+        );
+        assert_eq!(
+            diff_lines(&Diff::default()),
+            ["same inputs: the entry was made by another version of qik"]
+        );
+    }
+
+    #[test]
     fn utc_dates() {
         assert_eq!(utc(0), "1970-01-01 00:00:00 UTC");
         assert_eq!(utc(951_782_400), "2000-02-29 00:00:00 UTC");

@@ -402,3 +402,24 @@ fn entry_dirs(p: &Project) -> Vec<PathBuf> {
     }
     found
 }
+
+#[test]
+fn a_repo_cache_hit_names_the_repo_cache() {
+    let p = Project::with_config(&format!("{HELLO}cache = \"repo\"\n"));
+    p.write("src.txt", "one\n");
+    p.commit_all();
+    assert_eq!(p.qik(".", &["hello"], &[]).code, 0);
+    let block = explain(&p, &["hello"], "hello", &[]);
+    assert!(
+        block[0].contains(" of cache `repo`, written "),
+        "{block:#?}"
+    );
+}
+
+#[test]
+fn kept_runs_and_replays_leave_no_run_record() {
+    let p = hello();
+    assert_eq!(p.qik(".", &["hello"], &[]).code, 0);
+    assert_eq!(p.qik(".", &["hello"], &[]).code, 0);
+    assert!(!p.root.join("._qik/runs").exists());
+}
