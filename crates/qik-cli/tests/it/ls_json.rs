@@ -233,3 +233,18 @@ fn an_empty_selection_is_an_empty_list() {
     let all = listed(&p, &["-t", "no-such-tag"]);
     assert!(all.is_empty());
 }
+
+#[test]
+fn unreadable_inputs_are_cold_with_the_reason() {
+    let p = Project::with_config(
+        "[commands.uses]\nexec = \"true\"\ndeps = [{type = \"pydist\", name = \"no-such-dist-for-qik-tests\"}]\n",
+    );
+    p.commit_all();
+    let all = listed(&p, &["--explain"]);
+    let uses = &all["uses"];
+    assert_eq!(uses["cache_status"], "cold");
+    assert_eq!(uses["hash"], Value::Null);
+    assert_eq!(uses["reason"]["kind"], "unreadable");
+    let message = uses["reason"]["message"].as_str().expect("a message");
+    assert!(message.contains("no-such-dist-for-qik-tests"), "{message}");
+}
