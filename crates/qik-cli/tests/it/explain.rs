@@ -423,3 +423,34 @@ fn kept_runs_and_replays_leave_no_run_record() {
     assert_eq!(p.qik(".", &["hello"], &[]).code, 0);
     assert!(!p.root.join("._qik/runs").exists());
 }
+
+#[test]
+fn files_of_pygraph_deps_name_the_lock_that_brought_them_in() {
+    let p = Project::with_config(
+        r#"[plugins]
+pygraph = "qik.pygraph"
+
+[spaces.web]
+modules = ["web", "core"]
+
+[commands]
+test = {exec = "true {module.dir}", deps = [{type = "pygraph", pyimport = "{module.pyimport}"}]}
+"#,
+    );
+    p.write("core/__init__.py", "");
+    p.write("core/b.py", "VALUE = 1\n");
+    p.write("web/__init__.py", "");
+    p.write("web/views.py", "import core.b\n");
+    p.commit_all();
+    assert_eq!(p.qik(".", &["test"], &[]).code, 0);
+    p.write("core/b.py", "VALUE = 2\n");
+    let run = p.qik(".", &["test", "--explain"], &[]);
+    assert_eq!(run.code, 0, "{run:#?}");
+    let block = explained(&run, "test@web#web");
+    let lines = differences(&block);
+    assert_eq!(lines.len(), 1, "{lines:#?}");
+    assert!(
+        lines[0].starts_with("changed  core/b.py (brought in by ") && lines[0].ends_with(')'),
+        "{lines:#?}"
+    );
+}
