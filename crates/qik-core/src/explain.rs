@@ -299,7 +299,7 @@ impl SpaceInputs {
                 project,
                 space: owner,
             };
-            venv.extend(conf.spec.inputs(&cx));
+            venv.extend(conf.spec.inputs(&cx).unwrap_or_default());
             venv_commands.extend(
                 conf.spec
                     .runnable_deps(&cx)
