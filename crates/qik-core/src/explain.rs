@@ -16,7 +16,6 @@ use crate::cache::{Entry, Store, slug};
 use crate::git::PathspecSet;
 use crate::hashing::{Inputs, load_file};
 use crate::model::{Project, Runnable};
-use crate::venv::VenvCx;
 
 /// Why a runnable runs, or what it replays.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -274,52 +273,17 @@ fn file_change(path: &str, change: Change) -> FileChange {
     }
 }
 
-/// The inputs a space adds to each of its runnables, as
-/// `Project::add_space_inputs` adds them (kept in step by the tests of
-/// `--explain` for dotenv and venv files).
-struct SpaceInputs {
-    dotenv: Vec<String>,
-    venv: Vec<String>,
-    /// Command deps the venv injects, as `name?args`.
-    venv_commands: Vec<String>,
-}
-
-impl SpaceInputs {
-    fn of(project: &Project, space: &str) -> SpaceInputs {
-        let dotenv = project
-            .space(space)
-            .and_then(|s| s.dotenv.as_ref())
-            .or(project.config.defaults.dotenv.as_ref())
-            .cloned()
-            .unwrap_or_default();
-        let (mut venv, mut venv_commands) = (Vec::new(), Vec::new());
-        // Venv errors were reported when the project loaded.
-        if let Ok(Some((conf, owner))) = project.venv_of(space) {
-            let cx = VenvCx {
-                project,
-                space: owner,
-            };
-            venv.extend(conf.spec.inputs(&cx).unwrap_or_default());
-            venv_commands.extend(
-                conf.spec
-                    .runnable_deps(&cx)
-                    .iter()
-                    .map(|c| format!("{}?{:?}", c.name, c.args)),
-            );
-        }
-        SpaceInputs {
-            dotenv,
-            venv,
-            venv_commands,
-        }
-    }
-}
-
 /// A digest per part of a runnable's definition, written with each cache
 /// entry so `--explain` can name the part that changed. Constants are left
 /// out: a changed constant is shown as its values.
 pub fn definition_fields(project: &Project, runnable: &Runnable) -> BTreeMap<String, String> {
-    let space = SpaceInputs::of(project, &runnable.space);
+    // Errors in a space's inputs were reported when its runnables were built.
+    let space = project.space_inputs(&runnable.space).unwrap_or_default();
+    let venv_commands: Vec<String> = space
+        .venv_commands
+        .iter()
+        .map(|c| format!("{}?{:?}", c.name, c.args))
+        .collect();
     let deps = &runnable.deps;
     let mut declared: Vec<String> = deps
         .globs
@@ -337,13 +301,13 @@ pub fn definition_fields(project: &Project, runnable: &Runnable) -> BTreeMap<Str
         .commands
         .iter()
         .map(|c| format!("{}?{:?}", c.name, c.args))
-        .filter(|c| !space.venv_commands.contains(c))
+        .filter(|c| !venv_commands.contains(c))
         .map(|c| format!("command:{c}"))
         .collect();
     commands.sort();
     declared.extend(commands);
     let mut venv = space.venv.clone();
-    venv.extend(space.venv_commands.iter().cloned());
+    venv.extend(venv_commands);
     let module = runnable.module.clone().unwrap_or_default();
     [
         ("exec", vec![runnable.exec.clone()]),
@@ -382,7 +346,8 @@ enum Rule {
 
 impl Classifier {
     fn new(project: &Project, runnable: &Runnable) -> Classifier {
-        let space = SpaceInputs::of(project, &runnable.space);
+        // Errors in a space's inputs were reported when its runnables were built.
+        let space = project.space_inputs(&runnable.space).unwrap_or_default();
         let mut rules = Vec::new();
         let mut add = |patterns: Vec<String>, rule: Rule| {
             if patterns.is_empty() {

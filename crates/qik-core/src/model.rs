@@ -62,6 +62,17 @@ pub struct Runnable {
     pub replay_check: Option<Arc<dyn ReplayCheck>>,
 }
 
+/// The inputs a space gives each of its commands.
+#[derive(Clone, Debug, Default)]
+pub struct SpaceInputs {
+    /// Its dotenv files (or `[defaults] dotenv`).
+    pub dotenv: Vec<String>,
+    /// The files its venv is made from.
+    pub venv: Vec<String>,
+    /// Runnables its venv needs first (locking, installing).
+    pub venv_commands: Vec<CommandDep>,
+}
+
 /// A resolved edge to an upstream runnable.
 #[derive(Clone, Debug)]
 pub struct Upstream {
@@ -826,21 +837,35 @@ impl Project {
     /// A space's dotenv files and venv files are inputs of its commands, and
     /// its venv may require runnables (locking, installing) to run first.
     fn add_space_inputs(&self, space: &str, deps: &mut DepSet) -> Result<(), Diagnostic> {
-        let dotenv = self.space(space).and_then(|s| s.dotenv.as_ref()).or(self
-            .config
-            .defaults
-            .dotenv
-            .as_ref());
-        deps.globs.extend(dotenv.into_iter().flatten().cloned());
+        let inputs = self.space_inputs(space)?;
+        deps.globs.extend(inputs.dotenv);
+        deps.globs.extend(inputs.venv);
+        deps.commands.extend(inputs.venv_commands);
+        Ok(())
+    }
+
+    /// What a space adds to each of its commands' inputs.
+    pub fn space_inputs(&self, space: &str) -> Result<SpaceInputs, Diagnostic> {
+        let dotenv = self
+            .space(space)
+            .and_then(|s| s.dotenv.as_ref())
+            .or(self.config.defaults.dotenv.as_ref())
+            .cloned()
+            .unwrap_or_default();
+        let mut inputs = SpaceInputs {
+            dotenv,
+            venv: Vec::new(),
+            venv_commands: Vec::new(),
+        };
         if let Some((venv, owner)) = self.venv_of(space)? {
             let cx = VenvCx {
                 project: self,
                 space: owner,
             };
-            deps.globs.extend(venv.spec.inputs(&cx)?);
-            deps.commands.extend(venv.spec.runnable_deps(&cx));
+            inputs.venv = venv.spec.inputs(&cx)?;
+            inputs.venv_commands = venv.spec.runnable_deps(&cx);
         }
-        Ok(())
+        Ok(inputs)
     }
 
     /// The upstream runnables of a runnable through its command deps.
