@@ -6,6 +6,7 @@ mod explain;
 mod limits;
 mod ls_json;
 mod parity;
+mod pre_commit;
 mod pygraph;
 mod qikx;
 mod registry;

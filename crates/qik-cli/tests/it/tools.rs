@@ -132,3 +132,32 @@ pub(crate) fn uv_env(wheels: &Path) -> Vec<(String, String)> {
         ("UV_NO_PROGRESS".into(), "1".into()),
     ]
 }
+
+/// The pre-commit release the hook test is written against.
+const PRE_COMMIT_VERSION: &str = "4.7.0";
+
+/// A directory to put on `PYTHONPATH` for `python3 -m pre_commit`.
+pub(crate) fn pre_commit_dir() -> &'static Path {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let root = tools_dir().join(format!("pre-commit-{PRE_COMMIT_VERSION}"));
+        install_once(&root, |scratch| {
+            eprintln!("installing pre-commit {PRE_COMMIT_VERSION} from PyPI (first use only)");
+            let status = Command::new("python3")
+                .args([
+                    "-m",
+                    "pip",
+                    "install",
+                    "--quiet",
+                    "--disable-pip-version-check",
+                ])
+                .arg("--target")
+                .arg(scratch)
+                .arg(format!("pre-commit=={PRE_COMMIT_VERSION}"))
+                .status()
+                .expect("python3 runs (the pre-commit test needs it)");
+            assert!(status.success(), "pip install pre-commit failed");
+        });
+        root
+    })
+}
