@@ -2,9 +2,11 @@
 //! on-disk store of entries shared by the local and repo caches.
 
 pub mod artifacts;
+mod replays;
 pub mod repo;
 mod store;
 
+pub use replays::Replays;
 pub use store::{ArtifactRecord, Entry, Lookup, Manifest, Store, file_digest, safe_relative, slug};
 
 use std::fmt;
