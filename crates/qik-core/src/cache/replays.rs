@@ -131,7 +131,7 @@ impl Replays {
                 m.size, m.mtime.0, m.mtime.1, m.ctime.0, m.ctime.1, m.ino, r.log_ino, r.code
             );
         }
-        crate::fsutil::write_atomic(&self.path, text.as_bytes())
+        crate::fsutil::write_atomic_unsynced(&self.path, text.as_bytes())
             .map_err(|err| format!("cannot write {}: {err}", self.path.display()))?;
         state.dirty = false;
         Ok(())

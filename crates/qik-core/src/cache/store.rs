@@ -138,19 +138,27 @@ pub struct Store {
 
 /// A file-name-safe, collision-free name for a runnable or command.
 pub fn slug(name: &str) -> String {
-    let readable: String = name
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_') {
-                c
-            } else {
-                '_'
-            }
-        })
-        .take(80)
-        .collect();
-    let digest = blake3::hash(name.as_bytes()).to_hex();
-    format!("{readable}-{}", &digest[..8])
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    // Built by hand: a replay computes a few of these, and `format!` with a
+    // full hex digest cost more than the lookup itself.
+    let mut slug = String::with_capacity(name.len().min(80) + 9);
+    slug.extend(
+        name.chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_') {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .take(80),
+    );
+    slug.push('-');
+    for byte in &blake3::hash(name.as_bytes()).as_bytes()[..4] {
+        slug.push(char::from(DIGITS[usize::from(byte >> 4)]));
+        slug.push(char::from(DIGITS[usize::from(byte & 0xf)]));
+    }
+    slug
 }
 
 impl Store {
@@ -232,7 +240,8 @@ impl Store {
             .collect()
     }
 
-    /// Writes an entry: the log and artifacts are copied in, then the whole
+    /// Writes an entry: the log is linked in (so it must never be written
+    /// again: each run writes a new log file) and artifacts are copied in, then the whole
     /// directory is renamed into place. If another process wrote the same entry
     /// first, theirs stays (it has the same content by construction); an entry
     /// that does not read back whole (damaged by hand or by a crash) is replaced.
@@ -243,12 +252,29 @@ impl Store {
         log: &Path,
         root: &Path,
     ) -> io::Result<Entry> {
+        // Already there and whole (a forced run, or another process first):
+        // it stays, and writing a copy only to throw it away is skipped.
+        if let Lookup::Hit(entry) = self.get(command, &manifest.name, &manifest.hash) {
+            return Ok(entry);
+        }
         let runnable_dir = self.runnable_dir(command, &manifest.name);
-        fs::create_dir_all(&runnable_dir)?;
-        let temp = tempfile::Builder::new()
-            .prefix(".tmp-")
-            .tempdir_in(&runnable_dir)?;
-        fs::copy(log, temp.path().join(LOG))?;
+        let staging = || {
+            tempfile::Builder::new()
+                .prefix(".tmp-")
+                .tempdir_in(&runnable_dir)
+        };
+        let temp = match staging() {
+            Err(err) if err.kind() == io::ErrorKind::NotFound => {
+                fs::create_dir_all(&runnable_dir)?;
+                staging()?
+            }
+            other => other?,
+        };
+        // A complete log is never written again (live logs are renamed over
+        // the output file, never rewritten), so the entry can share it.
+        if fs::hard_link(log, temp.path().join(LOG)).is_err() {
+            fs::copy(log, temp.path().join(LOG))?;
+        }
         if self.copy_artifacts {
             for artifact in &manifest.artifacts {
                 let relative = safe_relative(&artifact.path).ok_or_else(|| {
@@ -267,11 +293,16 @@ impl Store {
         let dir = runnable_dir.join(&manifest.hash);
         let staged = temp.keep();
         let placed = self.place(&staged, &dir, command, manifest);
-        if placed.is_err() || staged.exists() {
+        // Still staged: another process's whole entry was there first.
+        let ours = !staged.exists();
+        if placed.is_err() || !ours {
             let _ = fs::remove_dir_all(&staged);
         }
         placed?;
-        self.prune(&runnable_dir, &manifest.hash);
+        if ours {
+            // A new entry went in: older ones may be over the limit now.
+            self.prune(&runnable_dir, &manifest.hash);
+        }
         Ok(Entry {
             dir,
             manifest: manifest.clone(),
@@ -399,6 +430,21 @@ mod tests {
     }
 
     #[test]
+    fn slugs_are_readable_and_stable() {
+        // Entries on disk are found by these names: they must never change.
+        let expected = format!(
+            "lint_pkgs_m1-{}",
+            &blake3::hash(b"lint#pkgs/m1").to_hex()[..8]
+        );
+        assert_eq!(slug("lint#pkgs/m1"), expected);
+        assert_eq!(
+            slug("ünï"),
+            format!("_n_-{}", &blake3::hash("ünï".as_bytes()).to_hex()[..8])
+        );
+        assert_eq!(slug(&"x".repeat(100)).len(), 80 + 9);
+    }
+
+    #[test]
     fn put_then_get_round_trips_and_prunes_old_entries() {
         let dir = tempfile::tempdir().unwrap();
         let log = dir.path().join("out");
@@ -455,6 +501,8 @@ mod tests {
             .put(&manifest("t", "h"), "t", &log, dir.path())
             .unwrap();
         fs::write(entry.dir.join(MANIFEST), "{\"version\": 1, \"na").unwrap();
+        // Each run writes a new log file; a stored one is never rewritten.
+        fs::remove_file(&log).unwrap();
         fs::write(&log, "second").unwrap();
         store
             .put(&manifest("t", "h"), "t", &log, dir.path())
@@ -465,6 +513,7 @@ mod tests {
         assert_eq!(fs::read_to_string(entry.log_path()).unwrap(), "second");
 
         // A whole entry written first (by another process) stays.
+        fs::remove_file(&log).unwrap();
         fs::write(&log, "third").unwrap();
         store
             .put(&manifest("t", "h"), "t", &log, dir.path())

@@ -124,7 +124,7 @@ impl StatCache {
                 stamp.ino
             );
         }
-        crate::fsutil::write_atomic(&self.path, text.as_bytes())
+        crate::fsutil::write_atomic_unsynced(&self.path, text.as_bytes())
             .map_err(|err| format!("cannot write {}: {err}", self.path.display()))?;
         self.dirty = false;
         Ok(())
