@@ -44,24 +44,44 @@ pub struct Replays {
 
 #[derive(Debug, Default)]
 struct State {
-    /// By entry directory.
-    records: HashMap<PathBuf, Record>,
-    dirty: bool,
+    /// As loaded, sorted by entry directory (the file is written sorted):
+    /// found by binary search, so loading hashes nothing.
+    loaded: Vec<(PathBuf, Record)>,
+    /// Learnt during this run, by entry directory.
+    learnt: HashMap<PathBuf, Record>,
+}
+
+impl State {
+    fn get(&self, dir: &Path) -> Option<&Record> {
+        if let Some(record) = self.learnt.get(dir) {
+            return Some(record);
+        }
+        let found = self
+            .loaded
+            .binary_search_by(|(known, _)| known.as_path().cmp(dir))
+            .ok()?;
+        Some(&self.loaded[found].1)
+    }
 }
 
 impl Replays {
     /// Loads the file; a missing or damaged one remembers nothing (it is only
     /// a speed-up).
     pub fn load(path: PathBuf) -> Replays {
-        let records = fs::read_to_string(&path)
+        let mut loaded = fs::read_to_string(&path)
             .ok()
             .and_then(|text| parse(&text))
             .unwrap_or_default();
+        if !loaded.is_sorted_by(|a, b| a.0 < b.0) {
+            // Written by hand or by another version: still usable.
+            loaded.sort_by(|a, b| a.0.cmp(&b.0));
+            loaded.dedup_by(|a, b| a.0 == b.0);
+        }
         Replays {
             path,
             state: Mutex::new(State {
-                records,
-                dirty: false,
+                loaded,
+                learnt: HashMap::new(),
             }),
         }
     }
@@ -69,7 +89,7 @@ impl Replays {
     /// The exit code of the entry in `entry_dir` when it is remembered, still
     /// whole, and `out` is still its log.
     pub fn check(&self, entry_dir: &Path, out: &Path) -> Option<i32> {
-        let record = self.lock().records.get(entry_dir)?.clone();
+        let record = self.lock().get(entry_dir)?.clone();
         let manifest = fs::symlink_metadata(entry_dir.join(super::store::MANIFEST)).ok()?;
         if Stamp::of(&manifest) != record.manifest {
             return None;
@@ -99,9 +119,8 @@ impl Replays {
             code,
         };
         let mut state = self.lock();
-        if state.records.get(entry_dir) != Some(&record) {
-            state.records.insert(entry_dir.to_path_buf(), record);
-            state.dirty = true;
+        if state.get(entry_dir) != Some(&record) {
+            state.learnt.insert(entry_dir.to_path_buf(), record);
         }
     }
 
@@ -109,18 +128,22 @@ impl Replays {
     /// speed next time, so the error is returned for a warning.
     pub fn save(&self) -> Result<(), String> {
         let mut state = self.lock();
-        if !state.dirty {
+        if state.learnt.is_empty() {
             return Ok(());
         }
-        // Entries gone from disk (pruned, cleared) are dropped; the rest stay
-        // whether or not this run replayed them.
-        state
-            .records
-            .retain(|dir, _| dir.join(super::store::MANIFEST).exists());
-        let mut records: Vec<_> = state.records.iter().collect();
-        records.sort_by(|a, b| a.0.cmp(b.0));
+        let learnt = std::mem::take(&mut state.learnt);
+        let mut records: Vec<(PathBuf, Record)> = std::mem::take(&mut state.loaded);
+        records.retain(|(dir, _)| !learnt.contains_key(dir));
+        let mut records: Vec<(PathBuf, Record)> = records
+            .into_iter()
+            .chain(learnt)
+            // Entries gone from disk (pruned, cleared) are dropped; the rest
+            // stay whether or not this run replayed them.
+            .filter(|(dir, _)| dir.join(super::store::MANIFEST).exists())
+            .collect();
+        records.sort_by(|a, b| a.0.cmp(&b.0));
         let mut text = format!("{HEADER}\n");
-        for (dir, r) in records {
+        for (dir, r) in &records {
             let Some(dir) = dir.to_str().filter(|d| !d.contains(['\t', '\n'])) else {
                 continue;
             };
@@ -131,10 +154,9 @@ impl Replays {
                 m.size, m.mtime.0, m.mtime.1, m.ctime.0, m.ctime.1, m.ino, r.log_ino, r.code
             );
         }
+        state.loaded = records;
         crate::fsutil::write_atomic_unsynced(&self.path, text.as_bytes())
-            .map_err(|err| format!("cannot write {}: {err}", self.path.display()))?;
-        state.dirty = false;
-        Ok(())
+            .map_err(|err| format!("cannot write {}: {err}", self.path.display()))
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
@@ -167,12 +189,12 @@ fn inode(_: &fs::Metadata) -> u64 {
 }
 
 /// The records of a whole, well-formed file; anything else is `None`.
-fn parse(text: &str) -> Option<HashMap<PathBuf, Record>> {
+fn parse(text: &str) -> Option<Vec<(PathBuf, Record)>> {
     let mut lines = text.lines();
     if lines.next()? != HEADER {
         return None;
     }
-    let mut records = HashMap::new();
+    let mut records = Vec::new();
     for line in lines {
         let mut fields = line.split('\t');
         let dir = PathBuf::from(fields.next()?);
@@ -189,14 +211,14 @@ fn parse(text: &str) -> Option<HashMap<PathBuf, Record>> {
             ctime,
             ino,
         };
-        records.insert(
+        records.push((
             dir,
             Record {
                 manifest,
                 log_ino,
                 code,
             },
-        );
+        ));
     }
     Some(records)
 }
@@ -249,8 +271,8 @@ mod tests {
             code: 3,
         };
         let state = State {
-            records: HashMap::from([(dir.clone(), record)]),
-            dirty: true,
+            loaded: Vec::new(),
+            learnt: HashMap::from([(dir.clone(), record)]),
         };
         let replays = Replays {
             path: path.clone(),
@@ -285,7 +307,7 @@ mod tests {
         let path = tmp.path().join("replays");
         for text in ["", "nonsense\n", "qik-replays 1\n/a\t1\t2\n", "\u{0}\u{1}"] {
             fs::write(&path, text).unwrap();
-            assert!(Replays::load(path.clone()).lock().records.is_empty());
+            assert!(Replays::load(path.clone()).lock().loaded.is_empty());
         }
     }
 }
