@@ -193,10 +193,8 @@ fn measure(label: &str, probe: &Probe<'_>, runs: usize, mut prepare: Prepare<'_>
     };
     let warmup = WARMUP.min(runs);
     for round in 0..warmup + runs {
-        if let Some(prepare) = prepare.as_mut() {
-            if let Err(err) = prepare() {
-                return Measured::Failed(format!("{err:#}"));
-            }
+        if let Some(Err(err)) = prepare.as_mut().map(|prepare| prepare()) {
+            return Measured::Failed(format!("{err:#}"));
         }
         match run_once(probe) {
             Ok((elapsed, rss)) => {

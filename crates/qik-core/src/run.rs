@@ -515,7 +515,7 @@ impl Job<'_> {
         // The replayed log becomes the latest output, as if it had just run;
         // it is streamed, never held whole (logs can be hundreds of MB).
         let log = entry.log_path();
-        let published = publish_log(&log, entry.log_meta.as_ref(), &out, &self.dirs.root)
+        let published = publish_log(&log, entry.log_id, &out, &self.dirs.root)
             .and_then(|()| self.replay_output(runnable, &log));
         if let Err(message) = published {
             self.warn(runnable, message);
@@ -769,25 +769,17 @@ fn log_builder<'a>() -> tempfile::Builder<'a, 'a> {
 /// qik may be running this runnable right now, and `out` may be its live log.
 fn publish_log(
     log: &Path,
-    log_meta: Option<&std::fs::Metadata>,
+    log_id: Option<(u64, u64)>,
     out: &Path,
     root: &Path,
 ) -> Result<(), String> {
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::MetadataExt;
-        let log_meta = match log_meta {
-            Some(meta) => Ok(meta.clone()),
-            None => std::fs::metadata(log),
-        };
-        if let (Ok(a), Ok(b)) = (log_meta, std::fs::symlink_metadata(out)) {
-            if a.dev() == b.dev() && a.ino() == b.ino() {
-                return Ok(());
-            }
-        }
+    let log_id = log_id.or_else(|| std::fs::metadata(log).ok().and_then(|m| cache::file_id(&m)));
+    let out_id = std::fs::symlink_metadata(out)
+        .ok()
+        .and_then(|m| cache::file_id(&m));
+    if log_id.is_some() && log_id == out_id {
+        return Ok(());
     }
-    #[cfg(not(unix))]
-    let _ = log_meta;
     let dir = out.parent().unwrap_or(root);
     let temp = log_builder()
         .prefix(".replay-")

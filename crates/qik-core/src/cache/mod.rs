@@ -7,7 +7,9 @@ pub mod repo;
 mod store;
 
 pub use replays::Replays;
-pub use store::{ArtifactRecord, Entry, Lookup, Manifest, Store, file_digest, safe_relative, slug};
+pub use store::{
+    ArtifactRecord, Entry, Lookup, Manifest, Store, file_digest, file_id, safe_relative, slug,
+};
 
 use std::fmt;
 use std::path::Path;

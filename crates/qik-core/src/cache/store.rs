@@ -47,9 +47,9 @@ pub struct Manifest {
 pub struct Entry {
     pub dir: PathBuf,
     pub manifest: Manifest,
-    /// The log's metadata when a lookup checked it, so a replay need not
-    /// stat it again.
-    pub log_meta: Option<fs::Metadata>,
+    /// The log's device and inode when a lookup checked it, so a replay need
+    /// not stat it again.
+    pub log_id: Option<(u64, u64)>,
 }
 
 impl Entry {
@@ -119,7 +119,7 @@ pub fn safe_relative(path: &str) -> Option<PathBuf> {
 // One lookup per runnable, moved once: boxing the hit would only add an allocation.
 #[allow(clippy::large_enum_variant)]
 pub enum Lookup {
-    Hit(Entry),
+    Hit(Box<Entry>),
     Miss,
     /// An entry exists but cannot be trusted; treated as a miss.
     Corrupt(String),
@@ -212,11 +212,11 @@ impl Store {
                 bad.path
             ));
         }
-        Lookup::Hit(Entry {
+        Lookup::Hit(Box::new(Entry {
             dir,
             manifest,
-            log_meta: Some(log_meta),
-        })
+            log_id: file_id(&log_meta),
+        }))
     }
 
     /// Whether any entry exists for a runnable at this hash (for `--cache-status`).
@@ -234,7 +234,7 @@ impl Store {
             .filter_map(|e| e.file_name().into_string().ok())
             .filter(|hash| !hash.starts_with('.'))
             .filter_map(|hash| match self.get(command, runnable, &hash) {
-                Lookup::Hit(entry) => Some(entry),
+                Lookup::Hit(entry) => Some(*entry),
                 Lookup::Miss | Lookup::Corrupt(_) => None,
             })
             .collect()
@@ -255,7 +255,7 @@ impl Store {
         // Already there and whole (a forced run, or another process first):
         // it stays, and writing a copy only to throw it away is skipped.
         if let Lookup::Hit(entry) = self.get(command, &manifest.name, &manifest.hash) {
-            return Ok(entry);
+            return Ok(*entry);
         }
         let runnable_dir = self.runnable_dir(command, &manifest.name);
         let staging = || {
@@ -306,7 +306,7 @@ impl Store {
         Ok(Entry {
             dir,
             manifest: manifest.clone(),
-            log_meta: None,
+            log_id: None,
         })
     }
 
@@ -359,6 +359,18 @@ impl Store {
             let _ = fs::remove_dir_all(stale);
         }
     }
+}
+
+/// A file's device and inode: equal for two names of one file.
+#[cfg(unix)]
+pub fn file_id(meta: &fs::Metadata) -> Option<(u64, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    Some((meta.dev(), meta.ino()))
+}
+
+#[cfg(not(unix))]
+pub fn file_id(_: &fs::Metadata) -> Option<(u64, u64)> {
+    None
 }
 
 /// Reads a file of a few kilobytes (a manifest) without asking its size
