@@ -478,11 +478,11 @@ pub(crate) fn main(args: &[String]) -> Result<()> {
     Ok(())
 }
 
-const PYGRAPH_PENDING: &str =
-    "the import-graph engine is not wired into qik yet; run with --pygraph once it is";
+const PYGRAPH_PENDING: &str = "measured with --pygraph only (the Python side then installs \
+                               qik[pygraph] and takes seconds per run)";
 
 /// The cases with a `pygraph` dep in every module. Without `--pygraph` they
-/// stay in the report as pending rows.
+/// stay in the report as pending rows, so nobody forgets them.
 fn pygraph_rows(
     options: &Options,
     qik: &Path,
