@@ -1,33 +1,55 @@
 //! `cargo xtask bench`: whole-process timings of the release `qik` on
-//! generated monorepos, beside their floors.
+//! generated monorepos, beside their floors and the Python qik.
 //!
-//! Each case runs a few warm-up rounds, then `--runs` measured ones; the
-//! report gives min / median / max. Results go to `target/bench/report.md`
-//! and `target/bench/report.json`. Timings are of this machine at this
-//! moment: compare medians and ratios within one report, not across machines.
+//! Every case runs as a whole process: a few warm-up rounds, then `--runs`
+//! measured ones (fewer for slow peers); the report gives min / median / max
+//! wall time and the peak RSS of the process (from `wait4`). Each row pairs
+//! qik with its floor (the least work that does the same job without qik)
+//! and with the Python qik on an identical copy of the repository, with
+//! ratios of medians. Results go to `target/bench/report.md` and
+//! `target/bench/report.json`. Timings are of this machine at this moment:
+//! compare rows within one report, not across machines.
 
 use std::fmt::Write as _;
 use std::fs;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 
+use crate::generate::{self, Shape};
+
 const WARMUP: usize = 3;
-const FILES_PER_MODULE: usize = 10;
+/// The Python qik the issue measured; installed on first use.
+const PYTHON_QIK: &str = "0.2.10";
+
+const USAGE: &str = "usage: cargo xtask bench [--modules N[,N...]] [--runs N] [--workers N] \
+                     [--no-python] [--pygraph]";
 
 struct Options {
     modules: Vec<usize>,
     runs: usize,
+    workers: usize,
+    python: bool,
+    pygraph: bool,
 }
 
 fn parse(args: &[String]) -> Result<Options> {
     let mut options = Options {
         modules: vec![50, 300],
         runs: 15,
+        workers: 2,
+        python: true,
+        pygraph: false,
     };
     let mut args = args.iter();
+    let number = |value: Option<&String>, flag: &str| -> Result<usize> {
+        value
+            .with_context(|| format!("{flag} needs a value\n{USAGE}"))?
+            .parse()
+            .with_context(|| format!("{flag} takes a number"))
+    };
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--modules" => {
@@ -37,35 +59,214 @@ fn parse(args: &[String]) -> Result<Options> {
                     .map(|n| n.parse().context("--modules takes numbers"))
                     .collect::<Result<_>>()?;
             }
-            "--runs" => {
-                options.runs = args
-                    .next()
-                    .context("--runs needs a value")?
-                    .parse()
-                    .context("--runs takes a number")?;
-            }
-            other => bail!("unknown argument {other}"),
+            "--runs" => options.runs = number(args.next(), "--runs")?.max(1),
+            "--workers" => options.workers = number(args.next(), "--workers")?.max(1),
+            "--no-python" => options.python = false,
+            "--pygraph" => options.pygraph = true,
+            other => bail!("unknown argument {other}\n{USAGE}"),
         }
     }
     Ok(options)
 }
 
-struct Case {
-    name: String,
+/// Statistics of one measured command.
+#[derive(Clone, Debug)]
+struct Stats {
     samples: Vec<Duration>,
+    /// The largest peak RSS of any measured run, in KiB.
+    max_rss_kib: u64,
 }
 
-impl Case {
+impl Stats {
     fn sorted(&self) -> Vec<Duration> {
         let mut samples = self.samples.clone();
         samples.sort();
         samples
     }
 
-    fn median(&self) -> Duration {
-        let sorted = self.sorted();
-        sorted[sorted.len() / 2]
+    fn min(&self) -> f64 {
+        ms(self.sorted()[0])
     }
+
+    fn median(&self) -> f64 {
+        let sorted = self.sorted();
+        ms(sorted[sorted.len() / 2])
+    }
+
+    fn max(&self) -> f64 {
+        ms(self.sorted()[self.samples.len() - 1])
+    }
+
+    fn json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "min_ms": self.min(),
+            "median_ms": self.median(),
+            "max_ms": self.max(),
+            "runs": self.samples.len(),
+            "max_rss_mib": self.max_rss_kib as f64 / 1024.0,
+        })
+    }
+}
+
+/// What became of a measurement that was asked for.
+enum Measured {
+    Done(Stats),
+    /// The command failed; the report says so instead of a number.
+    Failed(String),
+    /// Not measurable yet (a feature still being written); the row stays in
+    /// the report as a reminder.
+    Pending(&'static str),
+}
+
+impl Measured {
+    fn stats(&self) -> Option<&Stats> {
+        match self {
+            Measured::Done(stats) => Some(stats),
+            Measured::Failed(_) | Measured::Pending(_) => None,
+        }
+    }
+
+    fn json(&self) -> serde_json::Value {
+        match self {
+            Measured::Done(stats) => stats.json(),
+            Measured::Failed(why) => serde_json::json!({ "failed": why }),
+            Measured::Pending(why) => serde_json::json!({ "pending": why }),
+        }
+    }
+}
+
+/// One scenario: qik, the floor of the same work, the Python qik.
+struct Row {
+    scenario: String,
+    qik: Measured,
+    floor: Option<(String, Measured)>,
+    python: Option<Measured>,
+}
+
+/// A command to time, set up fresh for every run.
+struct Probe<'a> {
+    program: PathBuf,
+    args: Vec<String>,
+    cwd: &'a Path,
+    /// Piped to stdin (the floor's list of commands).
+    stdin: Option<PathBuf>,
+}
+
+impl<'a> Probe<'a> {
+    fn new(program: impl Into<PathBuf>, args: &[&str], cwd: &'a Path) -> Self {
+        Probe {
+            program: program.into(),
+            args: args.iter().map(|a| (*a).to_owned()).collect(),
+            cwd,
+            stdin: None,
+        }
+    }
+
+    fn command(&self) -> Result<Command> {
+        let mut command = Command::new(&self.program);
+        command
+            .args(&self.args)
+            .current_dir(self.cwd)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        if let Some(stdin) = &self.stdin {
+            command.stdin(fs::File::open(stdin)?);
+        } else {
+            command.stdin(Stdio::null());
+        }
+        Ok(command)
+    }
+
+    fn describe(&self) -> String {
+        format!("{} {}", self.program.display(), self.args.join(" "))
+    }
+}
+
+type Prepare<'a> = Option<&'a mut dyn FnMut() -> Result<()>>;
+
+/// Warm-up rounds, then `runs` measured ones. A failing command is reported
+/// as such (with the end of its stderr), not as a time.
+fn measure(label: &str, probe: &Probe<'_>, runs: usize, mut prepare: Prepare<'_>) -> Measured {
+    let mut stats = Stats {
+        samples: Vec::with_capacity(runs),
+        max_rss_kib: 0,
+    };
+    let warmup = WARMUP.min(runs);
+    for round in 0..warmup + runs {
+        if let Some(Err(err)) = prepare.as_mut().map(|prepare| prepare()) {
+            return Measured::Failed(format!("{err:#}"));
+        }
+        match run_once(probe) {
+            Ok((elapsed, rss)) => {
+                if round >= warmup {
+                    stats.samples.push(elapsed);
+                    stats.max_rss_kib = stats.max_rss_kib.max(rss);
+                }
+            }
+            Err(err) => {
+                eprintln!("{label:<64} FAILED: {err:#}");
+                return Measured::Failed(format!("{err:#}"));
+            }
+        }
+    }
+    eprintln!(
+        "{label:<64} median {:>9.2} ms  (min {:.2}, max {:.2}, {:.1} MiB)",
+        stats.median(),
+        stats.min(),
+        stats.max(),
+        stats.max_rss_kib as f64 / 1024.0
+    );
+    Measured::Done(stats)
+}
+
+/// Runs the probe once; returns its wall time and peak RSS (KiB), reaped with
+/// `wait4` so the RSS is this process's own.
+fn run_once(probe: &Probe<'_>) -> Result<(Duration, u64)> {
+    use std::io::Read;
+    let mut command = probe.command()?;
+    let start = Instant::now();
+    let mut child = command
+        .spawn()
+        .with_context(|| format!("cannot start {}", probe.describe()))?;
+    // Drained after the exit: the commands measured here say little, and a
+    // full pipe would only block a runaway one.
+    let mut stderr = child.stderr.take();
+    let pid = libc::pid_t::try_from(child.id()).context("pid")?;
+    let mut status: libc::c_int = 0;
+    // SAFETY: plain out-parameters for wait4 on our own child.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    let reaped = loop {
+        // SAFETY: as above; the child is not waited for anywhere else.
+        let reaped = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
+        if reaped == -1 && std::io::Error::last_os_error().kind() == std::io::ErrorKind::Interrupted
+        {
+            continue;
+        }
+        break reaped;
+    };
+    let elapsed = start.elapsed();
+    if reaped != pid {
+        bail!("wait4 failed: {}", std::io::Error::last_os_error());
+    }
+    let exited_ok = libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0;
+    if !exited_ok {
+        let mut text = String::new();
+        if let Some(stderr) = stderr.as_mut() {
+            let _ = stderr.read_to_string(&mut text);
+        }
+        let tail: String = text.lines().rev().take(5).collect::<Vec<_>>().join(" | ");
+        bail!("{} failed ({status:#x}): {tail}", probe.describe());
+    }
+    // ru_maxrss is in KiB on Linux.
+    Ok((elapsed, u64::try_from(usage.ru_maxrss).unwrap_or(0)))
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+fn run_ok(probe: &Probe<'_>) -> Result<()> {
+    run_once(probe).map(|_| ())
 }
 
 pub(crate) fn main(args: &[String]) -> Result<()> {
@@ -93,193 +294,415 @@ pub(crate) fn main(args: &[String]) -> Result<()> {
     let qik = workspace.join("target/release/qik");
     let out_dir = workspace.join("target/bench");
     fs::create_dir_all(&out_dir)?;
+    let python = if options.python {
+        Some(crate::pyqik::install(
+            &workspace,
+            PYTHON_QIK,
+            options.pygraph,
+        )?)
+    } else {
+        None
+    };
     let scratch = tempfile::tempdir()?;
+    let tmp = scratch.path();
+    let runs = options.runs;
+    // The Python qik takes seconds per run; the issue took medians of 7.
+    let slow_runs = runs.min(7);
+    let workers = options.workers.to_string();
 
-    let mut cases = Vec::new();
-    cases.push(measure("floor: /bin/true", options.runs, None, || {
-        cmd("true", &[], scratch.path())
-    })?);
-    cases.push(measure(
-        "startup: qik --version",
-        options.runs,
-        None,
-        || cmd(&qik, &["--version"], scratch.path()),
-    )?);
+    let mut rows = Vec::new();
+    let truth = Probe::new("true", &[], tmp);
+    rows.push(Row {
+        scenario: "startup (`qik --version`; Python: `qik --help`)".into(),
+        qik: measure(
+            "qik --version",
+            &Probe::new(&qik, &["--version"], tmp),
+            runs,
+            None,
+        ),
+        floor: Some((
+            "/bin/true".into(),
+            measure("floor: /bin/true", &truth, runs, None),
+        )),
+        python: python.as_ref().map(|py| {
+            measure(
+                "python qik --help",
+                &Probe::new(py, &["--help"], tmp),
+                slow_runs,
+                None,
+            )
+        }),
+    });
+
     for &modules in &options.modules {
-        let repo = scratch.path().join(format!("mono-{modules}"));
-        generate(&repo, modules)?;
-        let runnables = 2 * modules + 1;
-        let label = |what: &str| format!("{what}, M={modules} ({runnables} runnables)");
-        cases.push(measure(
-            &label("floor: git ls-files -s"),
-            options.runs,
+        let shape = Shape {
+            modules,
+            pygraph: false,
+        };
+        let ours = tmp.join(format!("qik-{modules}"));
+        generate::repo(&ours, &shape)?;
+        let theirs = tmp.join(format!("python-{modules}"));
+        if python.is_some() {
+            generate::repo(&theirs, &shape)?;
+        }
+        let runnables = shape.runnables();
+        let at = |what: &str| format!("{what}, M={modules} ({runnables} runnables)");
+        let py_probe = |args: &[&str]| python.as_ref().map(|py| Probe::new(py, args, &theirs));
+
+        rows.push(Row {
+            scenario: at("`--ls`"),
+            qik: measure(
+                &at("qik --ls"),
+                &Probe::new(&qik, &["--ls"], &ours),
+                runs,
+                None,
+            ),
+            floor: Some((
+                "`git ls-files -s`".into(),
+                measure(
+                    &at("floor: git ls-files -s"),
+                    &Probe::new("git", &["ls-files", "-s"], &ours),
+                    runs,
+                    None,
+                ),
+            )),
+            python: py_probe(&["--ls"])
+                .map(|p| measure(&at("python qik --ls"), &p, slow_runs, None)),
+        });
+
+        // Fill the caches once; from then on every run is a full replay.
+        let cached_args = ["-v", "0", "-n", &workers];
+        run_ok(&Probe::new(&qik, &cached_args, &ours))?;
+        if let Some(probe) = py_probe(&cached_args) {
+            run_ok(&probe)?;
+        }
+        let fully_cached = measure(
+            &at("qik, fully cached"),
+            &Probe::new(&qik, &cached_args, &ours),
+            runs,
             None,
-            || cmd("git", &["ls-files", "-s"], &repo),
-        )?);
-        cases.push(measure(&label("qik --ls"), options.runs, None, || {
-            cmd(&qik, &["--ls"], &repo)
-        })?);
-        // Fill the cache once, then every run is a full replay.
-        run_ok(&qik, &["-v", "0"], &repo)?;
-        cases.push(measure(
-            &label("fully cached qik"),
-            options.runs,
-            None,
-            || cmd(&qik, &["-v", "0"], &repo),
-        )?);
-        let edited = repo.join("pkgs/m0/f0.py");
-        let mut round = 0;
-        cases.push(measure(
-            &label("qik after one file changed"),
-            options.runs,
-            Some(&mut || {
+        );
+        let cached_stats = fully_cached.stats().cloned();
+        rows.push(Row {
+            scenario: at("fully cached run"),
+            qik: fully_cached,
+            floor: Some((
+                "`git status` (stats every file)".into(),
+                measure(
+                    &at("floor: git status --porcelain"),
+                    &Probe::new("git", &["status", "--porcelain"], &ours),
+                    runs,
+                    None,
+                ),
+            )),
+            python: py_probe(&cached_args)
+                .map(|p| measure(&at("python qik, fully cached"), &p, slow_runs, None)),
+        });
+
+        // A new content every round: the module's two runnables run, the
+        // rest replays.
+        let changer = |repo: PathBuf| {
+            let mut round = 0;
+            move || -> Result<()> {
                 round += 1;
-                fs::write(&edited, format!("x = {round}\n")).map_err(Into::into)
+                fs::write(repo.join("pkgs/m0/f0.py"), format!("VALUE = {round}\n"))
+                    .map_err(Into::into)
+            }
+        };
+        let mut change_ours = changer(ours.clone());
+        let mut change_theirs = changer(theirs.clone());
+        rows.push(Row {
+            scenario: at("one file changed (2 run, the rest replayed)"),
+            qik: measure(
+                &at("qik, one file changed"),
+                &Probe::new(&qik, &cached_args, &ours),
+                runs,
+                Some(&mut change_ours),
+            ),
+            // The replayed part should cost what a fully cached run costs;
+            // the difference is the two commands that ran.
+            floor: cached_stats
+                .map(|stats| ("qik, fully cached (above)".into(), Measured::Done(stats))),
+            python: py_probe(&cached_args).map(|p| {
+                measure(
+                    &at("python qik, one file changed"),
+                    &p,
+                    slow_runs,
+                    Some(&mut change_theirs),
+                )
             }),
-            || cmd(&qik, &["-v", "0"], &repo),
+        });
+
+        let commands = tmp.join(format!("commands-{modules}.txt"));
+        fs::write(&commands, shape.execs().join("\n") + "\n")?;
+        let mut xargs = Probe::new(
+            "xargs",
+            &["-d", "\\n", "-P", &workers, "-n", "1", "sh", "-c"],
+            &ours,
+        );
+        xargs.stdin = Some(commands);
+        let forced_args = ["-f", "-v", "0", "-n", &workers];
+        let forced_runs = runs.min(5);
+        rows.push(Row {
+            scenario: at(&format!("forced run of every runnable, -n {workers}")),
+            qik: measure(
+                &at("qik -f"),
+                &Probe::new(&qik, &forced_args, &ours),
+                forced_runs,
+                None,
+            ),
+            floor: Some((
+                format!("`xargs -P {workers} sh -c` over the same commands"),
+                measure(&at("floor: xargs -P sh -c"), &xargs, forced_runs, None),
+            )),
+            python: py_probe(&forced_args)
+                .map(|p| measure(&at("python qik -f"), &p, forced_runs.min(3), None)),
+        });
+
+        rows.extend(pygraph_rows(
+            &options,
+            &qik,
+            python.as_deref(),
+            tmp,
+            modules,
+            runs,
+            slow_runs,
         )?);
-        let forced = format!("forced run of {runnables} trivial commands, -n 2");
-        cases.push(measure(&label(&forced), options.runs.min(5), None, || {
-            cmd(&qik, &["-f", "-v", "0", "-n", "2"], &repo)
-        })?);
     }
-    let report = render(&cases);
+
+    let report = render(&rows, &options);
     print!("{report}");
     fs::write(out_dir.join("report.md"), &report)?;
-    fs::write(out_dir.join("report.json"), json(&cases))?;
+    fs::write(out_dir.join("report.json"), json(&rows, &options))?;
     eprintln!("wrote {}", out_dir.join("report.md").display());
     Ok(())
 }
 
-fn cmd(program: impl AsRef<std::ffi::OsStr>, args: &[&str], cwd: &Path) -> Command {
-    let mut command = Command::new(program);
-    command
-        .args(args)
-        .current_dir(cwd)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null());
-    command
-}
+const PYGRAPH_PENDING: &str = "measured with --pygraph only (the Python side then installs \
+                               qik[pygraph] and takes seconds per run)";
 
-fn run_ok(program: &Path, args: &[&str], cwd: &Path) -> Result<()> {
-    let status = cmd(program, args, cwd).status()?;
-    if !status.success() {
-        bail!("{} {args:?} failed in {}", program.display(), cwd.display());
-    }
-    Ok(())
-}
-
-type Prepare<'a> = Option<&'a mut dyn FnMut() -> Result<()>>;
-
-fn measure(
-    name: &str,
+/// The cases with a `pygraph` dep in every module. Without `--pygraph` they
+/// stay in the report as pending rows, so nobody forgets them.
+fn pygraph_rows(
+    options: &Options,
+    qik: &Path,
+    python: Option<&Path>,
+    tmp: &Path,
+    modules: usize,
     runs: usize,
-    mut prepare: Prepare<'_>,
-    make: impl Fn() -> Command,
-) -> Result<Case> {
-    let mut samples = Vec::with_capacity(runs);
-    for round in 0..WARMUP + runs {
-        if let Some(prepare) = prepare.as_mut() {
-            prepare()?;
-        }
-        let start = Instant::now();
-        let status = make().status().with_context(|| format!("running {name}"))?;
-        let elapsed = start.elapsed();
-        if !status.success() {
-            bail!("{name} failed");
-        }
-        if round >= WARMUP {
-            samples.push(elapsed);
-        }
-    }
-    let case = Case {
-        name: name.to_string(),
-        samples,
+    slow_runs: usize,
+) -> Result<Vec<Row>> {
+    let shape = Shape {
+        modules,
+        pygraph: true,
     };
-    eprintln!("{:<70} median {:>9.2} ms", case.name, ms(case.median()));
-    Ok(case)
-}
-
-fn ms(d: Duration) -> f64 {
-    d.as_secs_f64() * 1000.0
-}
-
-/// A deterministic monorepo: `modules` packages of ten Python files, a
-/// `lint` and a `test` command per module and one plain command.
-fn generate(repo: &Path, modules: usize) -> Result<()> {
-    fs::create_dir_all(repo)?;
-    let mut config = String::from("[spaces.default]\nmodules = [\n");
-    for m in 0..modules {
-        let _ = writeln!(config, "  \"pkgs/m{m}\",");
-        let dir = repo.join(format!("pkgs/m{m}"));
-        fs::create_dir_all(&dir)?;
-        for f in 0..FILES_PER_MODULE {
-            fs::write(
-                dir.join(format!("f{f}.py")),
-                format!("# module {m} file {f}\nVALUE = {}\n", m * 100 + f),
-            )?;
-        }
+    let at = |what: &str| format!("{what}, M={modules}, every module with a pygraph dep");
+    let scenarios = [
+        "fully cached run",
+        "import graph: cold build",
+        "import graph: rebuild, nothing changed",
+        "import graph: rebuild, one file changed",
+        "import graph: lock",
+    ];
+    if !options.pygraph {
+        return Ok(scenarios
+            .iter()
+            .map(|scenario| Row {
+                scenario: at(scenario),
+                qik: Measured::Pending(PYGRAPH_PENDING),
+                floor: None,
+                python: None,
+            })
+            .collect());
     }
-    config.push_str(
-        "]\n\n[commands.lint]\nexec = \"true {module.dir}\"\ndeps = [\"{module.dir}/**.py\"]\n\n",
-    );
-    config.push_str("[commands.test]\nexec = \"true {module.dir}\"\ndeps = [\"{module.dir}/**.py\", {type = \"command\", name = \"lint\"}]\n\n");
-    config.push_str("[commands.check]\nexec = \"true\"\ndeps = [\"qik.toml\"]\n");
-    fs::write(repo.join("qik.toml"), config)?;
-    for args in [
-        &["init", "-q"][..],
-        &["add", "."],
-        &[
-            "-c",
-            "user.name=bench",
-            "-c",
-            "user.email=bench@invalid",
-            "commit",
-            "-qm",
-            "init",
-        ],
-    ] {
-        let status = Command::new("git").args(args).current_dir(repo).status()?;
-        if !status.success() {
-            bail!("git {args:?} failed");
-        }
+    let ours = tmp.join(format!("qik-pygraph-{modules}"));
+    let theirs = tmp.join(format!("python-pygraph-{modules}"));
+    generate::repo(&ours, &shape)?;
+    if python.is_some() {
+        generate::repo(&theirs, &shape)?;
     }
-    Ok(())
+    let both = |label: &str, args: &[&str], prepare: &dyn Fn(&Path) -> Result<()>| -> Row {
+        let mut ours_prepare = || prepare(&ours);
+        let mut theirs_prepare = || prepare(&theirs);
+        Row {
+            scenario: at(label),
+            qik: measure(
+                &at(&format!("qik {label}")),
+                &Probe::new(qik, args, &ours),
+                runs,
+                Some(&mut ours_prepare),
+            ),
+            floor: None,
+            python: python.map(|py| {
+                measure(
+                    &at(&format!("python qik {label}")),
+                    &Probe::new(py, args, &theirs),
+                    slow_runs,
+                    Some(&mut theirs_prepare),
+                )
+            }),
+        }
+    };
+    let nothing = |_: &Path| Ok(());
+    let cold = |repo: &Path| {
+        let private = repo.join("._qik");
+        if private.exists() {
+            fs::remove_dir_all(private)?;
+        }
+        Ok(())
+    };
+    let round = std::cell::Cell::new(0);
+    let edit = |repo: &Path| {
+        round.set(round.get() + 1);
+        fs::write(
+            repo.join("pkgs/m0/f1.py"),
+            format!("import pkgs.m0.f0\nVALUE = {}\n", round.get()),
+        )
+        .map_err(Into::into)
+    };
+    let cached = ["-v", "0"];
+    // Fill the caches first.
+    let _ = run_ok(&Probe::new(qik, &cached, &ours));
+    if let Some(py) = python {
+        let _ = run_ok(&Probe::new(py, &cached, &theirs));
+    }
+    Ok(vec![
+        both("fully cached run", &cached, &nothing),
+        both(
+            "import graph: cold build",
+            &["pygraph.build", "-f", "-v", "0"],
+            &cold,
+        ),
+        both(
+            "import graph: rebuild, nothing changed",
+            &["pygraph.build", "-f", "-v", "0"],
+            &nothing,
+        ),
+        both(
+            "import graph: rebuild, one file changed",
+            &["pygraph.build", "-f", "-v", "0"],
+            &edit,
+        ),
+        both(
+            "import graph: lock",
+            &["pygraph.lock", "-f", "-v", "0"],
+            &nothing,
+        ),
+    ])
 }
 
-fn render(cases: &[Case]) -> String {
-    let floor = cases.first().map(Case::median).unwrap_or_default();
-    let mut out = String::from(
-        "| case | min ms | median ms | max ms | median / `/bin/true` |\n|---|---|---|---|---|\n",
+fn cell(measured: &Measured) -> String {
+    match measured {
+        Measured::Done(s) => format!("{:.2} ({:.2}–{:.2})", s.median(), s.min(), s.max()),
+        Measured::Failed(_) => "failed".into(),
+        Measured::Pending(_) => "pending".into(),
+    }
+}
+
+fn ratio(numerator: Option<&Stats>, denominator: Option<&Stats>) -> String {
+    match (numerator, denominator) {
+        (Some(n), Some(d)) if d.median() > 0.0 => format!("{:.1}x", n.median() / d.median()),
+        _ => "–".into(),
+    }
+}
+
+fn render(rows: &[Row], options: &Options) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "Release `qik` on generated monorepos (M modules × 10 files; a lint and a test \
+         command per module plus one plain command), {} worker(s). Whole processes; \
+         median (min–max) ms; peak RSS of the qik process.\n",
+        options.workers
     );
-    for case in cases {
-        let sorted = case.sorted();
+    out.push_str(
+        "| scenario | qik ms | qik peak RSS | floor | floor ms | qik / floor | Python qik ms | Python / qik |\n\
+         |---|---|---|---|---|---|---|---|\n",
+    );
+    for row in rows {
+        let rss = row.qik.stats().map_or("–".into(), |s| {
+            format!("{:.1} MiB", s.max_rss_kib as f64 / 1024.0)
+        });
+        let (floor_name, floor_cell, floor_stats) = match &row.floor {
+            Some((name, measured)) => (name.clone(), cell(measured), measured.stats()),
+            None => ("–".into(), "–".into(), None),
+        };
+        let (python_cell, python_stats) = match &row.python {
+            Some(measured) => (cell(measured), measured.stats()),
+            None => ("–".into(), None),
+        };
         let _ = writeln!(
             out,
-            "| {} | {:.2} | {:.2} | {:.2} | {:.1}x |",
-            case.name,
-            ms(sorted[0]),
-            ms(case.median()),
-            ms(sorted[sorted.len() - 1]),
-            case.median().as_secs_f64() / floor.as_secs_f64().max(1e-9)
+            "| {} | {} | {rss} | {floor_name} | {floor_cell} | {} | {python_cell} | {} |",
+            row.scenario,
+            cell(&row.qik),
+            ratio(row.qik.stats(), floor_stats),
+            ratio(python_stats, row.qik.stats()),
         );
+    }
+    let notes: Vec<String> = rows
+        .iter()
+        .flat_map(|row| {
+            let mut notes = Vec::new();
+            for (who, measured) in [("qik", Some(&row.qik)), ("Python qik", row.python.as_ref())]
+                .into_iter()
+                .chain(row.floor.as_ref().map(|(_, m)| ("floor", Some(m))))
+            {
+                match measured {
+                    Some(Measured::Failed(why)) => {
+                        notes.push(format!("- {} ({who}) failed: {why}", row.scenario));
+                    }
+                    Some(Measured::Pending(why)) => {
+                        notes.push(format!("- {} ({who}) pending: {why}", row.scenario));
+                    }
+                    _ => {}
+                }
+            }
+            notes
+        })
+        .collect();
+    let mut seen = std::collections::BTreeSet::new();
+    let notes: Vec<String> = notes
+        .into_iter()
+        .filter(|note| {
+            // Pending rows share one reason: say it once.
+            let reason = note
+                .split_once(" pending: ")
+                .map_or(note.as_str(), |(_, r)| r);
+            seen.insert(reason.to_owned())
+        })
+        .map(|note| match note.split_once(" pending: ") {
+            Some((_, reason)) => format!("- pending rows: {reason}"),
+            None => note,
+        })
+        .collect();
+    if !notes.is_empty() {
+        out.push('\n');
+        out.push_str(&notes.join("\n"));
+        out.push('\n');
     }
     out
 }
 
-fn json(cases: &[Case]) -> String {
-    let items: Vec<serde_json::Value> = cases
+fn json(rows: &[Row], options: &Options) -> String {
+    let items: Vec<serde_json::Value> = rows
         .iter()
-        .map(|case| {
-            let sorted = case.sorted();
+        .map(|row| {
             serde_json::json!({
-                "case": case.name,
-                "min_ms": ms(sorted[0]),
-                "median_ms": ms(case.median()),
-                "max_ms": ms(sorted[sorted.len() - 1]),
-                "runs": sorted.len(),
+                "scenario": row.scenario,
+                "qik": row.qik.json(),
+                "floor": row.floor.as_ref().map(|(name, m)| serde_json::json!({
+                    "what": name,
+                    "stats": m.json(),
+                })),
+                "python_qik": row.python.as_ref().map(Measured::json),
             })
         })
         .collect();
-    serde_json::to_string_pretty(&items).unwrap_or_default()
+    serde_json::to_string_pretty(&serde_json::json!({
+        "workers": options.workers,
+        "python_qik_version": PYTHON_QIK,
+        "rows": items,
+    }))
+    .unwrap_or_default()
 }

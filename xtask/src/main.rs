@@ -1,11 +1,13 @@
 //! Developer chores: `cargo xtask bench`, `cargo xtask release`.
 
 mod bench;
+mod generate;
+mod pyqik;
 mod release;
 
 use std::process::ExitCode;
 
-const USAGE: &str = "usage: cargo xtask bench [--modules N[,N...]] [--runs N]\n       cargo xtask release [--version X.Y.Z] [--dry-run]";
+const USAGE: &str = "usage: cargo xtask bench [--modules N[,N...]] [--runs N] [--workers N] [--no-python] [--pygraph]\n       cargo xtask release [--version X.Y.Z] [--dry-run]";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();

@@ -49,14 +49,14 @@ pub(crate) fn execute(
     }
     renderer.set_command_totals(totals);
     let started = Instant::now();
-    let (sink, thread) = renderer.spawn();
+    let sink = renderer.share();
     let options = RunOptions {
         workers,
         force: args.force,
         explain: args.explain,
     };
     let report = run::run(project, graph, &options, &interrupt, &sink);
-    let summary = thread.finish(sink, started.elapsed());
+    let summary = sink.finish(started.elapsed());
     let report = report?;
     if report.interrupted {
         return Ok(ExitCode::from(EXIT_INTERRUPTED));

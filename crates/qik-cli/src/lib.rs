@@ -82,7 +82,12 @@ fn run(raw_args: &QikArgs) -> Result<ExitCode, qik_core::diagnostic::Diagnostic>
     } else if args.ls {
         ls::print(&graph);
     } else if !args.fail {
-        return execute::execute(&loaded.project, &graph, args);
+        let code = execute::execute(&loaded.project, &graph, args);
+        // The process ends here: freeing thousands of runnables one by one
+        // would only delay the exit.
+        std::mem::forget(graph);
+        std::mem::forget(loaded);
+        return code;
     }
     if args.fail && !graph.is_empty() {
         return Ok(ExitCode::from(1));

@@ -83,6 +83,13 @@ pub enum Event {
 /// Receives events; called from worker threads.
 pub trait EventSink: Send + Sync {
     fn emit(&self, event: Event);
+
+    /// Whether [`Event::Output`] lines are wanted. When not, the engine skips
+    /// them, and replays do not read cached logs at all (the logs stay on
+    /// disk, where `Finished { log }` points).
+    fn wants_output(&self) -> bool {
+        true
+    }
 }
 
 impl<F: Fn(Event) + Send + Sync> EventSink for F {

@@ -85,6 +85,10 @@ impl WorkDirs {
     pub fn stat_cache(&self) -> PathBuf {
         self.private().join("stat-cache")
     }
+
+    pub fn replays(&self) -> PathBuf {
+        self.private().join("replays")
+    }
 }
 
 struct Job<'a> {
@@ -98,6 +102,8 @@ struct Job<'a> {
     upstream: Vec<Vec<usize>>,
     /// Repo-cache files written, to `git add -N` once at the end.
     repo_written: std::sync::Mutex<Vec<PathBuf>>,
+    /// Entries known whole and published, replayed without reading them.
+    replays: cache::Replays,
     /// Each space's environment, read (dotenv files) once per run.
     environments: std::sync::Mutex<std::collections::HashMap<String, crate::environment::EnvVars>>,
 }
@@ -147,6 +153,7 @@ pub fn run(
     let job = Job {
         project,
         hasher: Hasher::new(project, &files),
+        replays: cache::Replays::load(dirs.replays()),
         dirs,
         options,
         interrupt,
@@ -183,11 +190,13 @@ pub fn run(
             }),
         }
     }
-    if let Err(message) = files.save() {
-        sink.emit(Event::Warning {
-            name: None,
-            message,
-        });
+    for saved in [files.save(), job.replays.save()] {
+        if let Err(message) = saved {
+            sink.emit(Event::Warning {
+                name: None,
+                message,
+            });
+        }
     }
     job.add_repo_entries();
     if interrupt.is_interrupted() {
@@ -322,11 +331,14 @@ impl Job<'_> {
             ),
         ]);
         let name = runnable.name.clone();
+        let wants_output = self.sink.wants_output();
         let mut emit = |line: &[u8]| {
-            self.sink.emit(Event::Output {
-                name: name.clone(),
-                line: line.to_vec(),
-            })
+            if wants_output {
+                self.sink.emit(Event::Output {
+                    name: name.clone(),
+                    line: line.to_vec(),
+                })
+            }
         };
         let result = match &runnable.native {
             Some(action) => self
@@ -454,11 +466,16 @@ impl Job<'_> {
             CacheBackend::Repo => self.dirs.repo_store(),
             _ => self.dirs.local_store(),
         };
+        let out = self.dirs.out_log(&runnable.name);
+        let dir = store.entry_dir(&runnable.command, &runnable.name, hash);
+        if let Some(code) = self.replays.check(&dir, &out) {
+            return self.replay_remembered(runnable, code, out, started);
+        }
         let mut lookup = store.get(&runnable.command, &runnable.name, hash);
         if let (Lookup::Miss, CacheBackend::Remote(remote)) = (&lookup, backend) {
             // The remote places the entry straight into the local store (hot
             // storage), atomically, where the lookup below finds it.
-            let dest = store.entry_dir(&runnable.command, &runnable.name, hash);
+            let dest = dir;
             let key = cache::EntryKey {
                 command: &runnable.command,
                 runnable: &runnable.name,
@@ -497,10 +514,15 @@ impl Job<'_> {
         }
         // The replayed log becomes the latest output, as if it had just run;
         // it is streamed, never held whole (logs can be hundreds of MB).
-        let out = self.dirs.out_log(&runnable.name);
-        if let Err(message) = self.replay_log(runnable, &entry.log_path(), &out) {
+        let log = entry.log_path();
+        let published = publish_log(&log, entry.log_id, &out, &self.dirs.root)
+            .and_then(|()| self.replay_output(runnable, &log));
+        if let Err(message) = published {
             self.warn(runnable, message);
             return None;
+        }
+        if entry.manifest.artifacts.is_empty() {
+            self.replays.remember(&entry.dir, &out, entry.manifest.code);
         }
         let outcome = Outcome::Cached {
             code: entry.manifest.code,
@@ -509,9 +531,29 @@ impl Job<'_> {
         Some(outcome)
     }
 
-    fn replay_log(&self, runnable: &Runnable, log: &Path, out: &Path) -> Result<(), String> {
+    /// Replays an entry known whole whose log is already `out`.
+    fn replay_remembered(
+        &self,
+        runnable: &Runnable,
+        code: i32,
+        out: PathBuf,
+        started: Instant,
+    ) -> Option<Outcome> {
+        if let Err(message) = self.replay_output(runnable, &out) {
+            self.warn(runnable, message);
+            return None;
+        }
+        let outcome = Outcome::Cached { code };
+        self.finished(runnable, outcome, started.elapsed(), Some(out));
+        Some(outcome)
+    }
+
+    /// Sends a cached log's lines as output events, if the sink shows them.
+    fn replay_output(&self, runnable: &Runnable, log: &Path) -> Result<(), String> {
         use std::io::{BufRead, Read};
-        publish_log(log, out, &self.dirs.root)?;
+        if !self.sink.wants_output() {
+            return Ok(());
+        }
         let file = std::fs::File::open(log)
             .map_err(|err| format!("cannot read {}: {err}", log.display()))?;
         let mut reader = std::io::BufReader::new(file);
@@ -725,15 +767,18 @@ fn log_builder<'a>() -> tempfile::Builder<'a, 'a> {
 /// hard link to the entry's log: nothing to copy, and nothing at all to do
 /// when it already is one. The new name is put in place by a rename: another
 /// qik may be running this runnable right now, and `out` may be its live log.
-fn publish_log(log: &Path, out: &Path, root: &Path) -> Result<(), String> {
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::MetadataExt;
-        if let (Ok(a), Ok(b)) = (std::fs::metadata(log), std::fs::symlink_metadata(out)) {
-            if a.dev() == b.dev() && a.ino() == b.ino() {
-                return Ok(());
-            }
-        }
+fn publish_log(
+    log: &Path,
+    log_id: Option<(u64, u64)>,
+    out: &Path,
+    root: &Path,
+) -> Result<(), String> {
+    let log_id = log_id.or_else(|| std::fs::metadata(log).ok().and_then(|m| cache::file_id(&m)));
+    let out_id = std::fs::symlink_metadata(out)
+        .ok()
+        .and_then(|m| cache::file_id(&m));
+    if log_id.is_some() && log_id == out_id {
+        return Ok(());
     }
     let dir = out.parent().unwrap_or(root);
     let temp = log_builder()

@@ -52,8 +52,6 @@ use qik_core::events::{Event, Outcome, SkipReason};
 
 use progress::Bars;
 use style::Paint;
-#[allow(unused_imports)] // until lib.rs runs commands
-pub(crate) use thread::{RenderSink, RenderThread};
 
 /// The exit code shells use for "command not found".
 const EXIT_NOT_FOUND: i32 = 127;
@@ -113,7 +111,7 @@ struct Section {
 }
 
 /// Turns the runner's events into what the user sees. Single-threaded: feed
-/// it from one place, or use [`Renderer::spawn`] to get a sink for workers.
+/// it from one place, or use [`Renderer::share`] to get a sink for workers.
 pub(crate) struct Renderer {
     opts: RenderOptions,
     paint: Paint,
@@ -284,6 +282,12 @@ impl Renderer {
         let _ = self.out.flush();
         let _ = self.err.flush();
         self.summary
+    }
+
+    /// Whether `Output` events are shown; when not, the runner need not
+    /// send them (failures are printed from their logs at the end).
+    pub(crate) fn wants_output(&self) -> bool {
+        self.streaming()
     }
 
     /// Stream mode, showing output live.

@@ -734,9 +734,9 @@ fn styled_stream_uses_the_reference_emoji() {
 }
 
 #[test]
-fn the_render_thread_renders_events_from_workers() {
+fn the_shared_renderer_renders_events_from_workers() {
     let s = screen(1, Mode::Progress);
-    let (sink, thread) = s.renderer.spawn();
+    let sink = s.renderer.share();
     std::thread::scope(|scope| {
         for worker in 0..4 {
             let sink = &sink;
@@ -747,7 +747,7 @@ fn the_render_thread_renders_events_from_workers() {
             });
         }
     });
-    let summary = thread.finish(sink, WALL);
+    let summary = sink.finish(WALL);
     assert_eq!(summary.ran, 100);
     assert_eq!(s.err.lines().len(), 101);
     assert_eq!(s.err.lines().last().unwrap(), "100 ran in 1.2s");

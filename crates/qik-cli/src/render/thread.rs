@@ -1,60 +1,55 @@
-//! Running a [`Renderer`] on its own thread, fed by the runner's workers.
+//! Sharing a [`Renderer`] between the runner's workers.
+//!
+//! Workers render their own events under a lock instead of sending them to a
+//! render thread: a cached run reports thousands of events in milliseconds,
+//! and a hand-off per event (wake a thread, switch to it, switch back) cost
+//! more than rendering it. A slow stdout still slows the run down rather than
+//! filling memory, as a bounded queue would.
 
-use std::thread::JoinHandle;
+use std::sync::Mutex;
 use std::time::Duration;
 
-use crossbeam_channel::Sender;
 use qik_core::events::{Event, EventSink};
 
 use super::{Renderer, Summary};
 
-/// Events in flight before workers wait for the terminal. Bounded, so a slow
-/// stdout slows the run down instead of filling memory with output lines.
-const QUEUE: usize = 4096;
-
-/// The [`EventSink`] handed to the runner; sends events to the render thread.
+/// The [`EventSink`] handed to the runner.
 pub(crate) struct RenderSink {
-    tx: Sender<Event>,
+    renderer: Mutex<Renderer>,
+    /// Whether output lines are shown as they come (read once: fixed per run).
+    live_output: bool,
 }
 
 impl EventSink for RenderSink {
     fn emit(&self, event: Event) {
-        // The render thread only stops once every sink is gone.
-        let _ = self.tx.send(event);
+        // A panic while rendering leaves a renderer that can still print.
+        let mut renderer = self.renderer.lock().unwrap_or_else(|e| e.into_inner());
+        renderer.handle(event);
     }
-}
 
-/// The render thread; [`RenderThread::finish`] ends it.
-pub(crate) struct RenderThread {
-    handle: JoinHandle<Renderer>,
+    fn wants_output(&self) -> bool {
+        self.live_output
+    }
 }
 
 impl Renderer {
-    /// Moves the renderer to a thread of its own; the runner's workers emit
-    /// into the returned sink.
-    pub(crate) fn spawn(self) -> (RenderSink, RenderThread) {
-        let (tx, rx) = crossbeam_channel::bounded(QUEUE);
-        let handle = std::thread::Builder::new()
-            .name("qik-render".to_owned())
-            .spawn(move || {
-                let mut renderer = self;
-                for event in rx {
-                    renderer.handle(event);
-                }
-                renderer
-            })
-            .expect("spawn the render thread");
-        (RenderSink { tx }, RenderThread { handle })
+    /// Makes the renderer usable from the runner's workers.
+    pub(crate) fn share(self) -> RenderSink {
+        let live_output = self.wants_output();
+        RenderSink {
+            renderer: Mutex::new(self),
+            live_output,
+        }
     }
 }
 
-impl RenderThread {
-    /// Closes the sink, renders what is left, and prints the summary.
-    pub(crate) fn finish(self, sink: RenderSink, wall: Duration) -> Summary {
-        drop(sink);
-        match self.handle.join() {
-            Ok(renderer) => renderer.finish(wall),
-            Err(panic) => std::panic::resume_unwind(panic),
-        }
+impl RenderSink {
+    /// Renders what is kept for the end and prints the summary.
+    pub(crate) fn finish(self, wall: Duration) -> Summary {
+        let renderer = self
+            .renderer
+            .into_inner()
+            .unwrap_or_else(|e| e.into_inner());
+        renderer.finish(wall)
     }
 }

@@ -2,10 +2,14 @@
 //! on-disk store of entries shared by the local and repo caches.
 
 pub mod artifacts;
+mod replays;
 pub mod repo;
 mod store;
 
-pub use store::{ArtifactRecord, Entry, Lookup, Manifest, Store, file_digest, safe_relative, slug};
+pub use replays::Replays;
+pub use store::{
+    ArtifactRecord, Entry, Lookup, Manifest, Store, file_digest, file_id, safe_relative, slug,
+};
 
 use std::fmt;
 use std::path::Path;

@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::hashing::Inputs;
 
-const MANIFEST: &str = "manifest.json";
+pub(crate) const MANIFEST: &str = "manifest.json";
 const LOG: &str = "log";
 const ARTIFACTS: &str = "artifacts";
 const MANIFEST_VERSION: u32 = 1;
@@ -47,6 +47,9 @@ pub struct Manifest {
 pub struct Entry {
     pub dir: PathBuf,
     pub manifest: Manifest,
+    /// The log's device and inode when a lookup checked it, so a replay need
+    /// not stat it again.
+    pub log_id: Option<(u64, u64)>,
 }
 
 impl Entry {
@@ -116,7 +119,7 @@ pub fn safe_relative(path: &str) -> Option<PathBuf> {
 // One lookup per runnable, moved once: boxing the hit would only add an allocation.
 #[allow(clippy::large_enum_variant)]
 pub enum Lookup {
-    Hit(Entry),
+    Hit(Box<Entry>),
     Miss,
     /// An entry exists but cannot be trusted; treated as a miss.
     Corrupt(String),
@@ -135,19 +138,27 @@ pub struct Store {
 
 /// A file-name-safe, collision-free name for a runnable or command.
 pub fn slug(name: &str) -> String {
-    let readable: String = name
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_') {
-                c
-            } else {
-                '_'
-            }
-        })
-        .take(80)
-        .collect();
-    let digest = blake3::hash(name.as_bytes()).to_hex();
-    format!("{readable}-{}", &digest[..8])
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    // Built by hand: a replay computes a few of these, and `format!` with a
+    // full hex digest cost more than the lookup itself.
+    let mut slug = String::with_capacity(name.len().min(80) + 9);
+    slug.extend(
+        name.chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_') {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .take(80),
+    );
+    slug.push('-');
+    for byte in &blake3::hash(name.as_bytes()).as_bytes()[..4] {
+        slug.push(char::from(DIGITS[usize::from(byte >> 4)]));
+        slug.push(char::from(DIGITS[usize::from(byte & 0xf)]));
+    }
+    slug
 }
 
 impl Store {
@@ -164,7 +175,7 @@ impl Store {
     pub fn get(&self, command: &str, runnable: &str, hash: &str) -> Lookup {
         let dir = self.runnable_dir(command, runnable).join(hash);
         let manifest_path = dir.join(MANIFEST);
-        let bytes = match fs::read(&manifest_path) {
+        let bytes = match read_small(&manifest_path) {
             Ok(bytes) => bytes,
             Err(err) if err.kind() == io::ErrorKind::NotFound => return Lookup::Miss,
             Err(err) => {
@@ -186,9 +197,10 @@ impl Store {
                 manifest_path.display()
             ));
         }
-        if !dir.join(LOG).is_file() {
-            return Lookup::Corrupt(format!("{} has no log", dir.display()));
-        }
+        let log_meta = match fs::metadata(dir.join(LOG)) {
+            Ok(meta) if meta.is_file() => meta,
+            _ => return Lookup::Corrupt(format!("{} has no log", dir.display())),
+        };
         if let Some(bad) = manifest
             .artifacts
             .iter()
@@ -200,7 +212,11 @@ impl Store {
                 bad.path
             ));
         }
-        Lookup::Hit(Entry { dir, manifest })
+        Lookup::Hit(Box::new(Entry {
+            dir,
+            manifest,
+            log_id: file_id(&log_meta),
+        }))
     }
 
     /// Whether any entry exists for a runnable at this hash (for `--cache-status`).
@@ -218,13 +234,14 @@ impl Store {
             .filter_map(|e| e.file_name().into_string().ok())
             .filter(|hash| !hash.starts_with('.'))
             .filter_map(|hash| match self.get(command, runnable, &hash) {
-                Lookup::Hit(entry) => Some(entry),
+                Lookup::Hit(entry) => Some(*entry),
                 Lookup::Miss | Lookup::Corrupt(_) => None,
             })
             .collect()
     }
 
-    /// Writes an entry: the log and artifacts are copied in, then the whole
+    /// Writes an entry: the log is linked in (so it must never be written
+    /// again: each run writes a new log file) and artifacts are copied in, then the whole
     /// directory is renamed into place. If another process wrote the same entry
     /// first, theirs stays (it has the same content by construction); an entry
     /// that does not read back whole (damaged by hand or by a crash) is replaced.
@@ -235,12 +252,29 @@ impl Store {
         log: &Path,
         root: &Path,
     ) -> io::Result<Entry> {
+        // Already there and whole (a forced run, or another process first):
+        // it stays, and writing a copy only to throw it away is skipped.
+        if let Lookup::Hit(entry) = self.get(command, &manifest.name, &manifest.hash) {
+            return Ok(*entry);
+        }
         let runnable_dir = self.runnable_dir(command, &manifest.name);
-        fs::create_dir_all(&runnable_dir)?;
-        let temp = tempfile::Builder::new()
-            .prefix(".tmp-")
-            .tempdir_in(&runnable_dir)?;
-        fs::copy(log, temp.path().join(LOG))?;
+        let staging = || {
+            tempfile::Builder::new()
+                .prefix(".tmp-")
+                .tempdir_in(&runnable_dir)
+        };
+        let temp = match staging() {
+            Err(err) if err.kind() == io::ErrorKind::NotFound => {
+                fs::create_dir_all(&runnable_dir)?;
+                staging()?
+            }
+            other => other?,
+        };
+        // A complete log is never written again (live logs are renamed over
+        // the output file, never rewritten), so the entry can share it.
+        if fs::hard_link(log, temp.path().join(LOG)).is_err() {
+            fs::copy(log, temp.path().join(LOG))?;
+        }
         if self.copy_artifacts {
             for artifact in &manifest.artifacts {
                 let relative = safe_relative(&artifact.path).ok_or_else(|| {
@@ -259,14 +293,20 @@ impl Store {
         let dir = runnable_dir.join(&manifest.hash);
         let staged = temp.keep();
         let placed = self.place(&staged, &dir, command, manifest);
-        if placed.is_err() || staged.exists() {
+        // Still staged: another process's whole entry was there first.
+        let ours = !staged.exists();
+        if placed.is_err() || !ours {
             let _ = fs::remove_dir_all(&staged);
         }
         placed?;
-        self.prune(&runnable_dir, &manifest.hash);
+        if ours {
+            // A new entry went in: older ones may be over the limit now.
+            self.prune(&runnable_dir, &manifest.hash);
+        }
         Ok(Entry {
             dir,
             manifest: manifest.clone(),
+            log_id: None,
         })
     }
 
@@ -321,6 +361,41 @@ impl Store {
     }
 }
 
+/// A file's device and inode: equal for two names of one file.
+#[cfg(unix)]
+pub fn file_id(meta: &fs::Metadata) -> Option<(u64, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    Some((meta.dev(), meta.ino()))
+}
+
+#[cfg(not(unix))]
+pub fn file_id(_: &fs::Metadata) -> Option<(u64, u64)> {
+    None
+}
+
+/// Reads a file of a few kilobytes (a manifest) without asking its size
+/// first: every replay reads one, so one syscall less each counts.
+fn read_small(path: &Path) -> io::Result<Vec<u8>> {
+    use std::io::Read;
+    let mut file = fs::File::open(path)?;
+    // `read_to_end` on a `File` asks for its size and position first.
+    let mut bytes = vec![0; 8 * 1024];
+    let mut len = 0;
+    loop {
+        if len == bytes.len() {
+            bytes.resize(len * 2, 0);
+        }
+        match file.read(&mut bytes[len..]) {
+            Ok(0) => break,
+            Ok(n) => len += n,
+            Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
+            Err(err) => return Err(err),
+        }
+    }
+    bytes.truncate(len);
+    Ok(bytes)
+}
+
 /// Moves an entry directory into a fresh hidden directory beside it, which is
 /// then deleted: readers see the whole entry or none of it.
 fn move_aside(dir: &Path) -> io::Result<()> {
@@ -364,6 +439,21 @@ mod tests {
             keep: 2,
             copy_artifacts: true,
         }
+    }
+
+    #[test]
+    fn slugs_are_readable_and_stable() {
+        // Entries on disk are found by these names: they must never change.
+        let expected = format!(
+            "lint_pkgs_m1-{}",
+            &blake3::hash(b"lint#pkgs/m1").to_hex()[..8]
+        );
+        assert_eq!(slug("lint#pkgs/m1"), expected);
+        assert_eq!(
+            slug("ünï"),
+            format!("_n_-{}", &blake3::hash("ünï".as_bytes()).to_hex()[..8])
+        );
+        assert_eq!(slug(&"x".repeat(100)).len(), 80 + 9);
     }
 
     #[test]
@@ -423,6 +513,8 @@ mod tests {
             .put(&manifest("t", "h"), "t", &log, dir.path())
             .unwrap();
         fs::write(entry.dir.join(MANIFEST), "{\"version\": 1, \"na").unwrap();
+        // Each run writes a new log file; a stored one is never rewritten.
+        fs::remove_file(&log).unwrap();
         fs::write(&log, "second").unwrap();
         store
             .put(&manifest("t", "h"), "t", &log, dir.path())
@@ -433,6 +525,7 @@ mod tests {
         assert_eq!(fs::read_to_string(entry.log_path()).unwrap(), "second");
 
         // A whole entry written first (by another process) stays.
+        fs::remove_file(&log).unwrap();
         fs::write(&log, "third").unwrap();
         store
             .put(&manifest("t", "h"), "t", &log, dir.path())

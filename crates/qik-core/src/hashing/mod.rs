@@ -21,6 +21,7 @@ use crate::model::{Project, Runnable};
 
 pub use files::{FileDigest, TrackedFiles};
 pub use pydist::{Installed, normalize as normalize_pydist, venv_site_packages};
+pub(crate) use stat_cache::Stamp;
 
 /// Bumped whenever the encoding below changes, so old entries simply miss.
 const HASH_VERSION: &str = "qik-hash-1";
@@ -203,16 +204,22 @@ impl<'a> Hasher<'a> {
 }
 
 /// Length-prefixed fields: no two different field lists encode the same bytes.
-fn field(hasher: &mut blake3::Hasher, value: &str) {
-    hasher.update(&(value.len() as u64).to_le_bytes());
-    hasher.update(value.as_bytes());
+/// Encoded into a buffer hashed once: blake3's per-`update` overhead dwarfs
+/// fields this small.
+fn field(encoded: &mut Vec<u8>, value: &str) {
+    encoded.extend_from_slice(&(value.len() as u64).to_le_bytes());
+    encoded.extend_from_slice(value.as_bytes());
+}
+
+fn digest_hex(encoded: &[u8]) -> String {
+    blake3::hash(encoded).to_hex().to_string()
 }
 
 /// Everything about a runnable's definition that should re-run it when
 /// changed. Cache settings (`cache`, `cache-when`), tags and `hidden` are left
 /// out: they do not change what the command does.
 pub fn definition_digest(runnable: &Runnable) -> String {
-    let mut h = blake3::Hasher::new();
+    let mut h = Vec::with_capacity(512);
     field(&mut h, HASH_VERSION);
     field(&mut h, &runnable.command);
     field(&mut h, &runnable.exec);
@@ -265,11 +272,11 @@ pub fn definition_digest(runnable: &Runnable) -> String {
     if runnable.native.is_some() {
         field(&mut h, "native");
     }
-    h.finalize().to_hex().to_string()
+    digest_hex(&h)
 }
 
 fn digest_inputs(inputs: &Inputs) -> String {
-    let mut h = blake3::Hasher::new();
+    let mut h = Vec::with_capacity(256 + 128 * inputs.files.len());
     field(&mut h, HASH_VERSION);
     field(&mut h, &inputs.definition);
     field(&mut h, &inputs.files.len().to_string());
@@ -284,5 +291,5 @@ fn digest_inputs(inputs: &Inputs) -> String {
         field(&mut h, name);
         field(&mut h, version);
     }
-    h.finalize().to_hex().to_string()
+    digest_hex(&h)
 }

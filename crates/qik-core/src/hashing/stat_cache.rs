@@ -12,17 +12,18 @@ use std::path::PathBuf;
 
 const HEADER: &str = "qik-stat-cache 1";
 
+/// What stat data says about a file's content without reading it.
 #[derive(Clone, Debug, PartialEq, Eq)]
-struct Stamp {
-    size: u64,
-    mtime: (i64, i64),
-    ctime: (i64, i64),
-    ino: u64,
+pub(crate) struct Stamp {
+    pub(crate) size: u64,
+    pub(crate) mtime: (i64, i64),
+    pub(crate) ctime: (i64, i64),
+    pub(crate) ino: u64,
 }
 
 impl Stamp {
     #[cfg(unix)]
-    fn of(meta: &fs::Metadata) -> Stamp {
+    pub(crate) fn of(meta: &fs::Metadata) -> Stamp {
         use std::os::unix::fs::MetadataExt;
         Stamp {
             size: meta.len(),
@@ -33,7 +34,7 @@ impl Stamp {
     }
 
     #[cfg(not(unix))]
-    fn of(meta: &fs::Metadata) -> Stamp {
+    pub(crate) fn of(meta: &fs::Metadata) -> Stamp {
         // Without ctime and inode, an mtime nobody can fake cheaply is the best we have.
         let mtime = meta
             .modified()
@@ -123,7 +124,7 @@ impl StatCache {
                 stamp.ino
             );
         }
-        crate::fsutil::write_atomic(&self.path, text.as_bytes())
+        crate::fsutil::write_atomic_unsynced(&self.path, text.as_bytes())
             .map_err(|err| format!("cannot write {}: {err}", self.path.display()))?;
         self.dirty = false;
         Ok(())

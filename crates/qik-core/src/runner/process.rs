@@ -288,10 +288,16 @@ fn create_log(path: &Path) -> Result<File, ProcessError> {
         path: path.to_path_buf(),
         source,
     };
-    if let Some(parent) = path.parent() {
-        fs::create_dir_all(parent).map_err(error)?;
+    // The directory usually exists: try first, create it only when missing.
+    match File::create(path) {
+        Err(err) if err.kind() == io::ErrorKind::NotFound => {
+            if let Some(parent) = path.parent() {
+                fs::create_dir_all(parent).map_err(error)?;
+            }
+            File::create(path).map_err(error)
+        }
+        other => other.map_err(error),
     }
-    File::create(path).map_err(error)
 }
 
 fn spawn(spec: &ProcessSpec<'_>) -> Result<(PipeReader, Child), ProcessError> {

@@ -1,10 +1,11 @@
 //! Runs a DAG of jobs on a fixed pool of worker threads.
 //!
-//! The calling thread coordinates: it owns all bookkeeping and hands ready
-//! nodes to idle workers over a channel, lowest index first, so a
-//! deterministic job gives a deterministic order on one worker. Workers only
-//! run jobs. Everything is built before the threads start and the threads
-//! live inside [`std::thread::scope`], so jobs may borrow freely.
+//! Workers share one board (a mutex): each takes the lowest ready node, runs
+//! it outside the lock, then records its result and takes the next one, so a
+//! deterministic job gives a deterministic order on one worker, and thousands
+//! of quick jobs (cache replays) cost no thread hand-offs. The calling thread
+//! is a worker too. Everything is built before the threads start and the
+//! threads live inside [`std::thread::scope`], so jobs may borrow freely.
 //!
 //! A node runs once all its upstream nodes are done and none failed; a failure
 //! skips everything downstream of it. A stop flag (Ctrl-C) lets running jobs
@@ -15,9 +16,9 @@ use std::collections::BTreeSet;
 use std::fmt;
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Condvar, Mutex, MutexGuard};
 use std::thread;
 
-use crossbeam_channel::{Receiver, Sender};
 use thiserror::Error;
 
 /// What became of one node.
@@ -89,10 +90,10 @@ impl fmt::Display for CyclePath<'_> {
 ///
 /// `upstream[i]` lists the nodes that must be done before node `i` starts.
 /// `job(index, &nodes[index], worker)` gets a 1-based worker id that is
-/// stable for its thread, which makes it usable as a slot number (for
-/// `QIK__WORKER` or a progress bar). A job that wants its start observed
-/// reports it itself. `failed` decides whether a result fails the node, which
-/// skips its dependents; it runs on the calling thread.
+/// stable for its thread (the calling thread is worker 1), which makes it
+/// usable as a slot number (for `QIK__WORKER` or a progress bar). A job that
+/// wants its start observed reports it itself. `failed` decides whether a
+/// result fails the node, which skips its dependents.
 ///
 /// Once `stop` is set, no job starts: nodes not yet started are
 /// [`NodeResult::Stopped`], running jobs finish (the process runner kills
@@ -110,66 +111,167 @@ where
     T: Sync,
     R: Send,
     J: Fn(usize, &T, usize) -> R + Sync,
-    F: Fn(&R) -> bool,
+    F: Fn(&R) -> bool + Sync,
 {
     let plan = Plan::new(nodes.len(), upstream)?;
     if nodes.is_empty() {
         return Ok(Vec::new());
     }
     let workers = workers.clamp(1, nodes.len());
-    let (ready_tx, ready_rx) = crossbeam_channel::unbounded::<usize>();
-    let (done_tx, done_rx) = crossbeam_channel::unbounded::<(usize, Finished<R>)>();
-    let (results, panic) = thread::scope(|scope| {
-        for worker in 1..=workers {
-            let (ready_rx, done_tx, job) = (ready_rx.clone(), done_tx.clone(), &job);
-            scope.spawn(move || work(worker, nodes, stop, job, ready_rx, done_tx));
+    let board = Board::new(plan);
+    let pool = Pool {
+        nodes,
+        stop,
+        job: &job,
+        failed: &failed,
+        board: &board,
+    };
+    thread::scope(|scope| {
+        for worker in 2..=workers {
+            let pool = &pool;
+            scope.spawn(move || pool.work(worker));
         }
-        // The workers hold the only senders of `done`, so a worker lost to a
-        // bug ends `recv` instead of hanging it.
-        drop(done_tx);
-        plan.coordinate(workers, stop, &failed, ready_tx, done_rx)
+        pool.work(1);
     });
-    if let Some(payload) = panic {
+    let state = board.state.into_inner().unwrap_or_else(|e| e.into_inner());
+    if let Some(payload) = state.panic {
         panic::resume_unwind(payload);
     }
-    Ok(results)
+    // Whatever is still open never started because of the stop flag.
+    Ok(state
+        .results
+        .into_iter()
+        .map(|result| result.unwrap_or(NodeResult::Stopped))
+        .collect())
 }
 
-/// What a worker reports back for one node.
-enum Finished<R> {
-    Ran(R),
-    /// The stop flag was set before the job started.
-    Stopped,
-    Panicked(Box<dyn Any + Send>),
+/// The shared bookkeeping. Workers take the lowest ready node themselves and
+/// record its result on the way to the next one, so a run of quick jobs (cache
+/// replays) costs one uncontended lock per node, not a round trip through
+/// another thread.
+struct Board<R> {
+    state: Mutex<State<R>>,
+    /// Signalled when nodes become ready or the last running job ends.
+    wake: Condvar,
 }
 
-fn work<T, R>(
-    worker: usize,
-    nodes: &[T],
-    stop: &AtomicBool,
-    job: &(impl Fn(usize, &T, usize) -> R + Sync),
-    ready: Receiver<usize>,
-    done: Sender<(usize, Finished<R>)>,
-) {
-    // Ends when the coordinator drops the sender: nothing is left to run.
-    for node in ready {
-        let finished = if stop.load(Ordering::SeqCst) {
-            Finished::Stopped
-        } else {
-            // Caught so the coordinator hears about it instead of waiting
-            // forever for this node.
-            match panic::catch_unwind(AssertUnwindSafe(|| job(node, &nodes[node], worker))) {
-                Ok(result) => Finished::Ran(result),
-                Err(payload) => Finished::Panicked(payload),
+struct State<R> {
+    plan: Plan,
+    /// A set, not a queue: the lowest ready index goes first whatever order
+    /// the nodes became ready in, so one worker runs a deterministic order.
+    ready: BTreeSet<usize>,
+    results: Vec<Option<NodeResult<R>>>,
+    running: usize,
+    /// Workers waiting on `wake`; nobody is woken (no syscall) when none are.
+    sleeping: usize,
+    panic: Option<Box<dyn Any + Send>>,
+}
+
+impl<R> Board<R> {
+    fn new(plan: Plan) -> Self {
+        let len = plan.waiting.len();
+        let ready = (0..len).filter(|&n| plan.waiting[n] == 0).collect();
+        Board {
+            state: Mutex::new(State {
+                plan,
+                ready,
+                results: (0..len).map(|_| None).collect(),
+                running: 0,
+                sleeping: 0,
+                panic: None,
+            }),
+            wake: Condvar::new(),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State<R>> {
+        // Jobs run outside the lock and panics are caught, so poisoning can
+        // only come from a bug in the bookkeeping itself; its state is whole.
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+struct Pool<'a, T, R, J, F> {
+    nodes: &'a [T],
+    stop: &'a AtomicBool,
+    job: &'a J,
+    failed: &'a F,
+    board: &'a Board<R>,
+}
+
+impl<T, R, J, F> Pool<'_, T, R, J, F>
+where
+    T: Sync,
+    R: Send,
+    J: Fn(usize, &T, usize) -> R + Sync,
+    F: Fn(&R) -> bool + Sync,
+{
+    fn work(&self, worker: usize) {
+        let board = self.board;
+        let mut state = board.lock();
+        loop {
+            if self.stop.load(Ordering::SeqCst) || state.panic.is_some() {
+                state.ready.clear();
             }
-        };
-        if done.send((node, finished)).is_err() {
-            return;
+            if let Some(node) = state.ready.pop_first() {
+                state.running += 1;
+                drop(state);
+                // Caught so the other workers hear about it instead of waiting
+                // forever for this node.
+                let outcome = panic::catch_unwind(AssertUnwindSafe(|| {
+                    (self.job)(node, &self.nodes[node], worker)
+                }));
+                let bad = match &outcome {
+                    Ok(result) => (self.failed)(result),
+                    Err(_) => false,
+                };
+                state = board.lock();
+                state.running -= 1;
+                let before = state.ready.len();
+                match outcome {
+                    Ok(result) => state.finish(node, result, bad),
+                    Err(payload) => {
+                        state.panic.get_or_insert(payload);
+                    }
+                }
+                let released = state.ready.len() > before + 1;
+                if state.sleeping > 0 && (released || state.ended()) {
+                    board.wake.notify_all();
+                }
+                continue;
+            }
+            if state.ended() {
+                return;
+            }
+            state.sleeping += 1;
+            state = board.wake.wait(state).unwrap_or_else(|e| e.into_inner());
+            state.sleeping -= 1;
         }
     }
 }
 
-/// The graph in the shape the coordinator needs.
+impl<R> State<R> {
+    /// Nothing runs and nothing can start: every worker may leave.
+    fn ended(&self) -> bool {
+        self.running == 0 && self.ready.is_empty()
+    }
+
+    fn finish(&mut self, node: usize, result: R, bad: bool) {
+        self.results[node] = Some(NodeResult::Done(result));
+        if bad {
+            skip_downstream(node, &self.plan.downstream, &mut self.results);
+            return;
+        }
+        for &down in &self.plan.downstream[node] {
+            self.plan.waiting[down] -= 1;
+            if self.plan.waiting[down] == 0 && self.results[down].is_none() {
+                self.ready.insert(down);
+            }
+        }
+    }
+}
+
+/// The graph in the shape the workers need.
 struct Plan {
     downstream: Vec<Vec<usize>>,
     /// How many upstream edges of each node are not done yet; duplicates in
@@ -234,74 +336,6 @@ impl Plan {
             }
             path.push(current);
         }
-    }
-
-    /// Hands ready nodes to idle workers until nothing is running or left to
-    /// start. Returns every node's result and the payload of a job's panic.
-    fn coordinate<R>(
-        mut self,
-        workers: usize,
-        stop: &AtomicBool,
-        failed: &impl Fn(&R) -> bool,
-        ready_tx: Sender<usize>,
-        done_rx: Receiver<(usize, Finished<R>)>,
-    ) -> (Vec<NodeResult<R>>, Option<Box<dyn Any + Send>>) {
-        let len = self.waiting.len();
-        let mut results: Vec<Option<NodeResult<R>>> = (0..len).map(|_| None).collect();
-        // A set, not a queue: the lowest ready index goes first whatever order
-        // the nodes became ready in.
-        let mut ready: BTreeSet<usize> = (0..len).filter(|&n| self.waiting[n] == 0).collect();
-        let mut idle = workers;
-        let mut panic = None;
-        loop {
-            if stop.load(Ordering::SeqCst) || panic.is_some() {
-                ready.clear();
-            }
-            // Only as many nodes as idle workers go into the channel, so the
-            // choice of what runs next is made here, in index order.
-            while idle > 0 {
-                let Some(node) = ready.pop_first() else { break };
-                if ready_tx.send(node).is_err() {
-                    break;
-                }
-                idle -= 1;
-            }
-            if idle == workers {
-                break;
-            }
-            let Ok((node, finished)) = done_rx.recv() else {
-                break;
-            };
-            idle += 1;
-            match finished {
-                Finished::Ran(result) => {
-                    let bad = failed(&result);
-                    results[node] = Some(NodeResult::Done(result));
-                    if bad {
-                        skip_downstream(node, &self.downstream, &mut results);
-                    } else {
-                        for &down in &self.downstream[node] {
-                            self.waiting[down] -= 1;
-                            if self.waiting[down] == 0 && results[down].is_none() {
-                                ready.insert(down);
-                            }
-                        }
-                    }
-                }
-                Finished::Stopped => results[node] = Some(NodeResult::Stopped),
-                Finished::Panicked(payload) => {
-                    panic.get_or_insert(payload);
-                }
-            }
-        }
-        // Lets the workers' loops end.
-        drop(ready_tx);
-        // Whatever is still open never started because of the stop flag.
-        let results = results
-            .into_iter()
-            .map(|result| result.unwrap_or(NodeResult::Stopped))
-            .collect();
-        (results, panic)
     }
 }
 

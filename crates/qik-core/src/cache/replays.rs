@@ -1,0 +1,313 @@
+//! Remembered replays: which cache entries are known whole and already
+//! published as their runnable's latest output, so replaying them again costs
+//! two `stat`s instead of reading and parsing a manifest, checking its log and
+//! comparing it with the output file.
+//!
+//! Stored in `._qik/replays`, one line per entry. A line is trusted only while
+//! the entry's manifest has the same stat data as when it was remembered (a
+//! manifest is never rewritten in place: entries are replaced by renames, so
+//! any edit, damage or replacement shows), and while `._qik/out/<runnable>.out`
+//! is still a hard link to the entry's log (same inode, and a second link, so
+//! the entry's own `log` still exists). Anything else falls back to the full
+//! lookup, which finds damage and warns about it. Only entries without
+//! artifacts are remembered: restoring artifacts reads the manifest anyway.
+//!
+//! Like the stat cache, a manifest changed in the second before it was
+//! remembered is not remembered: a change within one timestamp tick would not
+//! show in its stat data.
+
+use std::collections::HashMap;
+use std::fmt::Write as _;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use crate::hashing::Stamp;
+
+const HEADER: &str = "qik-replays 1";
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Record {
+    manifest: Stamp,
+    /// Inode of the entry's log (and of the output file, a link to it).
+    log_ino: u64,
+    code: i32,
+}
+
+/// The remembered replays of a project, loaded once per run.
+#[derive(Debug)]
+pub struct Replays {
+    path: PathBuf,
+    state: Mutex<State>,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    /// As loaded, sorted by entry directory (the file is written sorted):
+    /// found by binary search, so loading hashes nothing.
+    loaded: Vec<(PathBuf, Record)>,
+    /// Learnt during this run, by entry directory.
+    learnt: HashMap<PathBuf, Record>,
+}
+
+impl State {
+    fn get(&self, dir: &Path) -> Option<&Record> {
+        if let Some(record) = self.learnt.get(dir) {
+            return Some(record);
+        }
+        let found = self
+            .loaded
+            .binary_search_by(|(known, _)| known.as_path().cmp(dir))
+            .ok()?;
+        Some(&self.loaded[found].1)
+    }
+}
+
+impl Replays {
+    /// Loads the file; a missing or damaged one remembers nothing (it is only
+    /// a speed-up).
+    pub fn load(path: PathBuf) -> Replays {
+        let mut loaded = fs::read_to_string(&path)
+            .ok()
+            .and_then(|text| parse(&text))
+            .unwrap_or_default();
+        if !loaded.is_sorted_by(|a, b| a.0 < b.0) {
+            // Written by hand or by another version: still usable.
+            loaded.sort_by(|a, b| a.0.cmp(&b.0));
+            loaded.dedup_by(|a, b| a.0 == b.0);
+        }
+        Replays {
+            path,
+            state: Mutex::new(State {
+                loaded,
+                learnt: HashMap::new(),
+            }),
+        }
+    }
+
+    /// The exit code of the entry in `entry_dir` when it is remembered, still
+    /// whole, and `out` is still its log.
+    pub fn check(&self, entry_dir: &Path, out: &Path) -> Option<i32> {
+        let record = self.lock().get(entry_dir)?.clone();
+        let manifest = fs::symlink_metadata(entry_dir.join(super::store::MANIFEST)).ok()?;
+        if Stamp::of(&manifest) != record.manifest {
+            return None;
+        }
+        let out = fs::symlink_metadata(out).ok()?;
+        linked_log(&out, record.log_ino).then_some(record.code)
+    }
+
+    /// Remembers an entry just replayed in full, whose log is now also `out`.
+    pub fn remember(&self, entry_dir: &Path, out: &Path, code: i32) {
+        let Ok(manifest) = fs::symlink_metadata(entry_dir.join(super::store::MANIFEST)) else {
+            return;
+        };
+        let Ok(out) = fs::symlink_metadata(out) else {
+            return;
+        };
+        let manifest = Stamp::of(&manifest);
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs() as i64);
+        if manifest.mtime.0 >= now - 1 || manifest.ctime.0 >= now - 1 {
+            return;
+        }
+        let record = Record {
+            manifest,
+            log_ino: inode(&out),
+            code,
+        };
+        let mut state = self.lock();
+        if state.get(entry_dir) != Some(&record) {
+            state.learnt.insert(entry_dir.to_path_buf(), record);
+        }
+    }
+
+    /// Writes the file atomically if it learnt anything. Failing only costs
+    /// speed next time, so the error is returned for a warning.
+    pub fn save(&self) -> Result<(), String> {
+        let mut state = self.lock();
+        if state.learnt.is_empty() {
+            return Ok(());
+        }
+        let learnt = std::mem::take(&mut state.learnt);
+        let mut records: Vec<(PathBuf, Record)> = std::mem::take(&mut state.loaded);
+        records.retain(|(dir, _)| !learnt.contains_key(dir));
+        let mut records: Vec<(PathBuf, Record)> = records
+            .into_iter()
+            .chain(learnt)
+            // Entries gone from disk (pruned, cleared) are dropped; the rest
+            // stay whether or not this run replayed them.
+            .filter(|(dir, _)| dir.join(super::store::MANIFEST).exists())
+            .collect();
+        records.sort_by(|a, b| a.0.cmp(&b.0));
+        let mut text = format!("{HEADER}\n");
+        for (dir, r) in &records {
+            let Some(dir) = dir.to_str().filter(|d| !d.contains(['\t', '\n'])) else {
+                continue;
+            };
+            let m = &r.manifest;
+            let _ = writeln!(
+                text,
+                "{dir}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}",
+                m.size, m.mtime.0, m.mtime.1, m.ctime.0, m.ctime.1, m.ino, r.log_ino, r.code
+            );
+        }
+        state.loaded = records;
+        crate::fsutil::write_atomic_unsynced(&self.path, text.as_bytes())
+            .map_err(|err| format!("cannot write {}: {err}", self.path.display()))
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// `out` is the log with inode `log_ino`, and another name for it exists.
+#[cfg(unix)]
+fn linked_log(out: &fs::Metadata, log_ino: u64) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    out.is_file() && out.ino() == log_ino && out.nlink() >= 2
+}
+
+/// Without inodes, nothing proves `out` is the entry's log.
+#[cfg(not(unix))]
+fn linked_log(_: &fs::Metadata, _: u64) -> bool {
+    false
+}
+
+#[cfg(unix)]
+fn inode(meta: &fs::Metadata) -> u64 {
+    use std::os::unix::fs::MetadataExt;
+    meta.ino()
+}
+
+#[cfg(not(unix))]
+fn inode(_: &fs::Metadata) -> u64 {
+    0
+}
+
+/// The records of a whole, well-formed file; anything else is `None`.
+fn parse(text: &str) -> Option<Vec<(PathBuf, Record)>> {
+    let mut lines = text.lines();
+    if lines.next()? != HEADER {
+        return None;
+    }
+    let mut records = Vec::new();
+    for line in lines {
+        let mut fields = line.split('\t');
+        let dir = PathBuf::from(fields.next()?);
+        let mut number = || fields.next()?.parse::<i64>().ok();
+        let size = u64::try_from(number()?).ok()?;
+        let mtime = (number()?, number()?);
+        let ctime = (number()?, number()?);
+        let ino = u64::try_from(number()?).ok()?;
+        let log_ino = u64::try_from(number()?).ok()?;
+        let code = i32::try_from(number()?).ok()?;
+        let manifest = Stamp {
+            size,
+            mtime,
+            ctime,
+            ino,
+        };
+        records.push((
+            dir,
+            Record {
+                manifest,
+                log_ino,
+                code,
+            },
+        ));
+    }
+    Some(records)
+}
+
+#[cfg(all(test, unix))]
+mod tests {
+    use super::*;
+
+    /// An entry whose manifest was written long enough ago to be remembered,
+    /// and an output file hard-linked to its log.
+    fn entry(root: &Path) -> (PathBuf, PathBuf) {
+        let dir = root.join("cache/cmd/run/hash");
+        fs::create_dir_all(&dir).unwrap();
+        fs::write(dir.join("manifest.json"), "{}").unwrap();
+        fs::write(dir.join("log"), "output\n").unwrap();
+        let old = SystemTime::now() - std::time::Duration::from_secs(10);
+        fs::File::options()
+            .write(true)
+            .open(dir.join("manifest.json"))
+            .unwrap()
+            .set_modified(old)
+            .unwrap();
+        let out = root.join("run.out");
+        fs::hard_link(dir.join("log"), &out).unwrap();
+        (dir, out)
+    }
+
+    #[test]
+    fn unknown_or_freshly_written_entries_are_not_remembered() {
+        let tmp = tempfile::tempdir().unwrap();
+        let (dir, out) = entry(tmp.path());
+        let path = tmp.path().join("replays");
+        let replays = Replays::load(path.clone());
+        assert_eq!(replays.check(&dir, &out), None);
+        replays.remember(&dir, &out, 3);
+        // ctime is fresh: the set_modified above changed it just now.
+        assert_eq!(replays.check(&dir, &out), None);
+    }
+
+    #[test]
+    fn damage_unlinking_or_a_fresh_manifest_falls_back() {
+        let tmp = tempfile::tempdir().unwrap();
+        let (dir, out) = entry(tmp.path());
+        let path = tmp.path().join("replays");
+        // Remembered as if long ago: written by hand with today's stat data.
+        let meta = fs::symlink_metadata(dir.join("manifest.json")).unwrap();
+        let record = Record {
+            manifest: Stamp::of(&meta),
+            log_ino: inode(&fs::metadata(&out).unwrap()),
+            code: 3,
+        };
+        let state = State {
+            loaded: Vec::new(),
+            learnt: HashMap::from([(dir.clone(), record)]),
+        };
+        let replays = Replays {
+            path: path.clone(),
+            state: Mutex::new(state),
+        };
+        replays.save().unwrap();
+        let replays = Replays::load(path.clone());
+        assert_eq!(replays.check(&dir, &out), Some(3));
+
+        // The entry's log removed: the output file is its only name left.
+        fs::remove_file(dir.join("log")).unwrap();
+        assert_eq!(replays.check(&dir, &out), None);
+        fs::hard_link(&out, dir.join("log")).unwrap();
+        assert_eq!(replays.check(&dir, &out), Some(3));
+
+        // The output replaced by another run's log.
+        fs::remove_file(&out).unwrap();
+        fs::write(&out, "other\n").unwrap();
+        assert_eq!(replays.check(&dir, &out), None);
+        fs::remove_file(&out).unwrap();
+        fs::hard_link(dir.join("log"), &out).unwrap();
+        assert_eq!(replays.check(&dir, &out), Some(3));
+
+        // The manifest damaged.
+        fs::write(dir.join("manifest.json"), "{").unwrap();
+        assert_eq!(replays.check(&dir, &out), None);
+    }
+
+    #[test]
+    fn garbage_remembers_nothing() {
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join("replays");
+        for text in ["", "nonsense\n", "qik-replays 1\n/a\t1\t2\n", "\u{0}\u{1}"] {
+            fs::write(&path, text).unwrap();
+            assert!(Replays::load(path.clone()).lock().loaded.is_empty());
+        }
+    }
+}
