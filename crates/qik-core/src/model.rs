@@ -82,6 +82,9 @@ pub struct Upstream {
     pub origin: Option<Origin>,
 }
 
+/// Positions of a command's runnables by module (`None`: no module).
+type ModuleIndex = HashMap<Option<String>, Vec<usize>>;
+
 /// Parsed configuration plus everything derived from it.
 pub struct Project {
     pub config: Config,
@@ -94,6 +97,8 @@ pub struct Project {
     runnables: Mutex<HashMap<String, Arc<Vec<Arc<Runnable>>>>>,
     /// Instances of parametrized plugin commands, by command and arguments.
     instances: Mutex<HashMap<(String, Args), Arc<Runnable>>>,
+    /// Positions of each command's runnables by module.
+    module_indexes: Mutex<HashMap<String, Arc<ModuleIndex>>>,
 }
 
 impl std::fmt::Debug for Project {
@@ -165,6 +170,7 @@ impl Project {
             factories,
             runnables: Mutex::new(HashMap::new()),
             instances: Mutex::new(HashMap::new()),
+            module_indexes: Mutex::new(HashMap::new()),
         };
         project.check_roots()?;
         for space in project.config.spaces.values() {
@@ -878,30 +884,61 @@ impl Project {
             let command = self
                 .command_name(&dep.name)
                 .ok_or_else(|| self.command_dep_error(dep))?;
-            let targets = if dep.args.is_empty() {
-                self.runnables_of(command)?
+            let targets: Vec<Arc<Runnable>> = if dep.args.is_empty() {
+                self.same_module_runnables(command, runnable.module.as_deref())?
             } else {
-                Arc::new(vec![self.instance(command, &dep.args)?])
+                vec![self.instance(command, &dep.args)?]
             };
-            for target in targets.iter() {
-                let same_module = match (&runnable.module, &target.module) {
-                    (Some(a), Some(b)) => a == b,
-                    _ => true,
-                };
-                if same_module {
-                    upstream.push(Upstream {
-                        runnable: Arc::clone(target),
-                        strict: dep.strict,
-                        isolated: dep.isolated,
-                        origin: dep.origin.as_ref().map(|(file, span)| Origin {
-                            file: file.clone(),
-                            span: span.clone(),
-                        }),
-                    });
-                }
+            for target in targets {
+                upstream.push(Upstream {
+                    runnable: target,
+                    strict: dep.strict,
+                    isolated: dep.isolated,
+                    origin: dep.origin.as_ref().map(|(file, span)| Origin {
+                        file: file.clone(),
+                        span: span.clone(),
+                    }),
+                });
             }
         }
         Ok(upstream)
+    }
+
+    /// The runnables of `command` that a runnable of `module` depends on:
+    /// those of the same module and those without one (all of them for a
+    /// runnable without a module), in the command's order. Indexed once per
+    /// command, so walking a graph stays linear in its size.
+    fn same_module_runnables(
+        &self,
+        command: &str,
+        module: Option<&str>,
+    ) -> Result<Vec<Arc<Runnable>>, Diagnostic> {
+        let all = self.runnables_of(command)?;
+        let Some(module) = module else {
+            return Ok(all.to_vec());
+        };
+        let index = {
+            let mut indexes = self.module_indexes.lock().expect("not poisoned");
+            Arc::clone(indexes.entry(command.to_string()).or_insert_with(|| {
+                let mut index = ModuleIndex::new();
+                for (position, runnable) in all.iter().enumerate() {
+                    index
+                        .entry(runnable.module.clone())
+                        .or_default()
+                        .push(position);
+                }
+                Arc::new(index)
+            }))
+        };
+        let mut positions: Vec<usize> = index
+            .get(&Some(module.to_string()))
+            .into_iter()
+            .chain(index.get(&None))
+            .flatten()
+            .copied()
+            .collect();
+        positions.sort_unstable();
+        Ok(positions.into_iter().map(|i| Arc::clone(&all[i])).collect())
     }
 
     /// The artifact patterns of a runnable's upstream runnables: inputs of its

@@ -79,6 +79,14 @@ impl Entry {
 /// against the recorded digest, then renames it into place: what lands is
 /// exactly what was verified, and large files are never held in memory.
 fn restore_one(source: &Path, target: &Path, artifact: &ArtifactRecord) -> Result<(), String> {
+    // Most replays find the artifact already in place (the last run made
+    // it): reading it back is cheaper than a copy and a rename.
+    let in_place = fs::symlink_metadata(target)
+        .is_ok_and(|meta| meta.is_file() && meta.len() == artifact.size)
+        && file_digest(target).is_ok_and(|(digest, _)| digest == artifact.digest);
+    if in_place {
+        return Ok(());
+    }
     let dir = target.parent().unwrap_or(Path::new("."));
     fs::create_dir_all(dir).map_err(|err| format!("cannot restore {}: {err}", artifact.path))?;
     let temp = tempfile::Builder::new()
@@ -579,7 +587,18 @@ mod tests {
             "<ok/>"
         );
 
+        // An artifact already in place is left alone (same inode).
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::MetadataExt;
+            let before = fs::metadata(root.join("out/report.xml")).unwrap().ino();
+            entry.restore_artifacts(&root).unwrap();
+            let after = fs::metadata(root.join("out/report.xml")).unwrap().ino();
+            assert_eq!(before, after);
+        }
+
         fs::write(entry.dir.join("artifacts/out/report.xml"), "<tampered/>").unwrap();
+        fs::write(root.join("out/report.xml"), "<changed/>").unwrap();
         assert!(
             entry
                 .restore_artifacts(&root)
