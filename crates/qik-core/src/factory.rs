@@ -121,10 +121,16 @@ pub struct ActionCx<'a> {
     pub private_dir: &'a Path,
     /// The variables the runnable's environment sets on top of qik's.
     pub env: &'a [(OsString, OsString)],
+    pub(crate) hasher: &'a crate::hashing::Hasher<'a>,
     pub(crate) sink: &'a mut dyn FnMut(&[u8]),
 }
 
 impl ActionCx<'_> {
+    /// The distributions installed for a space's commands, read once per run.
+    pub fn installed(&self, space: &str) -> Arc<Result<crate::hashing::Installed, Diagnostic>> {
+        self.hasher.installed(space)
+    }
+
     /// One line of output (no trailing newline), shown and logged like a
     /// process's output.
     pub fn line(&mut self, line: impl AsRef<[u8]>) {

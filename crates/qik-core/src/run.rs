@@ -430,6 +430,7 @@ impl Job<'_> {
             project: self.project,
             runnable,
             files: self.hasher.files(),
+            hasher: &self.hasher,
             private_dir: &private,
             env,
             sink: &mut sink,

@@ -148,7 +148,7 @@ fn build_dep(project: &Project) -> CommandDep {
     CommandDep {
         name: format!("{}.{BUILD}", plugin_name(project)),
         args: Args::new(),
-        strict: false,
+        strict: true,
         isolated: None,
         origin: None,
     }
@@ -215,13 +215,9 @@ fn lock_runnable(cx: &FactoryCx<'_>, args: &Args) -> Result<Runnable, Diagnostic
     // The space's venv maps external modules to distributions: its inputs
     // and install come first.
     runnable.in_space_env = true;
+    // The graph file (the build's artifact) is hashed by content: the lock
+    // re-runs exactly when the graph (or the venv) changed.
     runnable.deps.commands.push(build_dep(project));
-    // The previous lock names the files the module depended on: when one of
-    // them changes, so may the lock.
-    runnable.deps.loads.insert(LoadDep {
-        path: path.clone(),
-        default: vec![ALL_PYTHON.to_string()],
-    });
     runnable.deps.consts.insert(settings_const(project));
     runnable.artifacts = vec![path];
     runnable.cache = cache_of(project, config(project).lock_cache.as_ref())?;
@@ -298,9 +294,11 @@ fn module_dists(
     space: &str,
 ) -> Result<BTreeMap<String, Vec<String>>, Diagnostic> {
     let project = cx.project;
-    let mut map = project
-        .installed(space)?
-        .module_dists(&cx.private_dir.join("pygraph"));
+    let installed = cx.installed(space);
+    let installed = installed.as_ref().as_ref().map_err(Clone::clone)?;
+    let mut map = installed
+        .module_dists(&cx.private_dir.join("pygraph"))
+        .clone();
     for (module, dist) in &project.config.pydist.modules {
         let dists = if dist.is_empty() {
             Vec::new()

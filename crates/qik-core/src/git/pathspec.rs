@@ -312,6 +312,25 @@ impl PathspecSet {
         self.includes.iter().map(|(_, spec)| spec.required_prefix())
     }
 
+    /// Whether any pathspec of the set is an exclusion.
+    pub fn has_excludes(&self) -> bool {
+        !self.excludes.is_empty()
+    }
+
+    /// Whether the `n`th positive pathspec (in [`required_prefixes`]
+    /// order) selects `path` and no exclusion removes it: a set's matches
+    /// are the union of these, so a caller that finds candidates by each
+    /// pattern's prefix only tests that pattern.
+    ///
+    /// [`required_prefixes`]: Self::required_prefixes
+    pub fn matches_nth(&self, n: usize, path: &[u8]) -> bool {
+        self.includes[n].1.matches_item(path, false)
+            && !self
+                .excludes
+                .iter()
+                .any(|spec| spec.matches_item(path, false))
+    }
+
     /// Whether `git ls-files` would list the file at the repo-relative `path`.
     pub fn matches(&self, path: &[u8]) -> bool {
         self.find(path, false).is_some()

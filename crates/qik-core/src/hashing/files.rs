@@ -38,8 +38,10 @@ pub struct TrackedFiles {
     /// Each file's digest, computed at most once per invocation (runnables of
     /// one module share their files).
     digests: Vec<OnceLock<Option<FileDigest>>>,
-    /// Matched files per set of patterns; many runnables share their globs.
+    /// Matched files per set of patterns that has exclusions.
     matches: Mutex<HashMap<Vec<String>, Arc<Vec<usize>>>>,
+    /// Matched files per single positive pattern (`None`: an exclusion).
+    single_matches: Mutex<HashMap<String, Option<Arc<Vec<usize>>>>>,
 }
 
 impl std::fmt::Debug for TrackedFiles {
@@ -89,6 +91,7 @@ impl TrackedFiles {
             entries,
             stat_cache: Mutex::new(StatCache::load(stat_cache_path)),
             matches: Mutex::new(HashMap::new()),
+            single_matches: Mutex::new(HashMap::new()),
         })
     }
 
@@ -103,21 +106,75 @@ impl TrackedFiles {
     /// The files matched by glob deps written relative to the project root,
     /// exactly as `git ls-files -- <patterns>` run there would list them.
     pub fn matching(&self, patterns: &[String]) -> Result<Arc<Vec<usize>>, Diagnostic> {
+        // Without exclusions, a set selects the union of what each pattern
+        // selects; patterns recur across runnables (a module's files are in
+        // the import closure of every module that imports it), so each is
+        // matched once and the union is all that is left per runnable.
+        if let Some(found) = self.union_of_patterns(patterns)? {
+            return Ok(Arc::new(found));
+        }
         if let Some(found) = self.matches.lock().expect("not poisoned").get(patterns) {
             return Ok(Arc::clone(found));
         }
-        let set = PathspecSet::new(
-            patterns.iter().map(String::as_bytes),
+        let found = Arc::new(self.match_set(&self.compile(patterns)?));
+        self.matches
+            .lock()
+            .expect("not poisoned")
+            .insert(patterns.to_vec(), Arc::clone(&found));
+        Ok(found)
+    }
+
+    fn compile<S: AsRef<[u8]>>(&self, patterns: &[S]) -> Result<PathspecSet, Diagnostic> {
+        PathspecSet::new(
+            patterns.iter().map(AsRef::as_ref),
             &self.prefix[..self.prefix.len().saturating_sub(1)],
         )
         .map_err(|err| {
             Diagnostic::error(Code::ConfigParse, format!("invalid glob: {err}"))
                 .with_hint("globs follow git's pathspec syntax")
-        })?;
+        })
+    }
+
+    /// The union of each pattern's matches, or `None` when one is an
+    /// exclusion (which applies to the whole set).
+    fn union_of_patterns(&self, patterns: &[String]) -> Result<Option<Vec<usize>>, Diagnostic> {
+        let mut all = Vec::new();
+        for pattern in patterns {
+            let known = self
+                .single_matches
+                .lock()
+                .expect("not poisoned")
+                .get(pattern)
+                .cloned();
+            let matched = match known {
+                Some(matched) => matched,
+                None => {
+                    let set = self.compile(std::slice::from_ref(pattern))?;
+                    let matched = (!set.has_excludes()).then(|| Arc::new(self.match_set(&set)));
+                    self.single_matches
+                        .lock()
+                        .expect("not poisoned")
+                        .insert(pattern.clone(), matched.clone());
+                    matched
+                }
+            };
+            match matched {
+                Some(files) => all.extend_from_slice(&files),
+                None => return Ok(None),
+            }
+        }
+        all.sort_unstable();
+        all.dedup();
+        Ok(Some(all))
+    }
+
+    /// The tracked files a compiled set selects, in path order.
+    fn match_set(&self, set: &PathspecSet) -> Vec<usize> {
         // Entries are sorted by path, so each pattern only looks at the range
-        // of paths that start with its literal prefix.
+        // of paths that start with its literal prefix, and only that pattern
+        // is tested there.
         let mut found = Vec::new();
-        for prefix in set.required_prefixes() {
+        for (n, prefix) in set.required_prefixes().enumerate() {
             let start = self
                 .entries
                 .partition_point(|(path, _)| path.as_slice() < prefix);
@@ -125,19 +182,14 @@ impl TrackedFiles {
                 if !path.starts_with(prefix) {
                     break;
                 }
-                if set.matches(path) {
+                if set.matches_nth(n, path) {
                     found.push(start + offset);
                 }
             }
         }
         found.sort_unstable();
         found.dedup();
-        let found = Arc::new(found);
-        self.matches
-            .lock()
-            .expect("not poisoned")
-            .insert(patterns.to_vec(), Arc::clone(&found));
-        Ok(found)
+        found
     }
 
     /// The path of a matched file, relative to the project root.
@@ -199,6 +251,62 @@ impl TrackedFiles {
             id
         };
         Ok(Some(FileDigest { path: relative, id }))
+    }
+
+    /// Whether git tracks the file at `relative` (to the project root).
+    pub fn is_tracked(&self, relative: &str) -> bool {
+        let mut repo_path = self.prefix.clone();
+        repo_path.extend_from_slice(relative.as_bytes());
+        self.entries
+            .binary_search_by(|(path, _)| path.as_slice().cmp(&repo_path))
+            .is_ok()
+    }
+
+    /// The blob id of a file that git does not track (an output another
+    /// runnable wrote), given relative to the project root; `None` when it
+    /// does not exist. Cached by stat data like tracked files.
+    pub fn untracked_digest(&self, relative: &str) -> Result<Option<FileDigest>, Diagnostic> {
+        let mut repo_path = self.prefix.clone();
+        repo_path.extend_from_slice(relative.as_bytes());
+        let absolute = self.repo.work_tree().join(bytes_to_path(&repo_path));
+        let meta = match fs::metadata(&absolute) {
+            Ok(meta) if meta.is_file() => meta,
+            Ok(_) => return Ok(None),
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(err) => {
+                return Err(Diagnostic::error(
+                    Code::ConfigParse,
+                    format!("cannot read {}: {err}", absolute.display()),
+                ));
+            }
+        };
+        let cached = self
+            .stat_cache
+            .lock()
+            .expect("not poisoned")
+            .get(&repo_path, &meta);
+        let id = match cached {
+            Some(id) => id,
+            None => {
+                let id = git::hash_file(&absolute, self.repo.object_format())
+                    .map_err(|err| {
+                        Diagnostic::error(
+                            Code::ConfigParse,
+                            format!("cannot hash {}: {err}", absolute.display()),
+                        )
+                    })?
+                    .to_string();
+                self.stat_cache
+                    .lock()
+                    .expect("not poisoned")
+                    .insert(repo_path, &meta, id.clone());
+                id
+            }
+        };
+        Ok(Some(FileDigest {
+            path: relative.to_string(),
+            id,
+        }))
     }
 
     /// Writes the stat cache back if it learnt anything. Failing to save it only

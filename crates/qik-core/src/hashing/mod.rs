@@ -130,11 +130,15 @@ impl<'a> Hasher<'a> {
         runnable: &Runnable,
         upstream_artifacts: &[String],
     ) -> Result<(String, Inputs), Diagnostic> {
-        let mut globs: BTreeSet<String> = runnable.deps.globs.clone();
-        globs.extend(upstream_artifacts.iter().cloned());
-        let mut pydists: BTreeSet<String> = runnable.deps.pydists.clone();
         let loaded = loaded_deps(self.project, runnable)?;
+        // Mostly sorted runs already (a deps file can hold hundreds): a
+        // vector sorted once, not a tree built insert by insert.
+        let mut globs: Vec<String> = runnable.deps.globs.iter().cloned().collect();
+        globs.extend(upstream_artifacts.iter().cloned());
         globs.extend(loaded.globs);
+        globs.sort_unstable();
+        globs.dedup();
+        let mut pydists: BTreeSet<String> = runnable.deps.pydists.clone();
         pydists.extend(loaded.pydists);
 
         let mut inputs = Inputs {
@@ -142,14 +146,30 @@ impl<'a> Hasher<'a> {
             consts: runnable.deps.consts.clone(),
             ..Inputs::default()
         };
+        let mut files: Vec<(String, String)> = Vec::new();
         if !globs.is_empty() {
-            let patterns: Vec<String> = globs.into_iter().collect();
-            for &file in self.files.matching(&patterns)?.iter() {
+            let matched = self.files.matching(&globs)?;
+            files.reserve(matched.len());
+            for &file in matched.iter() {
                 if let Some(digest) = self.files.digest(file)? {
-                    inputs.files.insert(digest.path, digest.id);
+                    files.push((digest.path, digest.id));
                 }
             }
         }
+        // An upstream artifact named by its path is an output, usually not
+        // tracked by git: its content counts all the same (a pygraph lock
+        // re-runs when the graph it reads changes, an install when its lock
+        // file does).
+        for artifact in upstream_artifacts {
+            if is_literal_path(artifact) && !self.files.is_tracked(artifact) {
+                if let Some(digest) = self.files.untracked_digest(artifact)? {
+                    files.push((digest.path, digest.id));
+                }
+            }
+        }
+        // Built in one pass from (nearly) sorted pairs, not by thousands of
+        // inserts: an import closure can hold that many files.
+        inputs.files = files.into_iter().collect();
         for name in &pydists {
             if let Some(version) = self.pydist_version(&runnable.space, name)? {
                 inputs.pydists.insert(normalize_pydist(name), version);
@@ -201,6 +221,14 @@ impl<'a> Hasher<'a> {
                 "install it (searched: {searched}), or set its version under [pydist.versions], or set [pydist] ignore-missing = true"
             )))
     }
+}
+
+/// A pattern that names one file: no glob characters, no pathspec magic.
+fn is_literal_path(pattern: &str) -> bool {
+    !pattern.is_empty()
+        && !pattern.starts_with(':')
+        && !pattern.ends_with('/')
+        && !pattern.contains(['*', '?', '[', '\\'])
 }
 
 /// Length-prefixed fields: no two different field lists encode the same bytes.

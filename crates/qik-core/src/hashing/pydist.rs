@@ -34,6 +34,8 @@ pub struct Installed {
     versions: BTreeMap<String, String>,
     /// Where they were read from, for messages.
     pub dirs: Vec<PathBuf>,
+    /// Module → distributions, read on first use.
+    modules: std::sync::OnceLock<BTreeMap<String, Vec<String>>>,
 }
 
 impl Installed {
@@ -62,7 +64,11 @@ impl Installed {
                 }
             }
         }
-        Installed { versions, dirs }
+        Installed {
+            versions,
+            dirs,
+            modules: std::sync::OnceLock::new(),
+        }
     }
 
     /// The site-packages of the active environment: `$VIRTUAL_ENV`, else the
@@ -98,7 +104,12 @@ impl Installed {
     /// the site-packages listing (which names every installed version), so
     /// an unchanged environment is one directory listing, not a read per
     /// distribution.
-    pub fn module_dists(&self, cache_dir: &Path) -> BTreeMap<String, Vec<String>> {
+    pub fn module_dists(&self, cache_dir: &Path) -> &BTreeMap<String, Vec<String>> {
+        self.modules
+            .get_or_init(|| self.read_module_dists(cache_dir))
+    }
+
+    fn read_module_dists(&self, cache_dir: &Path) -> BTreeMap<String, Vec<String>> {
         let mut listing = blake3::Hasher::new();
         let mut dist_dirs = Vec::new();
         for dir in &self.dirs {
@@ -257,7 +268,7 @@ mod tests {
         write("protobuf-4.0.dist-info/top_level.txt", "google\n");
         let installed = Installed::read(venv_site_packages(dir.path()));
         let cache = dir.path().join("cache");
-        let map = installed.module_dists(&cache);
+        let map = installed.module_dists(&cache).clone();
         assert_eq!(map["yaml"], ["pyyaml"]);
         assert_eq!(map["_yaml"], ["pyyaml"]);
         assert_eq!(map["six"], ["six"]);
@@ -268,7 +279,8 @@ mod tests {
         // The second call reads the cache: same answer even with the
         // distribution files gone (the listing did not change).
         std::fs::remove_file(site.join("PyYAML-6.0.dist-info/top_level.txt")).unwrap();
-        assert_eq!(installed.module_dists(&cache), map);
+        let again = Installed::read(venv_site_packages(dir.path()));
+        assert_eq!(again.module_dists(&cache), &map);
     }
 
     #[test]
