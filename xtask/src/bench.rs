@@ -71,7 +71,7 @@ fn parse(args: &[String]) -> Result<Options> {
 
 /// Statistics of one measured command.
 #[derive(Clone, Debug)]
-struct Stats {
+pub(crate) struct Stats {
     samples: Vec<Duration>,
     /// The largest peak RSS of any measured run, in KiB.
     max_rss_kib: u64,
@@ -109,7 +109,7 @@ impl Stats {
 }
 
 /// What became of a measurement that was asked for.
-enum Measured {
+pub(crate) enum Measured {
     Done(Stats),
     /// The command failed; the report says so instead of a number.
     Failed(String),
@@ -136,29 +136,32 @@ impl Measured {
 }
 
 /// One scenario: qik, the floor of the same work, the Python qik.
-struct Row {
-    scenario: String,
-    qik: Measured,
-    floor: Option<(String, Measured)>,
-    python: Option<Measured>,
+pub(crate) struct Row {
+    pub(crate) scenario: String,
+    pub(crate) qik: Measured,
+    pub(crate) floor: Option<(String, Measured)>,
+    pub(crate) python: Option<Measured>,
 }
 
 /// A command to time, set up fresh for every run.
-struct Probe<'a> {
+pub(crate) struct Probe<'a> {
     program: PathBuf,
     args: Vec<String>,
     cwd: &'a Path,
     /// Piped to stdin (the floor's list of commands).
     stdin: Option<PathBuf>,
+    /// Variables set for the process.
+    pub(crate) env: Vec<(String, String)>,
 }
 
 impl<'a> Probe<'a> {
-    fn new(program: impl Into<PathBuf>, args: &[&str], cwd: &'a Path) -> Self {
+    pub(crate) fn new(program: impl Into<PathBuf>, args: &[&str], cwd: &'a Path) -> Self {
         Probe {
             program: program.into(),
             args: args.iter().map(|a| (*a).to_owned()).collect(),
             cwd,
             stdin: None,
+            env: Vec::new(),
         }
     }
 
@@ -167,6 +170,7 @@ impl<'a> Probe<'a> {
         command
             .args(&self.args)
             .current_dir(self.cwd)
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
             .stdout(Stdio::null())
             .stderr(Stdio::piped());
         if let Some(stdin) = &self.stdin {
@@ -182,11 +186,16 @@ impl<'a> Probe<'a> {
     }
 }
 
-type Prepare<'a> = Option<&'a mut dyn FnMut() -> Result<()>>;
+pub(crate) type Prepare<'a> = Option<&'a mut dyn FnMut() -> Result<()>>;
 
 /// Warm-up rounds, then `runs` measured ones. A failing command is reported
 /// as such (with the end of its stderr), not as a time.
-fn measure(label: &str, probe: &Probe<'_>, runs: usize, mut prepare: Prepare<'_>) -> Measured {
+pub(crate) fn measure(
+    label: &str,
+    probe: &Probe<'_>,
+    runs: usize,
+    mut prepare: Prepare<'_>,
+) -> Measured {
     let mut stats = Stats {
         samples: Vec::with_capacity(runs),
         max_rss_kib: 0,
@@ -265,7 +274,7 @@ fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
 }
 
-fn run_ok(probe: &Probe<'_>) -> Result<()> {
+pub(crate) fn run_ok(probe: &Probe<'_>) -> Result<()> {
     run_once(probe).map(|_| ())
 }
 
@@ -468,6 +477,11 @@ pub(crate) fn main(args: &[String]) -> Result<()> {
             runs,
             slow_runs,
         )?);
+    }
+
+    if let (true, Some(python_qik)) = (options.pygraph, python.as_deref()) {
+        let interpreter = python_qik.with_file_name("python");
+        rows.extend(crate::package_graph::rows(&qik, &interpreter, tmp, runs)?);
     }
 
     let report = render(&rows, &options);

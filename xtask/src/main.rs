@@ -2,6 +2,7 @@
 
 mod bench;
 mod generate;
+mod package_graph;
 mod pyqik;
 mod release;
 
