@@ -72,7 +72,13 @@ fn diff_lines(diff: &Diff) -> Vec<String> {
             Some(Via::Upstream { runnable, .. }) => {
                 line.push_str(&format!(" (artifact of {runnable})"))
             }
-            Some(Via::Load { file }) => line.push_str(&format!(" (brought in by {file})")),
+            Some(Via::Load { file, why: None }) => {
+                line.push_str(&format!(" (brought in by {file})"))
+            }
+            Some(Via::Load {
+                file,
+                why: Some(why),
+            }) => line.push_str(&format!(" (brought in by {file}: {why})")),
         }
         out.push(line);
     }

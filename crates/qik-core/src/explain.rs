@@ -138,7 +138,13 @@ pub enum Via {
     /// files a module imports). The file names the loaded deps file; a dep
     /// type that knows more (the import that brought the file in) can extend
     /// this variant.
-    Load { file: String },
+    Load {
+        file: String,
+        /// How the file came in, when the deps file says (for a pygraph
+        /// lock: the chain of imports from the locked module).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        why: Option<String>,
+    },
 }
 
 /// A distribution whose version differs (`None`: absent on that side).
@@ -340,7 +346,7 @@ enum Rule {
     Dotenv,
     Venv,
     Upstream(String),
-    Load(String),
+    Load(String, BTreeMap<String, String>),
     Glob,
 }
 
@@ -371,7 +377,7 @@ impl Classifier {
         }
         for load in &runnable.deps.loads {
             if let Ok(found) = load_file(project, load) {
-                add(found.globs, Rule::Load(load.path.clone()));
+                add(found.globs, Rule::Load(load.path.clone(), found.why));
             }
         }
         add(runnable.deps.globs.iter().cloned().collect(), Rule::Glob);
@@ -390,7 +396,10 @@ impl Classifier {
                         runnable: runnable.clone(),
                         pattern,
                     },
-                    Rule::Load(file) => Via::Load { file: file.clone() },
+                    Rule::Load(file, why) => Via::Load {
+                        file: file.clone(),
+                        why: why.get(&pattern).cloned(),
+                    },
                     Rule::Glob => Via::Glob { pattern },
                 })
             });

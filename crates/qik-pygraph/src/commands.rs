@@ -378,7 +378,7 @@ impl NativeAction for LockModule {
             .config
             .root
             .join(lock_path(project, &self.pyimport, &self.space)?);
-        write_deps_file(&path, &lock.globs, &lock.pydists).map_err(|err| {
+        write_deps_file(&path, &lock).map_err(|err| {
             Diagnostic::error(
                 Code::General,
                 format!("cannot write {}: {err}", path.display()),
@@ -394,12 +394,12 @@ impl NativeAction for LockModule {
     }
 }
 
-/// Writes a deps file (`{"globs": [...], "pydists": [...]}`, what `load`
-/// deps read) in one rename.
-fn write_deps_file(path: &Path, globs: &[String], pydists: &[String]) -> std::io::Result<()> {
+/// Writes a deps file (`{"globs": [...], "pydists": [...], "why": {...}}`,
+/// what `load` deps read; `why` explains each glob) in one rename.
+fn write_deps_file(path: &Path, lock: &crate::Lock) -> std::io::Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir)?;
-    let body = serde_json::json!({"globs": globs, "pydists": pydists});
+    let body = serde_json::json!({"globs": lock.globs, "pydists": lock.pydists, "why": lock.why});
     let mut file = tempfile::NamedTempFile::new_in(dir)?;
     file.write_all(body.to_string().as_bytes())?;
     file.persist(path).map_err(|err| err.error)?;

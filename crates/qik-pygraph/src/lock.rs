@@ -1,7 +1,7 @@
 //! `pygraph.lock`: the upstream closure of one module as git pathspec globs
 //! of internal files plus the distributions of its external imports.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use crate::graph::Graph;
 
@@ -12,6 +12,9 @@ pub struct Lock {
     pub globs: Vec<String>,
     /// Sorted, unique distribution names.
     pub pydists: Vec<String>,
+    /// For each glob, how the locked module reaches it: the chain of imports
+    /// (and package contents), for `qik --explain`.
+    pub why: BTreeMap<String, String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -85,7 +88,18 @@ pub fn lock(
             });
         }
     };
-    let closure = closure(graph, root);
+    let parents = closure_parents(graph, root);
+    let closure: BTreeSet<u32> = parents.keys().copied().collect();
+    let chain = |mut i: u32| {
+        let mut names = vec![graph.modules[i as usize].name.as_str()];
+        while let Some(&Some(parent)) = parents.get(&i) {
+            names.push(graph.modules[parent as usize].name.as_str());
+            i = parent;
+        }
+        names.reverse();
+        names.join(" -> ")
+    };
+    let mut why = BTreeMap::new();
     let prefix = if graph.python_path.is_empty() {
         String::new()
     } else {
@@ -98,17 +112,23 @@ pub fn lock(
         let module = &graph.modules[i as usize];
         if module.internal {
             let path = module.name.replace('.', "/");
-            globs.insert(format!("{prefix}{path}/**.py"));
-            globs.insert(format!("{prefix}{path}.py"));
+            let reached = chain(i);
+            for glob in [
+                format!("{prefix}{path}/**.py"),
+                format!("{prefix}{path}.py"),
+            ] {
+                why.entry(glob.clone()).or_insert_with(|| reached.clone());
+                globs.insert(glob);
+            }
             let mut end = 0;
             while let Some(dot) = module.name[end..].find('.') {
                 end += dot;
                 let ancestor = &module.name[..end];
                 if !graph.find(ancestor).is_some_and(|a| closure.contains(&a)) {
-                    globs.insert(format!(
-                        "{prefix}{}/__init__.py",
-                        ancestor.replace('.', "/")
-                    ));
+                    let glob = format!("{prefix}{}/__init__.py", ancestor.replace('.', "/"));
+                    why.entry(glob.clone())
+                        .or_insert_with(|| format!("{} (its package runs on import)", chain(i)));
+                    globs.insert(glob);
                 }
                 end += 1;
             }
@@ -130,14 +150,15 @@ pub fn lock(
     Ok(Lock {
         globs: globs.into_iter().collect(),
         pydists: pydists.into_iter().collect(),
+        why,
     })
 }
 
 /// `root` and every module it reaches through import edges and from a
-/// package to its submodules.
-pub(crate) fn closure(graph: &Graph, root: u32) -> BTreeSet<u32> {
+/// package to its submodules, each with the module it was first reached
+/// from (breadth first, so chains are shortest; `None` for the root).
+fn closure_parents(graph: &Graph, root: u32) -> BTreeMap<u32, Option<u32>> {
     let n = graph.modules.len();
-    // Import edges are sorted by importer: the out-edges of `i` are a run.
     let mut starts = vec![0u32; n + 1];
     for &(a, _) in &graph.edges {
         starts[a as usize + 1] += 1;
@@ -145,20 +166,19 @@ pub(crate) fn closure(graph: &Graph, root: u32) -> BTreeSet<u32> {
     for i in 0..n {
         starts[i + 1] += starts[i];
     }
-    let mut seen = vec![false; n];
-    let mut stack = vec![root];
-    seen[root as usize] = true;
-    while let Some(i) = stack.pop() {
+    let mut parents = BTreeMap::from([(root, None)]);
+    let mut queue = std::collections::VecDeque::from([root]);
+    while let Some(i) = queue.pop_front() {
         let edges = &graph.edges[starts[i as usize] as usize..starts[i as usize + 1] as usize];
         let children = graph.subtree(i);
         for next in edges.iter().map(|e| e.1).chain(children.skip(1)) {
-            if !seen[next as usize] {
-                seen[next as usize] = true;
-                stack.push(next);
+            if let std::collections::btree_map::Entry::Vacant(slot) = parents.entry(next) {
+                slot.insert(Some(i));
+                queue.push_back(next);
             }
         }
     }
-    (0..n as u32).filter(|&i| seen[i as usize]).collect()
+    parents
 }
 
 /// Internal modules whose names are close to `name`, or that sit under its

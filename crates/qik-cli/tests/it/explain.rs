@@ -425,7 +425,7 @@ fn kept_runs_and_replays_leave_no_run_record() {
 }
 
 #[test]
-fn files_of_pygraph_deps_name_the_lock_that_brought_them_in() {
+fn files_of_pygraph_deps_name_the_imports_that_brought_them_in() {
     let p = Project::with_config(
         r#"[plugins]
 pygraph = "qik.pygraph"
@@ -449,8 +449,10 @@ test = {exec = "true {module.dir}", deps = [{type = "pygraph", pyimport = "{modu
     let block = explained(&run, "test@web#web");
     let lines = differences(&block);
     assert_eq!(lines.len(), 1, "{lines:#?}");
-    assert!(
-        lines[0].starts_with("changed  core/b.py (brought in by ") && lines[0].ends_with(')'),
+    // The lock names the chain of imports that reached the file.
+    assert_eq!(
+        lines[0],
+        "changed  core/b.py (brought in by ._qik/artifacts/pygraph.lock/lock.web.web.json: web -> web.views -> core.b)",
         "{lines:#?}"
     );
 }

@@ -50,6 +50,9 @@ struct LoadedDeps {
     globs: Vec<String>,
     #[serde(default)]
     pydists: Vec<String>,
+    /// Why each glob is there (for `--explain`), when the writer says.
+    #[serde(default)]
+    why: BTreeMap<String, String>,
 }
 
 /// The globs and distributions that a runnable's `load` deps add: each
@@ -80,11 +83,12 @@ pub fn load_file(project: &Project, load: &LoadDep) -> Result<Loaded, Diagnostic
             Ok(Loaded {
                 globs: loaded.globs,
                 pydists: loaded.pydists,
+                why: loaded.why,
             })
         }
         Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(Loaded {
             globs: load.default.clone(),
-            pydists: Vec::new(),
+            ..Loaded::default()
         }),
         Err(err) => Err(Diagnostic::error(
             Code::ConfigParse,
@@ -98,6 +102,8 @@ pub fn load_file(project: &Project, load: &LoadDep) -> Result<Loaded, Diagnostic
 pub struct Loaded {
     pub globs: Vec<String>,
     pub pydists: Vec<String>,
+    /// Why each glob is there, when the deps file says.
+    pub why: BTreeMap<String, String>,
 }
 
 /// Computes hashes of runnables against one read of the git index.
