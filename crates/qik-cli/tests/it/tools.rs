@@ -42,29 +42,35 @@ fn install_once(dir: &Path, build: impl FnOnce(&Path)) {
     }
 }
 
+/// `pip install --target <tools>/<name>-<version> <name>==<version>`, once:
+/// the directory holds the package (and its `bin/` scripts).
+fn pip_target(name: &str, version: &str) -> PathBuf {
+    let root = tools_dir().join(format!("{name}-{version}"));
+    install_once(&root, |scratch| {
+        eprintln!("installing {name} {version} from PyPI (first use only)");
+        let status = Command::new("python3")
+            .args([
+                "-m",
+                "pip",
+                "install",
+                "--quiet",
+                "--disable-pip-version-check",
+            ])
+            .arg("--target")
+            .arg(scratch)
+            .arg(format!("{name}=={version}"))
+            .status()
+            .expect("python3 runs (tests install their Python tools with pip)");
+        assert!(status.success(), "pip install {name}=={version} failed");
+    });
+    root
+}
+
 /// The directory holding the `uv` executable.
 pub(crate) fn uv_dir() -> &'static Path {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
     DIR.get_or_init(|| {
-        let root = tools_dir().join(format!("uv-{UV_VERSION}"));
-        install_once(&root, |scratch| {
-            eprintln!("installing uv {UV_VERSION} from PyPI (first use only)");
-            let status = Command::new("python3")
-                .args([
-                    "-m",
-                    "pip",
-                    "install",
-                    "--quiet",
-                    "--disable-pip-version-check",
-                ])
-                .arg("--target")
-                .arg(scratch)
-                .arg(format!("uv=={UV_VERSION}"))
-                .status()
-                .expect("python3 runs (the uv tests need it to install uv)");
-            assert!(status.success(), "pip install uv=={UV_VERSION} failed");
-        });
-        let bin = root.join("bin");
+        let bin = pip_target("uv", UV_VERSION).join("bin");
         assert!(bin.join("uv").is_file(), "no uv in {}", bin.display());
         bin
     })
@@ -139,25 +145,5 @@ const PRE_COMMIT_VERSION: &str = "4.7.0";
 /// A directory to put on `PYTHONPATH` for `python3 -m pre_commit`.
 pub(crate) fn pre_commit_dir() -> &'static Path {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
-    DIR.get_or_init(|| {
-        let root = tools_dir().join(format!("pre-commit-{PRE_COMMIT_VERSION}"));
-        install_once(&root, |scratch| {
-            eprintln!("installing pre-commit {PRE_COMMIT_VERSION} from PyPI (first use only)");
-            let status = Command::new("python3")
-                .args([
-                    "-m",
-                    "pip",
-                    "install",
-                    "--quiet",
-                    "--disable-pip-version-check",
-                ])
-                .arg("--target")
-                .arg(scratch)
-                .arg(format!("pre-commit=={PRE_COMMIT_VERSION}"))
-                .status()
-                .expect("python3 runs (the pre-commit test needs it)");
-            assert!(status.success(), "pip install pre-commit failed");
-        });
-        root
-    })
+    DIR.get_or_init(|| pip_target("pre-commit", PRE_COMMIT_VERSION))
 }
