@@ -793,8 +793,14 @@ fn publish_log(
         std::fs::copy(log, &temp)
             .map_err(|err| format!("cannot write {}: {err}", out.display()))?;
     }
+    let temp_path = temp.to_path_buf();
     temp.persist(out)
-        .map_err(|err| format!("cannot write {}: {}", out.display(), err.error))
+        .map_err(|err| format!("cannot write {}: {}", out.display(), err.error))?;
+    // When another qik linked `out` to the same log a moment ago, the rename
+    // of one link over another link of the same file does nothing (POSIX)
+    // and leaves the temporary name behind.
+    let _ = std::fs::remove_file(&temp_path);
+    Ok(())
 }
 
 fn should_store(when: CacheWhen, code: i32) -> bool {
