@@ -70,7 +70,7 @@ pub fn plan(
         };
         let artifacts = project.upstream_artifacts(runnable)?;
         // Inputs that cannot be read yet (a venv not installed) mean a run.
-        let (hash, inputs) = match hasher.hash(runnable, &artifacts) {
+        let hashed = match hasher.hash(runnable, &artifacts) {
             Ok(hashed) => hashed,
             Err(err) => {
                 let reason = options.explain.then(|| Reason::Unreadable {
@@ -87,11 +87,12 @@ pub fn plan(
                 continue;
             }
         };
+        let hash = &hashed.hash;
         let holds = runnable
             .replay_check
             .as_ref()
             .is_none_or(|check| check.holds(&dirs.root));
-        let local = match store.get(&runnable.command, &runnable.name, &hash) {
+        let local = match store.get(&runnable.command, &runnable.name, hash) {
             Lookup::Hit(entry) if holds => Some(entry),
             Lookup::Hit(_) | Lookup::Miss | Lookup::Corrupt(_) => None,
         };
@@ -100,7 +101,7 @@ pub fn plan(
             let key = cache::EntryKey {
                 command: &runnable.command,
                 runnable: &runnable.name,
-                hash: &hash,
+                hash,
             };
             // An unreachable remote is cold; the run itself reports why.
             remote_hit = remote.contains(&project.ctx, key).unwrap_or(false);
@@ -119,13 +120,15 @@ pub fn plan(
                     store: &store,
                     runs_dir: &runs_dir,
                 };
-                explain::miss(&sources, runnable, Some((&hash, &inputs)), false)
+                // Listing what was hashed cannot fail once hashing did.
+                let inputs = hashed.inputs().ok();
+                explain::miss(&sources, runnable, inputs.as_ref().map(|i| (hash.as_str(), i)), false)
             }
         });
         planned.insert(
             runnable.name.clone(),
             Planned {
-                hash: Some(hash),
+                hash: Some(hashed.hash.clone()),
                 warm: Some(warm),
                 reason,
             },

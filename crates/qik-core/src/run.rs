@@ -11,7 +11,7 @@ use crate::diagnostic::{Code, Diagnostic};
 use crate::events::{Event, EventSink, Outcome, SkipReason};
 use crate::factory::{ActionCx, NativeAction};
 use crate::graph::Graph;
-use crate::hashing::{Hasher, Inputs, TrackedFiles};
+use crate::hashing::{Hashed, Hasher, Inputs, TrackedFiles};
 use crate::model::{Project, Runnable};
 use crate::runner::{
     Interrupt, MAX_LINE, NodeResult, ProcessError, ProcessResult, ProcessSpec, run_dag, run_process,
@@ -281,7 +281,7 @@ impl Job<'_> {
                 .replay_check
                 .as_ref()
                 .is_none_or(|check| check.holds(&self.dirs.root));
-        if let (Some((hash, _)), true) = (&hashed, replayable) {
+        if let (Some(Hashed { hash, .. }), true) = (&hashed, replayable) {
             if let Some(outcome) = self.replay(runnable, &backend, hash, started) {
                 return Ok(outcome);
             }
@@ -374,7 +374,7 @@ impl Job<'_> {
             (Outcome::Ran { code: 130 }, None)
         } else {
             let kept = should_store(runnable.cache_when, result.code);
-            if let (Some((hash, _)), false) = (&hashed, kept) {
+            if let (Some(Hashed { hash, .. }), false) = (&hashed, kept) {
                 // Only runs that are not kept leave a record, for `--explain`.
                 let runs = self.dirs.runs_dir();
                 if let Err(message) =
@@ -385,9 +385,14 @@ impl Job<'_> {
             }
             (Outcome::Ran { code: result.code }, hashed.filter(|_| kept))
         };
-        if let Some((hash, inputs)) = store {
-            if let Err(message) =
-                self.store(runnable, &backend, hash, inputs, result.code, live.path())
+        if let Some(hashed) = store {
+            let stored = hashed
+                .inputs()
+                .map_err(|err| err.message)
+                .and_then(|inputs| {
+                    self.store(runnable, &backend, hashed.hash, inputs, result.code, live.path())
+                });
+            if let Err(message) = stored
             {
                 self.warn(runnable, message);
             }
@@ -592,7 +597,7 @@ impl Job<'_> {
         &self,
         runnable: &Runnable,
         backend: &CacheBackend,
-        hashed: Option<&(String, Inputs)>,
+        hashed: Option<&Hashed<'_>>,
     ) {
         let store = match backend {
             CacheBackend::Repo => self.dirs.repo_store(),
@@ -603,7 +608,9 @@ impl Job<'_> {
             store: &store,
             runs_dir: &self.dirs.runs_dir(),
         };
-        let current = hashed.map(|(hash, inputs)| (hash.as_str(), inputs));
+        // Listing what was hashed cannot fail once hashing did.
+        let inputs = hashed.and_then(|h| h.inputs().ok());
+        let current = hashed.zip(inputs.as_ref()).map(|(h, inputs)| (h.hash.as_str(), inputs));
         let reason = crate::explain::miss(&sources, runnable, current, self.options.force);
         self.sink.emit(Event::Explained {
             name: runnable.name.clone(),

@@ -194,6 +194,10 @@ fn build_runnables(cx: &FactoryCx<'_>) -> Result<Vec<Runnable>, Diagnostic> {
     Ok(vec![runnable])
 }
 
+/// Changed whenever what a lock writes changes, so locks cached by an
+/// earlier version are written again.
+const LOCK_FORMAT: &str = "pygraph lock format 2: compacted globs";
+
 fn lock_runnable(cx: &FactoryCx<'_>, args: &Args) -> Result<Runnable, Diagnostic> {
     let project = cx.project;
     let (Some(space), Some(pyimport)) = (args.get(SPACE_ARG), args.get(PYIMPORT_ARG)) else {
@@ -219,6 +223,7 @@ fn lock_runnable(cx: &FactoryCx<'_>, args: &Args) -> Result<Runnable, Diagnostic
     // re-runs exactly when the graph (or the venv) changed.
     runnable.deps.commands.push(build_dep(project));
     runnable.deps.consts.insert(settings_const(project));
+    runnable.deps.consts.insert(LOCK_FORMAT.to_string());
     runnable.artifacts = vec![path];
     runnable.cache = cache_of(project, config(project).lock_cache.as_ref())?;
     runnable.cache_when = CacheWhen::Success;
@@ -364,7 +369,7 @@ impl NativeAction for LockModule {
                 dists.get(module).cloned()
             }
         };
-        let lock = crate::lock(
+        let mut lock = crate::lock(
             &graph,
             &self.pyimport,
             &lookup,
@@ -374,6 +379,7 @@ impl NativeAction for LockModule {
             let hint = err.hint();
             Diagnostic::error(Code::General, err.to_string()).with_hint(hint)
         })?;
+        lock.compact(|globs| cx.files.matching(globs))?;
         let path = project
             .config
             .root

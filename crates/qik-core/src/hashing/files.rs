@@ -42,7 +42,14 @@ pub struct TrackedFiles {
     matches: Mutex<HashMap<Vec<String>, Arc<Vec<usize>>>>,
     /// Matched files per single positive pattern (`None`: an exclusion).
     single_matches: Mutex<HashMap<String, Option<Arc<Vec<usize>>>>>,
+    /// Digest of the selected files per pattern, and per set of patterns
+    /// that has exclusions (keyed by the patterns joined with NUL).
+    selection_digests: Mutex<HashMap<String, SelectionDigest>>,
 }
+
+/// The digest of the files some patterns select: blake3 over each file's
+/// path and blob id, in path order.
+pub type SelectionDigest = [u8; 32];
 
 impl std::fmt::Debug for TrackedFiles {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -92,6 +99,7 @@ impl TrackedFiles {
             stat_cache: Mutex::new(StatCache::load(stat_cache_path)),
             matches: Mutex::new(HashMap::new()),
             single_matches: Mutex::new(HashMap::new()),
+            selection_digests: Mutex::new(HashMap::new()),
         })
     }
 
@@ -140,25 +148,7 @@ impl TrackedFiles {
     fn union_of_patterns(&self, patterns: &[String]) -> Result<Option<Vec<usize>>, Diagnostic> {
         let mut all = Vec::new();
         for pattern in patterns {
-            let known = self
-                .single_matches
-                .lock()
-                .expect("not poisoned")
-                .get(pattern)
-                .cloned();
-            let matched = match known {
-                Some(matched) => matched,
-                None => {
-                    let set = self.compile(std::slice::from_ref(pattern))?;
-                    let matched = (!set.has_excludes()).then(|| Arc::new(self.match_set(&set)));
-                    self.single_matches
-                        .lock()
-                        .expect("not poisoned")
-                        .insert(pattern.clone(), matched.clone());
-                    matched
-                }
-            };
-            match matched {
+            match self.single_selection(pattern)? {
                 Some(files) => all.extend_from_slice(&files),
                 None => return Ok(None),
             }
@@ -166,6 +156,76 @@ impl TrackedFiles {
         all.sort_unstable();
         all.dedup();
         Ok(Some(all))
+    }
+
+    /// Digests of what `patterns` select, for hashing: one per pattern when
+    /// none of them excludes (patterns recur across runnables: each is
+    /// matched and digested once per invocation, and a runnable costs one
+    /// digest per pattern, however many files its import closure holds),
+    /// else one for the whole set.
+    pub fn selection_digests(
+        &self,
+        patterns: &[String],
+    ) -> Result<Vec<SelectionDigest>, Diagnostic> {
+        let mut out = Vec::with_capacity(patterns.len());
+        for pattern in patterns {
+            match self.single_selection(pattern)? {
+                Some(files) => out.push(self.memo_digest(pattern, || Ok(files))?),
+                None => {
+                    // An exclusion applies to the whole set.
+                    let key = patterns.join("\0");
+                    let whole = self.memo_digest(&key, || self.matching(patterns))?;
+                    return Ok(vec![whole]);
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    fn memo_digest(
+        &self,
+        key: &str,
+        files: impl FnOnce() -> Result<Arc<Vec<usize>>, Diagnostic>,
+    ) -> Result<SelectionDigest, Diagnostic> {
+        if let Some(known) = self.selection_digests.lock().expect("not poisoned").get(key) {
+            return Ok(*known);
+        }
+        let files = files()?;
+        let mut encoded = Vec::with_capacity(80 * files.len());
+        for &file in files.iter() {
+            if let Some(digest) = self.digest(file)? {
+                for part in [&digest.path, &digest.id] {
+                    encoded.extend_from_slice(&(part.len() as u64).to_le_bytes());
+                    encoded.extend_from_slice(part.as_bytes());
+                }
+            }
+        }
+        let digest = *blake3::hash(&encoded).as_bytes();
+        self.selection_digests
+            .lock()
+            .expect("not poisoned")
+            .insert(key.to_string(), digest);
+        Ok(digest)
+    }
+
+    /// A single pattern's matches, or `None` for an exclusion.
+    fn single_selection(&self, pattern: &String) -> Result<Option<Arc<Vec<usize>>>, Diagnostic> {
+        let known = self
+            .single_matches
+            .lock()
+            .expect("not poisoned")
+            .get(pattern)
+            .cloned();
+        if let Some(matched) = known {
+            return Ok(matched);
+        }
+        let set = self.compile(std::slice::from_ref(pattern))?;
+        let matched = (!set.has_excludes()).then(|| Arc::new(self.match_set(&set)));
+        self.single_matches
+            .lock()
+            .expect("not poisoned")
+            .insert(pattern.clone(), matched.clone());
+        Ok(matched)
     }
 
     /// The tracked files a compiled set selects, in path order.
@@ -200,12 +260,17 @@ impl TrackedFiles {
 
     /// The digest of a matched file, or `None` when it is tracked but deleted
     /// from the working tree (it then hashes exactly like an absent file).
-    pub fn digest(&self, file: usize) -> Result<Option<FileDigest>, Diagnostic> {
+    pub fn digest(&self, file: usize) -> Result<Option<&FileDigest>, Diagnostic> {
         if let Some(known) = self.digests[file].get() {
-            return Ok(known.clone());
+            return Ok(known.as_ref());
         }
         let digest = self.compute_digest(file)?;
-        Ok(self.digests[file].get_or_init(|| digest).clone())
+        Ok(self.digests[file].get_or_init(|| digest).as_ref())
+    }
+
+    /// A digest [`Self::digest`] already computed.
+    pub(crate) fn known_digest(&self, file: usize) -> Option<&FileDigest> {
+        self.digests[file].get().and_then(Option::as_ref)
     }
 
     fn compute_digest(&self, file: usize) -> Result<Option<FileDigest>, Diagnostic> {
@@ -402,7 +467,7 @@ mod tests {
                 .matching(&[pattern.to_string()])
                 .unwrap()
                 .iter()
-                .map(|&i| tracked.digest(i).unwrap().unwrap().path)
+                .map(|&i| tracked.digest(i).unwrap().unwrap().path.clone())
                 .collect();
             assert_eq!(got, expected, "pattern {pattern:?}");
         }
@@ -420,7 +485,7 @@ mod tests {
             let files = tracked.matching(&[name.to_string()]).unwrap();
             files
                 .first()
-                .and_then(|&i| tracked.digest(i).unwrap())
+                .and_then(|&i| tracked.digest(i).unwrap().cloned())
                 .map(|d| d.id)
         };
         let tracked = TrackedFiles::read(&root, root.join("._qik/stat-cache")).unwrap();

@@ -19,12 +19,12 @@ use crate::deps::LoadDep;
 use crate::diagnostic::{Code, Diagnostic};
 use crate::model::{Project, Runnable};
 
-pub use files::{FileDigest, TrackedFiles};
+pub use files::{FileDigest, SelectionDigest, TrackedFiles};
 pub use pydist::{Installed, normalize as normalize_pydist, venv_site_packages};
 pub(crate) use stat_cache::Stamp;
 
 /// Bumped whenever the encoding below changes, so old entries simply miss.
-const HASH_VERSION: &str = "qik-hash-1";
+const HASH_VERSION: &str = "qik-hash-2";
 
 /// What went into a hash.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -41,6 +41,56 @@ pub struct Inputs {
     /// entries only, and absent from entries of older versions.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub definition_fields: BTreeMap<String, String>,
+}
+
+/// What hashing reads of a deps file: `why` is only for `--explain`, and a
+/// lock's explanations can outweigh its globs.
+#[derive(Debug, Default, Deserialize)]
+struct LoadedGlobs {
+    #[serde(default)]
+    globs: Vec<String>,
+    #[serde(default)]
+    pydists: Vec<String>,
+}
+
+/// The globs and distributions that a runnable's `load` deps add (see
+/// [`load_file`]).
+fn loaded_globs(project: &Project, runnable: &Runnable) -> Result<LoadedGlobs, Diagnostic> {
+    let mut out = LoadedGlobs::default();
+    for load in &runnable.deps.loads {
+        let one: LoadedGlobs = match read_deps_file(project, load)? {
+            Some(one) => one,
+            None => LoadedGlobs {
+                globs: load.default.clone(),
+                pydists: Vec::new(),
+            },
+        };
+        out.globs.extend(one.globs);
+        out.pydists.extend(one.pydists);
+    }
+    Ok(out)
+}
+
+/// A deps file, or `None` while it does not exist.
+fn read_deps_file<T: serde::de::DeserializeOwned>(
+    project: &Project,
+    load: &LoadDep,
+) -> Result<Option<T>, Diagnostic> {
+    let path = project.config.root.join(&load.path);
+    match std::fs::read(&path) {
+        Ok(bytes) => serde_json::from_slice(&bytes).map(Some).map_err(|err| {
+            Diagnostic::error(
+                Code::ConfigParse,
+                format!("{} is not a deps file: {err}", load.path),
+            )
+            .with_hint("the command that writes it may have been interrupted; run it again")
+        }),
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(err) => Err(Diagnostic::error(
+            Code::ConfigParse,
+            format!("cannot read {}: {err}", load.path),
+        )),
+    }
 }
 
 /// Serialized deps written by a command (`{type = "load"}` reads them).
@@ -70,31 +120,17 @@ pub fn loaded_deps(project: &Project, runnable: &Runnable) -> Result<Loaded, Dia
 
 /// What one `load` dep adds (see [`loaded_deps`]).
 pub fn load_file(project: &Project, load: &LoadDep) -> Result<Loaded, Diagnostic> {
-    let path = project.config.root.join(&load.path);
-    match std::fs::read(&path) {
-        Ok(bytes) => {
-            let loaded: LoadedDeps = serde_json::from_slice(&bytes).map_err(|err| {
-                Diagnostic::error(
-                    Code::ConfigParse,
-                    format!("{} is not a deps file: {err}", load.path),
-                )
-                .with_hint("the command that writes it may have been interrupted; run it again")
-            })?;
-            Ok(Loaded {
-                globs: loaded.globs,
-                pydists: loaded.pydists,
-                why: loaded.why,
-            })
-        }
-        Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(Loaded {
+    Ok(match read_deps_file::<LoadedDeps>(project, load)? {
+        Some(loaded) => Loaded {
+            globs: loaded.globs,
+            pydists: loaded.pydists,
+            why: loaded.why,
+        },
+        None => Loaded {
             globs: load.default.clone(),
             ..Loaded::default()
-        }),
-        Err(err) => Err(Diagnostic::error(
-            Code::ConfigParse,
-            format!("cannot read {}: {err}", load.path),
-        )),
-    }
+        },
+    })
 }
 
 /// What [`loaded_deps`] found.
@@ -129,59 +165,53 @@ impl<'a> Hasher<'a> {
         self.files
     }
 
-    /// The hash of a runnable and the inputs that made it. `upstream_artifacts`
-    /// are the artifact globs of the runnables it depends on.
+    /// The hash of a runnable and what made it. `upstream_artifacts` are
+    /// the artifact globs of the runnables it depends on.
     pub fn hash(
         &self,
         runnable: &Runnable,
         upstream_artifacts: &[String],
-    ) -> Result<(String, Inputs), Diagnostic> {
-        let loaded = loaded_deps(self.project, runnable)?;
+    ) -> Result<Hashed<'a>, Diagnostic> {
+        let loaded = loaded_globs(self.project, runnable)?;
         // Mostly sorted runs already (a deps file can hold hundreds): a
         // vector sorted once, not a tree built insert by insert.
-        let mut globs: Vec<String> = runnable.deps.globs.iter().cloned().collect();
-        globs.extend(upstream_artifacts.iter().cloned());
-        globs.extend(loaded.globs);
+        let mut globs: Vec<&str> = runnable.deps.globs.iter().map(String::as_str).collect();
+        globs.extend(upstream_artifacts.iter().map(String::as_str));
+        globs.extend(loaded.globs.iter().map(String::as_str));
         globs.sort_unstable();
         globs.dedup();
-        let mut pydists: BTreeSet<String> = runnable.deps.pydists.clone();
-        pydists.extend(loaded.pydists);
+        let mut pydists: BTreeSet<&str> = runnable.deps.pydists.iter().map(String::as_str).collect();
+        pydists.extend(loaded.pydists.iter().map(String::as_str));
 
-        let mut inputs = Inputs {
-            definition: definition_digest(runnable),
-            consts: runnable.deps.consts.clone(),
-            ..Inputs::default()
-        };
-        let mut files: Vec<(String, String)> = Vec::new();
-        if !globs.is_empty() {
-            let matched = self.files.matching(&globs)?;
-            files.reserve(matched.len());
-            for &file in matched.iter() {
-                if let Some(digest) = self.files.digest(file)? {
-                    files.push((digest.path, digest.id));
-                }
-            }
-        }
+        let globs: Vec<String> = globs.into_iter().map(str::to_string).collect();
         // An upstream artifact named by its path is an output, usually not
         // tracked by git: its content counts all the same (a pygraph lock
         // re-runs when the graph it reads changes, an install when its lock
         // file does).
+        let mut untracked = Vec::new();
         for artifact in upstream_artifacts {
             if is_literal_path(artifact) && !self.files.is_tracked(artifact) {
                 if let Some(digest) = self.files.untracked_digest(artifact)? {
-                    files.push((digest.path, digest.id));
+                    untracked.push(digest);
                 }
             }
         }
-        // Built in one pass from (nearly) sorted pairs, not by thousands of
-        // inserts: an import closure can hold that many files.
-        inputs.files = files.into_iter().collect();
-        for name in &pydists {
+        untracked.sort_unstable_by(|a, b| a.path.cmp(&b.path));
+        untracked.dedup_by(|a, b| a.path == b.path);
+        let mut versions = BTreeMap::new();
+        for name in pydists {
             if let Some(version) = self.pydist_version(&runnable.space, name)? {
-                inputs.pydists.insert(normalize_pydist(name), version);
+                versions.insert(normalize_pydist(name), version);
             }
         }
-        Ok((digest_inputs(&inputs), inputs))
+        Hashed::new(
+            self.files,
+            definition_digest(runnable),
+            globs,
+            untracked,
+            runnable.deps.consts.clone(),
+            versions,
+        )
     }
 
     /// The distributions a space's commands see: its venv's, or the active
@@ -309,21 +339,222 @@ pub fn definition_digest(runnable: &Runnable) -> String {
     digest_hex(&h)
 }
 
-fn digest_inputs(inputs: &Inputs) -> String {
-    let mut h = Vec::with_capacity(256 + 128 * inputs.files.len());
-    field(&mut h, HASH_VERSION);
-    field(&mut h, &inputs.definition);
-    field(&mut h, &inputs.files.len().to_string());
-    for (path, id) in &inputs.files {
-        field(&mut h, path);
-        field(&mut h, id);
+/// A runnable's hash, and what made it.
+pub struct Hashed<'a> {
+    pub hash: String,
+    files: &'a TrackedFiles,
+    definition: String,
+    /// Sorted, unique: the runnable's own globs, its upstream artifacts and
+    /// what its deps files list.
+    globs: Vec<String>,
+    /// What the globs select ([`TrackedFiles::selection_digests`]). The
+    /// files themselves are only listed for cache entries and `--explain`:
+    /// a hash mostly only meets a cache entry's, and listing the thousands
+    /// of files of an import closure per runnable would cost more than
+    /// everything else a cached run does.
+    selections: Vec<SelectionDigest>,
+    /// Upstream artifacts git does not track, sorted by path.
+    untracked: Vec<FileDigest>,
+    consts: BTreeSet<String>,
+    pydists: BTreeMap<String, String>,
+}
+
+impl std::fmt::Debug for Hashed<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Hashed")
+            .field("hash", &self.hash)
+            .field("globs", &self.globs.len())
+            .finish()
     }
-    field(&mut h, &inputs.consts.len().to_string());
-    inputs.consts.iter().for_each(|c| field(&mut h, c));
-    field(&mut h, &inputs.pydists.len().to_string());
-    for (name, version) in &inputs.pydists {
-        field(&mut h, name);
-        field(&mut h, version);
+}
+
+impl<'a> Hashed<'a> {
+    /// Hashes sorted, unique `globs` (as selected from `files`) and sorted,
+    /// unique `untracked` files with the rest.
+    fn new(
+        files: &'a TrackedFiles,
+        definition: String,
+        globs: Vec<String>,
+        untracked: Vec<FileDigest>,
+        consts: BTreeSet<String>,
+        pydists: BTreeMap<String, String>,
+    ) -> Result<Hashed<'a>, Diagnostic> {
+        let selections = if globs.is_empty() {
+            Vec::new()
+        } else {
+            files.selection_digests(&globs)?
+        };
+        let mut hashed = Hashed {
+            hash: String::new(),
+            files,
+            definition,
+            globs,
+            selections,
+            untracked,
+            consts,
+            pydists,
+        };
+        hashed.hash = hashed.digest();
+        Ok(hashed)
     }
-    digest_hex(&h)
+
+    /// What went into the hash, file by file: for cache entries and
+    /// `--explain`.
+    pub fn inputs(&self) -> Result<Inputs, Diagnostic> {
+        let matched = if self.globs.is_empty() {
+            Default::default()
+        } else {
+            self.files.matching(&self.globs)?
+        };
+        let tracked = matched
+            .iter()
+            .filter_map(|&file| self.files.known_digest(file))
+            .map(|d| (d.path.as_str(), d.id.as_str()));
+        let untracked = self
+            .untracked
+            .iter()
+            .map(|d| (d.path.as_str(), d.id.as_str()));
+        Ok(Inputs {
+            definition: self.definition.clone(),
+            files: tracked
+                .chain(untracked)
+                .map(|(path, id)| (path.to_string(), id.to_string()))
+                .collect(),
+            consts: self.consts.clone(),
+            pydists: self.pydists.clone(),
+            definition_fields: BTreeMap::new(),
+        })
+    }
+
+    fn digest(&self) -> String {
+        let mut h = Vec::with_capacity(
+            512 + self.globs.iter().map(|g| g.len() + 48).sum::<usize>() + 96 * self.untracked.len(),
+        );
+        field(&mut h, HASH_VERSION);
+        field(&mut h, &self.definition);
+        field(&mut h, &self.globs.len().to_string());
+        self.globs.iter().for_each(|g| field(&mut h, g));
+        // One per glob, or one for a set with exclusions: the count tells.
+        field(&mut h, &self.selections.len().to_string());
+        self.selections.iter().for_each(|d| h.extend_from_slice(d));
+        field(&mut h, &self.untracked.len().to_string());
+        for digest in &self.untracked {
+            field(&mut h, &digest.path);
+            field(&mut h, &digest.id);
+        }
+        field(&mut h, &self.consts.len().to_string());
+        self.consts.iter().for_each(|c| field(&mut h, c));
+        field(&mut h, &self.pydists.len().to_string());
+        for (name, version) in &self.pydists {
+            field(&mut h, name);
+            field(&mut h, version);
+        }
+        digest_hex(&h)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::fs;
+    use std::path::Path;
+    use std::process::Command;
+
+    fn git(dir: &Path, args: &[&str]) -> String {
+        let out = Command::new("git")
+            .args(args)
+            .current_dir(dir)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "git {args:?}");
+        String::from_utf8(out.stdout).unwrap().trim().to_string()
+    }
+
+    fn hashed<'a>(tracked: &'a TrackedFiles, globs: &[&str], untracked: &[&str]) -> Hashed<'a> {
+        Hashed::new(
+            tracked,
+            "definition".into(),
+            globs.iter().map(|g| g.to_string()).collect(),
+            untracked
+                .iter()
+                .map(|path| tracked.untracked_digest(path).unwrap().unwrap())
+                .collect(),
+            BTreeSet::from(["c".to_string()]),
+            BTreeMap::from([("django".to_string(), "5.1".to_string())]),
+        )
+        .unwrap()
+    }
+
+    fn repo() -> (tempfile::TempDir, std::path::PathBuf) {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().canonicalize().unwrap();
+        git(&root, &["init", "-q"]);
+        for name in ["a.txt", "c.txt", "d/e.txt", "other.md"] {
+            fs::create_dir_all(root.join(name).parent().unwrap()).unwrap();
+            fs::write(root.join(name), name).unwrap();
+        }
+        git(&root, &["add", "."]);
+        // Untracked upstream artifacts.
+        fs::write(root.join("b.out"), "artifact").unwrap();
+        fs::write(root.join("0.out"), "artifact").unwrap();
+        (dir, root)
+    }
+
+    fn read(root: &Path) -> TrackedFiles {
+        TrackedFiles::read(root, root.join("._qik/stat-cache")).unwrap()
+    }
+
+    #[test]
+    fn inputs_list_every_selected_file_with_its_blob_id_in_path_order() {
+        let (_dir, root) = repo();
+        let tracked = read(&root);
+        let hashed = hashed(&tracked, &["*.txt"], &["0.out", "b.out"]);
+        let inputs = hashed.inputs().unwrap();
+        let paths: Vec<&str> = inputs.files.keys().map(String::as_str).collect();
+        assert_eq!(paths, ["0.out", "a.txt", "b.out", "c.txt", "d/e.txt"]);
+        assert_eq!(inputs.files["a.txt"], git(&root, &["hash-object", "a.txt"]));
+        assert_eq!(inputs.files["b.out"], git(&root, &["hash-object", "b.out"]));
+        assert_eq!(inputs.consts, BTreeSet::from(["c".to_string()]));
+    }
+
+    #[test]
+    fn the_hash_follows_selected_files_and_artifacts_only() {
+        let (_dir, root) = repo();
+        let before = hashed(&read(&root), &["*.txt", "d/e.txt"], &["b.out"]).hash;
+        assert_eq!(
+            hashed(&read(&root), &["*.txt", "d/e.txt"], &["b.out"]).hash,
+            before
+        );
+        fs::write(root.join("other.md"), "not selected").unwrap();
+        assert_eq!(
+            hashed(&read(&root), &["*.txt", "d/e.txt"], &["b.out"]).hash,
+            before
+        );
+        fs::write(root.join("d/e.txt"), "edited").unwrap();
+        let edited = hashed(&read(&root), &["*.txt", "d/e.txt"], &["b.out"]).hash;
+        assert_ne!(edited, before);
+        fs::write(root.join("b.out"), "another artifact").unwrap();
+        let rebuilt = hashed(&read(&root), &["*.txt", "d/e.txt"], &["b.out"]).hash;
+        assert_ne!(rebuilt, edited);
+        fs::remove_file(root.join("c.txt")).unwrap();
+        assert_ne!(
+            hashed(&read(&root), &["*.txt", "d/e.txt"], &["b.out"]).hash,
+            rebuilt
+        );
+    }
+
+    #[test]
+    fn an_exclusion_applies_to_the_whole_set() {
+        let (_dir, root) = repo();
+        let tracked = read(&root);
+        let excluded = hashed(&tracked, &["*.txt", ":!d/**"], &[]);
+        let files: Vec<String> = excluded.inputs().unwrap().files.into_keys().collect();
+        assert_eq!(files, ["a.txt", "c.txt"]);
+        // Editing an excluded file leaves the hash alone; a selected one not.
+        fs::write(root.join("d/e.txt"), "edited").unwrap();
+        let after = hashed(&read(&root), &["*.txt", ":!d/**"], &[]).hash;
+        assert_eq!(after, excluded.hash);
+        fs::write(root.join("a.txt"), "edited").unwrap();
+        assert_ne!(hashed(&read(&root), &["*.txt", ":!d/**"], &[]).hash, excluded.hash);
+    }
 }

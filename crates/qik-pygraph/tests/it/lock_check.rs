@@ -81,6 +81,76 @@ fn lock_globs_are_relative_to_the_project_root() {
 }
 
 #[test]
+fn compacting_keeps_the_selected_files_and_names_whole_packages_once() {
+    let fixture = project("");
+    let graph = fixture.graph();
+    let tracked = fixture.tracked();
+    let mut l = lock(&graph, "app.views", &dists, false).unwrap();
+    let before = tracked.matching(&l.globs).unwrap();
+    l.compact(|globs| tracked.matching(globs)).unwrap();
+    assert_eq!(tracked.matching(&l.globs).unwrap(), before);
+    // `app/views/` is all upstream: one glob. `app/` and `lib/` are not
+    // (app/other.py, lib/other.py are not imported): their globs stay.
+    assert_eq!(
+        l.globs,
+        [
+            "app/__init__.py",
+            "app/models.py",
+            "app/models/**.py",
+            "app/views.py",
+            "app/views/**.py",
+            "lib/__init__.py",
+            "lib/util.py",
+            "lib/util/**.py",
+        ]
+    );
+    let explained: Vec<&String> = l.why.keys().collect();
+    assert_eq!(explained, l.globs.iter().collect::<Vec<_>>());
+}
+
+#[test]
+fn a_deep_chain_of_imports_locks_to_few_globs_with_short_explanations() {
+    // m9 imports m8 ... imports m0, file by file, as layered packages do.
+    let mut files = vec![("pkgs/__init__.py".to_string(), String::new())];
+    for m in 0..10 {
+        files.push((format!("pkgs/m{m}/__init__.py"), String::new()));
+        for f in 0..3 {
+            let text = if m == 0 {
+                String::new()
+            } else {
+                format!("from pkgs.m{} import f{f}\n", m - 1)
+            };
+            files.push((format!("pkgs/m{m}/f{f}.py"), text));
+        }
+    }
+    let refs: Vec<(&str, &str)> = files.iter().map(|(p, t)| (p.as_str(), t.as_str())).collect();
+    let fixture = Fixture::new(&refs);
+    let graph = fixture.graph();
+    let tracked = fixture.tracked();
+
+    let mut whole = lock(&graph, "pkgs.m9", &dists, false).unwrap();
+    let before = tracked.matching(&whole.globs).unwrap();
+    assert_eq!(before.len(), files.len());
+    whole.compact(|globs| tracked.matching(globs)).unwrap();
+    assert_eq!(whole.globs, ["pkgs/**.py"]);
+
+    let mut part = lock(&graph, "pkgs.m5", &dists, false).unwrap();
+    let before = tracked.matching(&part.globs).unwrap();
+    part.compact(|globs| tracked.matching(globs)).unwrap();
+    assert_eq!(tracked.matching(&part.globs).unwrap(), before);
+    let mut expected: Vec<String> = (0..6).map(|m| format!("pkgs/m{m}/**.py")).collect();
+    expected.extend(["pkgs/__init__.py".to_string(), "pkgs/m5.py".to_string()]);
+    expected.sort();
+    assert_eq!(part.globs, expected);
+    // A chain of 7 modules keeps its ends and says how many it leaves out.
+    assert_eq!(
+        part.why["pkgs/m0/**.py"],
+        "pkgs.m5 -> pkgs.m5.f0 -> (2 more) -> pkgs.m2.f0 -> pkgs.m1.f0 -> pkgs.m0.f0"
+    );
+    assert_eq!(part.why["pkgs/m4/**.py"], "pkgs.m5 -> pkgs.m5.f0 -> pkgs.m4.f0");
+}
+
+#[test]
 fn lock_of_an_unmapped_distribution_is_an_error_unless_ignored() {
     let graph = project("").graph();
     let none = |_: &str| None;

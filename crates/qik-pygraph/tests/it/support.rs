@@ -42,6 +42,20 @@ impl Fixture {
         std::fs::remove_file(self.root().join(path)).expect("remove");
     }
 
+    /// The fixture's files as git tracks them, after `git add` of all.
+    pub(crate) fn tracked(&self) -> qik_core::hashing::TrackedFiles {
+        for args in [&["init", "-q"][..], &["add", "."]] {
+            let status = std::process::Command::new("git")
+                .args(args)
+                .current_dir(self.root())
+                .status()
+                .expect("git runs");
+            assert!(status.success(), "git {args:?}");
+        }
+        qik_core::hashing::TrackedFiles::read(self.root(), self.root().join("._qik/stat-cache"))
+            .expect("the git index reads")
+    }
+
     /// Builds from every `*.py` file under the root, with the cache.
     pub(crate) fn try_build(&self) -> Result<Build, BuildError> {
         let (files, _) = python_files(self.root(), ".");
