@@ -20,6 +20,8 @@ fn every_bad_file_is_named_with_line_and_column() {
         ("p/badimport.py", "import (a)\n"),
         ("p/string.py", "s = 'abc\n"),
         ("p/backslash.py", "x = 1 + \\"),
+        // Far from any import: the file cannot be imported all the same.
+        ("p/body.py", "import os\n\n\ndef f(x):\n    return x +* 2\n"),
     ]);
     f.write("p/nul.py", b"import os\x00\n");
     f.write("p/latin.py", b"s = '\xe9'\n");
@@ -29,7 +31,8 @@ fn every_bad_file_is_named_with_line_and_column() {
         bad,
         [
             "p/backslash.py:1:9: unexpected end of file after line continuation character",
-            "p/badimport.py:1:1: invalid syntax in `import (a)`",
+            "p/badimport.py:1:8: invalid syntax (Expected one or more symbol names after import) in `import (a)`",
+            "p/body.py:5:15: invalid syntax (Starred expression cannot be used here) in `return x +* 2`",
             "p/cookie.py:1:1: unknown encoding `klingon` in the coding cookie",
             "p/latin.py:1:6: invalid UTF-8 (byte 0xe9); declare the encoding with a `# -*- coding: ... -*-` line",
             "p/nul.py:1:10: source code cannot contain null bytes",
@@ -40,7 +43,7 @@ fn every_bad_file_is_named_with_line_and_column() {
     let err = f.try_build().unwrap_err();
     let text = err.to_string();
     assert!(
-        text.starts_with("cannot build the import graph: 7 files are not valid Python"),
+        text.starts_with("cannot build the import graph: 8 files are not valid Python"),
         "{text}"
     );
     assert!(err.hint().contains("fix the files"));
