@@ -26,6 +26,7 @@ pub mod plan;
 pub mod registry;
 pub mod run;
 pub mod runner;
+pub mod schema;
 pub mod since;
 pub mod source;
 pub mod template;
@@ -33,4 +34,6 @@ pub mod venv;
 
 // Plugins register with `#[distributed_slice(qik_core::PLUGINS)]`.
 pub use linkme;
+// Plugins describe their tables with `schemars::JsonSchema` (`registry::SchemaFn`).
 pub use registry::{CACHE_TYPES, DEP_TYPES, PLUGINS, VENV_TYPES};
+pub use schemars;
