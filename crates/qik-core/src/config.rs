@@ -142,7 +142,6 @@ pub struct Defaults {
 /// `[pydist]`: distributions that are not installed where qik looks.
 #[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
-#[schemars(rename = "Pydist")]
 pub struct PydistConf {
     /// Versions of distributions, used when a `pydist` dep's distribution is
     /// not installed (`my-dist = "0.1.0"`).
@@ -197,7 +196,6 @@ impl Config {
 /// result is cached.
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
-#[schemars(rename = "Command")]
 struct RawCommand {
     /// The shell command (`sh -c`), run at the project root. `{module...}`
     /// placeholders make one runnable per module; `{ctx...}` fills in context.
@@ -235,7 +233,6 @@ struct RawCommand {
 /// A `cache-when` value as written; `always` is an old spelling of `finished`.
 #[derive(JsonSchema)]
 #[serde(rename_all = "lowercase")]
-#[schemars(rename = "CacheWhen")]
 #[allow(dead_code)] // Describes the values; parsed by `parse_cache_when`.
 enum CacheWhenShape {
     /// Cache runs that exit with 0.
@@ -251,7 +248,6 @@ enum CacheWhenShape {
 /// A space: the venv, dotenv files and modules its commands run with.
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-#[schemars(rename = "Space")]
 struct RawSpace {
     /// The space's directory: qik and qikx run below it select this space by
     /// default.
@@ -280,7 +276,6 @@ struct RawSpace {
 /// A module of a space with a name other than its path.
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-#[schemars(rename = "Module")]
 struct RawModule {
     /// Used in runnable names (`test#name`) and `{module.name}`.
     name: String,
@@ -291,7 +286,6 @@ struct RawModule {
 /// A space whose modules are inside the fence too.
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-#[schemars(rename = "FenceSpace")]
 struct SpaceRef {
     #[serde(rename = "type")]
     #[schemars(with = "String", extend("const" = "space"))]
@@ -304,7 +298,6 @@ struct SpaceRef {
 /// `[base]`: settings every command gets.
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-#[schemars(rename = "Base")]
 struct RawBase {
     /// Deps of every command, plugin commands included.
     #[allow(dead_code)]
@@ -315,7 +308,6 @@ struct RawBase {
 /// `[defaults]`: what commands and spaces use unless they say otherwise.
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
-#[schemars(rename = "Defaults")]
 struct RawDefaults {
     /// The cache of commands that name none (default `local`).
     #[schemars(with = "Option<String>")]
@@ -341,7 +333,6 @@ struct RawDefaults {
 /// `[ctx.<profile>]`: a context profile, chosen with `-p` or `QIK__PROFILE`.
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-#[schemars(rename = "Profile")]
 struct RawProfile {
     /// Defaults of qik's own settings (`workers = 4`, `isolated = true`, ...).
     #[serde(default)]
@@ -395,7 +386,6 @@ struct ProjectShape {
 /// A command: its shell command alone, or a table.
 #[derive(JsonSchema)]
 #[serde(untagged)]
-#[schemars(rename = "CommandEntry")]
 #[allow(dead_code)]
 enum CommandShape {
     /// The shell command (`sh -c`), run at the project root.
@@ -406,7 +396,6 @@ enum CommandShape {
 /// A space: its venv's requirement files alone, or a table.
 #[derive(JsonSchema)]
 #[serde(untagged)]
-#[schemars(rename = "SpaceEntry")]
 #[allow(dead_code)]
 enum SpaceShape {
     Venv(crate::schema::VenvShorthand),
@@ -416,7 +405,6 @@ enum SpaceShape {
 /// `ctx`: a list of variables, or a table of profiles.
 #[derive(JsonSchema)]
 #[serde(untagged)]
-#[schemars(rename = "Ctx")]
 #[allow(dead_code)]
 enum CtxShape {
     Vars(Vec<VarShape>),
@@ -426,7 +414,6 @@ enum CtxShape {
 /// A context variable: its name (a required string), or a table.
 #[derive(JsonSchema)]
 #[serde(untagged)]
-#[schemars(rename = "CtxVarEntry")]
 #[allow(dead_code)]
 enum VarShape {
     /// A required string variable.
@@ -437,7 +424,6 @@ enum VarShape {
 /// A module: its path (which is also its name), or a table.
 #[derive(JsonSchema)]
 #[serde(untagged)]
-#[schemars(rename = "ModuleEntry")]
 #[allow(dead_code)]
 enum ModuleShape {
     /// The module's directory, relative to the project root; also its name.
@@ -448,7 +434,6 @@ enum ModuleShape {
 /// `fence`: on or off, or the paths and spaces it adds to the modules.
 #[derive(JsonSchema)]
 #[serde(untagged)]
-#[schemars(rename = "Fence")]
 #[allow(dead_code)]
 enum FenceShape {
     /// `true` fences the space's modules; `false` (the default) fences nothing.
@@ -459,7 +444,6 @@ enum FenceShape {
 /// A path inside the fence, or a space whose modules are.
 #[derive(JsonSchema)]
 #[serde(untagged)]
-#[schemars(rename = "FenceEntry")]
 #[allow(dead_code)]
 enum FenceEntryShape {
     /// A directory, relative to the project root.

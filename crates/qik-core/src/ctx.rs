@@ -62,7 +62,6 @@ pub struct CtxVar {
 /// upper case (`MY_VAR` for `my_var`).
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
-#[schemars(rename = "CtxVar")]
 pub(crate) struct RawVar {
     /// Used as `{ctx.<name>}`.
     name: String,

@@ -30,14 +30,13 @@ pub(crate) fn generator() -> SchemaGenerator {
             // No `$ref`: taplo reads a description beside a `$ref` nowhere,
             // and shows the one in the schema it lands on.
             settings.inline_subschemas = true;
-            // Before the draft's own transforms, which move `$ref` siblings
-            // (a description) where draft 7 sees them.
+            // Ours first: the draft's own transforms see their result.
             settings.transforms.splice(
                 0..0,
                 [
                     Box::new(Aliases) as Box<dyn schemars::generate::GenTransform>,
                     Box::new(NoNull),
-                    Box::new(Paragraphs),
+                    Box::new(Tidy),
                 ],
             );
         })
@@ -121,6 +120,10 @@ fn merge_by_type(object: &mut Map<String, Value>) {
             return;
         }
         types.extend(option_types);
+    }
+    // Every integer is a number: their keywords would constrain each other.
+    if types.contains(&json!("integer")) && types.contains(&json!("number")) {
+        return;
     }
     let Some(Value::Array(options)) = object.remove("anyOf") else {
         unreachable!("checked above");
@@ -231,12 +234,13 @@ impl Transform for NoNull {
     }
 }
 
-/// Doc comments keep their line breaks; an editor shows a description as
-/// paragraphs, so lines of one paragraph are joined. Also drops `format`.
+/// Joins the lines of each paragraph of a description (doc comments keep
+/// their line breaks; an editor lays the text out itself), and drops
+/// `format`.
 #[derive(Clone)]
-struct Paragraphs;
+struct Tidy;
 
-impl Transform for Paragraphs {
+impl Transform for Tidy {
     fn transform(&mut self, schema: &mut Schema) {
         // Not the standard formats (`double`, `int64`): Rust's types, which
         // say nothing about a TOML value.

@@ -46,7 +46,6 @@ pub const ID: &str = "qik.pygraph";
 /// `[plugins.pygraph]`: how the import graph is built and cached.
 #[derive(Clone, Debug, Default, Deserialize, JsonSchema, PartialEq, Eq)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
-#[schemars(rename = "PygraphSettings")]
 pub struct PygraphConfig {
     /// Leave out imports under `if TYPE_CHECKING:`.
     #[serde(default)]

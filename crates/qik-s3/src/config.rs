@@ -32,7 +32,6 @@ const MIN_SIGNING_KEY: usize = 16;
 /// `upload = false`, or a template such as `"{ctx.upload}"`.
 #[derive(Clone, Debug, Deserialize, JsonSchema)]
 #[serde(untagged)]
-#[schemars(rename = "S3Upload")]
 enum Flag {
     Bool(bool),
     /// A `{ctx...}` template that renders to true or false.
@@ -44,7 +43,6 @@ enum Flag {
 /// placeholders.
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
-#[schemars(rename = "S3Cache")]
 pub(crate) struct Raw {
     /// The bucket's name.
     #[schemars(with = "String")]

@@ -35,7 +35,6 @@ pub const ID: &str = "qik.s3";
 /// `[plugins.s3]` takes no keys besides `pyimport`.
 #[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-#[schemars(rename = "S3Settings")]
 struct S3Config {}
 
 fn parse_config(node: Option<Node<'_>>) -> Result<PluginConfig, Diagnostic> {

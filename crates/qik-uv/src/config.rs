@@ -14,7 +14,6 @@ use toml::Spanned;
 /// A constraint file, or the constraint of another space's venv.
 #[derive(Clone, Debug, Deserialize, JsonSchema)]
 #[serde(untagged)]
-#[schemars(rename = "UvConstraint")]
 pub enum Constraint {
     // Plain strings: spans do not survive serde's buffering of untagged enums.
     /// A constraint file (`uv pip compile --constraint`).
@@ -25,7 +24,6 @@ pub enum Constraint {
 /// The constraint of another space's uv venv.
 #[derive(Clone, Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-#[schemars(rename = "UvConstraintSpace")]
 pub struct SpaceRef {
     #[serde(rename = "type")]
     pub kind: SpaceTag,
@@ -35,7 +33,6 @@ pub struct SpaceRef {
 
 #[derive(Clone, Copy, Debug, Deserialize, JsonSchema, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
-#[schemars(inline)]
 pub enum SpaceTag {
     Space,
 }
@@ -44,7 +41,6 @@ pub enum SpaceTag {
 /// placeholders.
 #[derive(Clone, Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
-#[schemars(rename = "UvSettings")]
 pub struct UvConfig {
     /// Python version for every uv venv (default: the one uv picks).
     #[schemars(with = "Option<String>")]

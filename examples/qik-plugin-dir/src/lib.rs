@@ -127,7 +127,11 @@ mod tests {
             .expect("no conflicts")
             .to_value();
         let root = &schema["properties"];
-        let dir = option(&root["caches"]["additionalProperties"]["anyOf"], "type", "dir");
+        let dir = option(
+            &root["caches"]["additionalProperties"]["anyOf"],
+            "type",
+            "dir",
+        );
         assert_eq!(dir["required"], json!(["type", "path"]));
         assert_eq!(dir["additionalProperties"], false);
         assert_eq!(dir["properties"]["upload"]["default"], true);
@@ -138,7 +142,11 @@ mod tests {
 
         let plugins = &root["plugins"];
         assert!(plugins["properties"]["dir"].is_object(), "{plugins}");
-        let section = option(&plugins["additionalProperties"]["anyOf"], "pyimport", "example.dir");
+        let section = option(
+            &plugins["additionalProperties"]["anyOf"],
+            "pyimport",
+            "example.dir",
+        );
         assert_eq!(section["properties"]["keep"]["minimum"], 1);
     }
 }

@@ -40,12 +40,14 @@ impl Project {
     }
 
     /// Runs `qik` in `cwd` (relative to the root) with a clean environment.
+    #[track_caller]
     pub(crate) fn qik(&self, cwd: &str, args: &[&str], env: &[(&str, &str)]) -> Run {
         let run = run_bin(env!("CARGO_BIN_EXE_qik"), &self.root.join(cwd), args, env);
         self.check_schema(&run);
         run
     }
 
+    #[track_caller]
     pub(crate) fn qikx(&self, cwd: &str, args: &[&str], env: &[(&str, &str)]) -> Run {
         let run = run_bin(env!("CARGO_BIN_EXE_qikx"), &self.root.join(cwd), args, env);
         self.check_schema(&run);
