@@ -1,8 +1,8 @@
 //! The qik engine.
 //!
 //! Layers, each using only the ones before it: [`source`] and [`diagnostic`]
-//! (spanned TOML, errors) → [`registry`] (extension points) → [`config`]
-//! (qik.toml) → [`model`] (spaces, modules, runnables) → [`graph`] (selection
+//! (spanned TOML, errors) → [`registry`] (extension points) → [`schema`]
+//! (their part of qik.toml's JSON Schema) → [`config`] (qik.toml) → [`model`] (spaces, modules, runnables) → [`graph`] (selection
 //! and the DAG). Plugins register through [`registry`] and use the public
 //! traits [`deps::DepSpec`], [`cache::RemoteCache`] and [`venv::VenvSpec`].
 //! Nothing here renders to a terminal; the CLI does.

@@ -87,7 +87,7 @@ pub struct VenvType {
 pub type VenvFromReqs = fn(Vec<String>) -> Box<dyn VenvSpec>;
 
 /// Describes the keys of a table as a JSON Schema (an object schema). Only
-/// called by `cargo xtask schema` and [`crate::schema::generate`], never
+/// called by [`crate::config::json_schema`] (`cargo xtask schema`), never
 /// while running.
 pub type SchemaFn = fn(&mut SchemaGenerator) -> Schema;
 

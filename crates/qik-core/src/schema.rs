@@ -6,7 +6,7 @@
 //! serde structs (derived with schemars); the positions whose type a plugin
 //! chooses (`deps` entries, `[caches.*]`, `venv`, `[plugins.*]`) are
 //! described here from the [`Registry`], each record's
-//! [`SchemaFn`](crate::registry::SchemaFn) giving the keys of its table.
+//! [`SchemaFn`] giving the keys of its table.
 //!
 //! Nothing here runs when qik runs: schemas are built on request only.
 
