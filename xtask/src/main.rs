@@ -1,20 +1,23 @@
-//! Developer chores: `cargo xtask bench`, `cargo xtask release`.
+//! Developer chores: `cargo xtask bench`, `cargo xtask release`,
+//! `cargo xtask schema`.
 
 mod bench;
 mod generate;
 mod package_graph;
 mod pyqik;
 mod release;
+mod schema;
 
 use std::process::ExitCode;
 
-const USAGE: &str = "usage: cargo xtask bench [--modules N[,N...]] [--runs N] [--workers N] [--no-python] [--pygraph]\n       cargo xtask release [--version X.Y.Z] [--dry-run]";
+const USAGE: &str = "usage: cargo xtask bench [--modules N[,N...]] [--runs N] [--workers N] [--no-python] [--pygraph]\n       cargo xtask release [--version X.Y.Z] [--dry-run]\n       cargo xtask schema [--check]";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
         Some("bench") => bench::main(&args[1..]),
         Some("release") => release::main(&args[1..]),
+        Some("schema") => schema::main(&args[1..]),
         _ => {
             eprintln!("{USAGE}");
             return ExitCode::from(2);

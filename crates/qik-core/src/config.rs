@@ -10,6 +10,7 @@ use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use schemars::JsonSchema;
 use serde::Deserialize;
 use serde::de::IgnoredAny;
 use toml::Spanned;
@@ -138,15 +139,26 @@ pub struct Defaults {
     pub dotenv: Option<Vec<String>>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+/// `[pydist]`: distributions that are not installed where qik looks.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct PydistConf {
+    /// Versions of distributions, used when a `pydist` dep's distribution is
+    /// not installed (`my-dist = "0.1.0"`).
     #[serde(default)]
     pub versions: BTreeMap<String, String>,
+    /// A `pydist` dep whose distribution is neither installed nor in
+    /// `versions` is ignored instead of an error.
     #[serde(default, alias = "ignore_missing")]
+    #[schemars(extend("x-aliases" = ["ignore_missing"]))]
     pub ignore_missing: bool,
+    /// An imported module that maps to no installed distribution is ignored
+    /// instead of an error (qik.pygraph).
     #[serde(default, alias = "ignore_missing_modules")]
+    #[schemars(extend("x-aliases" = ["ignore_missing_modules"]))]
     pub ignore_missing_modules: bool,
+    /// The distribution of an imported module (`my_module = "my-dist"`; `""`
+    /// ignores the module), for qik.pygraph.
     #[serde(default)]
     pub modules: BTreeMap<String, String>,
 }
@@ -178,6 +190,273 @@ impl Config {
             ))),
         }
     }
+}
+
+/// A command: what it runs, what its result depends on, and where the
+/// result is cached.
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct RawCommand {
+    /// The shell command (`sh -c`), run at the project root. `{module...}`
+    /// placeholders make one runnable per module; `{ctx...}` fills in context.
+    #[schemars(with = "Option<String>")]
+    exec: Option<Spanned<String>>,
+    /// Inputs whose change re-runs the command; without deps it is never cached.
+    // Parsed from the node: entries are typed by plugins.
+    #[allow(dead_code)]
+    #[schemars(with = "Option<Vec<crate::schema::Dep>>")]
+    deps: Option<IgnoredAny>,
+    /// Files the command writes, stored in and restored from the cache (globs).
+    #[serde(default)]
+    #[schemars(with = "Vec<String>")]
+    artifacts: Vec<Spanned<String>>,
+    /// The name of the cache to use: `local` (default), `repo`, or one of
+    /// `[caches]`.
+    #[schemars(with = "Option<String>")]
+    cache: Option<Spanned<String>>,
+    /// Which runs are cached (default `success`).
+    #[serde(alias = "cache_when")]
+    #[schemars(with = "Option<CacheWhenShape>", extend("x-aliases" = ["cache_when"]))]
+    cache_when: Option<Spanned<String>>,
+    /// The space to run in (its venv and dotenv files).
+    #[schemars(with = "Option<String>")]
+    space: Option<Spanned<String>>,
+    /// Left out of `qik --ls` and of runs that name no command; runs when
+    /// named or as a dependency.
+    #[serde(default)]
+    hidden: bool,
+    /// Tags to select the command with (`qik --tag`).
+    #[serde(default)]
+    tags: Vec<String>,
+}
+
+/// A `cache-when` value as written; `always` is an old spelling of `finished`.
+#[derive(JsonSchema)]
+#[serde(rename_all = "lowercase")]
+#[allow(dead_code)] // Describes the values; parsed by `parse_cache_when`.
+enum CacheWhenShape {
+    /// Cache runs that exit with 0.
+    Success,
+    /// Cache runs that fail.
+    Failed,
+    /// Cache every run.
+    Finished,
+    /// Old spelling of `finished`.
+    Always,
+}
+
+/// A space: the venv, dotenv files and modules its commands run with.
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+struct RawSpace {
+    /// The space's directory: qik and qikx run below it select this space by
+    /// default.
+    root: Option<String>,
+    /// The modules of the space: paths (`a/b`, named `a/b`) or
+    /// `{name = "...", path = "..."}`.
+    // Parsed from the node below, like `fence` and `venv`.
+    #[allow(dead_code)]
+    #[schemars(with = "Option<Vec<ModuleShape>>")]
+    modules: Option<IgnoredAny>,
+    /// The paths the space's code may import from (checked by qik.pygraph's
+    /// `pygraph.check`): `true` for its modules alone, or a list of more paths
+    /// and `{type = "space", name = "..."}`.
+    #[allow(dead_code)]
+    #[schemars(with = "Option<FenceShape>")]
+    fence: Option<IgnoredAny>,
+    /// The space's virtual environment: requirement files, or a table with
+    /// a `type`.
+    #[allow(dead_code)]
+    #[schemars(with = "Option<crate::schema::Venv>")]
+    venv: Option<IgnoredAny>,
+    /// Dotenv files loaded into the environment of the space's commands.
+    dotenv: Option<OneOrMany>,
+}
+
+/// A module of a space with a name other than its path.
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+struct RawModule {
+    /// Used in runnable names (`test#name`) and `{module.name}`.
+    name: String,
+    /// The module's directory, relative to the project root.
+    path: String,
+}
+
+/// A space whose modules are inside the fence too.
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+struct SpaceRef {
+    #[serde(rename = "type")]
+    #[schemars(with = "String", extend("const" = "space"))]
+    ty: Spanned<String>,
+    /// The space's name.
+    #[schemars(with = "String")]
+    name: Spanned<String>,
+}
+
+/// `[base]`: settings every command gets.
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+struct RawBase {
+    /// Deps of every command, plugin commands included.
+    #[allow(dead_code)]
+    #[schemars(with = "Option<Vec<crate::schema::Dep>>")]
+    deps: Option<IgnoredAny>,
+}
+
+/// `[defaults]`: what commands and spaces use unless they say otherwise.
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct RawDefaults {
+    /// The cache of commands that name none (default `local`).
+    #[schemars(with = "Option<String>")]
+    cache: Option<Spanned<String>>,
+    /// Which runs are cached, for commands that do not say (default `success`).
+    #[serde(alias = "cache_when")]
+    #[schemars(with = "Option<CacheWhenShape>", extend("x-aliases" = ["cache_when"]))]
+    cache_when: Option<Spanned<String>>,
+    /// The directory Python import paths are relative to (default: the project
+    /// root).
+    #[serde(alias = "python_path")]
+    #[schemars(extend("x-aliases" = ["python_path"]))]
+    python_path: Option<String>,
+    /// The venv of spaces that define none.
+    // Parsed from the node below: its type is chosen by a plugin.
+    #[allow(dead_code)]
+    #[schemars(with = "Option<crate::schema::Venv>")]
+    venv: Option<IgnoredAny>,
+    /// Dotenv files of spaces that define none.
+    dotenv: Option<OneOrMany>,
+}
+
+/// `[ctx.<profile>]`: a context profile, chosen with `-p` or `QIK__PROFILE`.
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+struct RawProfile {
+    /// Defaults of qik's own settings (`workers = 4`, `isolated = true`, ...).
+    #[serde(default)]
+    #[schemars(with = "crate::schema::QikSettings")]
+    qik: BTreeMap<String, Spanned<toml::Value>>,
+    /// Values of the project's context variables.
+    #[serde(default)]
+    #[schemars(with = "BTreeMap<String, serde_json::Value>")]
+    project: BTreeMap<String, Spanned<toml::Value>>,
+}
+
+// The shapes the parser tells apart by hand (a string or a table, a list or
+// a table, ...), for the JSON Schema of qik.toml. Never constructed: they
+// mirror the `parse_*` methods, and the tests of `json_schema` hold them to
+// the parser.
+
+/// qik.toml: the configuration of a qik project.
+#[derive(JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(rename = "qik.toml")]
+#[allow(dead_code)]
+struct ProjectShape {
+    /// The plugins this project uses: `name = "plugin id"`, or a
+    /// `[plugins.<name>]` table with `pyimport = "plugin id"` and the
+    /// plugin's settings.
+    #[schemars(with = "Option<crate::schema::Plugins>")]
+    plugins: Option<IgnoredAny>,
+    /// Context variables (`ctx = ["my_var", {name = "n", type = "int"}]`),
+    /// or profiles (`[ctx.<profile>.qik]`, `[ctx.<profile>.project]`).
+    ctx: Option<CtxShape>,
+    /// Old name of `ctx`.
+    #[schemars(extend("deprecated" = true))]
+    vars: Option<CtxShape>,
+    /// Named caches (`[caches.<name>]` with a `type`), for commands'
+    /// `cache`. `local` and `repo` always exist.
+    #[schemars(with = "Option<crate::schema::Caches>")]
+    caches: Option<IgnoredAny>,
+    /// Spaces: venvs, dotenv files and modules that commands run in
+    /// (`[spaces.<name>]`, or `name = "requirements.txt"`).
+    spaces: Option<BTreeMap<String, SpaceShape>>,
+    base: Option<RawBase>,
+    defaults: Option<RawDefaults>,
+    pydist: Option<PydistConf>,
+    /// Commands: `name = "shell command"`, or `[commands.<name>]` tables.
+    commands: Option<BTreeMap<String, CommandShape>>,
+    /// Old name of `commands`.
+    #[schemars(extend("deprecated" = true))]
+    command: Option<BTreeMap<String, CommandShape>>,
+}
+
+/// A command: its shell command alone, or a table.
+#[derive(JsonSchema)]
+#[serde(untagged)]
+#[allow(dead_code)]
+enum CommandShape {
+    /// The shell command (`sh -c`), run at the project root.
+    Exec(String),
+    Table(RawCommand),
+}
+
+/// A space: its venv's requirement files alone, or a table.
+#[derive(JsonSchema)]
+#[serde(untagged)]
+#[allow(dead_code)]
+enum SpaceShape {
+    Venv(crate::schema::VenvShorthand),
+    Table(RawSpace),
+}
+
+/// `ctx`: a list of variables, or a table of profiles.
+#[derive(JsonSchema)]
+#[serde(untagged)]
+#[allow(dead_code)]
+enum CtxShape {
+    Vars(Vec<VarShape>),
+    Profiles(BTreeMap<String, RawProfile>),
+}
+
+/// A context variable: its name (a required string), or a table.
+#[derive(JsonSchema)]
+#[serde(untagged)]
+#[allow(dead_code)]
+enum VarShape {
+    /// A required string variable.
+    Name(String),
+    Table(crate::ctx::RawVar),
+}
+
+/// A module: its path (which is also its name), or a table.
+#[derive(JsonSchema)]
+#[serde(untagged)]
+#[allow(dead_code)]
+enum ModuleShape {
+    /// The module's directory, relative to the project root; also its name.
+    Path(String),
+    Table(RawModule),
+}
+
+/// `fence`: on or off, or the paths and spaces it adds to the modules.
+#[derive(JsonSchema)]
+#[serde(untagged)]
+#[allow(dead_code)]
+enum FenceShape {
+    /// `true` fences the space's modules; `false` (the default) fences nothing.
+    On(bool),
+    Entries(Vec<FenceEntryShape>),
+}
+
+/// A path inside the fence, or a space whose modules are.
+#[derive(JsonSchema)]
+#[serde(untagged)]
+#[allow(dead_code)]
+enum FenceEntryShape {
+    /// A directory, relative to the project root.
+    Path(String),
+    Space(SpaceRef),
+}
+
+/// The JSON Schema of qik.toml for the plugins compiled into this binary
+/// (`cargo xtask schema` writes it to `schema/qik.schema.json`).
+pub fn json_schema() -> Result<schemars::Schema, Diagnostic> {
+    Registry::checked()?;
+    let schema = crate::schema::generator().into_root_schema_for::<ProjectShape>();
+    Ok(crate::schema::finish(schema))
 }
 
 /// Which file defined a command.
@@ -704,14 +983,6 @@ impl Parser {
     /// `[ctx.<profile>.qik]` (runtime defaults) and `[ctx.<profile>.project]`
     /// (values of project variables).
     fn parse_profiles(&mut self, node: Node<'_>) -> Result<(), Diagnostic> {
-        #[derive(Deserialize)]
-        #[serde(deny_unknown_fields)]
-        struct RawProfile {
-            #[serde(default)]
-            qik: BTreeMap<String, Spanned<toml::Value>>,
-            #[serde(default)]
-            project: BTreeMap<String, Spanned<toml::Value>>,
-        }
         for (key, value) in node.entries().into_iter().flatten() {
             if !value.is_table() {
                 return Err(value.type_error("a profile table with `qik` and `project` tables"));
@@ -850,19 +1121,6 @@ impl Parser {
     }
 
     fn parse_spaces(&mut self, node: Node<'_>) -> Result<(), Diagnostic> {
-        #[derive(Deserialize)]
-        #[serde(deny_unknown_fields)]
-        struct RawSpace {
-            root: Option<String>,
-            // Shapes vary by plugin: accepted here, parsed from the node below.
-            #[allow(dead_code)]
-            modules: Option<IgnoredAny>,
-            #[allow(dead_code)]
-            fence: Option<IgnoredAny>,
-            #[allow(dead_code)]
-            venv: Option<IgnoredAny>,
-            dotenv: Option<OneOrMany>,
-        }
         let Some(entries) = node.entries() else {
             return Err(node.type_error("a table of spaces"));
         };
@@ -904,12 +1162,6 @@ impl Parser {
     }
 
     fn parse_base(&mut self, node: Node<'_>) -> Result<(), Diagnostic> {
-        #[derive(Deserialize)]
-        #[serde(deny_unknown_fields)]
-        struct RawBase {
-            #[allow(dead_code)]
-            deps: Option<IgnoredAny>,
-        }
         let _: RawBase = node.deserialize()?;
         if let Some(deps) = node.get("deps") {
             self.base_deps = self.parse_deps(deps)?;
@@ -918,19 +1170,6 @@ impl Parser {
     }
 
     fn parse_defaults(&mut self, node: Node<'_>) -> Result<(), Diagnostic> {
-        #[derive(Deserialize)]
-        #[serde(deny_unknown_fields, rename_all = "kebab-case")]
-        struct RawDefaults {
-            cache: Option<Spanned<String>>,
-            #[serde(alias = "cache_when")]
-            cache_when: Option<Spanned<String>>,
-            #[serde(alias = "python_path")]
-            python_path: Option<String>,
-            // Parsed from the node below: its type is chosen by a plugin.
-            #[allow(dead_code)]
-            venv: Option<IgnoredAny>,
-            dotenv: Option<OneOrMany>,
-        }
         let raw: RawDefaults = node.deserialize()?;
         self.defaults.cache = raw.cache;
         if let Some(when) = raw.cache_when {
@@ -972,24 +1211,6 @@ impl Parser {
     }
 
     fn parse_commands(&mut self, node: Node<'_>, source: &CommandSource) -> Result<(), Diagnostic> {
-        #[derive(Deserialize)]
-        #[serde(deny_unknown_fields, rename_all = "kebab-case")]
-        struct RawCommand {
-            exec: Option<Spanned<String>>,
-            // Parsed from the node below: entries are typed by plugins.
-            #[allow(dead_code)]
-            deps: Option<IgnoredAny>,
-            #[serde(default)]
-            artifacts: Vec<Spanned<String>>,
-            cache: Option<Spanned<String>>,
-            #[serde(alias = "cache_when")]
-            cache_when: Option<Spanned<String>>,
-            space: Option<Spanned<String>>,
-            #[serde(default)]
-            hidden: bool,
-            #[serde(default)]
-            tags: Vec<String>,
-        }
         let Some(entries) = node.entries() else {
             return Err(node.type_error("a table of commands"));
         };
@@ -1137,12 +1358,6 @@ fn normalize_dir(path: &str) -> String {
 }
 
 fn parse_modules(node: Node<'_>) -> Result<Vec<ModuleConf>, Diagnostic> {
-    #[derive(Deserialize)]
-    #[serde(deny_unknown_fields)]
-    struct RawModule {
-        name: String,
-        path: String,
-    }
     let Some(items) = node.items() else {
         return Err(node.type_error("a list of module paths"));
     };
@@ -1175,13 +1390,6 @@ fn parse_modules(node: Node<'_>) -> Result<Vec<ModuleConf>, Diagnostic> {
 }
 
 fn parse_fence(node: Node<'_>) -> Result<FenceConf, Diagnostic> {
-    #[derive(Deserialize)]
-    #[serde(deny_unknown_fields)]
-    struct SpaceRef {
-        #[serde(rename = "type")]
-        ty: Spanned<String>,
-        name: Spanned<String>,
-    }
     if let Some(on) = node.as_bool() {
         return Ok(if on {
             FenceConf::On(Vec::new())
@@ -1233,6 +1441,7 @@ mod tests {
         config: |_| Ok(Arc::new(())),
         commands: "",
         factories: &[],
+        schema: None,
     };
 
     #[distributed_slice(DEP_TYPES)]
@@ -1240,6 +1449,7 @@ mod tests {
         tag: "testdep",
         plugin: TEST_PLUGIN,
         parse: |node| deps::parse_typed::<TestDep>(node),
+        schema: None,
     };
 
     #[derive(Debug, Deserialize)]
@@ -1276,6 +1486,43 @@ mod tests {
 
         let enabled = format!("[plugins]\ntestplugin = \"qik.testplugin\"\n\n{text}");
         parse(&enabled).unwrap();
+    }
+
+    #[test]
+    fn the_schema_has_the_top_level_keys_the_parser_reads() {
+        let schema = json_schema().unwrap();
+        let keys: Vec<&str> = schema.as_object().unwrap()["properties"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
+        let mut expected: Vec<&str> = TOP_LEVEL_KEYS.to_vec();
+        // Old spellings, accepted with a warning.
+        expected.extend(["vars", "command"]);
+        expected.sort_unstable();
+        assert_eq!(keys, expected);
+        assert_eq!(schema.as_object().unwrap()["additionalProperties"], false);
+    }
+
+    #[test]
+    fn a_type_without_a_schema_accepts_any_keys_beside_its_tag() {
+        let schema = json_schema().unwrap().to_value();
+        let deps = &schema["properties"]["commands"]["additionalProperties"]["properties"]["deps"];
+        let options = deps["items"]["anyOf"].as_array().unwrap();
+        let testdep = options
+            .iter()
+            .find(|o| o["properties"]["type"]["const"] == "testdep")
+            .expect("the test plugin's dep type is described");
+        assert_eq!(testdep["required"], serde_json::json!(["type"]));
+        assert!(testdep.get("additionalProperties").is_none(), "{testdep}");
+        // A described type refuses keys it does not know.
+        let glob = options
+            .iter()
+            .find(|o| o["properties"]["type"]["const"] == "glob")
+            .unwrap();
+        assert_eq!(glob["additionalProperties"], false);
+        assert_eq!(glob["required"], serde_json::json!(["type", "pattern"]));
     }
 
     #[test]

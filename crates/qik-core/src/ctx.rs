@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 use std::ops::Range;
 use std::sync::Arc;
 
+use schemars::JsonSchema;
 use serde::Deserialize;
 use toml::Spanned;
 
@@ -36,7 +37,8 @@ pub const QIK_CTX_KEYS: &[&str] = &[
     "workers",
 ];
 
-#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
+/// The type a variable's value is cast to.
+#[derive(Clone, Copy, Debug, Default, Deserialize, JsonSchema, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
 pub enum VarType {
     #[default]
@@ -56,15 +58,33 @@ pub struct CtxVar {
     pub origin: Option<(Arc<SourceFile>, Range<usize>)>,
 }
 
-#[derive(Deserialize)]
+/// A context variable, read from the environment variable of its name in
+/// upper case (`MY_VAR` for `my_var`).
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
-struct RawVar {
+pub(crate) struct RawVar {
+    /// Used as `{ctx.<name>}`.
     name: String,
+    /// What the value is cast to (default `str`).
     #[serde(rename = "type", default)]
     ty: VarType,
+    /// The value when the environment does not set one; of the variable's type.
+    #[schemars(with = "Option<VarValue>")]
     default: Option<Spanned<toml::Value>>,
+    /// A required variable without a value is an error where a placeholder
+    /// uses it (default true).
     #[serde(default = "yes")]
     required: bool,
+}
+
+/// The value of a context variable as written in qik.toml.
+#[derive(JsonSchema)]
+#[serde(untagged)]
+#[allow(dead_code)] // Describes a shape for the JSON Schema; parsed as a `toml::Value`.
+enum VarValue {
+    Str(String),
+    Int(i64),
+    Bool(bool),
 }
 
 fn yes() -> bool {

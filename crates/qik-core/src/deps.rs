@@ -12,11 +12,12 @@ use std::ops::Range;
 use std::sync::Arc;
 
 use linkme::distributed_slice;
+use schemars::JsonSchema;
 use serde::Deserialize;
 use toml::Spanned;
 
 use crate::diagnostic::Diagnostic;
-use crate::registry::{BUILTIN, DEP_TYPES, DepType};
+use crate::registry::{BUILTIN, DEP_TYPES, DepType, schema_of};
 use crate::source::{Node, SourceFile};
 use crate::template::{self, Scope};
 
@@ -97,9 +98,14 @@ pub(crate) fn parse_glob_shorthand(node: Node<'_>) -> Option<Box<dyn DepSpec>> {
     })
 }
 
-#[derive(Debug, Deserialize)]
+/// Git-tracked files matching a pattern; the string form `"src/**.py"` is
+/// the same dep.
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct Glob {
+    /// A git pathspec: `*` also crosses `/`, a directory matches everything
+    /// below it. May hold `{module...}` and `{ctx...}` placeholders.
+    #[schemars(with = "String")]
     pattern: Spanned<String>,
 }
 
@@ -110,9 +116,12 @@ impl DepSpec for Glob {
     }
 }
 
-#[derive(Debug, Deserialize)]
+/// A constant string, hashed as it is.
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct Const {
+    /// The value; may hold `{module...}` and `{ctx...}` placeholders.
+    #[schemars(with = "String")]
     val: Spanned<String>,
 }
 
@@ -123,12 +132,18 @@ impl DepSpec for Const {
     }
 }
 
-#[derive(Debug, Deserialize)]
+/// Another command: its runnables run first, and their artifacts are inputs.
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct Command {
+    /// The command's name (`lint`, `my_module/test`, `uv.install`).
+    #[schemars(with = "String")]
     name: Spanned<String>,
+    /// Runs of the upstream command re-select this one under `--since` and
+    /// `--watch`.
     #[serde(default)]
     strict: bool,
+    /// `false` brings the upstream command in even under `--isolated`.
     isolated: Option<bool>,
 }
 
@@ -145,9 +160,12 @@ impl DepSpec for Command {
     }
 }
 
-#[derive(Debug, Deserialize)]
+/// The installed version of a Python distribution.
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct Pydist {
+    /// The distribution's name, as installed (`requests`).
+    #[schemars(with = "String")]
     name: Spanned<String>,
 }
 
@@ -158,11 +176,16 @@ impl DepSpec for Pydist {
     }
 }
 
-#[derive(Debug, Deserialize)]
+/// The globs and distributions listed in a JSON file that a command writes.
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct Load {
+    /// The JSON file (`{"globs": [...], "pydists": [...]}`).
+    #[schemars(with = "String")]
     path: Spanned<String>,
+    /// Globs to use while the file does not exist yet.
     #[serde(default)]
+    #[schemars(with = "Vec<String>")]
     default: Vec<Spanned<String>>,
 }
 
@@ -194,6 +217,7 @@ static GLOB: DepType = DepType {
     tag: "glob",
     plugin: BUILTIN,
     parse: parse_typed::<Glob>,
+    schema: Some(schema_of::<Glob>),
 };
 
 #[distributed_slice(DEP_TYPES)]
@@ -201,6 +225,7 @@ static CONST: DepType = DepType {
     tag: "const",
     plugin: BUILTIN,
     parse: parse_typed::<Const>,
+    schema: Some(schema_of::<Const>),
 };
 
 #[distributed_slice(DEP_TYPES)]
@@ -208,6 +233,7 @@ static COMMAND: DepType = DepType {
     tag: "command",
     plugin: BUILTIN,
     parse: parse_typed::<Command>,
+    schema: Some(schema_of::<Command>),
 };
 
 #[distributed_slice(DEP_TYPES)]
@@ -215,6 +241,7 @@ static PYDIST: DepType = DepType {
     tag: "pydist",
     plugin: BUILTIN,
     parse: parse_typed::<Pydist>,
+    schema: Some(schema_of::<Pydist>),
 };
 
 #[distributed_slice(DEP_TYPES)]
@@ -222,4 +249,5 @@ static LOAD: DepType = DepType {
     tag: "load",
     plugin: BUILTIN,
     parse: parse_typed::<Load>,
+    schema: Some(schema_of::<Load>),
 };

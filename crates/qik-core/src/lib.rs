@@ -1,8 +1,8 @@
 //! The qik engine.
 //!
 //! Layers, each using only the ones before it: [`source`] and [`diagnostic`]
-//! (spanned TOML, errors) → [`registry`] (extension points) → [`config`]
-//! (qik.toml) → [`model`] (spaces, modules, runnables) → [`graph`] (selection
+//! (spanned TOML, errors) → [`registry`] (extension points) → [`schema`]
+//! (their part of qik.toml's JSON Schema) → [`config`] (qik.toml) → [`model`] (spaces, modules, runnables) → [`graph`] (selection
 //! and the DAG). Plugins register through [`registry`] and use the public
 //! traits [`deps::DepSpec`], [`cache::RemoteCache`] and [`venv::VenvSpec`].
 //! Nothing here renders to a terminal; the CLI does.
@@ -26,6 +26,7 @@ pub mod plan;
 pub mod registry;
 pub mod run;
 pub mod runner;
+pub mod schema;
 pub mod since;
 pub mod source;
 pub mod template;
@@ -33,4 +34,6 @@ pub mod venv;
 
 // Plugins register with `#[distributed_slice(qik_core::PLUGINS)]`.
 pub use linkme;
+// Plugins describe their tables with `schemars::JsonSchema` (`registry::SchemaFn`).
 pub use registry::{CACHE_TYPES, DEP_TYPES, PLUGINS, VENV_TYPES};
+pub use schemars;

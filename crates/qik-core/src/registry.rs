@@ -13,6 +13,7 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, OnceLock};
 
 use linkme::distributed_slice;
+use schemars::{JsonSchema, Schema, SchemaGenerator};
 
 use crate::cache::CacheBackend;
 use crate::deps::DepSpec;
@@ -40,6 +41,9 @@ pub struct PluginDef {
     /// Commands built in code, with arguments (see [`crate::factory`]); also
     /// named `<plugin name>.<command>`.
     pub factories: &'static [CommandFactory],
+    /// The keys of `[plugins.<name>]` besides `pyimport`, for the JSON Schema
+    /// of qik.toml ([`crate::schema`]); `None` accepts any keys.
+    pub schema: Option<SchemaFn>,
 }
 
 /// A `type = "..."` of a command dependency.
@@ -48,6 +52,9 @@ pub struct DepType {
     /// The id of the plugin that must be enabled to use this type.
     pub plugin: &'static str,
     pub parse: fn(Node<'_>) -> Result<Box<dyn DepSpec>, Diagnostic>,
+    /// The keys of the table besides `type`, for the JSON Schema of qik.toml;
+    /// `None` accepts any keys.
+    pub schema: Option<SchemaFn>,
 }
 
 /// A `type = "..."` of a `[caches.<name>]` entry.
@@ -56,6 +63,9 @@ pub struct CacheType {
     pub plugin: &'static str,
     /// Receives the cache's name and its table.
     pub parse: fn(&str, Node<'_>) -> Result<CacheBackend, Diagnostic>,
+    /// The keys of the table besides `type`, for the JSON Schema of qik.toml;
+    /// `None` accepts any keys.
+    pub schema: Option<SchemaFn>,
 }
 
 /// A `type = "..."` of a space's `venv`.
@@ -68,10 +78,26 @@ pub struct VenvType {
     pub parse: fn(Node<'_>) -> Result<Box<dyn VenvSpec>, Diagnostic>,
     /// Builds the venv for the shorthand `venv = "reqs.txt"` / `["a.txt", "b.txt"]`.
     pub from_reqs: Option<VenvFromReqs>,
+    /// The keys of the table besides `type`, for the JSON Schema of qik.toml;
+    /// `None` accepts any keys.
+    pub schema: Option<SchemaFn>,
 }
 
 /// Builds a venv from requirement files alone.
 pub type VenvFromReqs = fn(Vec<String>) -> Box<dyn VenvSpec>;
+
+/// Describes the keys of a table as a JSON Schema (an object schema). Only
+/// called by [`crate::config::json_schema`] (`cargo xtask schema`), never
+/// while running.
+pub type SchemaFn = fn(&mut SchemaGenerator) -> Schema;
+
+/// The [`SchemaFn`] of a struct deriving [`JsonSchema`], usually the one the
+/// record's `parse` deserializes: `schema: Some(schema_of::<MyDep>)`.
+pub fn schema_of<T: JsonSchema>(generator: &mut SchemaGenerator) -> Schema {
+    // Inline rather than a `$ref`: core adds the `type` (or `pyimport`) key
+    // to the object's properties.
+    T::json_schema(generator)
+}
 
 #[distributed_slice]
 pub static PLUGINS: [PluginDef];
@@ -92,6 +118,7 @@ static BUILTIN_PLUGIN: PluginDef = PluginDef {
     config: |_| Ok(Arc::new(())),
     commands: "",
     factories: &[],
+    schema: None,
 };
 
 /// The lookup tables built from the slices, once per process.

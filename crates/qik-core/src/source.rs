@@ -365,6 +365,25 @@ impl<'de> serde::Deserialize<'de> for OneOrMany {
     }
 }
 
+impl schemars::JsonSchema for OneOrMany {
+    fn inline_schema() -> bool {
+        true
+    }
+
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "OneOrMany".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "anyOf": [
+                {"type": "string"},
+                {"type": "array", "items": {"type": "string"}},
+            ]
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

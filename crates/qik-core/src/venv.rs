@@ -6,12 +6,13 @@ use std::fmt;
 use std::path::PathBuf;
 
 use linkme::distributed_slice;
+use schemars::JsonSchema;
 use serde::Deserialize;
 use toml::Spanned;
 
 use crate::deps::CommandDep;
 use crate::model::Project;
-use crate::registry::{BUILTIN, VENV_TYPES, VenvType};
+use crate::registry::{BUILTIN, VENV_TYPES, VenvType, schema_of};
 use crate::source::OneOrMany;
 
 /// What a venv is asked about.
@@ -90,11 +91,13 @@ pub trait VenvSpec: Any + Send + Sync + fmt::Debug {
 }
 
 /// The environment qik itself runs in; qik does not manage it.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ActiveVenv {
+    /// Requirement files: inputs of every command of the space.
     #[serde(default)]
     reqs: OneOrMany,
+    /// A lock file: an input of every command of the space.
     lock: Option<String>,
 }
 
@@ -108,12 +111,16 @@ impl VenvSpec for ActiveVenv {
 }
 
 /// Inherits the venv of another space.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct SpaceVenv {
+    /// The space whose venv this space uses.
+    #[schemars(with = "String")]
     name: Spanned<String>,
+    /// More requirement files: inputs of every command of this space.
     #[serde(default)]
     reqs: OneOrMany,
+    /// A lock file: an input of every command of this space.
     lock: Option<String>,
 }
 
@@ -141,6 +148,7 @@ static ACTIVE: VenvType = VenvType {
             lock: None,
         })
     }),
+    schema: Some(schema_of::<ActiveVenv>),
 };
 
 #[distributed_slice(VENV_TYPES)]
@@ -150,4 +158,5 @@ static SPACE: VenvType = VenvType {
     default_for_plugin: false,
     parse: |node| Ok(Box::new(node.deserialize_without::<SpaceVenv>("type")?)),
     from_reqs: None,
+    schema: Some(schema_of::<SpaceVenv>),
 };

@@ -22,6 +22,7 @@ static OTHER: PluginDef = PluginDef {
     config: |_| Ok(std::sync::Arc::new(())),
     commands: "",
     factories: &[],
+    schema: None,
 };
 
 // `glob` is a built-in type of qik itself.
@@ -30,6 +31,7 @@ static GLOB_AGAIN: DepType = DepType {
     tag: "glob",
     plugin: "acme.other",
     parse: |_| Ok(Box::new(Nothing)),
+    schema: None,
 };
 
 #[test]

@@ -9,16 +9,22 @@ use linkme::distributed_slice;
 use qik_core::DEP_TYPES;
 use qik_core::deps::{DepCx, DepSet, DepSpec, parse_typed};
 use qik_core::diagnostic::{Code, Diagnostic};
-use qik_core::registry::DepType;
+use qik_core::registry::{DepType, schema_of};
+use schemars::JsonSchema;
 use serde::Deserialize;
 use toml::Spanned;
 
 use crate::ID;
 use crate::commands::lock_deps;
 
-#[derive(Debug, Deserialize)]
+/// A module and everything it imports, transitively: their files and the
+/// versions of the distributions they import.
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct PygraphDep {
+    /// The module as Python imports it (`pkg.sub`); may hold `{module...}`
+    /// and `{ctx...}` placeholders.
+    #[schemars(with = "String")]
     pyimport: Spanned<String>,
 }
 
@@ -49,4 +55,5 @@ static PYGRAPH: DepType = DepType {
     tag: "pygraph",
     plugin: ID,
     parse: parse_typed::<PygraphDep>,
+    schema: Some(schema_of::<PygraphDep>),
 };

@@ -35,15 +35,16 @@ pub use parse::{RawImport, SourceError, raw_imports};
 
 use linkme::distributed_slice;
 use qik_core::PLUGINS;
-use qik_core::registry::{PluginConfig, PluginDef};
+use qik_core::registry::{PluginConfig, PluginDef, schema_of};
 use qik_core::source::Node;
+use schemars::JsonSchema;
 use serde::Deserialize;
 
 /// The id users write in `[plugins]`.
 pub const ID: &str = "qik.pygraph";
 
-/// `[plugins.pygraph]`.
-#[derive(Clone, Debug, Default, Deserialize, PartialEq, Eq)]
+/// `[plugins.pygraph]`: how the import graph is built and cached.
+#[derive(Clone, Debug, Default, Deserialize, JsonSchema, PartialEq, Eq)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct PygraphConfig {
     /// Leave out imports under `if TYPE_CHECKING:`.
@@ -54,8 +55,11 @@ pub struct PygraphConfig {
     pub ignore_pydists: bool,
     /// Default cache of the plugin's commands.
     pub cache: Option<String>,
+    /// Cache of `pygraph.build` (default: `cache`).
     pub build_cache: Option<String>,
+    /// Cache of `pygraph.lock` (default: `cache`).
     pub lock_cache: Option<String>,
+    /// Cache of `pygraph.check` (default: `cache`).
     pub check_cache: Option<String>,
 }
 
@@ -73,4 +77,5 @@ static PLUGIN: PluginDef = PluginDef {
     config: parse_config,
     commands: "",
     factories: &commands::FACTORIES,
+    schema: Some(schema_of::<PygraphConfig>),
 };

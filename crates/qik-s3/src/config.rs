@@ -15,6 +15,7 @@ use qik_core::diagnostic::{Code, Diagnostic};
 use qik_core::source::{Node, SourceFile};
 use qik_core::template::{self, Scope};
 use rusty_s3::Credentials;
+use schemars::JsonSchema;
 use serde::Deserialize;
 use toml::Spanned;
 use url::Url;
@@ -29,31 +30,60 @@ const DEFAULT_REGION: &str = "us-east-1";
 const MIN_SIGNING_KEY: usize = 16;
 
 /// `upload = false`, or a template such as `"{ctx.upload}"`.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, JsonSchema)]
 #[serde(untagged)]
 enum Flag {
     Bool(bool),
+    /// A `{ctx...}` template that renders to true or false.
     Template(String),
 }
 
-#[derive(Deserialize)]
+/// A remote cache in an S3 bucket (or any S3-compatible store), with the
+/// local cache as hot storage. String values may hold `{ctx...}`
+/// placeholders.
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
-struct Raw {
+pub(crate) struct Raw {
+    /// The bucket's name.
+    #[schemars(with = "String")]
     bucket: Spanned<String>,
+    /// Where entries go in the bucket, e.g. `"qik/main"` (default: the top).
+    #[schemars(with = "Option<String>")]
     prefix: Option<Spanned<String>>,
+    /// Default: `AWS_ACCESS_KEY_ID`. Give both keys or neither.
     #[serde(alias = "aws_access_key_id")]
+    #[schemars(with = "Option<String>", extend("x-aliases" = ["aws_access_key_id"]))]
     aws_access_key_id: Option<Spanned<String>>,
+    /// Default: `AWS_SECRET_ACCESS_KEY`. Give both keys or neither.
     #[serde(alias = "aws_secret_access_key")]
+    #[schemars(with = "Option<String>", extend("x-aliases" = ["aws_secret_access_key"]))]
     aws_secret_access_key: Option<Spanned<String>>,
+    /// For temporary credentials (default: `AWS_SESSION_TOKEN`, with
+    /// credentials from the environment).
     #[serde(alias = "aws_session_token")]
+    #[schemars(with = "Option<String>", extend("x-aliases" = ["aws_session_token"]))]
     aws_session_token: Option<Spanned<String>>,
+    /// The bucket's region (default: `AWS_REGION`, `AWS_DEFAULT_REGION`,
+    /// then `us-east-1`; `auto` for R2).
     #[serde(alias = "region_name")]
+    #[schemars(with = "Option<String>", extend("x-aliases" = ["region_name"]))]
     region_name: Option<Spanned<String>>,
+    /// The store's URL, e.g. `"http://127.0.0.1:9000"` for MinIO (default:
+    /// `AWS_ENDPOINT_URL_S3`, `AWS_ENDPOINT_URL`, then AWS).
     #[serde(alias = "endpoint_url")]
+    #[schemars(with = "Option<String>", extend("x-aliases" = ["endpoint_url"]))]
     endpoint_url: Option<Spanned<String>>,
+    /// Signs entries and accepts only signed ones; take it from the
+    /// environment: `"{ctx.qik_cache_key}"`.
     #[serde(alias = "signing_key")]
+    #[schemars(with = "Option<String>", extend("x-aliases" = ["signing_key"]))]
     signing_key: Option<Spanned<String>>,
+    /// `false` makes the cache read-only (default `true`).
+    #[schemars(with = "Option<Flag>")]
     upload: Option<Spanned<Flag>>,
+    /// Seconds: to connect, to get an answer, and of silence within a
+    /// transfer (default 10, at most 600).
+    #[schemars(with = "Option<f64>", range(max = 600.0), extend("exclusiveMinimum" = 0))]
     timeout: Option<Spanned<f64>>,
 }
 

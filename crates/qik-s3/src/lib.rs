@@ -12,9 +12,10 @@ use std::sync::Arc;
 use linkme::distributed_slice;
 use qik_core::cache::CacheBackend;
 use qik_core::diagnostic::Diagnostic;
-use qik_core::registry::{CacheType, PluginConfig, PluginDef};
+use qik_core::registry::{CacheType, PluginConfig, PluginDef, schema_of};
 use qik_core::source::Node;
 use qik_core::{CACHE_TYPES, PLUGINS};
+use schemars::JsonSchema;
 use serde::Deserialize;
 
 /// The remote cache and its failure policy.
@@ -32,7 +33,7 @@ mod seal;
 pub const ID: &str = "qik.s3";
 
 /// `[plugins.s3]` takes no keys besides `pyimport`.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct S3Config {}
 
@@ -49,6 +50,7 @@ static PLUGIN: PluginDef = PluginDef {
     config: parse_config,
     commands: "",
     factories: &[],
+    schema: Some(schema_of::<S3Config>),
 };
 
 /// Parsing only checks the config: nothing connects until first use.
@@ -62,4 +64,5 @@ static S3_CACHE: CacheType = CacheType {
     tag: "s3",
     plugin: ID,
     parse: parse_cache,
+    schema: Some(schema_of::<config::Raw>),
 };

@@ -14,7 +14,7 @@ mod venv;
 
 use linkme::distributed_slice;
 use qik_core::PLUGINS;
-use qik_core::registry::PluginDef;
+use qik_core::registry::{PluginDef, schema_of};
 
 pub use config::{Constraint, UvConfig};
 pub use venv::UvVenv;
@@ -28,4 +28,5 @@ static PLUGIN: PluginDef = PluginDef {
     config: config::parse,
     commands: "",
     factories: &commands::FACTORIES,
+    schema: Some(schema_of::<UvConfig>),
 };

@@ -13,22 +13,29 @@ use qik_core::diagnostic::{Code, Diagnostic};
 use qik_core::factory::{Args, SPACE_ARG};
 use qik_core::hashing::venv_site_packages;
 use qik_core::model::Project;
-use qik_core::registry::VenvType;
+use qik_core::registry::{VenvType, schema_of};
 use qik_core::source::{Node, OneOrMany, SourceFile};
 use qik_core::venv::{VenvCx, VenvSpec};
+use schemars::JsonSchema;
 use serde::Deserialize;
 use toml::Spanned;
 
 use crate::config::{Constraint, UvConfig};
 use crate::{ID, commands};
 
-/// `venv = {type = "uv", reqs, lock, python, constraint}` of a space.
-#[derive(Debug, Deserialize)]
+/// A virtualenv that uv locks and installs (`uv.lock`, `uv.install`).
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UvVenv {
+    /// Requirement files, compiled into the lock.
     reqs: OneOrMany,
+    /// The lock file (default under `.qik/artifacts/uv.lock/`).
     lock: Option<String>,
+    /// Python version for `uv venv --python` (default: `[plugins.uv]`'s).
+    #[schemars(with = "Option<String>")]
     python: Option<Spanned<String>>,
+    /// A constraint file, or `{type = "space", name = "..."}` for that
+    /// space's constraint (default: `[plugins.uv]`'s).
     constraint: Option<Constraint>,
     #[serde(skip)]
     file: Option<Arc<SourceFile>>,
@@ -289,4 +296,5 @@ static UV: VenvType = VenvType {
     default_for_plugin: true,
     parse,
     from_reqs: Some(|reqs| Box::new(UvVenv::from_reqs(reqs))),
+    schema: Some(schema_of::<UvVenv>),
 };

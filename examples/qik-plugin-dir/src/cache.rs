@@ -23,6 +23,7 @@ use qik_core::ctx::Ctx;
 use qik_core::diagnostic::Diagnostic;
 use qik_core::source::{Node, SourceFile};
 use qik_core::template::{self, Scope};
+use schemars::JsonSchema;
 use serde::Deserialize;
 use toml::Spanned;
 
@@ -31,12 +32,14 @@ const MANIFEST: &str = "manifest.json";
 /// Prefix of the directories entries are built in before their rename.
 pub(crate) const STAGING: &str = ".tmp-dir-";
 
-/// The keys of a `dir` cache, as written.
-#[derive(Debug, Deserialize)]
+/// A remote cache in a shared directory (an NFS mount, a CI volume), with
+/// the local cache as hot storage.
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
-struct DirCacheConf {
+pub(crate) struct DirCacheConf {
     /// The shared directory; relative paths start at the project root. May
     /// hold `{ctx...}` placeholders.
+    #[schemars(with = "String")]
     path: Spanned<String>,
     /// `false` makes the cache read-only (replay what others shared).
     #[serde(default = "yes")]

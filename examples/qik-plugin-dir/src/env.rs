@@ -4,13 +4,18 @@
 use qik_core::deps::{DepCx, DepSet, DepSpec};
 use qik_core::diagnostic::{Code, Diagnostic};
 use qik_core::source::Node;
+use schemars::JsonSchema;
 use serde::Deserialize;
 use toml::Spanned;
 
-#[derive(Debug, Deserialize)]
+/// The value of an environment variable of the qik process (hashed, never
+/// stored).
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct EnvDep {
-    /// May hold `{module...}` and `{ctx...}` placeholders.
+    /// The variable's name; may hold `{module...}` and `{ctx...}`
+    /// placeholders.
+    #[schemars(with = "String")]
     name: Spanned<String>,
 }
 

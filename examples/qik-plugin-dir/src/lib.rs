@@ -15,9 +15,10 @@ use std::sync::Arc;
 
 use linkme::distributed_slice;
 use qik_core::diagnostic::{Code, Diagnostic};
-use qik_core::registry::{CacheType, DepType, PluginConfig, PluginDef};
+use qik_core::registry::{CacheType, DepType, PluginConfig, PluginDef, schema_of};
 use qik_core::source::Node;
 use qik_core::{CACHE_TYPES, DEP_TYPES, PLUGINS};
+use schemars::JsonSchema;
 use serde::Deserialize;
 use toml::Spanned;
 
@@ -34,11 +35,14 @@ pub const ID: &str = "example.dir";
 /// Entries per runnable that `dir.prune` keeps when `[plugins.dir]` says nothing.
 const DEFAULT_KEEP: u32 = 10;
 
-/// `[plugins.dir]`, as written.
-#[derive(Debug, Default, Deserialize)]
+/// `[plugins.dir]`, as written. The doc comments become the descriptions
+/// editors show for these keys.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct DirConfig {
-    /// How many entries per runnable `dir.prune` keeps, newest first.
+    /// How many entries per runnable `dir.prune` keeps, newest first
+    /// (default 10).
+    #[schemars(with = "Option<u32>", range(min = 1))]
     keep: Option<Spanned<u32>>,
 }
 
@@ -77,6 +81,7 @@ static PLUGIN: PluginDef = PluginDef {
     config: parse_config,
     commands: "",
     factories: &prune::FACTORIES,
+    schema: Some(schema_of::<DirConfig>),
 };
 
 #[distributed_slice(CACHE_TYPES)]
@@ -84,6 +89,7 @@ static DIR_CACHE: CacheType = CacheType {
     tag: "dir",
     plugin: ID,
     parse: cache::parse,
+    schema: Some(schema_of::<cache::DirCacheConf>),
 };
 
 #[distributed_slice(DEP_TYPES)]
@@ -91,9 +97,56 @@ static ENV_DEP: DepType = DepType {
     tag: "env",
     plugin: ID,
     parse: env::parse,
+    schema: Some(schema_of::<env::EnvDep>),
 };
 
 /// The guide, whose Rust code blocks compile as this crate's doctests.
 #[cfg(doctest)]
 #[doc = include_str!("../../../docs/plugins.md")]
 pub struct Guide;
+
+#[cfg(test)]
+mod tests {
+    use serde_json::{Value, json};
+
+    /// The option of an `anyOf` whose `key` is the constant `tag`.
+    fn option<'a>(options: &'a Value, key: &str, tag: &str) -> &'a Value {
+        options
+            .as_array()
+            .expect("a list of options")
+            .iter()
+            .find(|o| o["properties"][key]["const"] == tag)
+            .unwrap_or_else(|| panic!("no option with {key} = {tag:?}"))
+    }
+
+    /// `qik_core::config::json_schema` describes qik.toml for the plugins
+    /// linked into the binary; this plugin's tables are in it.
+    #[test]
+    fn the_json_schema_of_qik_toml_describes_the_plugins_tables() {
+        let schema = qik_core::config::json_schema()
+            .expect("no conflicts")
+            .to_value();
+        let root = &schema["properties"];
+        let dir = option(
+            &root["caches"]["additionalProperties"]["anyOf"],
+            "type",
+            "dir",
+        );
+        assert_eq!(dir["required"], json!(["type", "path"]));
+        assert_eq!(dir["additionalProperties"], false);
+        assert_eq!(dir["properties"]["upload"]["default"], true);
+
+        let deps = &root["commands"]["additionalProperties"]["properties"]["deps"]["items"];
+        let env = option(&deps["anyOf"], "type", "env");
+        assert_eq!(env["required"], json!(["type", "name"]));
+
+        let plugins = &root["plugins"];
+        assert!(plugins["properties"]["dir"].is_object(), "{plugins}");
+        let section = option(
+            &plugins["additionalProperties"]["anyOf"],
+            "pyimport",
+            "example.dir",
+        );
+        assert_eq!(section["properties"]["keep"]["minimum"], 1);
+    }
+}

@@ -2,6 +2,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+use std::sync::OnceLock;
 
 /// A temporary git repository holding a qik project.
 pub(crate) struct Project {
@@ -39,12 +40,55 @@ impl Project {
     }
 
     /// Runs `qik` in `cwd` (relative to the root) with a clean environment.
+    #[track_caller]
     pub(crate) fn qik(&self, cwd: &str, args: &[&str], env: &[(&str, &str)]) -> Run {
-        run_bin(env!("CARGO_BIN_EXE_qik"), &self.root.join(cwd), args, env)
+        let run = run_bin(env!("CARGO_BIN_EXE_qik"), &self.root.join(cwd), args, env);
+        self.check_schema(&run);
+        run
     }
 
+    #[track_caller]
     pub(crate) fn qikx(&self, cwd: &str, args: &[&str], env: &[(&str, &str)]) -> Run {
-        run_bin(env!("CARGO_BIN_EXE_qikx"), &self.root.join(cwd), args, env)
+        let run = run_bin(env!("CARGO_BIN_EXE_qikx"), &self.root.join(cwd), args, env);
+        self.check_schema(&run);
+        run
+    }
+
+    /// A configuration qik ran with must pass the JSON Schema that editors
+    /// check qik.toml with: the root file and every module's qik.toml.
+    #[track_caller]
+    fn check_schema(&self, run: &Run) {
+        if run.code != 0 {
+            return;
+        }
+        let Ok(config) = qik_core::config::load(&self.root) else {
+            return;
+        };
+        let path = config.file.path();
+        let text = std::fs::read_to_string(path).expect("read config");
+        let mut table: toml::Table = toml::from_str(&text).expect("qik parsed it");
+        if path.ends_with("pyproject.toml") {
+            table = table["tool"]["qik"].as_table().expect("[tool.qik]").clone();
+        }
+        let mut files = vec![(path.display().to_string(), table)];
+        for module in config.spaces.values().flat_map(|space| &space.modules) {
+            let file = qik_core::config::module_config_path(&module.path);
+            if let Ok(text) = std::fs::read_to_string(self.root.join(&file)) {
+                files.push((file, toml::from_str(&text).expect("qik parsed it")));
+            }
+        }
+        for (file, table) in files {
+            let instance = serde_json::to_value(&table).expect("TOML is JSON");
+            let errors: Vec<String> = schema()
+                .iter_errors(&instance)
+                .map(|err| format!("{}: {err}", err.instance_path()))
+                .collect();
+            assert!(
+                errors.is_empty(),
+                "qik accepted {file}, the JSON schema does not (update the config types' schema and run `cargo xtask schema`):\n{}\n{errors:#?}",
+                toml::to_string(&table).unwrap_or_default()
+            );
+        }
     }
 
     /// `qik` at the root, started but not waited for (see [`Spawned::wait`]).
@@ -85,6 +129,17 @@ impl Project {
     pub(crate) fn remove(&self, path: &str) {
         std::fs::remove_file(self.root.join(path)).expect("remove file");
     }
+}
+
+/// `schema/qik.schema.json`, compiled once.
+fn schema() -> &'static jsonschema::Validator {
+    static SCHEMA: OnceLock<jsonschema::Validator> = OnceLock::new();
+    SCHEMA.get_or_init(|| {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../schema/qik.schema.json");
+        let text = std::fs::read_to_string(path).expect("read the schema");
+        let schema = serde_json::from_str(&text).expect("the schema is JSON");
+        jsonschema::draft7::new(&schema).expect("a valid schema")
+    })
 }
 
 /// A `qik` process running in the background.

@@ -16,11 +16,12 @@ use std::path::Path;
 use std::sync::Arc;
 
 use linkme::distributed_slice;
+use schemars::JsonSchema;
 use serde::Deserialize;
 
 use crate::ctx::Ctx;
 use crate::diagnostic::Diagnostic;
-use crate::registry::{BUILTIN, CACHE_TYPES, CacheType};
+use crate::registry::{BUILTIN, CACHE_TYPES, CacheType, schema_of};
 use crate::source::Node;
 
 /// When a finished run is written to its cache.
@@ -90,9 +91,17 @@ pub enum CacheBackend {
     Remote(Arc<dyn RemoteCache>),
 }
 
-#[derive(Deserialize)]
+/// The built-in cache types take no keys besides `type`.
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct NoKeys {}
+
+/// The schema of a built-in cache type's table.
+fn no_keys(generator: &mut schemars::SchemaGenerator, description: &str) -> schemars::Schema {
+    let mut schema = schema_of::<NoKeys>(generator);
+    schema.insert("description".into(), description.into());
+    schema
+}
 
 fn builtin(backend: CacheBackend) -> impl Fn(Node<'_>) -> Result<CacheBackend, Diagnostic> {
     move |node| {
@@ -106,6 +115,12 @@ static LOCAL: CacheType = CacheType {
     tag: "local",
     plugin: BUILTIN,
     parse: |_, node| builtin(CacheBackend::Local)(node),
+    schema: Some(|generator| {
+        no_keys(
+            generator,
+            "Entries in `._qik/cache`, private to this checkout.",
+        )
+    }),
 };
 
 #[distributed_slice(CACHE_TYPES)]
@@ -113,6 +128,12 @@ static REPO: CacheType = CacheType {
     tag: "repo",
     plugin: BUILTIN,
     parse: |_, node| builtin(CacheBackend::Repo)(node),
+    schema: Some(|generator| {
+        no_keys(
+            generator,
+            "Entries in `.qik/cache`, committed with the repository.",
+        )
+    }),
 };
 
 #[distributed_slice(CACHE_TYPES)]
@@ -120,4 +141,5 @@ static NONE: CacheType = CacheType {
     tag: "none",
     plugin: BUILTIN,
     parse: |_, node| builtin(CacheBackend::Never)(node),
+    schema: Some(|generator| no_keys(generator, "Never cached.")),
 };

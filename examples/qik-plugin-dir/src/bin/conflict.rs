@@ -12,6 +12,7 @@ static OTHER: PluginDef = PluginDef {
     config: |_| Ok(std::sync::Arc::new(())),
     commands: "",
     factories: &[],
+    schema: None,
 };
 
 #[distributed_slice(DEP_TYPES)]
@@ -20,6 +21,7 @@ static ENV_AGAIN: DepType = DepType {
     plugin: "acme.env",
     // Never called: the registry refuses the binary first.
     parse: |node| Err(node.error(qik_core::diagnostic::Code::General, "unreachable", "")),
+    schema: None,
 };
 
 fn main() -> std::process::ExitCode {
