@@ -122,7 +122,12 @@ pub fn plan(
                 };
                 // Listing what was hashed cannot fail once hashing did.
                 let inputs = hashed.inputs().ok();
-                explain::miss(&sources, runnable, inputs.as_ref().map(|i| (hash.as_str(), i)), false)
+                explain::miss(
+                    &sources,
+                    runnable,
+                    inputs.as_ref().map(|i| (hash.as_str(), i)),
+                    false,
+                )
             }
         });
         planned.insert(

@@ -390,10 +390,16 @@ impl Job<'_> {
                 .inputs()
                 .map_err(|err| err.message)
                 .and_then(|inputs| {
-                    self.store(runnable, &backend, hashed.hash, inputs, result.code, live.path())
+                    self.store(
+                        runnable,
+                        &backend,
+                        hashed.hash,
+                        inputs,
+                        result.code,
+                        live.path(),
+                    )
                 });
-            if let Err(message) = stored
-            {
+            if let Err(message) = stored {
                 self.warn(runnable, message);
             }
         }
@@ -610,7 +616,9 @@ impl Job<'_> {
         };
         // Listing what was hashed cannot fail once hashing did.
         let inputs = hashed.and_then(|h| h.inputs().ok());
-        let current = hashed.zip(inputs.as_ref()).map(|(h, inputs)| (h.hash.as_str(), inputs));
+        let current = hashed
+            .zip(inputs.as_ref())
+            .map(|(h, inputs)| (h.hash.as_str(), inputs));
         let reason = crate::explain::miss(&sources, runnable, current, self.options.force);
         self.sink.emit(Event::Explained {
             name: runnable.name.clone(),

@@ -116,7 +116,12 @@ pub fn lock(
             tail.push(name(at));
         }
         tail.reverse();
-        elided_chain(name(root), name(first[i as usize]), depth[i as usize] as usize, &tail)
+        elided_chain(
+            name(root),
+            name(first[i as usize]),
+            depth[i as usize] as usize,
+            &tail,
+        )
     };
     let prefix = if graph.python_path.is_empty() {
         String::new()

@@ -84,7 +84,11 @@ fn check_syntax(text: &str) -> Result<(), SourceError> {
     let (line, col) = crate::decode::line_col(text.as_bytes(), offset);
     let source_line = text.lines().nth(line as usize - 1).unwrap_or("").trim();
     let shown: String = source_line.chars().take(60).collect();
-    let more = if shown.len() < source_line.len() { "…" } else { "" };
+    let more = if shown.len() < source_line.len() {
+        "…"
+    } else {
+        ""
+    };
     Err(SourceError {
         line,
         col,

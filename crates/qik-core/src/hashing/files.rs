@@ -187,7 +187,12 @@ impl TrackedFiles {
         key: &str,
         files: impl FnOnce() -> Result<Arc<Vec<usize>>, Diagnostic>,
     ) -> Result<SelectionDigest, Diagnostic> {
-        if let Some(known) = self.selection_digests.lock().expect("not poisoned").get(key) {
+        if let Some(known) = self
+            .selection_digests
+            .lock()
+            .expect("not poisoned")
+            .get(key)
+        {
             return Ok(*known);
         }
         let files = files()?;

@@ -180,7 +180,8 @@ impl<'a> Hasher<'a> {
         globs.extend(loaded.globs.iter().map(String::as_str));
         globs.sort_unstable();
         globs.dedup();
-        let mut pydists: BTreeSet<&str> = runnable.deps.pydists.iter().map(String::as_str).collect();
+        let mut pydists: BTreeSet<&str> =
+            runnable.deps.pydists.iter().map(String::as_str).collect();
         pydists.extend(loaded.pydists.iter().map(String::as_str));
 
         let globs: Vec<String> = globs.into_iter().map(str::to_string).collect();
@@ -428,7 +429,8 @@ impl<'a> Hashed<'a> {
 
     fn digest(&self) -> String {
         let mut h = Vec::with_capacity(
-            512 + self.globs.iter().map(|g| g.len() + 48).sum::<usize>() + 96 * self.untracked.len(),
+            512 + self.globs.iter().map(|g| g.len() + 48).sum::<usize>()
+                + 96 * self.untracked.len(),
         );
         field(&mut h, HASH_VERSION);
         field(&mut h, &self.definition);
@@ -555,6 +557,9 @@ mod tests {
         let after = hashed(&read(&root), &["*.txt", ":!d/**"], &[]).hash;
         assert_eq!(after, excluded.hash);
         fs::write(root.join("a.txt"), "edited").unwrap();
-        assert_ne!(hashed(&read(&root), &["*.txt", ":!d/**"], &[]).hash, excluded.hash);
+        assert_ne!(
+            hashed(&read(&root), &["*.txt", ":!d/**"], &[]).hash,
+            excluded.hash
+        );
     }
 }

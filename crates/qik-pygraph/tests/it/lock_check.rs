@@ -123,7 +123,10 @@ fn a_deep_chain_of_imports_locks_to_few_globs_with_short_explanations() {
             files.push((format!("pkgs/m{m}/f{f}.py"), text));
         }
     }
-    let refs: Vec<(&str, &str)> = files.iter().map(|(p, t)| (p.as_str(), t.as_str())).collect();
+    let refs: Vec<(&str, &str)> = files
+        .iter()
+        .map(|(p, t)| (p.as_str(), t.as_str()))
+        .collect();
     let fixture = Fixture::new(&refs);
     let graph = fixture.graph();
     let tracked = fixture.tracked();
@@ -147,7 +150,10 @@ fn a_deep_chain_of_imports_locks_to_few_globs_with_short_explanations() {
         part.why["pkgs/m0/**.py"],
         "pkgs.m5 -> pkgs.m5.f0 -> (2 more) -> pkgs.m2.f0 -> pkgs.m1.f0 -> pkgs.m0.f0"
     );
-    assert_eq!(part.why["pkgs/m4/**.py"], "pkgs.m5 -> pkgs.m5.f0 -> pkgs.m4.f0");
+    assert_eq!(
+        part.why["pkgs/m4/**.py"],
+        "pkgs.m5 -> pkgs.m5.f0 -> pkgs.m4.f0"
+    );
 }
 
 #[test]
