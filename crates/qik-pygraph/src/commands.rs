@@ -126,6 +126,12 @@ pub(crate) fn lock_path(
     ))
 }
 
+/// Where a lock's explanations (`--explain`) go: beside the lock, so
+/// hashing its dependents reads only the globs.
+fn why_path(lock_path: &str) -> String {
+    format!("{}.why.json", lock_path.trim_end_matches(".json"))
+}
+
 /// The settings that change what the graph holds: inputs of every pygraph
 /// runnable.
 fn settings_const(project: &Project) -> String {
@@ -196,7 +202,7 @@ fn build_runnables(cx: &FactoryCx<'_>) -> Result<Vec<Runnable>, Diagnostic> {
 
 /// Changed whenever what a lock writes changes, so locks cached by an
 /// earlier version are written again.
-const LOCK_FORMAT: &str = "pygraph lock format 2: compacted globs";
+const LOCK_FORMAT: &str = "pygraph lock format 3: compacted globs, explanations aside";
 
 fn lock_runnable(cx: &FactoryCx<'_>, args: &Args) -> Result<Runnable, Diagnostic> {
     let project = cx.project;
@@ -224,7 +230,7 @@ fn lock_runnable(cx: &FactoryCx<'_>, args: &Args) -> Result<Runnable, Diagnostic
     runnable.deps.commands.push(build_dep(project));
     runnable.deps.consts.insert(settings_const(project));
     runnable.deps.consts.insert(LOCK_FORMAT.to_string());
-    runnable.artifacts = vec![path];
+    runnable.artifacts = vec![why_path(&path), path];
     runnable.cache = cache_of(project, config(project).lock_cache.as_ref())?;
     runnable.cache_when = CacheWhen::Success;
     runnable.native = Some(Arc::new(LockModule {
@@ -380,11 +386,9 @@ impl NativeAction for LockModule {
             Diagnostic::error(Code::General, err.to_string()).with_hint(hint)
         })?;
         lock.compact(|globs| cx.files.matching(globs))?;
-        let path = project
-            .config
-            .root
-            .join(lock_path(project, &self.pyimport, &self.space)?);
-        write_deps_file(&path, &lock).map_err(|err| {
+        let relative = lock_path(project, &self.pyimport, &self.space)?;
+        let path = project.config.root.join(&relative);
+        write_deps_file(&path, &relative, &lock).map_err(|err| {
             Diagnostic::error(
                 Code::General,
                 format!("cannot write {}: {err}", path.display()),
@@ -400,16 +404,26 @@ impl NativeAction for LockModule {
     }
 }
 
-/// Writes a deps file (`{"globs": [...], "pydists": [...], "why": {...}}`,
-/// what `load` deps read; `why` explains each glob) in one rename.
-fn write_deps_file(path: &Path, lock: &crate::Lock) -> std::io::Result<()> {
+/// Writes a deps file (`{"globs": [...], "pydists": [...], "why": path}`,
+/// what `load` deps read) and, at `path`, the map from each glob to the
+/// chain of imports that brought it in; each in one rename.
+fn write_deps_file(path: &Path, relative: &str, lock: &crate::Lock) -> std::io::Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir)?;
-    let body = serde_json::json!({"globs": lock.globs, "pydists": lock.pydists, "why": lock.why});
-    let mut file = tempfile::NamedTempFile::new_in(dir)?;
-    file.write_all(body.to_string().as_bytes())?;
-    file.persist(path).map_err(|err| err.error)?;
-    Ok(())
+    let why = why_path(relative);
+    let write = |path: &Path, body: serde_json::Value| -> std::io::Result<()> {
+        let mut file = tempfile::NamedTempFile::new_in(dir)?;
+        file.write_all(body.to_string().as_bytes())?;
+        file.persist(path).map_err(|err| err.error)?;
+        Ok(())
+    };
+    // The explanations first: a deps file never names a missing one.
+    let why_file = PathBuf::from(why_path(&path.to_string_lossy()));
+    write(&why_file, serde_json::json!(lock.why))?;
+    write(
+        path,
+        serde_json::json!({"globs": lock.globs, "pydists": lock.pydists, "why": why}),
+    )
 }
 
 #[derive(Debug)]

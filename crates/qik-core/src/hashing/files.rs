@@ -7,7 +7,7 @@
 //! else by hashing the file. So an unchanged repository costs one `stat` per
 //! file and no reads.
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap as HashMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock};
@@ -97,9 +97,9 @@ impl TrackedFiles {
             digests: (0..entries.len()).map(|_| OnceLock::new()).collect(),
             entries,
             stat_cache: Mutex::new(StatCache::load(stat_cache_path)),
-            matches: Mutex::new(HashMap::new()),
-            single_matches: Mutex::new(HashMap::new()),
-            selection_digests: Mutex::new(HashMap::new()),
+            matches: Mutex::new(HashMap::default()),
+            single_matches: Mutex::new(HashMap::default()),
+            selection_digests: Mutex::new(HashMap::default()),
         })
     }
 

@@ -102,20 +102,30 @@ struct LoadedDeps {
     pydists: Vec<String>,
     /// Why each glob is there (for `--explain`), when the writer says.
     #[serde(default)]
-    why: BTreeMap<String, String>,
+    why: Option<Why>,
+}
+
+/// A deps file's explanations: inline, or the path (relative to the project
+/// root) of a JSON file holding them. A large lock keeps them aside, so
+/// hashing, which reads every deps file on every run, does not wade through
+/// them.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum Why {
+    Inline(BTreeMap<String, String>),
+    File(String),
 }
 
 /// The globs and distributions that a runnable's `load` deps add: each
 /// file's serialized deps, or the dep's default globs while the file does not
-/// exist.
+/// exist. Explanations are left out.
 pub fn loaded_deps(project: &Project, runnable: &Runnable) -> Result<Loaded, Diagnostic> {
-    let mut out = Loaded::default();
-    for load in &runnable.deps.loads {
-        let one = load_file(project, load)?;
-        out.globs.extend(one.globs);
-        out.pydists.extend(one.pydists);
-    }
-    Ok(out)
+    let found = loaded_globs(project, runnable)?;
+    Ok(Loaded {
+        globs: found.globs,
+        pydists: found.pydists,
+        why: BTreeMap::new(),
+    })
 }
 
 /// What one `load` dep adds (see [`loaded_deps`]).
@@ -124,12 +134,29 @@ pub fn load_file(project: &Project, load: &LoadDep) -> Result<Loaded, Diagnostic
         Some(loaded) => Loaded {
             globs: loaded.globs,
             pydists: loaded.pydists,
-            why: loaded.why,
+            why: match loaded.why {
+                None => BTreeMap::new(),
+                Some(Why::Inline(why)) => why,
+                Some(Why::File(path)) => read_why_file(project, &path)?,
+            },
         },
         None => Loaded {
             globs: load.default.clone(),
             ..Loaded::default()
         },
+    })
+}
+
+fn read_why_file(project: &Project, path: &str) -> Result<BTreeMap<String, String>, Diagnostic> {
+    let bytes = std::fs::read(project.config.root.join(path)).map_err(|err| {
+        Diagnostic::error(Code::ConfigParse, format!("cannot read {path}: {err}"))
+            .with_hint("the command that writes the deps file writes it too; run it again")
+    })?;
+    serde_json::from_slice(&bytes).map_err(|err| {
+        Diagnostic::error(
+            Code::ConfigParse,
+            format!("{path} does not map globs to explanations: {err}"),
+        )
     })
 }
 
