@@ -533,8 +533,17 @@ impl Job<'_> {
             self.warn(runnable, message);
             return None;
         }
-        if entry.manifest.artifacts.is_empty() {
-            self.replays.remember(&entry.dir, &out, entry.manifest.code);
+        // Artifacts are only vouched for when this replay verified them.
+        if entry.manifest.artifacts.is_empty() || store.copy_artifacts {
+            let artifacts: Vec<PathBuf> = entry
+                .manifest
+                .artifacts
+                .iter()
+                .filter_map(|a| cache::safe_relative(&a.path))
+                .map(|relative| self.dirs.root.join(relative))
+                .collect();
+            self.replays
+                .remember(&entry.dir, &out, entry.manifest.code, &artifacts);
         }
         let outcome = Outcome::Cached {
             code: entry.manifest.code,

@@ -9,12 +9,15 @@
 //! any edit, damage or replacement shows), and while `._qik/out/<runnable>.out`
 //! is still a hard link to the entry's log (same inode, and a second link, so
 //! the entry's own `log` still exists). Anything else falls back to the full
-//! lookup, which finds damage and warns about it. Only entries without
-//! artifacts are remembered: restoring artifacts reads the manifest anyway.
+//! lookup, which finds damage and warns about it. An entry with artifacts is
+//! remembered with the stat data of each artifact in place as last verified
+//! against its digest; any artifact touched since (edited, replaced,
+//! removed) sends the replay back to the full lookup, which verifies and
+//! restores it.
 //!
-//! Like the stat cache, a manifest changed in the second before it was
-//! remembered is not remembered: a change within one timestamp tick would not
-//! show in its stat data.
+//! Like the stat cache, a manifest or artifact changed in the second before it
+//! was remembered is not remembered: a change within one timestamp tick would
+//! not show in its stat data.
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
@@ -25,7 +28,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::hashing::Stamp;
 
-const HEADER: &str = "qik-replays 1";
+const HEADER: &str = "qik-replays 2";
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 struct Record {
@@ -33,6 +36,9 @@ struct Record {
     /// Inode of the entry's log (and of the output file, a link to it).
     log_ino: u64,
     code: i32,
+    /// Each artifact in place (absolute path) with its stat data when it was
+    /// last verified.
+    artifacts: Vec<(PathBuf, Stamp)>,
 }
 
 /// The remembered replays of a project, loaded once per run.
@@ -95,28 +101,48 @@ impl Replays {
             return None;
         }
         let out = fs::symlink_metadata(out).ok()?;
-        linked_log(&out, record.log_ino).then_some(record.code)
+        if !linked_log(&out, record.log_ino) {
+            return None;
+        }
+        let artifacts_intact = record.artifacts.iter().all(|(path, stamp)| {
+            fs::symlink_metadata(path).is_ok_and(|meta| Stamp::of(&meta) == *stamp)
+        });
+        artifacts_intact.then_some(record.code)
     }
 
-    /// Remembers an entry just replayed in full, whose log is now also `out`.
-    pub fn remember(&self, entry_dir: &Path, out: &Path, code: i32) {
+    /// Remembers an entry just replayed in full, whose log is now also `out`
+    /// and whose `artifacts` (absolute paths) were just verified in place.
+    pub fn remember(&self, entry_dir: &Path, out: &Path, code: i32, artifacts: &[PathBuf]) {
         let Ok(manifest) = fs::symlink_metadata(entry_dir.join(super::store::MANIFEST)) else {
             return;
         };
         let Ok(out) = fs::symlink_metadata(out) else {
             return;
         };
-        let manifest = Stamp::of(&manifest);
         let now = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_secs() as i64);
-        if manifest.mtime.0 >= now - 1 || manifest.ctime.0 >= now - 1 {
+        let settled = |stamp: &Stamp| stamp.mtime.0 < now - 1 && stamp.ctime.0 < now - 1;
+        let manifest = Stamp::of(&manifest);
+        if !settled(&manifest) {
             return;
+        }
+        let mut stamped = Vec::with_capacity(artifacts.len());
+        for path in artifacts {
+            let Ok(meta) = fs::symlink_metadata(path) else {
+                return;
+            };
+            let stamp = Stamp::of(&meta);
+            if !meta.is_file() || !settled(&stamp) || path.to_str().is_none() {
+                return;
+            }
+            stamped.push((path.clone(), stamp));
         }
         let record = Record {
             manifest,
             log_ino: inode(&out),
             code,
+            artifacts: stamped,
         };
         let mut state = self.lock();
         if state.get(entry_dir) != Some(&record) {
@@ -148,11 +174,26 @@ impl Replays {
                 continue;
             };
             let m = &r.manifest;
-            let _ = writeln!(
+            if r.artifacts
+                .iter()
+                .any(|(path, _)| path.to_str().is_none_or(|p| p.contains(['\t', '\n'])))
+            {
+                continue;
+            }
+            let _ = write!(
                 text,
                 "{dir}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}",
                 m.size, m.mtime.0, m.mtime.1, m.ctime.0, m.ctime.1, m.ino, r.log_ino, r.code
             );
+            for (path, a) in &r.artifacts {
+                let path = path.to_str().unwrap_or_default();
+                let _ = write!(
+                    text,
+                    "\t{path}\t{}\t{}\t{}\t{}\t{}\t{}",
+                    a.size, a.mtime.0, a.mtime.1, a.ctime.0, a.ctime.1, a.ino
+                );
+            }
+            text.push('\n');
         }
         state.loaded = records;
         crate::fsutil::write_atomic_unsynced(&self.path, text.as_bytes())
@@ -198,29 +239,42 @@ fn parse(text: &str) -> Option<Vec<(PathBuf, Record)>> {
     for line in lines {
         let mut fields = line.split('\t');
         let dir = PathBuf::from(fields.next()?);
-        let mut number = || fields.next()?.parse::<i64>().ok();
-        let size = u64::try_from(number()?).ok()?;
-        let mtime = (number()?, number()?);
-        let ctime = (number()?, number()?);
-        let ino = u64::try_from(number()?).ok()?;
-        let log_ino = u64::try_from(number()?).ok()?;
-        let code = i32::try_from(number()?).ok()?;
-        let manifest = Stamp {
-            size,
-            mtime,
-            ctime,
-            ino,
-        };
+        let manifest = parse_stamp(&mut fields)?;
+        let log_ino = u64::try_from(number(&mut fields)?).ok()?;
+        let code = i32::try_from(number(&mut fields)?).ok()?;
+        let mut artifacts = Vec::new();
+        while let Some(path) = fields.next() {
+            artifacts.push((PathBuf::from(path), parse_stamp(&mut fields)?));
+        }
         records.push((
             dir,
             Record {
                 manifest,
                 log_ino,
                 code,
+                artifacts,
             },
         ));
     }
     Some(records)
+}
+
+fn number<'a>(fields: &mut impl Iterator<Item = &'a str>) -> Option<i64> {
+    fields.next()?.parse().ok()
+}
+
+/// Size, mtime (s, ns), ctime (s, ns) and inode.
+fn parse_stamp<'a>(fields: &mut impl Iterator<Item = &'a str>) -> Option<Stamp> {
+    let size = u64::try_from(number(fields)?).ok()?;
+    let mtime = (number(fields)?, number(fields)?);
+    let ctime = (number(fields)?, number(fields)?);
+    let ino = u64::try_from(number(fields)?).ok()?;
+    Some(Stamp {
+        size,
+        mtime,
+        ctime,
+        ino,
+    })
 }
 
 #[cfg(all(test, unix))]
@@ -253,7 +307,7 @@ mod tests {
         let path = tmp.path().join("replays");
         let replays = Replays::load(path.clone());
         assert_eq!(replays.check(&dir, &out), None);
-        replays.remember(&dir, &out, 3);
+        replays.remember(&dir, &out, 3, &[]);
         // ctime is fresh: the set_modified above changed it just now.
         assert_eq!(replays.check(&dir, &out), None);
     }
@@ -269,6 +323,7 @@ mod tests {
             manifest: Stamp::of(&meta),
             log_ino: inode(&fs::metadata(&out).unwrap()),
             code: 3,
+            artifacts: Vec::new(),
         };
         let state = State {
             loaded: Vec::new(),
@@ -302,10 +357,57 @@ mod tests {
     }
 
     #[test]
+    fn an_entry_with_artifacts_is_remembered_while_they_stay_untouched() {
+        let tmp = tempfile::tempdir().unwrap();
+        let (dir, out) = entry(tmp.path());
+        let artifact = tmp.path().join("dist/app.bin");
+        fs::create_dir_all(artifact.parent().unwrap()).unwrap();
+        fs::write(&artifact, "built").unwrap();
+        let path = tmp.path().join("replays");
+        // Fresh files are not vouched for: an edit within the same timestamp
+        // tick would not show.
+        let replays = Replays::load(path.clone());
+        replays.remember(&dir, &out, 0, std::slice::from_ref(&artifact));
+        assert_eq!(replays.check(&dir, &out), None);
+
+        // As remembered long ago, written and read back through the file.
+        let stamp = |p: &Path| Stamp::of(&fs::symlink_metadata(p).unwrap());
+        let record = Record {
+            manifest: stamp(&dir.join("manifest.json")),
+            log_ino: inode(&fs::metadata(&out).unwrap()),
+            code: 0,
+            artifacts: vec![(artifact.clone(), stamp(&artifact))],
+        };
+        let replays = Replays {
+            path: path.clone(),
+            state: Mutex::new(State {
+                loaded: Vec::new(),
+                learnt: HashMap::from([(dir.clone(), record)]),
+            }),
+        };
+        replays.save().unwrap();
+        let replays = Replays::load(path.clone());
+        assert_eq!(replays.check(&dir, &out), Some(0));
+
+        // Rewritten (even with the same bytes) or removed: the full lookup
+        // verifies and restores it.
+        fs::remove_file(&artifact).unwrap();
+        assert_eq!(replays.check(&dir, &out), None);
+        fs::write(&artifact, "built").unwrap();
+        assert_eq!(replays.check(&dir, &out), None);
+    }
+
+    #[test]
     fn garbage_remembers_nothing() {
         let tmp = tempfile::tempdir().unwrap();
         let path = tmp.path().join("replays");
-        for text in ["", "nonsense\n", "qik-replays 1\n/a\t1\t2\n", "\u{0}\u{1}"] {
+        for text in [
+            "",
+            "nonsense\n",
+            "qik-replays 2\n/a\t1\t2\n",
+            "qik-replays 2\n/a\t1\t2\t3\t4\t5\t6\t7\t8\t/art\t1\n",
+            "\u{0}\u{1}",
+        ] {
             fs::write(&path, text).unwrap();
             assert!(Replays::load(path.clone()).lock().loaded.is_empty());
         }
