@@ -280,10 +280,7 @@ pub(crate) fn run_ok(probe: &Probe<'_>) -> Result<()> {
 
 pub(crate) fn main(args: &[String]) -> Result<()> {
     let options = parse(args)?;
-    let workspace = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .context("workspace root")?
-        .to_path_buf();
+    let workspace = crate::workspace_root();
     eprintln!("building the release qik...");
     let status = Command::new(env!("CARGO"))
         .args([

@@ -12,6 +12,14 @@ use std::process::ExitCode;
 
 const USAGE: &str = "usage: cargo xtask bench [--modules N[,N...]] [--runs N] [--workers N] [--no-python] [--pygraph]\n       cargo xtask release [--version X.Y.Z] [--dry-run]\n       cargo xtask schema [--check]";
 
+/// The repository root: xtask's manifest sits one level below it.
+pub(crate) fn workspace_root() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask lives in the workspace")
+        .to_path_buf()
+}
+
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {

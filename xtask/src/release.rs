@@ -61,7 +61,7 @@ pub(crate) fn main(args: &[String]) -> Result<()> {
             other => bail!("unknown argument `{other}`\n{USAGE}"),
         }
     }
-    let root = workspace_root();
+    let root = crate::workspace_root();
     let release = run(&root, &options)?;
     let action = if options.dry_run {
         "dry run of"
@@ -77,13 +77,6 @@ pub(crate) fn main(args: &[String]) -> Result<()> {
         println!("  {}", path.display());
     }
     Ok(())
-}
-
-fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("xtask lives in the workspace")
-        .to_path_buf()
 }
 
 fn run(root: &Path, options: &Options) -> Result<Release> {
@@ -262,7 +255,7 @@ mod tests {
     /// dir (the test run holds the workspace's), kept between runs.
     #[test]
     fn a_dry_run_builds_sums_and_changes_nothing_tracked() {
-        let root = workspace_root();
+        let root = crate::workspace_root();
         let manifest_before = std::fs::read(root.join("Cargo.toml")).unwrap();
         let changelog_before = std::fs::read(root.join("CHANGELOG.md")).ok();
         let tools = std::env::var_os("QIK_TEST_TOOLS")

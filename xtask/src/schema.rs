@@ -2,7 +2,7 @@
 //! from the config types of qik-core and of every plugin of this repository,
 //! and committed as `schema/qik.schema.json` for editors (docs/editors.md).
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use anyhow::{Context, Result, anyhow, bail};
 // Linked for their registrations: the schema describes what they add.
@@ -21,7 +21,7 @@ pub(crate) fn main(args: &[String]) -> Result<()> {
         [flag] if flag == "--check" => true,
         _ => bail!("{USAGE}"),
     };
-    let path = workspace_root().join(PATH);
+    let path = crate::workspace_root().join(PATH);
     if check {
         check_file(&path)?;
         println!("{PATH} is up to date");
@@ -51,13 +51,6 @@ pub(crate) fn check_file(path: &Path) -> Result<()> {
     Ok(())
 }
 
-fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("xtask lives in the workspace")
-        .to_path_buf()
-}
-
 #[cfg(test)]
 mod tests {
     use std::path::Path;
@@ -65,11 +58,12 @@ mod tests {
     use qik_core::registry::Registry;
     use serde_json::Value;
 
-    use super::{PATH, check_file, workspace_root};
+    use super::{PATH, check_file};
 
     /// The committed schema, ready to validate with.
     fn validator() -> jsonschema::Validator {
-        let text = std::fs::read_to_string(workspace_root().join(PATH)).expect("schema file");
+        let text =
+            std::fs::read_to_string(crate::workspace_root().join(PATH)).expect("schema file");
         let schema: Value = serde_json::from_str(&text).expect("the schema is JSON");
         jsonschema::draft7::new(&schema).expect("a valid draft 7 schema")
     }
@@ -99,7 +93,7 @@ mod tests {
     #[test]
     fn committed_schema_is_up_to_date() {
         // The same check as `cargo xtask schema --check` in CI.
-        check_file(&workspace_root().join(PATH)).unwrap();
+        check_file(&crate::workspace_root().join(PATH)).unwrap();
     }
 
     #[test]
@@ -148,8 +142,9 @@ mod tests {
 
     #[test]
     fn every_plugin_crate_is_linked_into_the_schema() {
-        let manifest = std::fs::read_to_string(workspace_root().join("xtask/Cargo.toml")).unwrap();
-        for entry in std::fs::read_dir(workspace_root().join("crates")).unwrap() {
+        let manifest =
+            std::fs::read_to_string(crate::workspace_root().join("xtask/Cargo.toml")).unwrap();
+        for entry in std::fs::read_dir(crate::workspace_root().join("crates")).unwrap() {
             let name = entry.unwrap().file_name().into_string().unwrap();
             if name == "qik-core" || name == "qik-cli" {
                 continue;
@@ -477,7 +472,7 @@ cache = "qik.s3"
     #[test]
     fn the_repositorys_projects_validate() {
         let validator = validator();
-        let root = workspace_root();
+        let root = crate::workspace_root();
         let mut projects = vec![root.join("examples/monorepo")];
         let parity = root.join("crates/qik-cli/tests/parity");
         for entry in std::fs::read_dir(&parity).unwrap() {
