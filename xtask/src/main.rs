@@ -3,6 +3,7 @@
 
 mod bench;
 mod generate;
+mod measure;
 mod package_graph;
 mod pyqik;
 mod release;

@@ -11,7 +11,7 @@ use std::process::Command;
 
 use anyhow::{Context, Result, bail};
 
-use crate::bench::{Probe, Row, measure};
+use crate::measure::{Probe, Row, measure, run_ok};
 
 /// The package measured, from PyPI.
 const PACKAGE: &str = "Django==5.1.4";
@@ -70,8 +70,8 @@ pub(crate) fn rows(qik: &Path, python: &Path, tmp: &Path, runs: usize) -> Result
         probe
     };
     // Warm both caches before the rebuild rows.
-    let _ = crate::bench::run_ok(&Probe::new(qik, &build, &repo));
-    let _ = crate::bench::run_ok(&grimp(&grimp_cached));
+    let _ = run_ok(&Probe::new(qik, &build, &repo));
+    let _ = run_ok(&grimp(&grimp_cached));
     let rows = vec![
         Row {
             scenario: at("import graph: cold build"),

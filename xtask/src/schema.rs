@@ -55,7 +55,7 @@ pub(crate) fn check_file(path: &Path) -> Result<()> {
 mod tests {
     use std::path::Path;
 
-    use qik_core::registry::Registry;
+    use qik_core::ext::Registry;
     use serde_json::Value;
 
     use super::{PATH, check_file};

@@ -9,21 +9,20 @@
 use std::ffi::OsStr;
 use std::process::ExitCode;
 
-use clap::CommandFactory;
 use clap_complete::engine::CompletionCandidate;
 use clap_complete::env::Shells;
-
-use crate::args::QikArgs;
 
 /// The variable the completion scripts set when asking for candidates.
 const VAR: &str = "QIK_COMPLETE";
 const SHELLS: Shells<'static> = Shells::builtins();
 
 /// Answers a completion request from a shell script and exits; returns when
-/// this is a normal run. Costs one environment lookup.
-pub(crate) fn complete_if_asked() {
+/// this is a normal run. Costs one environment lookup. `command` builds the
+/// CLI whose arguments are completed (the arguments use this module's
+/// completers, so they are passed in rather than named here).
+pub(crate) fn complete_if_asked(command: fn() -> clap::Command) {
     if std::env::var_os(VAR).is_some() {
-        clap_complete::CompleteEnv::with_factory(QikArgs::command)
+        clap_complete::CompleteEnv::with_factory(command)
             .var(VAR)
             .complete();
     }

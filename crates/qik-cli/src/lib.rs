@@ -43,7 +43,7 @@ const EXIT_USER_ERROR: u8 = 1;
 
 /// Entry point of `qik`; a third-party binary with extra plugins calls this.
 pub fn qik_main() -> ExitCode {
-    completions::complete_if_asked();
+    completions::complete_if_asked(<args::QikArgs as clap::CommandFactory>::command);
     // `qik completions <shell>`; a project command of that name would need
     // a second word that is a shell's name to be mistaken for it.
     let argv: Vec<std::ffi::OsString> = std::env::args_os().collect();

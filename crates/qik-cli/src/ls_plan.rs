@@ -61,7 +61,7 @@ pub(crate) fn print(project: &Project, graph: &Graph, args: &QikArgs) -> Result<
                     exec: &r.exec,
                     space: &r.space,
                     module: r.module.as_deref(),
-                    cache: &r.cache,
+                    cache: r.cache.name(),
                     tags: &r.tags,
                     upstream: graph.upstream(&r.name).collect(),
                     hash: p.hash,

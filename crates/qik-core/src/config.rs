@@ -15,13 +15,14 @@ use serde::Deserialize;
 use serde::de::IgnoredAny;
 use toml::Spanned;
 
-use crate::cache::{CacheBackend, CacheWhen};
+use crate::cache::CacheWhen;
 use crate::ctx::CtxVar;
-use crate::deps::{self, DepSpec};
 use crate::diagnostic::{Code, Diagnostic, choices_hint, did_you_mean};
-use crate::registry::{BUILTIN, PluginConfig, PluginDef, Registry};
+use crate::ext::CacheBackend;
+use crate::ext::DepSpec;
+use crate::ext::VenvSpec;
+use crate::ext::{BUILTIN, PluginConfig, PluginDef, Registry};
 use crate::source::{Node, OneOrMany, SourceFile};
-use crate::venv::VenvSpec;
 
 /// The whole configuration of a project: its root qik.toml, the qik.toml
 /// files of its modules and the commands of its enabled plugins.
@@ -37,6 +38,8 @@ pub struct Config {
     /// `[ctx.<profile>]` tables, chosen with `-p` / `QIK__PROFILE`.
     pub profiles: BTreeMap<String, Profile>,
     pub caches: BTreeMap<String, NamedCache>,
+    /// `[executors.<name>]`, plus the built-in `local`.
+    pub executors: BTreeMap<String, NamedExecutor>,
     pub spaces: BTreeMap<String, SpaceConf>,
     pub base_deps: Vec<DepConf>,
     pub defaults: Defaults,
@@ -84,6 +87,14 @@ pub struct NamedCache {
     pub origin: Option<Origin>,
 }
 
+/// An `[executors.<name>]` table, parsed by its type.
+#[derive(Debug)]
+pub struct NamedExecutor {
+    pub executor: Arc<dyn crate::ext::Executor>,
+    /// Absent for the built-in `local`.
+    pub origin: Option<Origin>,
+}
+
 #[derive(Debug)]
 pub struct DepConf {
     pub spec: Box<dyn DepSpec>,
@@ -127,6 +138,8 @@ pub struct SpaceConf {
     pub fence: FenceConf,
     pub venv: Option<VenvConf>,
     pub dotenv: Option<Vec<String>>,
+    /// `executor = "<name>"` for the space's commands.
+    pub executor: Option<Spanned<String>>,
     pub origin: Origin,
 }
 
@@ -228,6 +241,10 @@ struct RawCommand {
     /// Tags to select the command with (`qik --tag`).
     #[serde(default)]
     tags: Vec<String>,
+    /// The executor that runs the command: `local` (default, this machine)
+    /// or one of `[executors]`. Overrides the space's.
+    #[schemars(with = "Option<String>")]
+    executor: Option<Spanned<String>>,
 }
 
 /// A `cache-when` value as written; `always` is an old spelling of `finished`.
@@ -271,6 +288,10 @@ struct RawSpace {
     venv: Option<IgnoredAny>,
     /// Dotenv files loaded into the environment of the space's commands.
     dotenv: Option<OneOrMany>,
+    /// The executor of the space's commands (`local` by default, or one of
+    /// `[executors]`); a command's own `executor` wins.
+    #[schemars(with = "Option<String>")]
+    executor: Option<Spanned<String>>,
 }
 
 /// A module of a space with a name other than its path.
@@ -370,6 +391,10 @@ struct ProjectShape {
     /// `cache`. `local` and `repo` always exist.
     #[schemars(with = "Option<crate::schema::Caches>")]
     caches: Option<IgnoredAny>,
+    /// Named executors (`[executors.<name>]` with a `type`), for commands'
+    /// and spaces' `executor`. `local` always exists.
+    #[schemars(with = "Option<crate::schema::Executors>")]
+    executors: Option<IgnoredAny>,
     /// Spaces: venvs, dotenv files and modules that commands run in
     /// (`[spaces.<name>]`, or `name = "requirements.txt"`).
     spaces: Option<BTreeMap<String, SpaceShape>>,
@@ -387,6 +412,8 @@ struct ProjectShape {
 #[derive(JsonSchema)]
 #[serde(untagged)]
 #[allow(dead_code)]
+// Only describes the shape for the JSON Schema; never built.
+#[allow(clippy::large_enum_variant)]
 enum CommandShape {
     /// The shell command (`sh -c`), run at the project root.
     Exec(String),
@@ -476,6 +503,8 @@ pub struct CommandConf {
     pub cache: Option<Spanned<String>>,
     pub cache_when: Option<CacheWhen>,
     pub space: Option<Spanned<String>>,
+    /// `executor = "<name>"`; else the space's, else `local`.
+    pub executor: Option<Spanned<String>>,
     pub hidden: bool,
     pub tags: Vec<String>,
     pub source: CommandSource,
@@ -648,6 +677,7 @@ struct Parser {
     ctx_vars: Vec<CtxVar>,
     profiles: BTreeMap<String, Profile>,
     caches: BTreeMap<String, NamedCache>,
+    executors: BTreeMap<String, NamedExecutor>,
     spaces: BTreeMap<String, SpaceConf>,
     base_deps: Vec<DepConf>,
     defaults: Defaults,
@@ -656,7 +686,15 @@ struct Parser {
 }
 
 const TOP_LEVEL_KEYS: &[&str] = &[
-    "plugins", "ctx", "caches", "spaces", "base", "defaults", "pydist", "commands",
+    "plugins",
+    "ctx",
+    "caches",
+    "executors",
+    "spaces",
+    "base",
+    "defaults",
+    "pydist",
+    "commands",
 ];
 
 impl Parser {
@@ -682,6 +720,13 @@ impl Parser {
             ctx_vars: Vec::new(),
             profiles: BTreeMap::new(),
             caches,
+            executors: BTreeMap::from([(
+                crate::builtin::executor::LOCAL.to_string(),
+                NamedExecutor {
+                    executor: crate::builtin::executor::local(),
+                    origin: None,
+                },
+            )]),
             spaces: BTreeMap::new(),
             base_deps: Vec::new(),
             defaults: Defaults {
@@ -702,6 +747,7 @@ impl Parser {
             ctx_vars: self.ctx_vars,
             profiles: self.profiles,
             caches: self.caches,
+            executors: self.executors,
             spaces: self.spaces,
             base_deps: self.base_deps,
             defaults: self.defaults,
@@ -744,6 +790,7 @@ impl Parser {
                     self.parse_ctx(value)?;
                 }
                 "caches" => self.parse_caches(value)?,
+                "executors" => self.parse_executors(value)?,
                 "spaces" => self.parse_spaces(value)?,
                 "base" => self.parse_base(value)?,
                 "defaults" => self.parse_defaults(value)?,
@@ -933,7 +980,7 @@ impl Parser {
             file: Arc::clone(node.file()),
             span: node.span(),
         };
-        if let Some(spec) = deps::parse_glob_shorthand(node) {
+        if let Some(spec) = crate::builtin::deps::parse_glob_shorthand(node) {
             return Ok(DepConf { spec, origin });
         }
         if !node.is_table() {
@@ -1014,6 +1061,56 @@ impl Parser {
         Ok(())
     }
 
+    fn parse_executors(&mut self, node: Node<'_>) -> Result<(), Diagnostic> {
+        let Some(entries) = node.entries() else {
+            return Err(node.type_error("a table of executors"));
+        };
+        for (key, value) in entries {
+            if !value.is_table() {
+                return Err(value.type_error("a table with a `type`"));
+            }
+            let types: Vec<_> = self
+                .registry
+                .executor_types()
+                .map(|t| (t.tag, t.plugin))
+                .collect();
+            let tag = self.type_tag(
+                value,
+                "executor",
+                types.iter().map(|t| t.0).collect(),
+                Code::InvalidExecutorType,
+            )?;
+            let Some(executor_type) = self.registry.executor_type(tag) else {
+                return Err(self.unknown_type(
+                    "executor",
+                    tag,
+                    value,
+                    Code::InvalidExecutorType,
+                    types,
+                ));
+            };
+            self.require_plugin(
+                "executor",
+                tag,
+                executor_type.plugin,
+                value,
+                Code::InvalidExecutorType,
+            )?;
+            let executor = (executor_type.parse)(key.name, value)?;
+            self.executors.insert(
+                key.name.to_string(),
+                NamedExecutor {
+                    executor,
+                    origin: Some(Origin {
+                        file: Arc::clone(value.file()),
+                        span: key.span,
+                    }),
+                },
+            );
+        }
+        Ok(())
+    }
+
     fn parse_caches(&mut self, node: Node<'_>) -> Result<(), Diagnostic> {
         let Some(entries) = node.entries() else {
             return Err(node.type_error("a table of caches"));
@@ -1058,12 +1155,48 @@ impl Parser {
         Ok(())
     }
 
-    fn default_venv_type(&self) -> &'static crate::registry::VenvType {
-        self.registry
+    /// The venv type of the shorthand `venv = "reqs.txt"`: the one an
+    /// enabled plugin makes the default, else `active`.
+    fn default_venv_type(
+        &self,
+        node: Node<'_>,
+    ) -> Result<(&'static crate::ext::VenvType, crate::ext::VenvFromReqs), Diagnostic> {
+        let defaults: Vec<_> = self
+            .registry
             .venv_types()
-            .find(|t| t.default_for_plugin && self.plugin_enabled(t.plugin))
-            .or_else(|| self.registry.venv_type("active"))
-            .expect("the active venv type is built in")
+            .filter(|t| self.plugin_enabled(t.plugin))
+            .filter_map(|t| t.reqs_shorthand.default_builder().map(|build| (t, build)))
+            .collect();
+        match defaults.as_slice() {
+            [one] => Ok(*one),
+            [] => {
+                let active = self.registry.venv_type("active").ok_or_else(|| {
+                    Diagnostic::error(Code::InvalidVenvType, "this qik has no `active` venv type")
+                })?;
+                let build = active.reqs_shorthand.builder().ok_or_else(|| {
+                    Diagnostic::error(
+                        Code::InvalidVenvType,
+                        "the `active` venv type takes no requirement files",
+                    )
+                })?;
+                Ok((active, build))
+            }
+            many => {
+                let owners: Vec<String> = many
+                    .iter()
+                    .map(|(t, _)| format!("`{}` of {}", t.tag, t.plugin))
+                    .collect();
+                Err(Diagnostic::error(
+                    Code::InvalidVenvType,
+                    format!(
+                        "the venv shorthand is ambiguous: enabled plugins each make their type the default ({})",
+                        owners.join(", ")
+                    ),
+                )
+                .with_label(node.file(), node.span(), "which venv type?")
+                .with_hint("write the table form with a `type`, e.g. `venv = {type = \"uv\", reqs = ...}`"))
+            }
+        }
     }
 
     fn parse_venv(&mut self, node: Node<'_>) -> Result<VenvConf, Diagnostic> {
@@ -1083,10 +1216,7 @@ impl Parser {
         }
         if node.as_str().is_some() || node.is_array() {
             let reqs: OneOrMany = node.deserialize()?;
-            let venv_type = self.default_venv_type();
-            let from_reqs = venv_type
-                .from_reqs
-                .expect("default venv types accept requirement files");
+            let (venv_type, from_reqs) = self.default_venv_type(node)?;
             return Ok(VenvConf {
                 tag: venv_type.tag,
                 spec: from_reqs(reqs.0),
@@ -1136,6 +1266,7 @@ impl Parser {
                 fence: FenceConf::Off,
                 venv: None,
                 dotenv: None,
+                executor: None,
                 origin,
             };
             if value.as_str().is_some() || value.is_array() {
@@ -1144,6 +1275,7 @@ impl Parser {
                 let raw: RawSpace = value.deserialize()?;
                 space.root = raw.root.map(|r| normalize_dir(&r));
                 space.dotenv = raw.dotenv.map(|d| d.0);
+                space.executor = raw.executor;
                 if let Some(venv) = value.get("venv") {
                     space.venv = Some(self.parse_venv(venv)?);
                 }
@@ -1233,6 +1365,7 @@ impl Parser {
                     cache: None,
                     cache_when: None,
                     space: None,
+                    executor: None,
                     hidden: false,
                     tags: Vec::new(),
                     source: source.clone(),
@@ -1259,6 +1392,7 @@ impl Parser {
                     cache: raw.cache,
                     cache_when,
                     space: raw.space,
+                    executor: raw.executor,
                     hidden: raw.hidden,
                     tags: raw.tags,
                     source: source.clone(),
@@ -1429,7 +1563,7 @@ mod tests {
     use linkme::distributed_slice;
 
     use super::*;
-    use crate::registry::{DEP_TYPES, DepType, PLUGINS};
+    use crate::ext::{DEP_TYPES, DepType, PLUGINS};
 
     // No plugin of this workspace registers a dep type yet; this one stands in
     // for them so that the "plugin not enabled" path is covered.
@@ -1448,7 +1582,7 @@ mod tests {
     static TEST_DEP: DepType = DepType {
         tag: "testdep",
         plugin: TEST_PLUGIN,
-        parse: |node| deps::parse_typed::<TestDep>(node),
+        parse: |node| crate::ext::parse_typed::<TestDep>(node),
         schema: None,
     };
 
@@ -1457,7 +1591,11 @@ mod tests {
     struct TestDep {}
 
     impl DepSpec for TestDep {
-        fn resolve(&self, _: &deps::DepCx<'_>, _: &mut deps::DepSet) -> Result<(), Diagnostic> {
+        fn resolve(
+            &self,
+            _: &crate::ext::DepCx<'_>,
+            _: &mut crate::ext::DepSet,
+        ) -> Result<(), Diagnostic> {
             Ok(())
         }
     }

@@ -8,7 +8,7 @@ use std::fmt;
 use std::ops::Range;
 use std::sync::Arc;
 
-use crate::source::SourceFile;
+use crate::source_file::SourceFile;
 
 /// The troubleshooting codes users know from the reference documentation.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -29,6 +29,10 @@ pub enum Code {
     InvalidCacheType,
     InvalidDepType,
     InvalidVenvType,
+    /// An `[executors.<name>]` table with an unknown or unusable `type`.
+    InvalidExecutorType,
+    /// A command or space names an executor that `[executors]` lacks.
+    UnconfiguredExecutor,
     CircularVenv,
     CircularFence,
     CtxProfileNotFound,
@@ -61,6 +65,8 @@ impl Code {
             Code::InvalidCacheType => "conf10",
             Code::InvalidDepType => "conf11",
             Code::InvalidVenvType => "conf12",
+            Code::InvalidExecutorType => "exec0",
+            Code::UnconfiguredExecutor => "exec1",
             Code::CircularVenv => "conf13",
             Code::CircularFence => "conf14",
             Code::CtxProfileNotFound => "ctx0",

@@ -10,8 +10,8 @@ use std::ffi::OsString;
 use std::path::Path;
 
 use crate::diagnostic::{Code, Diagnostic};
+use crate::ext::VenvCx;
 use crate::model::Project;
-use crate::venv::VenvCx;
 
 /// Variables to set on top of the inherited environment, in order.
 pub type EnvVars = Vec<(OsString, OsString)>;
@@ -19,10 +19,10 @@ pub type EnvVars = Vec<(OsString, OsString)>;
 impl Project {
     /// The distributions installed for a space's commands (its venv's, or
     /// the active environment's). Reads the disk on every call.
-    pub fn installed(&self, space: &str) -> Result<crate::hashing::Installed, Diagnostic> {
+    pub fn installed(&self, space: &str) -> Result<crate::hashing::pydist::Installed, Diagnostic> {
         match self.site_packages(space)? {
-            Some(dirs) => Ok(crate::hashing::Installed::read(dirs)),
-            None => crate::hashing::Installed::active(),
+            Some(dirs) => Ok(crate::hashing::pydist::Installed::read(dirs)),
+            None => crate::hashing::pydist::Installed::active(),
         }
     }
 

@@ -67,7 +67,7 @@ impl EntryInfo {
     fn of(runnable: &Runnable, entry: &Entry) -> EntryInfo {
         EntryInfo {
             hash: entry.manifest.hash.clone(),
-            cache: runnable.cache.clone(),
+            cache: runnable.cache.name().to_string(),
             created: entry.manifest.created,
             code: entry.manifest.code,
         }

@@ -123,7 +123,7 @@ impl Graph {
                 selection
                     .caches
                     .iter()
-                    .any(|c| c.eq_ignore_ascii_case(&r.cache))
+                    .any(|c| c.eq_ignore_ascii_case(r.cache.name()))
             });
         }
         Ok(graph)

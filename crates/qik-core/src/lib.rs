@@ -1,39 +1,50 @@
 //! The qik engine.
 //!
-//! Layers, each using only the ones before it: [`source`] and [`diagnostic`]
-//! (spanned TOML, errors) → [`registry`] (extension points) → [`schema`]
-//! (their part of qik.toml's JSON Schema) → [`config`] (qik.toml) → [`model`] (spaces, modules, runnables) → [`graph`] (selection
-//! and the DAG). Plugins register through [`registry`] and use the public
-//! traits [`deps::DepSpec`], [`cache::RemoteCache`] and [`venv::VenvSpec`].
-//! Nothing here renders to a terminal; the CLI does.
+//! Layers, each using only the ones before it (ARCHITECTURE.md lists them;
+//! `tests/layers` enforces them):
+//! 1. text: [`source`] and [`diagnostic`] (spanned TOML, errors), [`ctx`],
+//!    [`template`];
+//! 2. leaves: [`git`], [`runner`] (processes and the worker pool);
+//! 3. storage: the cache store, stat cache, file digests, installed
+//!    distributions;
+//! 4. the extension API, [`ext`]: traits, their contexts, the registry, and
+//!    the [`ext::ProjectView`] plugins see;
+//! 5. [`builtin`] types, registered like plugins;
+//! 6. [`config`] (qik.toml) and its JSON [`schema`];
+//! 7. [`model`] (spaces, modules, runnables; implements the view);
+//! 8. [`hashing`], [`graph`], [`changes`], [`explain`];
+//! 9. selection: [`since`], [`plan`];
+//! 10. [`run`] and its [`events`].
+//!
+//! Plugins depend on [`ext`] only. Nothing here renders to a terminal; the
+//! CLI does.
 
+pub mod builtin;
 pub mod cache;
 pub mod changes;
 pub mod config;
 pub mod ctx;
-pub mod deps;
 pub mod diagnostic;
 pub mod environment;
 pub mod events;
 pub mod explain;
-pub mod factory;
+pub mod ext;
 mod fsutil;
 pub mod git;
 pub mod graph;
 pub mod hashing;
 pub mod model;
+mod module;
 pub mod plan;
-pub mod registry;
 pub mod run;
 pub mod runner;
 pub mod schema;
 pub mod since;
 pub mod source;
+mod source_file;
 pub mod template;
-pub mod venv;
 
-// Plugins register with `#[distributed_slice(qik_core::PLUGINS)]`.
+// Plugins register with `#[distributed_slice(qik_core::ext::PLUGINS)]`.
 pub use linkme;
-// Plugins describe their tables with `schemars::JsonSchema` (`registry::SchemaFn`).
-pub use registry::{CACHE_TYPES, DEP_TYPES, PLUGINS, VENV_TYPES};
+// Plugins describe their tables with `schemars::JsonSchema` (`ext::SchemaFn`).
 pub use schemars;

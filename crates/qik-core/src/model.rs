@@ -7,60 +7,35 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
 
-use crate::cache::CacheWhen;
 use crate::config::{CommandConf, Config, FenceConf, FenceEntry, Origin, SpaceConf, VenvConf};
 use crate::ctx::Ctx;
-use crate::deps::{CommandDep, DepCx, DepSet};
 use crate::diagnostic::{Code, Diagnostic, choices_hint};
-use crate::factory::{
-    Args, FactoryCommand, FactoryCx, Instances, NativeAction, ReplayCheck, SPACE_ARG,
+pub use crate::ext::Runnable;
+use crate::ext::{
+    Args, CacheRef, CommandDep, CommandFactory, DepCx, DepSet, FactoryCx, Instances, PluginConfig,
+    ProjectView, SPACE_ARG, SpaceVenv, VenvCx,
 };
+pub use crate::module::Module;
 use crate::template::{self, Scope};
-use crate::venv::VenvCx;
 
-/// The name of the space of commands that do not name one.
-pub const DEFAULT_SPACE: &str = "default";
-
-/// A module of a space, the unit commands are parametrized over.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Module {
-    /// The name used in runnable names and `-m` (the alias, or the path).
+/// A registered factory under the name its plugin has in this project.
+#[derive(Clone)]
+pub struct FactoryCommand {
     pub name: String,
-    /// The directory relative to the project root.
-    pub path: String,
-    /// The dotted import path, relative to `[defaults] python-path`.
-    pub pyimport: String,
-    pub space: String,
+    /// The `[plugins]` key of the plugin.
+    pub plugin: String,
+    pub def: &'static CommandFactory,
 }
 
-/// One unit of work: a command in a space, possibly for one module.
-#[derive(Debug)]
-pub struct Runnable {
-    pub name: String,
-    pub command: String,
-    pub space: String,
-    pub module: Option<String>,
-    pub exec: String,
-    pub deps: DepSet,
-    pub artifacts: Vec<String>,
-    pub cache: String,
-    pub cache_when: CacheWhen,
-    pub tags: Vec<String>,
-    pub hidden: bool,
-    /// Arguments of a plugin command's instance, shown in the name as `?k=v`.
-    pub args: Args,
-    /// Variables set for this runnable on top of its environment.
-    pub env: Vec<(String, String)>,
-    /// Whether the runnable runs in its space's environment (venv, dotenv).
-    /// Plugin runnables that build the venv itself run in qik's own.
-    pub in_space_env: bool,
-    /// Work done inside qik instead of `sh -c exec` (`exec` then only
-    /// describes it, for output and the definition digest).
-    pub native: Option<Arc<dyn NativeAction>>,
-    /// Checks, before a replay, that what the cached run produced outside
-    /// the cache is still there (a venv); when it is not, the runnable runs.
-    pub replay_check: Option<Arc<dyn ReplayCheck>>,
+impl std::fmt::Debug for FactoryCommand {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FactoryCommand")
+            .field("name", &self.name)
+            .finish()
+    }
 }
+
+pub use crate::ext::DEFAULT_SPACE;
 
 /// The inputs a space gives each of its commands.
 #[derive(Clone, Debug, Default)]
@@ -148,11 +123,16 @@ impl Project {
                 let name = format!("{}.{}", plugin.name, def.name);
                 // A plugin shipping a qik.toml command and a factory of one name
                 // is a bug of that plugin.
-                assert!(
-                    !config.commands.contains_key(&name),
-                    "plugin {} defines command `{name}` twice",
-                    plugin.def.id
-                );
+                if config.commands.contains_key(&name) {
+                    return Err(Diagnostic::error(
+                        Code::General,
+                        format!(
+                            "plugin `{}` defines command `{name}` twice: in its commands and in code",
+                            plugin.def.id
+                        ),
+                    )
+                    .with_hint("this is a bug in the plugin; remove one of the two definitions"));
+                }
                 factories.insert(
                     name.clone(),
                     FactoryCommand {
@@ -465,7 +445,7 @@ impl Project {
     }
 
     fn check_cache(&self, name: &str, origin: &Origin) -> Result<(), Diagnostic> {
-        if name == "none" || self.config.caches.contains_key(name) {
+        if name == CacheRef::NONE || self.config.caches.contains_key(name) {
             return Ok(());
         }
         Err(origin
@@ -480,13 +460,59 @@ impl Project {
             )))
     }
 
+    /// The executor of a command's runnables in `space`: the command's
+    /// `executor`, else the space's, else the built-in `local` (`None`).
+    fn executor_of(
+        &self,
+        conf: &CommandConf,
+        space: &str,
+    ) -> Result<Option<Arc<dyn crate::ext::Executor>>, Diagnostic> {
+        let (chosen, file) = match (&conf.executor, self.space(space)) {
+            (Some(name), _) => (name, conf.file()),
+            (None, Some(space_conf)) => match &space_conf.executor {
+                Some(name) => (name, &space_conf.origin.file),
+                None => return Ok(None),
+            },
+            (None, None) => return Ok(None),
+        };
+        let name = chosen.get_ref();
+        if name == crate::builtin::executor::LOCAL {
+            return Ok(None);
+        }
+        match self.config.executors.get(name) {
+            Some(named) => Ok(Some(Arc::clone(&named.executor))),
+            None => Err(Diagnostic::error(
+                Code::UnconfiguredExecutor,
+                format!("executor \"{name}\" is not configured"),
+            )
+            .with_label(file, chosen.span(), "unknown executor")
+            .with_hint(format!(
+                "{}; or configure it under [executors.{name}]",
+                choices_hint(name, self.config.executors.keys().map(String::as_str))
+            ))),
+        }
+    }
+
+    /// How a runnable's cache stores entries. Runnables only name caches the
+    /// project configures (checked when they enter the model).
+    pub fn cache_backend(&self, cache: &CacheRef) -> crate::ext::CacheBackend {
+        match cache {
+            CacheRef::Never => crate::ext::CacheBackend::Never,
+            CacheRef::Named(name) => {
+                let configured = self.config.caches.get(name);
+                debug_assert!(configured.is_some(), "unchecked cache `{name}`");
+                configured.map_or(crate::ext::CacheBackend::Never, |c| c.backend.clone())
+            }
+        }
+    }
+
     /// Names a command's `cache` may take: the configured caches and `none`.
     pub fn cache_names(&self) -> impl Iterator<Item = &str> {
         self.config
             .caches
             .keys()
             .map(String::as_str)
-            .chain(["none"])
+            .chain([CacheRef::NONE])
     }
 
     fn num_spaces_named(&self) -> bool {
@@ -626,10 +652,11 @@ impl Project {
             None => None,
         };
         // A command without deps of its own is never cached, whatever the base deps.
+        let executor = self.executor_of(conf, space)?;
         let cache = if conf.deps.is_empty() {
-            "none".to_string()
+            CacheRef::Never
         } else if let Some(name) = named {
-            name
+            CacheRef::from_name(name)
         } else {
             match &self.config.defaults.cache {
                 Some(cache) => {
@@ -641,9 +668,9 @@ impl Project {
                     let name =
                         template::render_at(cache.get_ref(), scope, &origin.file, cache.span())?;
                     self.check_cache(&name, &origin)?;
-                    name
+                    CacheRef::from_name(name)
                 }
-                None => "local".to_string(),
+                None => CacheRef::Named("local".to_string()),
             }
         };
         self.add_space_inputs(space, &mut deps)?;
@@ -671,14 +698,17 @@ impl Project {
             env: Vec::new(),
             in_space_env: true,
             native: None,
+            executor,
             replay_check: None,
         })
     }
 
     fn factory_cx<'a>(&'a self, factory: &'a FactoryCommand) -> FactoryCx<'a> {
+        let plugin = &self.config.plugins[&factory.plugin];
         FactoryCx {
             project: self,
-            plugin: &self.config.plugins[&factory.plugin],
+            plugin_id: plugin.def.id,
+            plugin_config: &plugin.config,
             command: &factory.name,
         }
     }
@@ -764,26 +794,25 @@ impl Project {
     ) -> Result<Runnable, Diagnostic> {
         debug_assert_eq!(runnable.command, factory.name);
         runnable.hidden = factory.def.hidden;
-        if runnable.cache != "none" && !self.config.caches.contains_key(&runnable.cache) {
-            return Err(Diagnostic::error(
-                Code::UnconfiguredCache,
-                format!(
-                    "cache \"{}\" of `{}` is not configured",
-                    runnable.cache, runnable.name
-                ),
-            )
-            .with_hint(format!(
-                "{}; set the `cache` of [plugins.{}]",
-                choices_hint(&runnable.cache, self.cache_names()),
-                factory.plugin
-            )));
+        if let CacheRef::Named(name) = &runnable.cache {
+            if !self.config.caches.contains_key(name) {
+                return Err(Diagnostic::error(
+                    Code::UnconfiguredCache,
+                    format!("cache \"{name}\" of `{}` is not configured", runnable.name),
+                )
+                .with_hint(format!(
+                    "{}; set the `cache` of [plugins.{}]",
+                    choices_hint(name, self.cache_names()),
+                    factory.plugin
+                )));
+            }
         }
         if runnable.in_space_env {
             let space = runnable.space.clone();
             self.add_space_inputs(&space, &mut runnable.deps)?;
         }
         if runnable.deps.is_empty() {
-            runnable.cache = "none".to_string();
+            runnable.cache = CacheRef::Never;
         }
         Ok(runnable)
     }
@@ -976,6 +1005,112 @@ fn pyimport(path: &str, python_path: &str) -> String {
     relative.replace('/', ".")
 }
 
+/// What plugins see of a project.
+impl ProjectView for Project {
+    fn root(&self) -> &std::path::Path {
+        &self.config.root
+    }
+
+    fn ctx(&self) -> &Ctx {
+        &self.ctx
+    }
+
+    fn space_names(&self) -> Vec<&str> {
+        Project::space_names(self).into_iter().collect()
+    }
+
+    fn has_space(&self, name: &str) -> bool {
+        name == DEFAULT_SPACE || self.space(name).is_some()
+    }
+
+    fn fence_of(&self, space: &str) -> Result<Option<Vec<String>>, Diagnostic> {
+        match self.space(space).map(|s| &s.fence) {
+            None | Some(FenceConf::Off) => Ok(None),
+            Some(FenceConf::On(_)) => Project::fence_of(self, space).map(Some),
+        }
+    }
+
+    fn venv_of(&self, space: &str) -> Result<Option<SpaceVenv<'_>>, Diagnostic> {
+        Ok(
+            Project::venv_of(self, space)?.map(|(venv, owner)| SpaceVenv {
+                tag: venv.tag,
+                spec: venv.spec.as_ref(),
+                owner,
+            }),
+        )
+    }
+
+    fn plugin_name(&self, id: &str) -> Option<&str> {
+        Project::plugin_name(self, id)
+    }
+
+    fn plugin_config(&self, id: &str) -> Option<&PluginConfig> {
+        self.config
+            .plugins
+            .values()
+            .find(|p| p.def.id == id)
+            .map(|p| &p.config)
+    }
+
+    fn remote_caches(&self) -> Vec<(&str, &dyn crate::ext::RemoteCache)> {
+        self.config
+            .caches
+            .iter()
+            .filter_map(|(name, cache)| match &cache.backend {
+                crate::ext::CacheBackend::Remote(remote) => Some((name.as_str(), remote.as_ref())),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn runnable_name(
+        &self,
+        command: &str,
+        space: &str,
+        module: Option<&Module>,
+        args: &Args,
+    ) -> String {
+        Project::runnable_name(self, command, space, module, args)
+    }
+
+    fn default_cache(&self) -> Result<Option<String>, Diagnostic> {
+        self.config
+            .defaults
+            .cache
+            .as_ref()
+            .map(|cache| {
+                template::render_at(
+                    cache.get_ref(),
+                    Scope {
+                        module: None,
+                        ctx: &self.ctx,
+                    },
+                    &self.config.file,
+                    cache.span(),
+                )
+            })
+            .transpose()
+    }
+
+    fn python_path(&self) -> &str {
+        &self.config.defaults.python_path
+    }
+
+    fn pydist_modules(&self) -> &BTreeMap<String, String> {
+        &self.config.pydist.modules
+    }
+
+    fn ignore_missing_modules(&self) -> bool {
+        self.config.pydist.ignore_missing_modules
+    }
+
+    fn base_deps(&self, space: &str) -> Result<DepSet, Diagnostic> {
+        let mut deps = DepSet::default();
+        self.add_base_deps(space, &mut deps)?;
+        Ok(deps)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -984,5 +1119,65 @@ mod tests {
     fn pyimport_is_relative_to_python_path() {
         assert_eq!(pyimport("a/b/c", "."), "a.b.c");
         assert_eq!(pyimport("backend/my/module", "backend"), "my.module");
+    }
+
+    fn project(toml: &str) -> Result<Project, Diagnostic> {
+        let dir = tempfile::tempdir().expect("a temp dir");
+        let config = crate::config::parse_str(dir.path(), toml)?;
+        let ctx = Ctx::resolve(&config.ctx_vars, |_| None, Default::default())?;
+        Project::new(config, ctx)
+    }
+
+    fn executor_of(project: &Project, command: &str) -> Option<String> {
+        let runnables = project.runnables_of(command).expect("runnables");
+        runnables[0].executor.as_ref().map(|e| format!("{e:?}"))
+    }
+
+    #[test]
+    fn commands_run_on_their_own_executor_else_their_spaces_else_locally() {
+        let project = project(
+            r#"
+[executors.near]
+type = "local"
+
+[spaces.remote]
+executor = "near"
+
+[commands]
+plain = "echo plain"
+own = {exec = "echo own", executor = "near"}
+spaced = {exec = "echo spaced", space = "remote"}
+back-home = {exec = "echo home", space = "remote", executor = "local"}
+"#,
+        )
+        .expect("a valid project");
+        assert_eq!(executor_of(&project, "plain"), None);
+        assert_eq!(executor_of(&project, "own").as_deref(), Some("Local"));
+        assert_eq!(executor_of(&project, "spaced").as_deref(), Some("Local"));
+        assert_eq!(executor_of(&project, "back-home"), None);
+    }
+
+    #[test]
+    fn an_unknown_executor_is_an_error_at_the_name() {
+        let project = project("[commands]\nx = {exec = \"true\", executor = \"farm\"}\n")
+            .expect("config loads; the name is checked per runnable");
+        let err = project.runnables_of("x").expect_err("unknown executor");
+        let text = err.render(false);
+        assert!(text.contains("[exec1]"), "{text}");
+        assert!(
+            text.contains("executor \"farm\" is not configured"),
+            "{text}"
+        );
+        assert!(text.contains("qik.toml:2:"), "{text}");
+        assert!(text.contains("[executors.farm]"), "{text}");
+    }
+
+    #[test]
+    fn an_executor_of_an_unknown_type_is_an_error() {
+        let err = project("[executors.farm]\ntype = \"nope\"\n").expect_err("unknown type");
+        let text = err.render(false);
+        assert!(text.contains("[exec0]"), "{text}");
+        assert!(text.contains("qik.toml:2:"), "{text}");
+        assert!(text.contains("local"), "{text}");
     }
 }

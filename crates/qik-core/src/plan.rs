@@ -5,13 +5,14 @@
 
 use std::collections::BTreeMap;
 
-use crate::cache::{self, CacheBackend, Lookup};
+use crate::cache::WorkDirs;
+use crate::cache::{self, Lookup};
 use crate::diagnostic::Diagnostic;
 use crate::explain::{self, Reason};
+use crate::ext::CacheBackend;
 use crate::graph::Graph;
 use crate::hashing::{Hasher, TrackedFiles};
 use crate::model::Project;
-use crate::run::WorkDirs;
 
 /// What to work out.
 #[derive(Clone, Debug, Default)]
@@ -48,11 +49,7 @@ pub fn plan(
     let runs_dir = dirs.runs_dir();
     let mut planned = BTreeMap::new();
     for runnable in graph.runnables() {
-        let backend = project
-            .config
-            .caches
-            .get(&runnable.cache)
-            .map_or(CacheBackend::Never, |c| c.backend.clone());
+        let backend = project.cache_backend(&runnable.cache);
         let store = match &backend {
             CacheBackend::Never => {
                 let reason = options.explain.then_some(Reason::NotCached);
@@ -112,7 +109,7 @@ pub fn plan(
             (Some(entry), _) => explain::hit(runnable, entry),
             (None, true) => Reason::Remote {
                 hash: hash.clone(),
-                cache: runnable.cache.clone(),
+                cache: runnable.cache.name().to_string(),
             },
             (None, false) => {
                 let sources = explain::Sources {

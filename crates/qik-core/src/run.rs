@@ -6,20 +6,16 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use crate::cache::{self, CacheBackend, CacheWhen, Lookup, Manifest, Store};
+use crate::builtin::executor::Local;
+use crate::cache::{self, CacheWhen, Lookup, Manifest, WorkDirs};
 use crate::diagnostic::{Code, Diagnostic};
 use crate::events::{Event, EventSink, Outcome, SkipReason};
-use crate::factory::{ActionCx, NativeAction};
+use crate::ext::CacheBackend;
+use crate::ext::{ActionCx, Executor, Job as ExecJob, JobInputs, NativeAction};
 use crate::graph::Graph;
 use crate::hashing::{Hashed, Hasher, Inputs, TrackedFiles};
 use crate::model::{Project, Runnable};
-use crate::runner::{
-    Interrupt, MAX_LINE, NodeResult, ProcessError, ProcessResult, ProcessSpec, run_dag, run_process,
-};
-
-/// Entries kept per runnable in the local cache: enough that reverting an edit
-/// is a hit again, few enough that the cache stays small.
-const LOCAL_KEEP: usize = 8;
+use crate::runner::{Interrupt, MAX_LINE, NodeResult, ProcessError, ProcessResult, run_dag};
 
 /// How to run.
 #[derive(Clone, Debug)]
@@ -37,58 +33,6 @@ pub struct RunReport {
     /// The highest exit code of any runnable; 130 when interrupted.
     pub exit_code: i32,
     pub interrupted: bool,
-}
-
-/// Where qik keeps its private and public working files.
-#[derive(Clone, Debug)]
-pub struct WorkDirs {
-    pub root: PathBuf,
-}
-
-impl WorkDirs {
-    pub fn private(&self) -> PathBuf {
-        self.root.join("._qik")
-    }
-
-    pub fn public(&self) -> PathBuf {
-        self.root.join(".qik")
-    }
-
-    pub fn local_store(&self) -> Store {
-        Store {
-            dir: self.private().join("cache"),
-            keep: LOCAL_KEEP,
-            copy_artifacts: true,
-        }
-    }
-
-    /// The repo cache keeps the latest entry only: it is committed.
-    pub fn repo_store(&self) -> Store {
-        Store {
-            dir: self.public().join("cache"),
-            keep: 1,
-            copy_artifacts: false,
-        }
-    }
-
-    pub fn out_log(&self, runnable: &str) -> PathBuf {
-        self.private()
-            .join("out")
-            .join(format!("{}.out", cache::slug(runnable)))
-    }
-
-    /// Records of runs that `cache-when` did not keep (for `--explain`).
-    pub fn runs_dir(&self) -> PathBuf {
-        self.private().join("runs")
-    }
-
-    pub fn stat_cache(&self) -> PathBuf {
-        self.private().join("stat-cache")
-    }
-
-    pub fn replays(&self) -> PathBuf {
-        self.private().join("replays")
-    }
 }
 
 struct Job<'a> {
@@ -255,11 +199,7 @@ impl Job<'_> {
     }
 
     fn backend(&self, runnable: &Runnable) -> CacheBackend {
-        self.project
-            .config
-            .caches
-            .get(&runnable.cache)
-            .map_or(CacheBackend::Never, |c| c.backend.clone())
+        self.project.cache_backend(&runnable.cache)
     }
 
     fn run_or_replay(
@@ -343,28 +283,38 @@ impl Job<'_> {
         let result = match &runnable.native {
             Some(action) => self
                 .run_native(runnable, action.as_ref(), &env, live.path(), &mut emit)
-                .map_err(|source| ProcessError::Log {
-                    path: live.path().to_path_buf(),
-                    source,
+                .map_err(|source| {
+                    let err = ProcessError::Log {
+                        path: live.path().to_path_buf(),
+                        source,
+                    };
+                    Diagnostic::error(
+                        Code::General,
+                        format!("cannot run `{}`: {err}", runnable.exec),
+                    )
                 }),
             None => {
-                let spec = ProcessSpec {
+                let inputs = HashedInputs(hashed.as_ref());
+                let job = ExecJob {
+                    runnable: &runnable.name,
                     exec: &runnable.exec,
-                    cwd: &self.dirs.root,
+                    root: &self.dirs.root,
                     env: &env,
+                    artifacts: &runnable.artifacts,
+                    inputs: &inputs,
                     log_path: live.path(),
+                    interrupt: self.interrupt,
                 };
-                run_process(&spec, self.interrupt, &mut emit)
+                match &runnable.executor {
+                    Some(executor) => executor.execute(&job, &mut emit),
+                    None => Local.execute(&job, &mut emit),
+                }
             }
         };
         let result = match result {
             Ok(result) => result,
-            Err(err) => {
+            Err(diagnostic) => {
                 let _ = live.finish();
-                let diagnostic = Diagnostic::error(
-                    Code::General,
-                    format!("cannot run `{}`: {err}", runnable.exec),
-                );
                 // Already started: reported here, not by `run_one`.
                 return Ok(self.failed(runnable, &diagnostic, started));
             }
@@ -437,15 +387,16 @@ impl Job<'_> {
             emit(line);
         };
         let private = self.dirs.private();
-        let mut cx = ActionCx {
-            project: self.project,
+        let installed = |space: &str| self.hasher.installed(space);
+        let mut cx = ActionCx::new(
+            self.project,
             runnable,
-            files: self.hasher.files(),
-            hasher: &self.hasher,
-            private_dir: &private,
+            self.hasher.files(),
+            &private,
             env,
-            sink: &mut sink,
-        };
+            &installed,
+            &mut sink,
+        );
         let code = match action.run(&mut cx) {
             Ok(code) => code,
             Err(diagnostic) => {
@@ -832,5 +783,17 @@ fn should_store(when: CacheWhen, code: i32) -> bool {
         CacheWhen::Success => code == 0,
         CacheWhen::Failed => code != 0,
         CacheWhen::Finished => true,
+    }
+}
+
+/// The files a runnable's hash covers, listed when an executor asks.
+struct HashedInputs<'a>(Option<&'a Hashed<'a>>);
+
+impl JobInputs for HashedInputs<'_> {
+    fn files(&self) -> Result<Vec<String>, Diagnostic> {
+        match self.0 {
+            Some(hashed) => Ok(hashed.inputs()?.files.into_keys().collect()),
+            None => Ok(Vec::new()),
+        }
     }
 }

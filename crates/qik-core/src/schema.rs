@@ -17,7 +17,7 @@ use schemars::transform::{Transform, transform_subschemas};
 use schemars::{JsonSchema, Schema, SchemaGenerator};
 use serde_json::{Map, Value, json};
 
-use crate::registry::{BUILTIN, Registry, SchemaFn};
+use crate::ext::{BUILTIN, Registry, SchemaFn};
 
 /// Keys of a field's schema that list other spellings serde accepts for it
 /// (`#[serde(alias)]`, which schemars does not read); see [`Aliases`].
@@ -536,6 +536,35 @@ fn qik_setting(key: &str) -> Value {
     schema["description"] = description.into();
     schema
 }
+
+marker!(
+    /// An `[executors.<name>]` table of a registered executor type.
+    Executor,
+    |generator| {
+        let registry = Registry::get();
+        let options = registry
+            .executor_types()
+            .map(|executor| {
+                let description = format!(
+                    "The executor type `{}`.{}",
+                    executor.tag,
+                    owner_note(executor.plugin)
+                );
+                tagged_table(generator, "type", executor.tag, description, executor.schema)
+            })
+            .collect();
+        json_object([("anyOf", Value::Array(options))])
+    }
+);
+
+marker!(
+    /// `[executors]`: named executors.
+    Executors,
+    |generator| {
+        let executor = generator.subschema_for::<Executor>().to_value();
+        json_object([("type", "object".into()), ("additionalProperties", executor)])
+    }
+);
 
 marker!(
     /// `[caches]`: named caches.

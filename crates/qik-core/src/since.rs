@@ -120,7 +120,7 @@ fn unseen_pydists(project: &Project, graph: &Graph) -> Option<Diagnostic> {
         .filter(|r| !r.deps.pydists.is_empty())
         .filter(|r| match project.venv_of(&r.space) {
             Ok(Some((venv, owner))) => {
-                let cx = crate::venv::VenvCx {
+                let cx = crate::ext::VenvCx {
                     project,
                     space: owner,
                 };

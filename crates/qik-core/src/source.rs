@@ -15,22 +15,7 @@ use toml::de::{DeTable, DeValue, ValueDeserializer};
 
 use crate::diagnostic::{Code, Diagnostic, did_you_mean};
 
-/// A configuration file, parsed once.
-pub struct SourceFile {
-    path: PathBuf,
-    display: String,
-    text: &'static str,
-    root: Spanned<DeValue<'static>>,
-    line_starts: Vec<usize>,
-}
-
-impl fmt::Debug for SourceFile {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("SourceFile")
-            .field("path", &self.path)
-            .finish()
-    }
-}
+pub use crate::source_file::SourceFile;
 
 impl SourceFile {
     /// Parses `text` as TOML. `display` is how the path is shown in messages.
@@ -43,16 +28,7 @@ impl SourceFile {
         text: String,
     ) -> Result<Arc<SourceFile>, Diagnostic> {
         let text: &'static str = Box::leak(text.into_boxed_str());
-        let line_starts = std::iter::once(0)
-            .chain(text.match_indices('\n').map(|(i, _)| i + 1))
-            .collect();
-        let mut file = SourceFile {
-            path,
-            display,
-            text,
-            root: Spanned::new(0..0, DeValue::Table(DeTable::new())),
-            line_starts,
-        };
+        let mut file = SourceFile::unparsed(path, display, text);
         match DeTable::parse(text) {
             Ok(table) => {
                 let span = table.span();
@@ -81,32 +57,6 @@ impl SourceFile {
         Self::parse(path.to_path_buf(), display, text)
     }
 
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-
-    pub fn display_path(&self) -> &str {
-        &self.display
-    }
-
-    pub fn text(&self) -> &'static str {
-        self.text
-    }
-
-    /// 1-based line and column (in characters) of a byte offset.
-    pub fn line_col(&self, offset: usize) -> (usize, usize) {
-        let line = self
-            .line_starts
-            .partition_point(|&start| start <= offset)
-            .max(1);
-        let start = self.line_starts[line - 1];
-        let col = self.text[start..offset.min(self.text.len())]
-            .chars()
-            .count()
-            + 1;
-        (line, col)
-    }
-
     /// The whole document.
     pub fn root(self: &Arc<Self>) -> Node<'_> {
         Node {
@@ -129,7 +79,12 @@ pub struct Node<'a> {
 
 impl fmt::Debug for Node<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "Node({}@{:?})", self.file.display, self.value.span())
+        write!(
+            f,
+            "Node({}@{:?})",
+            self.file.display_path(),
+            self.value.span()
+        )
     }
 }
 

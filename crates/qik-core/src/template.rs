@@ -7,7 +7,7 @@ use std::fmt;
 
 use crate::ctx::Ctx;
 use crate::diagnostic::{Code, Diagnostic, choices_hint};
-use crate::model::Module;
+use crate::module::Module;
 use crate::source::SourceFile;
 use std::ops::Range;
 use std::sync::Arc;

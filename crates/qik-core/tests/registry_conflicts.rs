@@ -2,10 +2,10 @@
 //! conflict, naming both plugins, before any qik.toml is read.
 
 use linkme::distributed_slice;
-use qik_core::deps::{DepCx, DepSet, DepSpec};
 use qik_core::diagnostic::Diagnostic;
-use qik_core::registry::{DepType, PluginDef, Registry};
-use qik_core::{DEP_TYPES, PLUGINS};
+use qik_core::ext::{DEP_TYPES, PLUGINS};
+use qik_core::ext::{DepCx, DepSet, DepSpec};
+use qik_core::ext::{DepType, PluginDef, Registry};
 
 #[derive(Debug)]
 struct Nothing;

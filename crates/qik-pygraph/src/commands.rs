@@ -13,13 +13,12 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use qik_core::cache::CacheWhen;
-use qik_core::config::FenceConf;
-use qik_core::deps::{CommandDep, LoadDep};
 use qik_core::diagnostic::{Code, Diagnostic};
-use qik_core::factory::{
-    ActionCx, Args, CommandFactory, FactoryCx, Instances, NativeAction, SPACE_ARG,
+use qik_core::ext::DEFAULT_SPACE;
+use qik_core::ext::{
+    ActionCx, Args, CacheRef, CommandDep, CommandFactory, FactoryCx, Instances, LoadDep,
+    NativeAction, ProjectView, Runnable, SPACE_ARG,
 };
-use qik_core::model::{DEFAULT_SPACE, Project, Runnable};
 use qik_core::template::{self, Scope};
 
 use crate::{BuildOptions, Graph, ID, PygraphConfig};
@@ -52,37 +51,28 @@ pub(crate) static FACTORIES: [CommandFactory; 3] = [
 /// Every file pygraph reads: the whole Python source of the project.
 const ALL_PYTHON: &str = "**.py";
 
-pub(crate) fn config(project: &Project) -> &PygraphConfig {
-    project
-        .plugin_config::<PygraphConfig>(ID)
-        .expect("pygraph runnables exist only when the plugin is enabled")
+pub(crate) fn config(project: &dyn ProjectView) -> Result<&PygraphConfig, Diagnostic> {
+    project.config::<PygraphConfig>(ID)
 }
 
-fn plugin_name(project: &Project) -> &str {
+fn plugin_name(project: &dyn ProjectView) -> &str {
     project.plugin_name(ID).unwrap_or("pygraph")
 }
 
 /// A cache setting: the command's own, else the plugin's `cache`, else
 /// `[defaults] cache`, else `local`. May use `{ctx...}`.
-fn cache_of(project: &Project, specific: Option<&String>) -> Result<String, Diagnostic> {
-    let config = config(project);
-    let chosen = specific
-        .or(config.cache.as_ref())
-        .cloned()
-        .or_else(|| {
-            project
-                .config
-                .defaults
-                .cache
-                .as_ref()
-                .map(|c| c.get_ref().clone())
-        })
-        .unwrap_or_else(|| "local".to_string());
+fn cache_of(project: &dyn ProjectView, specific: Option<&String>) -> Result<String, Diagnostic> {
+    let config = config(project)?;
+    let Some(chosen) = specific.or(config.cache.as_ref()) else {
+        return Ok(project
+            .default_cache()?
+            .unwrap_or_else(|| "local".to_string()));
+    };
     template::render(
-        &chosen,
+        chosen,
         Scope {
             module: None,
-            ctx: &project.ctx,
+            ctx: project.ctx(),
         },
     )
     .map_err(|err| {
@@ -103,8 +93,8 @@ fn work_dir(cache: &str) -> &'static str {
 }
 
 /// Where `pygraph.build` writes the graph, relative to the project root.
-pub(crate) fn graph_path(project: &Project) -> Result<String, Diagnostic> {
-    let cache = cache_of(project, config(project).build_cache.as_ref())?;
+pub(crate) fn graph_path(project: &dyn ProjectView) -> Result<String, Diagnostic> {
+    let cache = cache_of(project, config(project)?.build_cache.as_ref())?;
     Ok(format!(
         "{}/artifacts/{}.{BUILD}/graph.json",
         work_dir(&cache),
@@ -114,11 +104,11 @@ pub(crate) fn graph_path(project: &Project) -> Result<String, Diagnostic> {
 
 /// Where the lock of `pyimport` for `space` is written, relative to the root.
 pub(crate) fn lock_path(
-    project: &Project,
+    project: &dyn ProjectView,
     pyimport: &str,
     space: &str,
 ) -> Result<String, Diagnostic> {
-    let cache = cache_of(project, config(project).lock_cache.as_ref())?;
+    let cache = cache_of(project, config(project)?.lock_cache.as_ref())?;
     Ok(format!(
         "{}/artifacts/{}.{LOCK}/lock.{pyimport}.{space}.json",
         work_dir(&cache),
@@ -134,23 +124,25 @@ fn why_path(lock_path: &str) -> String {
 
 /// The settings that change what the graph holds: inputs of every pygraph
 /// runnable.
-fn settings_const(project: &Project) -> String {
-    let config = config(project);
-    format!(
+fn settings_const(project: &dyn ProjectView) -> Result<String, Diagnostic> {
+    let config = config(project)?;
+    Ok(format!(
         "pygraph: ignore-type-checking={} ignore-pydists={} python-path={}",
-        config.ignore_type_checking, config.ignore_pydists, project.config.defaults.python_path
-    )
+        config.ignore_type_checking,
+        config.ignore_pydists,
+        project.python_path()
+    ))
 }
 
-fn build_options(project: &Project) -> BuildOptions {
-    let config = config(project);
-    BuildOptions {
+fn build_options(project: &dyn ProjectView) -> Result<BuildOptions, Diagnostic> {
+    let config = config(project)?;
+    Ok(BuildOptions {
         ignore_type_checking: config.ignore_type_checking,
         ignore_pydists: config.ignore_pydists,
-    }
+    })
 }
 
-fn build_dep(project: &Project) -> CommandDep {
+fn build_dep(project: &dyn ProjectView) -> CommandDep {
     CommandDep {
         name: format!("{}.{BUILD}", plugin_name(project)),
         args: Args::new(),
@@ -163,7 +155,7 @@ fn build_dep(project: &Project) -> CommandDep {
 /// The dependency a `pygraph` dep adds: the lock of `pyimport` in `space`
 /// (strict: a new lock re-runs the command) and the deps file it writes.
 pub(crate) fn lock_deps(
-    project: &Project,
+    project: &dyn ProjectView,
     pyimport: &str,
     space: &str,
 ) -> Result<(CommandDep, LoadDep), Diagnostic> {
@@ -191,12 +183,12 @@ fn build_runnables(cx: &FactoryCx<'_>) -> Result<Vec<Runnable>, Diagnostic> {
     runnable.exec = format!("build the import graph of {ALL_PYTHON} into {graph}");
     runnable.in_space_env = false;
     runnable.deps.globs.insert(ALL_PYTHON.to_string());
-    runnable.deps.consts.insert(settings_const(project));
+    runnable.deps.consts.insert(settings_const(project)?);
     runnable.artifacts = vec![graph];
-    runnable.cache = cache_of(project, config(project).build_cache.as_ref())?;
+    runnable.cache = CacheRef::from_name(cache_of(project, config(project)?.build_cache.as_ref())?);
     runnable.cache_when = CacheWhen::Success;
     runnable.native = Some(Arc::new(BuildGraph));
-    project.add_base_deps(DEFAULT_SPACE, &mut runnable.deps)?;
+    runnable.deps.extend(project.base_deps(DEFAULT_SPACE)?);
     Ok(vec![runnable])
 }
 
@@ -228,43 +220,40 @@ fn lock_runnable(cx: &FactoryCx<'_>, args: &Args) -> Result<Runnable, Diagnostic
     // The graph file (the build's artifact) is hashed by content: the lock
     // re-runs exactly when the graph (or the venv) changed.
     runnable.deps.commands.push(build_dep(project));
-    runnable.deps.consts.insert(settings_const(project));
+    runnable.deps.consts.insert(settings_const(project)?);
     runnable.deps.consts.insert(LOCK_FORMAT.to_string());
     runnable.artifacts = vec![why_path(&path), path];
-    runnable.cache = cache_of(project, config(project).lock_cache.as_ref())?;
+    runnable.cache = CacheRef::from_name(cache_of(project, config(project)?.lock_cache.as_ref())?);
     runnable.cache_when = CacheWhen::Success;
     runnable.native = Some(Arc::new(LockModule {
         space: space.clone(),
         pyimport: pyimport.clone(),
     }));
-    project.add_base_deps(space, &mut runnable.deps)?;
+    runnable.deps.extend(project.base_deps(space)?);
     Ok(runnable)
 }
 
 fn check_runnables(cx: &FactoryCx<'_>) -> Result<Vec<Runnable>, Diagnostic> {
     let project = cx.project;
     let mut runnables = Vec::new();
-    for space in project.config.spaces.values() {
-        if matches!(space.fence, FenceConf::Off) {
+    for space in project.space_names() {
+        let Some(fence) = project.fence_of(space)? else {
             continue;
-        }
-        let fence = project.fence_of(&space.name)?;
-        let mut runnable = cx.runnable(&space.name, &Args::new());
-        runnable.exec = format!(
-            "check the imports of space {} against its fence",
-            space.name
-        );
+        };
+        let mut runnable = cx.runnable(space, &Args::new());
+        runnable.exec = format!("check the imports of space {space} against its fence");
         runnable.in_space_env = true;
         runnable.deps.commands.push(build_dep(project));
         runnable.deps.globs.extend(fence.iter().cloned());
-        runnable.deps.consts.insert(settings_const(project));
-        runnable.cache = cache_of(project, config(project).check_cache.as_ref())?;
+        runnable.deps.consts.insert(settings_const(project)?);
+        runnable.cache =
+            CacheRef::from_name(cache_of(project, config(project)?.check_cache.as_ref())?);
         runnable.cache_when = CacheWhen::Success;
         runnable.native = Some(Arc::new(CheckFence {
-            space: space.name.clone(),
+            space: space.to_string(),
             fence,
         }));
-        project.add_base_deps(&space.name, &mut runnable.deps)?;
+        runnable.deps.extend(project.base_deps(space)?);
         runnables.push(runnable);
     }
     Ok(runnables)
@@ -282,11 +271,11 @@ fn build_graph(cx: &mut ActionCx<'_>) -> Result<Graph, Diagnostic> {
     let files: Vec<String> = matched.iter().map(|&i| cx.files.path(i)).collect();
     let cache = import_cache_dir(cx);
     let built = crate::build(
-        &project.config.root,
-        &project.config.defaults.python_path,
+        project.root(),
+        project.python_path(),
         &files,
         Some(&cache),
-        &build_options(project),
+        &build_options(project)?,
     )
     .map_err(|err| {
         let hint = err.hint();
@@ -310,7 +299,7 @@ fn module_dists(
     let mut map = installed
         .module_dists(&cx.private_dir.join("pygraph"))
         .clone();
-    for (module, dist) in &project.config.pydist.modules {
+    for (module, dist) in project.pydist_modules() {
         let dists = if dist.is_empty() {
             Vec::new()
         } else {
@@ -327,7 +316,7 @@ struct BuildGraph;
 impl NativeAction for BuildGraph {
     fn run(&self, cx: &mut ActionCx<'_>) -> Result<i32, Diagnostic> {
         let graph = build_graph(cx)?;
-        let path = cx.project.config.root.join(graph_path(cx.project)?);
+        let path = cx.project.root().join(graph_path(cx.project)?);
         graph.write_json(&path).map_err(|err| {
             Diagnostic::error(
                 Code::General,
@@ -353,16 +342,15 @@ struct LockModule {
 impl NativeAction for LockModule {
     fn run(&self, cx: &mut ActionCx<'_>) -> Result<i32, Diagnostic> {
         let project = cx.project;
-        let graph_file = project.config.root.join(graph_path(project)?);
-        let graph =
-            Graph::read_json(&graph_file, &project.config.defaults.python_path).map_err(|err| {
-                Diagnostic::error(
-                    Code::General,
-                    format!("cannot read the import graph: {err}"),
-                )
-                .with_hint("run the graph's build again: qik pygraph.build -f")
-            })?;
-        let ignore_pydists = config(project).ignore_pydists;
+        let graph_file = project.root().join(graph_path(project)?);
+        let graph = Graph::read_json(&graph_file, project.python_path()).map_err(|err| {
+            Diagnostic::error(
+                Code::General,
+                format!("cannot read the import graph: {err}"),
+            )
+            .with_hint("run the graph's build again: qik pygraph.build -f")
+        })?;
+        let ignore_pydists = config(project)?.ignore_pydists;
         let dists = if ignore_pydists {
             BTreeMap::new()
         } else {
@@ -379,7 +367,7 @@ impl NativeAction for LockModule {
             &graph,
             &self.pyimport,
             &lookup,
-            project.config.pydist.ignore_missing_modules,
+            project.ignore_missing_modules(),
         )
         .map_err(|err| {
             let hint = err.hint();
@@ -387,7 +375,7 @@ impl NativeAction for LockModule {
         })?;
         lock.compact(|globs| cx.files.matching(globs))?;
         let relative = lock_path(project, &self.pyimport, &self.space)?;
-        let path = project.config.root.join(&relative);
+        let path = project.root().join(&relative);
         write_deps_file(&path, &relative, &lock).map_err(|err| {
             Diagnostic::error(
                 Code::General,
@@ -436,7 +424,7 @@ struct CheckFence {
 impl NativeAction for CheckFence {
     fn run(&self, cx: &mut ActionCx<'_>) -> Result<i32, Diagnostic> {
         let graph = build_graph(cx)?;
-        let python_path = &cx.project.config.defaults.python_path;
+        let python_path = &cx.project.python_path();
         let fence = crate::fence_modules(python_path, &self.fence);
         let dists = module_dists(cx, &self.space)?;
         let violations = crate::check(&graph, &fence, &|module: &str| dists.contains_key(module));

@@ -6,10 +6,10 @@
 //! the versions of the distributions it imports.
 
 use linkme::distributed_slice;
-use qik_core::DEP_TYPES;
-use qik_core::deps::{DepCx, DepSet, DepSpec, parse_typed};
 use qik_core::diagnostic::{Code, Diagnostic};
-use qik_core::registry::{DepType, schema_of};
+use qik_core::ext::DEP_TYPES;
+use qik_core::ext::{DepCx, DepSet, DepSpec, parse_typed};
+use qik_core::ext::{DepType, schema_of};
 use schemars::JsonSchema;
 use serde::Deserialize;
 use toml::Spanned;

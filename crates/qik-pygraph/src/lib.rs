@@ -34,8 +34,8 @@ pub use lock::{Lock, LockError, lock};
 pub use parse::{RawImport, SourceError, raw_imports};
 
 use linkme::distributed_slice;
-use qik_core::PLUGINS;
-use qik_core::registry::{PluginConfig, PluginDef, schema_of};
+use qik_core::ext::PLUGINS;
+use qik_core::ext::{PluginConfig, PluginDef, schema_of};
 use qik_core::source::Node;
 use schemars::JsonSchema;
 use serde::Deserialize;

@@ -17,9 +17,10 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Mutex, OnceLock};
 
-use qik_core::cache::{EntryKey, Manifest, RemoteCache};
+use qik_core::cache::{EntryKey, Manifest};
 use qik_core::ctx::Ctx;
 use qik_core::diagnostic::Diagnostic;
+use qik_core::ext::RemoteCache;
 
 use crate::config::{Conf, Settings};
 use crate::http::{Client, S3Error};

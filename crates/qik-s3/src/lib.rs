@@ -10,11 +10,11 @@
 use std::sync::Arc;
 
 use linkme::distributed_slice;
-use qik_core::cache::CacheBackend;
 use qik_core::diagnostic::Diagnostic;
-use qik_core::registry::{CacheType, PluginConfig, PluginDef, schema_of};
+use qik_core::ext::CacheBackend;
+use qik_core::ext::{CACHE_TYPES, PLUGINS};
+use qik_core::ext::{CacheType, PluginConfig, PluginDef, schema_of};
 use qik_core::source::Node;
-use qik_core::{CACHE_TYPES, PLUGINS};
 use schemars::JsonSchema;
 use serde::Deserialize;
 

@@ -1,19 +1,18 @@
 //! The hidden commands `uv.lock` and `uv.install`, one runnable per space.
 
-use qik_core::cache::CacheWhen;
-use qik_core::deps::CommandDep;
-use qik_core::diagnostic::{Code, Diagnostic};
 use std::path::Path;
 use std::sync::Arc;
 
-use qik_core::factory::{Args, CommandFactory, FactoryCx, Instances, ReplayCheck, SPACE_ARG};
-use qik_core::model::Runnable;
+use qik_core::cache::CacheWhen;
+use qik_core::diagnostic::{Code, Diagnostic};
+use qik_core::ext::{
+    Args, CacheRef, CommandDep, CommandFactory, FactoryCx, Instances, ReplayCheck, Runnable,
+    SPACE_ARG,
+};
 
 use crate::config::UvConfig;
-use crate::venv::{UvVenv, lock_cache, venv_dir, venv_is_intact};
-
-pub(crate) const LOCK: &str = "lock";
-pub(crate) const INSTALL: &str = "install";
+use crate::venv::{UvVenv, lock_cache, plugin_name, venv_dir, venv_is_intact};
+use crate::{INSTALL, LOCK};
 
 pub(crate) static FACTORIES: [CommandFactory; 2] = [
     CommandFactory {
@@ -69,7 +68,7 @@ fn space_venv<'a>(cx: &FactoryCx<'a>, args: &Args) -> Result<(String, &'a UvVenv
 /// `uv pip compile --universal` of the space's requirements into its lock file.
 fn lock(cx: &FactoryCx<'_>, args: &Args) -> Result<Runnable, Diagnostic> {
     let (space, venv) = space_venv(cx, args)?;
-    let config: &UvConfig = cx.config();
+    let config: &UvConfig = cx.config()?;
     let project = cx.project;
     let lock = venv.lock_path(project, &space)?;
     let constraint = venv.constraint(project, config, &space)?;
@@ -94,7 +93,7 @@ fn lock(cx: &FactoryCx<'_>, args: &Args) -> Result<Runnable, Diagnostic> {
     runnable.deps.globs.extend(reqs);
     runnable.deps.globs.extend(constraint);
     runnable.artifacts = vec![lock];
-    runnable.cache = lock_cache(project)?;
+    runnable.cache = CacheRef::from_name(lock_cache(project)?);
     runnable.cache_when = CacheWhen::Success;
     runnable.env = index_env(cx, config)?;
     add_base_deps(cx, &space, &mut runnable)?;
@@ -104,7 +103,7 @@ fn lock(cx: &FactoryCx<'_>, args: &Args) -> Result<Runnable, Diagnostic> {
 /// `uv venv` for the space, then `uv pip sync` of its lock file.
 fn install(cx: &FactoryCx<'_>, args: &Args) -> Result<Runnable, Diagnostic> {
     let (space, venv) = space_venv(cx, args)?;
-    let config: &UvConfig = cx.config();
+    let config: &UvConfig = cx.config()?;
     let project = cx.project;
     let lock = venv.lock_path(project, &space)?;
     let python = venv.python(project, config)?;
@@ -144,13 +143,13 @@ fn install(cx: &FactoryCx<'_>, args: &Args) -> Result<Runnable, Diagnostic> {
         .consts
         .insert(format!("python={}", python.as_deref().unwrap_or("")));
     runnable.deps.commands.push(CommandDep {
-        name: format!("{}.{LOCK}", cx.plugin.name),
+        name: format!("{}.{LOCK}", plugin_name(cx.project)),
         args: args.clone(),
         strict: true,
         isolated: None,
         origin: None,
     });
-    runnable.cache = "local".to_string();
+    runnable.cache = CacheRef::Named("local".to_string());
     runnable.cache_when = CacheWhen::Success;
     runnable.replay_check = Some(Arc::new(VenvMatchesLock {
         space: space.clone(),
@@ -197,7 +196,7 @@ fn index_env(cx: &FactoryCx<'_>, config: &UvConfig) -> Result<Vec<(String, Strin
         ("UV_EXTRA_INDEX_URL", &config.extra_index_url),
     ] {
         if let Some(value) = value {
-            env.push((var.to_string(), config.render(&cx.project.ctx, value)?));
+            env.push((var.to_string(), config.render(cx.project.ctx(), value)?));
         }
     }
     Ok(env)
@@ -209,7 +208,8 @@ fn add_base_deps(
     space: &str,
     runnable: &mut Runnable,
 ) -> Result<(), Diagnostic> {
-    cx.project.add_base_deps(space, &mut runnable.deps)
+    runnable.deps.extend(cx.project.base_deps(space)?);
+    Ok(())
 }
 
 #[cfg(test)]

@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use qik_core::ctx::Ctx;
 use qik_core::diagnostic::Diagnostic;
-use qik_core::registry::PluginConfig;
+use qik_core::ext::PluginConfig;
 use qik_core::source::{Node, SourceFile};
 use qik_core::template::{self, Scope};
 use schemars::JsonSchema;

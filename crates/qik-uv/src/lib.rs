@@ -13,14 +13,18 @@ mod config;
 mod venv;
 
 use linkme::distributed_slice;
-use qik_core::PLUGINS;
-use qik_core::registry::{PluginDef, schema_of};
+use qik_core::ext::{PLUGINS, PluginDef, schema_of};
 
 pub use config::{Constraint, UvConfig};
 pub use venv::UvVenv;
 
 /// The id users write in `[plugins]`.
 pub const ID: &str = "qik.uv";
+
+/// The command that locks a space's requirements (`uv.lock`).
+pub(crate) const LOCK: &str = "lock";
+/// The command that installs a space's venv from its lock (`uv.install`).
+pub(crate) const INSTALL: &str = "install";
 
 #[distributed_slice(PLUGINS)]
 static PLUGIN: PluginDef = PluginDef {

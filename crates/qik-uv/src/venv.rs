@@ -7,21 +7,19 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use linkme::distributed_slice;
-use qik_core::VENV_TYPES;
-use qik_core::deps::CommandDep;
 use qik_core::diagnostic::{Code, Diagnostic};
-use qik_core::factory::{Args, SPACE_ARG};
+use qik_core::ext::{
+    Args, CommandDep, ProjectView, ReqsShorthand, SPACE_ARG, SpaceVenv, VENV_TYPES, VenvCx,
+    VenvSpec, VenvType, schema_of,
+};
 use qik_core::hashing::venv_site_packages;
-use qik_core::model::Project;
-use qik_core::registry::{VenvType, schema_of};
 use qik_core::source::{Node, OneOrMany, SourceFile};
-use qik_core::venv::{VenvCx, VenvSpec};
 use schemars::JsonSchema;
 use serde::Deserialize;
 use toml::Spanned;
 
 use crate::config::{Constraint, UvConfig};
-use crate::{ID, commands};
+use crate::{ID, INSTALL};
 
 /// A virtualenv that uv locks and installs (`uv.lock`, `uv.install`).
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -54,13 +52,13 @@ impl UvVenv {
 
     /// The uv venv that `space` uses, with the space that defines it.
     pub(crate) fn of<'a>(
-        project: &'a Project,
+        project: &'a dyn ProjectView,
         space: &str,
     ) -> Result<Option<(&'a UvVenv, String)>, Diagnostic> {
-        let Some((conf, owner)) = project.venv_of(space)? else {
+        let Some(SpaceVenv { spec, owner, .. }) = project.venv_of(space)? else {
             return Ok(None);
         };
-        let spec: &dyn Any = conf.spec.as_ref();
+        let spec: &dyn Any = spec;
         Ok(spec
             .downcast_ref::<UvVenv>()
             .map(|venv| (venv, owner.to_string())))
@@ -69,7 +67,7 @@ impl UvVenv {
     /// The requirement files, `{ctx...}` placeholders filled.
     pub(crate) fn rendered_reqs(
         &self,
-        project: &Project,
+        project: &dyn ProjectView,
         space: &str,
     ) -> Result<Vec<String>, Diagnostic> {
         let cx = VenvCx { project, space };
@@ -79,10 +77,10 @@ impl UvVenv {
     /// The Python version asked for, by the venv or else by `[plugins.uv]`.
     pub(crate) fn python(
         &self,
-        project: &Project,
+        project: &dyn ProjectView,
         config: &UvConfig,
     ) -> Result<Option<String>, Diagnostic> {
-        let scope_ctx = &project.ctx;
+        let scope_ctx = project.ctx();
         match (&self.python, &self.file, &config.python) {
             (Some(python), Some(file), _) => qik_core::template::render_at(
                 python.get_ref(),
@@ -105,7 +103,7 @@ impl UvVenv {
     /// uv venv (its own setting), followed until a file is found.
     pub(crate) fn constraint(
         &self,
-        project: &Project,
+        project: &dyn ProjectView,
         config: &UvConfig,
         space: &str,
     ) -> Result<Option<String>, Diagnostic> {
@@ -128,7 +126,7 @@ impl UvVenv {
                             "one space in the circle must name a constraint file instead of a space",
                         ));
                     }
-                    if project.space(name).is_none() {
+                    if !project.has_space(name) {
                         return Err(Diagnostic::error(
                             Code::SpaceNotFound,
                             format!("uv constraint names unknown space `{name}`"),
@@ -163,13 +161,17 @@ impl UvVenv {
     }
 
     /// The lock file, relative to the project root.
-    pub(crate) fn lock_path(&self, project: &Project, space: &str) -> Result<String, Diagnostic> {
+    pub(crate) fn lock_path(
+        &self,
+        project: &dyn ProjectView,
+        space: &str,
+    ) -> Result<String, Diagnostic> {
         if let Some(lock) = &self.lock {
             return VenvCx { project, space }.render(lock);
         }
         let cache = lock_cache(project)?;
         let work_dir = if cache == "repo" { ".qik" } else { "._qik" };
-        let plugin = project.plugin_name(ID).unwrap_or("uv");
+        let plugin = plugin_name(project);
         Ok(format!(
             "{work_dir}/artifacts/{plugin}.lock/requirements-{space}-lock.txt"
         ))
@@ -178,20 +180,13 @@ impl UvVenv {
 
 /// The cache of lock files: `[plugins.uv] cache`, else `[defaults] cache`,
 /// else `repo`.
-pub(crate) fn lock_cache(project: &Project) -> Result<String, Diagnostic> {
-    let config = plugin_config(project);
-    match (&config.cache, &project.config.defaults.cache) {
-        (Some(cache), _) => config.render(&project.ctx, cache),
-        (None, Some(default)) => qik_core::template::render_at(
-            default.get_ref(),
-            qik_core::template::Scope {
-                module: None,
-                ctx: &project.ctx,
-            },
-            &project.config.file,
-            default.span(),
-        ),
-        (None, None) => Ok("repo".to_string()),
+pub(crate) fn lock_cache(project: &dyn ProjectView) -> Result<String, Diagnostic> {
+    let config = plugin_config(project)?;
+    match &config.cache {
+        Some(cache) => config.render(project.ctx(), cache),
+        None => Ok(project
+            .default_cache()?
+            .unwrap_or_else(|| "repo".to_string())),
     }
 }
 
@@ -210,16 +205,18 @@ pub(crate) fn venv_is_intact(root: &Path, space: &str) -> bool {
         && !venv_site_packages(&dir).is_empty()
 }
 
-pub(crate) fn plugin_config(project: &Project) -> &UvConfig {
-    project
-        .plugin_config::<UvConfig>(ID)
-        .expect("a uv venv exists only when the uv plugin is enabled")
+pub(crate) fn plugin_config(project: &dyn ProjectView) -> Result<&UvConfig, Diagnostic> {
+    project.config::<UvConfig>(ID)
+}
+
+/// The name the project gives the plugin (`uv` for `uv = "qik.uv"`).
+pub(crate) fn plugin_name(project: &dyn ProjectView) -> &str {
+    project.plugin_name(ID).unwrap_or("uv")
 }
 
 fn install_dep(cx: &VenvCx<'_>) -> CommandDep {
-    let plugin = cx.project.plugin_name(ID).unwrap_or("uv");
     CommandDep {
-        name: format!("{plugin}.{}", commands::INSTALL),
+        name: format!("{}.{INSTALL}", plugin_name(cx.project)),
         args: Args::from([(SPACE_ARG.to_string(), cx.space.to_string())]),
         strict: true,
         isolated: None,
@@ -229,7 +226,7 @@ fn install_dep(cx: &VenvCx<'_>) -> CommandDep {
 
 impl VenvSpec for UvVenv {
     fn environ(&self, cx: &VenvCx<'_>) -> Vec<(OsString, OsString)> {
-        let dir = cx.project.config.root.join(venv_dir(cx.space));
+        let dir = cx.project.root().join(venv_dir(cx.space));
         let mut path = OsString::from(dir.join("bin"));
         if let Some(inherited) = std::env::var_os("PATH").filter(|p| !p.is_empty()) {
             path.push(":");
@@ -253,7 +250,7 @@ impl VenvSpec for UvVenv {
     fn inputs(&self, cx: &VenvCx<'_>) -> Result<Vec<String>, Diagnostic> {
         let mut inputs = self.rendered_reqs(cx.project, cx.space)?;
         inputs.push(self.lock_path(cx.project, cx.space)?);
-        inputs.extend(self.constraint(cx.project, plugin_config(cx.project), cx.space)?);
+        inputs.extend(self.constraint(cx.project, plugin_config(cx.project)?, cx.space)?);
         Ok(inputs)
     }
 
@@ -263,7 +260,7 @@ impl VenvSpec for UvVenv {
 
     fn site_packages(&self, cx: &VenvCx<'_>) -> Option<Vec<PathBuf>> {
         Some(venv_site_packages(
-            &cx.project.config.root.join(venv_dir(cx.space)),
+            &cx.project.root().join(venv_dir(cx.space)),
         ))
     }
 
@@ -293,8 +290,7 @@ fn parse(node: Node<'_>) -> Result<Box<dyn VenvSpec>, Diagnostic> {
 static UV: VenvType = VenvType {
     tag: "uv",
     plugin: ID,
-    default_for_plugin: true,
     parse,
-    from_reqs: Some(|reqs| Box::new(UvVenv::from_reqs(reqs))),
+    reqs_shorthand: ReqsShorthand::Default(|reqs| Box::new(UvVenv::from_reqs(reqs))),
     schema: Some(schema_of::<UvVenv>),
 };

@@ -18,7 +18,8 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 
-use qik_core::cache::{CacheBackend, EntryKey, Manifest, RemoteCache, slug};
+use qik_core::cache::{EntryKey, Manifest, slug};
+use qik_core::ext::{CacheBackend, RemoteCache};
 use qik_core::ctx::Ctx;
 use qik_core::diagnostic::Diagnostic;
 use qik_core::source::{Node, SourceFile};
@@ -52,6 +53,7 @@ fn yes() -> bool {
 
 /// A parsed `dir` cache; the path is rendered on first use, once the
 /// context is known.
+#[derive(Clone)]
 pub(crate) struct SharedDir {
     pub(crate) name: String,
     path: Spanned<String>,
@@ -92,8 +94,8 @@ pub(crate) fn parse(name: &str, node: Node<'_>) -> Result<CacheBackend, Diagnost
     })))
 }
 
-struct DirCache {
-    shared: SharedDir,
+pub(crate) struct DirCache {
+    pub(crate) shared: SharedDir,
     /// The rendered directory, or why it could not be rendered.
     root: OnceLock<Result<PathBuf, String>>,
     /// Set by the first problem: the rest of the run goes without the cache.

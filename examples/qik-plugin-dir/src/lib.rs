@@ -15,9 +15,10 @@ use std::sync::Arc;
 
 use linkme::distributed_slice;
 use qik_core::diagnostic::{Code, Diagnostic};
-use qik_core::registry::{CacheType, DepType, PluginConfig, PluginDef, schema_of};
+use qik_core::ext::{
+    CACHE_TYPES, CacheType, DEP_TYPES, DepType, PLUGINS, PluginConfig, PluginDef, schema_of,
+};
 use qik_core::source::Node;
-use qik_core::{CACHE_TYPES, DEP_TYPES, PLUGINS};
 use schemars::JsonSchema;
 use serde::Deserialize;
 use toml::Spanned;

@@ -2,22 +2,24 @@
 //! runnable in every `dir` cache of the project and removes the rest.
 //!
 //! It is a command built in code (a [`CommandFactory`]) that runs inside the
-//! qik process (a [`NativeAction`]): no shell, and it reads the project's
-//! own config to find the caches.
+//! qik process (a [`NativeAction`]): no shell. It finds the caches through
+//! the project view: the remote caches of the project, downcast to this
+//! plugin's own type.
 
+use std::any::Any;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
 use qik_core::cache::Manifest;
 use qik_core::diagnostic::{Code, Diagnostic};
-use qik_core::factory::{
-    ActionCx, Args, CommandFactory, FactoryCx, Instances, NativeAction, native,
+use qik_core::ext::{
+    ActionCx, Args, CommandFactory, DEFAULT_SPACE, FactoryCx, Instances, NativeAction,
+    ProjectView, Runnable, native,
 };
-use qik_core::model::{DEFAULT_SPACE, Project, Runnable};
 
 use crate::DirConfig;
-use crate::cache::{STAGING, SharedDir};
+use crate::cache::{DirCache, STAGING, SharedDir};
 
 pub(crate) static FACTORIES: [CommandFactory; 1] = [CommandFactory {
     name: "prune",
@@ -31,8 +33,8 @@ const ABANDONED: Duration = Duration::from_secs(3600);
 /// One runnable: `<plugin name>.prune` in the default space. It has no deps,
 /// so it is never cached: each run prunes.
 fn prune(cx: &FactoryCx<'_>) -> Result<Vec<Runnable>, Diagnostic> {
-    let config: &DirConfig = cx.config();
-    let caches = dir_caches(cx.project)?;
+    let config: &DirConfig = cx.config()?;
+    let caches = dir_caches(cx.project);
     let mut runnable = cx.runnable(DEFAULT_SPACE, &Args::new());
     runnable.exec = format!(
         "prune the dir caches to {} entries per runnable",
@@ -45,25 +47,13 @@ fn prune(cx: &FactoryCx<'_>) -> Result<Vec<Runnable>, Diagnostic> {
     Ok(vec![runnable])
 }
 
-/// The `dir` caches of the project, parsed from its config text again: core
-/// keeps a remote cache as an opaque `RemoteCache`, and the text is the
-/// source of truth anyway (with spans for errors).
-fn dir_caches(project: &Project) -> Result<Vec<SharedDir>, Diagnostic> {
-    let root = project.config.file.root();
-    // qik.toml, or `[tool.qik]` of pyproject.toml.
-    let table = root
-        .get("tool")
-        .and_then(|tool| tool.get("qik"))
-        .unwrap_or(root);
-    let Some(caches) = table.get("caches") else {
-        return Ok(Vec::new());
-    };
-    let Some(caches) = caches.entries() else {
-        return Ok(Vec::new());
-    };
-    caches
-        .filter(|(_, node)| node.get("type").and_then(|t| t.as_str()) == Some("dir"))
-        .map(|(key, node)| SharedDir::parse(key.name, node))
+/// The `dir` caches of the project: its remote caches of this plugin's type.
+fn dir_caches(project: &dyn ProjectView) -> Vec<SharedDir> {
+    project
+        .remote_caches()
+        .into_iter()
+        .filter_map(|(_, cache)| (cache as &dyn Any).downcast_ref::<DirCache>())
+        .map(|cache| cache.shared.clone())
         .collect()
 }
 
@@ -88,7 +78,7 @@ impl NativeAction for Prune {
             return Ok(0);
         }
         for cache in &self.caches {
-            let dir = cache.resolve(&cx.project.ctx)?;
+            let dir = cache.resolve(cx.project.ctx())?;
             let (kept, removed) = prune_dir(&dir, self.keep).map_err(|err| {
                 Diagnostic::error(
                     Code::General,

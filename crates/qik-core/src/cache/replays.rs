@@ -26,7 +26,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use crate::hashing::Stamp;
+use crate::hashing::stat_cache::Stamp;
 
 const HEADER: &str = "qik-replays 2";
 

@@ -13,7 +13,7 @@ use std::path::{Component, Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::hashing::Inputs;
+use crate::hashing::inputs::Inputs;
 
 pub(crate) const MANIFEST: &str = "manifest.json";
 const LOG: &str = "log";

@@ -5,43 +5,28 @@
 //! The inputs that made a hash are kept beside it ([`Inputs`]), so a cache
 //! entry can later say what changed between two runs.
 
-mod files;
-mod pydist;
-mod stat_cache;
+pub(crate) mod files;
+pub(crate) mod inputs;
+pub(crate) mod pydist;
+pub(crate) mod stat_cache;
 
 use std::collections::HashMap;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
 
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 
-use crate::deps::LoadDep;
 use crate::diagnostic::{Code, Diagnostic};
-use crate::model::{Project, Runnable};
+use crate::ext::depset::LoadDep;
+use crate::ext::runnable::Runnable;
+use crate::model::Project;
 
 pub use files::{FileDigest, SelectionDigest, TrackedFiles};
+pub use inputs::Inputs;
 pub use pydist::{Installed, normalize as normalize_pydist, venv_site_packages};
-pub(crate) use stat_cache::Stamp;
 
 /// Bumped whenever the encoding below changes, so old entries simply miss.
 const HASH_VERSION: &str = "qik-hash-2";
-
-/// What went into a hash.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Inputs {
-    /// Digest of the runnable's definition (exec, deps, artifacts, space...).
-    pub definition: String,
-    /// Path (relative to the project root) → git blob id.
-    pub files: BTreeMap<String, String>,
-    pub consts: BTreeSet<String>,
-    /// Distribution → version.
-    pub pydists: BTreeMap<String, String>,
-    /// A digest per part of the definition (`exec`, `deps`, ...), so
-    /// `--explain` can name the part that changed. Not hashed; written with
-    /// entries only, and absent from entries of older versions.
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub definition_fields: BTreeMap<String, String>,
-}
 
 /// What hashing reads of a deps file: `why` is only for `--explain`, and a
 /// lock's explanations can outweigh its globs.

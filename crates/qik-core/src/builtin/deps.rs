@@ -1,14 +1,7 @@
-//! Command dependencies: the open set of `deps` types and what they resolve to.
-//!
-//! A dependency type (built in or from a plugin) parses its TOML once into a
-//! [`DepSpec`]. For each runnable, the spec adds its inputs to a [`DepSet`]:
-//! globs of git-tracked files, constants, Python distributions, files of
-//! serialized deps, and upstream commands. Everything that hashing, `--since`
-//! and the graph need is in that closed structure, so plugins never touch them.
+//! The built-in dep types: `glob` (and the string shorthand), `const`,
+//! `command`, `pydist` and `load`, registered like a plugin's.
 
-use std::collections::{BTreeMap, BTreeSet};
-use std::fmt;
-use std::ops::Range;
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use linkme::distributed_slice;
@@ -17,75 +10,10 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use crate::diagnostic::Diagnostic;
-use crate::registry::{BUILTIN, DEP_TYPES, DepType, schema_of};
-use crate::source::{Node, SourceFile};
-use crate::template::{self, Scope};
-
-/// A parsed `deps` entry.
-pub trait DepSpec: Send + Sync + fmt::Debug {
-    /// Adds this dependency's inputs for one runnable.
-    fn resolve(&self, cx: &DepCx<'_>, out: &mut DepSet) -> Result<(), Diagnostic>;
-}
-
-/// What a dependency is resolved against: the runnable's module and space.
-pub struct DepCx<'a> {
-    /// For plugin names and anything else a dep type needs to look up.
-    pub project: &'a crate::model::Project,
-    pub scope: Scope<'a>,
-    pub space: &'a str,
-    /// The file the dependency was written in, for messages.
-    pub file: &'a Arc<SourceFile>,
-}
-
-impl DepCx<'_> {
-    /// Fills `{module...}` and `{ctx...}` placeholders of a config string.
-    pub fn render(&self, value: &Spanned<String>) -> Result<String, Diagnostic> {
-        template::render_at(value.get_ref(), self.scope, self.file, value.span())
-    }
-}
-
-/// A dependency on another command's runnables.
-#[derive(Clone, Debug)]
-pub struct CommandDep {
-    /// The command's name as written (`lint`, `my_module/test`, `uv.install`).
-    pub name: String,
-    /// Arguments of a parametrized plugin command (e.g. `space`).
-    pub args: BTreeMap<String, String>,
-    /// Runs of the upstream re-select this one under `--since` / `--watch`.
-    pub strict: bool,
-    /// `None` follows `--isolated`; `Some(false)` always brings the upstream in.
-    pub isolated: Option<bool>,
-    /// Where the dependency was written (absent when a plugin injects it).
-    pub origin: Option<(Arc<SourceFile>, Range<usize>)>,
-}
-
-/// A file of serialized deps (written by e.g. `pygraph.lock`), read when hashing.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
-pub struct LoadDep {
-    pub path: String,
-    /// Globs to use while the file does not exist yet.
-    pub default: Vec<String>,
-}
-
-/// All inputs of one runnable, in deterministic order.
-#[derive(Clone, Debug, Default)]
-pub struct DepSet {
-    pub globs: BTreeSet<String>,
-    pub consts: BTreeSet<String>,
-    pub pydists: BTreeSet<String>,
-    pub loads: BTreeSet<LoadDep>,
-    pub commands: Vec<CommandDep>,
-}
-
-impl DepSet {
-    pub fn is_empty(&self) -> bool {
-        self.globs.is_empty()
-            && self.consts.is_empty()
-            && self.pydists.is_empty()
-            && self.loads.is_empty()
-            && self.commands.is_empty()
-    }
-}
+use crate::ext::deps::{DepCx, DepSpec, parse_typed};
+use crate::ext::depset::{CommandDep, DepSet, LoadDep};
+use crate::ext::registry::{BUILTIN, DEP_TYPES, DepType, schema_of};
+use crate::source::Node;
 
 /// Parses one `deps` entry: a glob string, or a table with a `type`.
 pub(crate) fn parse_glob_shorthand(node: Node<'_>) -> Option<Box<dyn DepSpec>> {
@@ -202,14 +130,6 @@ impl DepSpec for Load {
         });
         Ok(())
     }
-}
-
-/// Deserializes a dep table, ignoring its `type` key (already dispatched on).
-pub fn parse_typed<T>(node: Node<'_>) -> Result<Box<dyn DepSpec>, Diagnostic>
-where
-    T: DepSpec + serde::de::DeserializeOwned + 'static,
-{
-    Ok(Box::new(node.deserialize_without::<T>("type")?))
 }
 
 #[distributed_slice(DEP_TYPES)]

@@ -8,25 +8,22 @@
 //! Link order is not a promise: [`Registry`] sorts entries and checks that every
 //! name is unique before anything looks them up.
 
-use std::any::Any;
 use std::collections::BTreeMap;
 use std::sync::{Arc, OnceLock};
 
 use linkme::distributed_slice;
 use schemars::{JsonSchema, Schema, SchemaGenerator};
 
-use crate::cache::CacheBackend;
-use crate::deps::DepSpec;
 use crate::diagnostic::Diagnostic;
-use crate::factory::CommandFactory;
+use crate::ext::cache::CacheBackend;
+use crate::ext::deps::DepSpec;
+use crate::ext::executor::Executor;
+use crate::ext::factory::CommandFactory;
+use crate::ext::view::{PluginConfig, VenvSpec};
 use crate::source::Node;
-use crate::venv::VenvSpec;
 
 /// The plugin id of the types that ship with qik-core; always enabled.
 pub const BUILTIN: &str = "qik";
-
-/// A plugin's parsed `[plugins.<name>]` section, downcast by the plugin itself.
-pub type PluginConfig = Arc<dyn Any + Send + Sync>;
 
 /// A plugin compiled into this binary.
 pub struct PluginDef {
@@ -72,19 +69,61 @@ pub struct CacheType {
 pub struct VenvType {
     pub tag: &'static str,
     pub plugin: &'static str,
-    /// Whether this type replaces `active` as the type of the `venv = "reqs.txt"`
-    /// shorthand when its plugin is enabled.
-    pub default_for_plugin: bool,
     pub parse: fn(Node<'_>) -> Result<Box<dyn VenvSpec>, Diagnostic>,
-    /// Builds the venv for the shorthand `venv = "reqs.txt"` / `["a.txt", "b.txt"]`.
-    pub from_reqs: Option<VenvFromReqs>,
+    /// Whether and how the type takes the shorthand `venv = "reqs.txt"` /
+    /// `["a.txt", "b.txt"]`.
+    pub reqs_shorthand: ReqsShorthand,
     /// The keys of the table besides `type`, for the JSON Schema of qik.toml;
     /// `None` accepts any keys.
     pub schema: Option<SchemaFn>,
 }
 
+/// A `type = "..."` of an `[executors.<name>]` entry.
+pub struct ExecutorType {
+    pub tag: &'static str,
+    pub plugin: &'static str,
+    /// Receives the executor's name and its table.
+    pub parse: ParseExecutor,
+    /// The keys of the table besides `type`, for the JSON Schema of qik.toml;
+    /// `None` accepts any keys.
+    pub schema: Option<SchemaFn>,
+}
+
+/// Parses an executor's table, given the executor's name.
+pub type ParseExecutor = fn(&str, Node<'_>) -> Result<Arc<dyn Executor>, Diagnostic>;
+
 /// Builds a venv from requirement files alone.
 pub type VenvFromReqs = fn(Vec<String>) -> Box<dyn VenvSpec>;
+
+/// What a venv type does with the shorthand `venv = "reqs.txt"`.
+#[derive(Clone, Copy)]
+pub enum ReqsShorthand {
+    /// Only the table form makes a venv of this type.
+    Refused,
+    /// `{type = "<tag>", ...}` with requirement files only is this function.
+    Accepted(VenvFromReqs),
+    /// The shorthand means this type (instead of `active`) whenever the
+    /// type's plugin is enabled.
+    Default(VenvFromReqs),
+}
+
+impl ReqsShorthand {
+    /// The venv the shorthand builds, when this type is its default.
+    pub fn default_builder(self) -> Option<VenvFromReqs> {
+        match self {
+            ReqsShorthand::Default(build) => Some(build),
+            _ => None,
+        }
+    }
+
+    /// The venv the shorthand builds with this type, if it takes it.
+    pub fn builder(self) -> Option<VenvFromReqs> {
+        match self {
+            ReqsShorthand::Refused => None,
+            ReqsShorthand::Accepted(build) | ReqsShorthand::Default(build) => Some(build),
+        }
+    }
+}
 
 /// Describes the keys of a table as a JSON Schema (an object schema). Only
 /// called by [`crate::config::json_schema`] (`cargo xtask schema`), never
@@ -111,15 +150,8 @@ pub static CACHE_TYPES: [CacheType];
 #[distributed_slice]
 pub static VENV_TYPES: [VenvType];
 
-// Core's own entry keeps `PLUGINS` non-empty (some linkers drop empty slices).
-#[distributed_slice(PLUGINS)]
-static BUILTIN_PLUGIN: PluginDef = PluginDef {
-    id: BUILTIN,
-    config: |_| Ok(Arc::new(())),
-    commands: "",
-    factories: &[],
-    schema: None,
-};
+#[distributed_slice]
+pub static EXECUTOR_TYPES: [ExecutorType];
 
 /// The lookup tables built from the slices, once per process.
 pub struct Registry {
@@ -127,6 +159,7 @@ pub struct Registry {
     dep_types: BTreeMap<&'static str, &'static DepType>,
     cache_types: BTreeMap<&'static str, &'static CacheType>,
     venv_types: BTreeMap<&'static str, &'static VenvType>,
+    executor_types: BTreeMap<&'static str, &'static ExecutorType>,
     /// Names that two entries of this binary claim, as messages.
     conflicts: Vec<String>,
 }
@@ -180,6 +213,12 @@ impl Registry {
                 venv_types: index(
                     "venv type",
                     &VENV_TYPES,
+                    |t| (t.tag, t.plugin),
+                    &mut conflicts,
+                ),
+                executor_types: index(
+                    "executor type",
+                    &EXECUTOR_TYPES,
                     |t| (t.tag, t.plugin),
                     &mut conflicts,
                 ),
@@ -257,5 +296,13 @@ impl Registry {
 
     pub fn venv_types(&self) -> impl Iterator<Item = &'static VenvType> + '_ {
         self.venv_types.values().copied()
+    }
+
+    pub fn executor_type(&self, tag: &str) -> Option<&'static ExecutorType> {
+        self.executor_types.get(tag).copied()
+    }
+
+    pub fn executor_types(&self) -> impl Iterator<Item = &'static ExecutorType> + '_ {
+        self.executor_types.values().copied()
     }
 }

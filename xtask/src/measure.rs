@@ -1,0 +1,220 @@
+//! Timing whole processes: warm-up rounds, measured runs, min / median /
+//! max wall time and peak RSS. Shared by the bench's scenarios.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+
+const WARMUP: usize = 3;
+
+/// Statistics of one measured command.
+#[derive(Clone, Debug)]
+pub(crate) struct Stats {
+    samples: Vec<Duration>,
+    /// The largest peak RSS of any measured run, in KiB.
+    pub(crate) max_rss_kib: u64,
+}
+
+impl Stats {
+    fn sorted(&self) -> Vec<Duration> {
+        let mut samples = self.samples.clone();
+        samples.sort();
+        samples
+    }
+
+    pub(crate) fn min(&self) -> f64 {
+        ms(self.sorted()[0])
+    }
+
+    pub(crate) fn median(&self) -> f64 {
+        let sorted = self.sorted();
+        ms(sorted[sorted.len() / 2])
+    }
+
+    pub(crate) fn max(&self) -> f64 {
+        ms(self.sorted()[self.samples.len() - 1])
+    }
+
+    pub(crate) fn json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "min_ms": self.min(),
+            "median_ms": self.median(),
+            "max_ms": self.max(),
+            "runs": self.samples.len(),
+            "max_rss_mib": self.max_rss_kib as f64 / 1024.0,
+        })
+    }
+}
+
+/// What became of a measurement that was asked for.
+pub(crate) enum Measured {
+    Done(Stats),
+    /// The command failed; the report says so instead of a number.
+    Failed(String),
+    /// Not measurable yet (a feature still being written); the row stays in
+    /// the report as a reminder.
+    Pending(&'static str),
+}
+
+impl Measured {
+    pub(crate) fn stats(&self) -> Option<&Stats> {
+        match self {
+            Measured::Done(stats) => Some(stats),
+            Measured::Failed(_) | Measured::Pending(_) => None,
+        }
+    }
+
+    pub(crate) fn json(&self) -> serde_json::Value {
+        match self {
+            Measured::Done(stats) => stats.json(),
+            Measured::Failed(why) => serde_json::json!({ "failed": why }),
+            Measured::Pending(why) => serde_json::json!({ "pending": why }),
+        }
+    }
+}
+
+/// One scenario: qik, the floor of the same work, the Python qik.
+pub(crate) struct Row {
+    pub(crate) scenario: String,
+    pub(crate) qik: Measured,
+    pub(crate) floor: Option<(String, Measured)>,
+    pub(crate) python: Option<Measured>,
+}
+
+/// A command to time, set up fresh for every run.
+pub(crate) struct Probe<'a> {
+    program: PathBuf,
+    args: Vec<String>,
+    cwd: &'a Path,
+    /// Piped to stdin (the floor's list of commands).
+    pub(crate) stdin: Option<PathBuf>,
+    /// Variables set for the process.
+    pub(crate) env: Vec<(String, String)>,
+}
+
+impl<'a> Probe<'a> {
+    pub(crate) fn new(program: impl Into<PathBuf>, args: &[&str], cwd: &'a Path) -> Self {
+        Probe {
+            program: program.into(),
+            args: args.iter().map(|a| (*a).to_owned()).collect(),
+            cwd,
+            stdin: None,
+            env: Vec::new(),
+        }
+    }
+
+    fn command(&self) -> Result<Command> {
+        let mut command = Command::new(&self.program);
+        command
+            .args(&self.args)
+            .current_dir(self.cwd)
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        if let Some(stdin) = &self.stdin {
+            command.stdin(fs::File::open(stdin)?);
+        } else {
+            command.stdin(Stdio::null());
+        }
+        Ok(command)
+    }
+
+    fn describe(&self) -> String {
+        format!("{} {}", self.program.display(), self.args.join(" "))
+    }
+}
+
+pub(crate) type Prepare<'a> = Option<&'a mut dyn FnMut() -> Result<()>>;
+
+/// Warm-up rounds, then `runs` measured ones. A failing command is reported
+/// as such (with the end of its stderr), not as a time.
+pub(crate) fn measure(
+    label: &str,
+    probe: &Probe<'_>,
+    runs: usize,
+    mut prepare: Prepare<'_>,
+) -> Measured {
+    let mut stats = Stats {
+        samples: Vec::with_capacity(runs),
+        max_rss_kib: 0,
+    };
+    let warmup = WARMUP.min(runs);
+    for round in 0..warmup + runs {
+        if let Some(Err(err)) = prepare.as_mut().map(|prepare| prepare()) {
+            return Measured::Failed(format!("{err:#}"));
+        }
+        match run_once(probe) {
+            Ok((elapsed, rss)) => {
+                if round >= warmup {
+                    stats.samples.push(elapsed);
+                    stats.max_rss_kib = stats.max_rss_kib.max(rss);
+                }
+            }
+            Err(err) => {
+                eprintln!("{label:<64} FAILED: {err:#}");
+                return Measured::Failed(format!("{err:#}"));
+            }
+        }
+    }
+    eprintln!(
+        "{label:<64} median {:>9.2} ms  (min {:.2}, max {:.2}, {:.1} MiB)",
+        stats.median(),
+        stats.min(),
+        stats.max(),
+        stats.max_rss_kib as f64 / 1024.0
+    );
+    Measured::Done(stats)
+}
+
+/// Runs the probe once; returns its wall time and peak RSS (KiB), reaped with
+/// `wait4` so the RSS is this process's own.
+fn run_once(probe: &Probe<'_>) -> Result<(Duration, u64)> {
+    use std::io::Read;
+    let mut command = probe.command()?;
+    let start = Instant::now();
+    let mut child = command
+        .spawn()
+        .with_context(|| format!("cannot start {}", probe.describe()))?;
+    // Drained after the exit: the commands measured here say little, and a
+    // full pipe would only block a runaway one.
+    let mut stderr = child.stderr.take();
+    let pid = libc::pid_t::try_from(child.id()).context("pid")?;
+    let mut status: libc::c_int = 0;
+    // SAFETY: plain out-parameters for wait4 on our own child.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    let reaped = loop {
+        // SAFETY: as above; the child is not waited for anywhere else.
+        let reaped = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
+        if reaped == -1 && std::io::Error::last_os_error().kind() == std::io::ErrorKind::Interrupted
+        {
+            continue;
+        }
+        break reaped;
+    };
+    let elapsed = start.elapsed();
+    if reaped != pid {
+        bail!("wait4 failed: {}", std::io::Error::last_os_error());
+    }
+    let exited_ok = libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0;
+    if !exited_ok {
+        let mut text = String::new();
+        if let Some(stderr) = stderr.as_mut() {
+            let _ = stderr.read_to_string(&mut text);
+        }
+        let tail: String = text.lines().rev().take(5).collect::<Vec<_>>().join(" | ");
+        bail!("{} failed ({status:#x}): {tail}", probe.describe());
+    }
+    // ru_maxrss is in KiB on Linux.
+    Ok((elapsed, u64::try_from(usage.ru_maxrss).unwrap_or(0)))
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+pub(crate) fn run_ok(probe: &Probe<'_>) -> Result<()> {
+    run_once(probe).map(|_| ())
+}
