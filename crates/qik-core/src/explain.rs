@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::cache::{Entry, Store, slug};
 use crate::git::PathspecSet;
-use crate::hashing::{Inputs, load_file};
+use crate::hashing::{self, Inputs, KEY_VERSION_PART, load_file};
 use crate::model::{Project, Runnable};
 
 /// Why a runnable runs, or what it replays.
@@ -255,6 +255,11 @@ fn diff_inputs(old: &Inputs, new: &Inputs) -> Diff {
             if diff.consts_added.is_empty() && diff.consts_removed.is_empty() {
                 diff.definition.push("definition".to_string());
             }
+        } else if old.definition_fields.get(KEY_VERSION_PART)
+            != new.definition_fields.get(KEY_VERSION_PART)
+        {
+            // Parts encoded by another version of qik do not compare: what
+            // differs is the version, which an empty diff says.
         } else {
             let parts: BTreeSet<&String> = old
                 .definition_fields
@@ -285,54 +290,7 @@ fn file_change(path: &str, change: Change) -> FileChange {
 pub fn definition_fields(project: &Project, runnable: &Runnable) -> BTreeMap<String, String> {
     // Errors in a space's inputs were reported when its runnables were built.
     let space = project.space_inputs(&runnable.space).unwrap_or_default();
-    let venv_commands: Vec<String> = space
-        .venv_commands
-        .iter()
-        .map(|c| format!("{}?{:?}", c.name, c.args))
-        .collect();
-    let deps = &runnable.deps;
-    let mut declared: Vec<String> = deps
-        .globs
-        .iter()
-        .filter(|g| !space.dotenv.contains(g) && !space.venv.contains(g))
-        .map(|g| format!("glob:{g}"))
-        .collect();
-    declared.extend(deps.pydists.iter().map(|p| format!("pydist:{p}")));
-    declared.extend(
-        deps.loads
-            .iter()
-            .map(|l| format!("load:{}={}", l.path, l.default.join(","))),
-    );
-    let mut commands: Vec<String> = deps
-        .commands
-        .iter()
-        .map(|c| format!("{}?{:?}", c.name, c.args))
-        .filter(|c| !venv_commands.contains(c))
-        .map(|c| format!("command:{c}"))
-        .collect();
-    commands.sort();
-    declared.extend(commands);
-    let mut venv = space.venv.clone();
-    venv.extend(venv_commands);
-    let module = runnable.module.clone().unwrap_or_default();
-    [
-        ("exec", vec![runnable.exec.clone()]),
-        ("space", vec![runnable.space.clone(), module]),
-        ("deps", declared),
-        ("artifacts", runnable.artifacts.clone()),
-        ("dotenv", space.dotenv),
-        ("venv", venv),
-    ]
-    .into_iter()
-    .map(|(name, items)| {
-        let mut h = blake3::Hasher::new();
-        for item in &items {
-            h.update(&(item.len() as u64).to_le_bytes());
-            h.update(item.as_bytes());
-        }
-        (name.to_string(), h.finalize().to_hex()[..16].to_string())
-    })
-    .collect()
+    hashing::definition_parts(runnable, &space)
 }
 
 /// Names why each changed file is an input, from the runnable's current deps.

@@ -35,7 +35,7 @@ pub struct PluginDef {
     /// Commands the plugin ships, as the text of a qik.toml with a
     /// `[commands]` table. They are named `<plugin name>.<command>`.
     pub commands: &'static str,
-    /// Commands built in code, with arguments (see [`crate::factory`]); also
+    /// Commands built in code, with arguments (see [`crate::ext::CommandFactory`]); also
     /// named `<plugin name>.<command>`.
     pub factories: &'static [CommandFactory],
     /// The keys of `[plugins.<name>]` besides `pyimport`, for the JSON Schema

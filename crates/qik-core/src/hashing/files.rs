@@ -15,6 +15,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 use crate::diagnostic::{Code, Diagnostic};
 use crate::git::{self, Entry, ObjectId, PathspecSet, Repo};
 
+use super::encode::Encoder;
 use super::stat_cache::StatCache;
 
 /// A tracked file's identity for hashing.
@@ -196,16 +197,13 @@ impl TrackedFiles {
             return Ok(*known);
         }
         let files = files()?;
-        let mut encoded = Vec::with_capacity(80 * files.len());
+        let mut encoded = Encoder::with_capacity(80 * files.len());
         for &file in files.iter() {
             if let Some(digest) = self.digest(file)? {
-                for part in [&digest.path, &digest.id] {
-                    encoded.extend_from_slice(&(part.len() as u64).to_le_bytes());
-                    encoded.extend_from_slice(part.as_bytes());
-                }
+                encoded.str(&digest.path).str(&digest.id);
             }
         }
-        let digest = *blake3::hash(&encoded).as_bytes();
+        let digest = *encoded.hash().as_bytes();
         self.selection_digests
             .lock()
             .expect("not poisoned")

@@ -1,12 +1,14 @@
 //! A runnable's hash: its definition, the content of every git-tracked file its
 //! globs match, its constants and the versions of its Python distributions,
-//! combined with blake3 over a stable, ordered encoding.
+//! combined with blake3 over a stable, ordered encoding ([`key`]).
 //!
 //! The inputs that made a hash are kept beside it ([`Inputs`]), so a cache
 //! entry can later say what changed between two runs.
 
+pub(crate) mod encode;
 pub(crate) mod files;
 pub(crate) mod inputs;
+mod key;
 pub(crate) mod pydist;
 pub(crate) mod stat_cache;
 
@@ -19,14 +21,14 @@ use serde::Deserialize;
 use crate::diagnostic::{Code, Diagnostic};
 use crate::ext::depset::LoadDep;
 use crate::ext::runnable::Runnable;
-use crate::model::Project;
+use crate::model::{Project, SpaceInputs};
 
 pub use files::{FileDigest, SelectionDigest, TrackedFiles};
 pub use inputs::Inputs;
+pub(crate) use key::KEY_VERSION_PART;
 pub use pydist::{Installed, normalize as normalize_pydist, venv_site_packages};
 
-/// Bumped whenever the encoding below changes, so old entries simply miss.
-const HASH_VERSION: &str = "qik-hash-2";
+use key::{Encoder, KEY_VERSION};
 
 /// What hashing reads of a deps file: `why` is only for `--explain`, and a
 /// lock's explanations can outweigh its globs.
@@ -280,76 +282,18 @@ fn is_literal_path(pattern: &str) -> bool {
         && !pattern.contains(['*', '?', '[', '\\'])
 }
 
-/// Length-prefixed fields: no two different field lists encode the same bytes.
-/// Encoded into a buffer hashed once: blake3's per-`update` overhead dwarfs
-/// fields this small.
-fn field(encoded: &mut Vec<u8>, value: &str) {
-    encoded.extend_from_slice(&(value.len() as u64).to_le_bytes());
-    encoded.extend_from_slice(value.as_bytes());
-}
-
-fn digest_hex(encoded: &[u8]) -> String {
-    blake3::hash(encoded).to_hex().to_string()
-}
-
 /// Everything about a runnable's definition that should re-run it when
-/// changed. Cache settings (`cache`, `cache-when`), tags and `hidden` are left
-/// out: they do not change what the command does.
+/// changed, as a hex digest. Cache settings (`cache`, `cache-when`), tags and
+/// `hidden` are left out: they do not change what the command does.
 pub fn definition_digest(runnable: &Runnable) -> String {
-    let mut h = Vec::with_capacity(512);
-    field(&mut h, HASH_VERSION);
-    field(&mut h, &runnable.command);
-    field(&mut h, &runnable.exec);
-    field(&mut h, &runnable.space);
-    field(&mut h, runnable.module.as_deref().unwrap_or(""));
-    let deps = &runnable.deps;
-    for (tag, items) in [
-        ("glob", &deps.globs),
-        ("const", &deps.consts),
-        ("pydist", &deps.pydists),
-    ] {
-        field(&mut h, tag);
-        field(&mut h, &items.len().to_string());
-        items.iter().for_each(|item| field(&mut h, item));
-    }
-    field(&mut h, "load");
-    for load in &deps.loads {
-        field(&mut h, &load.path);
-        load.default.iter().for_each(|glob| field(&mut h, glob));
-    }
-    field(&mut h, "command");
-    let mut commands: Vec<_> = deps
-        .commands
-        .iter()
-        .map(|c| format!("{}?{:?}", c.name, c.args))
-        .collect();
-    commands.sort();
-    commands.iter().for_each(|c| field(&mut h, c));
-    field(&mut h, "artifacts");
-    runnable.artifacts.iter().for_each(|a| field(&mut h, a));
-    // Parts only plugin runnables set; written only when set, so the
-    // digests of qik.toml commands stay as they were.
-    if !runnable.args.is_empty() || !runnable.env.is_empty() {
-        field(&mut h, "args");
-        for (key, value) in &runnable.args {
-            field(&mut h, key);
-            field(&mut h, value);
-        }
-        field(&mut h, "env");
-        let mut env = runnable.env.clone();
-        env.sort();
-        for (key, value) in &env {
-            field(&mut h, key);
-            field(&mut h, value);
-        }
-    }
-    if !runnable.in_space_env {
-        field(&mut h, "outside-space-env");
-    }
-    if runnable.native.is_some() {
-        field(&mut h, "native");
-    }
-    digest_hex(&h)
+    key::definition(runnable)
+}
+
+/// A digest per part of a runnable's definition, written with each cache
+/// entry so `--explain` can name the part that changed (see
+/// [`key::definition_parts`]).
+pub fn definition_parts(runnable: &Runnable, space: &SpaceInputs) -> BTreeMap<String, String> {
+    key::definition_parts(runnable, space)
 }
 
 /// A runnable's hash, and what made it.
@@ -440,30 +384,20 @@ impl<'a> Hashed<'a> {
     }
 
     fn digest(&self) -> String {
-        let mut h = Vec::with_capacity(
+        let mut e = Encoder::with_capacity(
             512 + self.globs.iter().map(|g| g.len() + 48).sum::<usize>()
                 + 96 * self.untracked.len(),
         );
-        field(&mut h, HASH_VERSION);
-        field(&mut h, &self.definition);
-        field(&mut h, &self.globs.len().to_string());
-        self.globs.iter().for_each(|g| field(&mut h, g));
+        e.str(KEY_VERSION).str(&self.definition).strs(&self.globs);
         // One per glob, or one for a set with exclusions: the count tells.
-        field(&mut h, &self.selections.len().to_string());
-        self.selections.iter().for_each(|d| h.extend_from_slice(d));
-        field(&mut h, &self.untracked.len().to_string());
+        e.count(self.selections.len());
+        self.selections.iter().for_each(|d| _ = e.digest(d));
+        e.count(self.untracked.len());
         for digest in &self.untracked {
-            field(&mut h, &digest.path);
-            field(&mut h, &digest.id);
+            e.str(&digest.path).str(&digest.id);
         }
-        field(&mut h, &self.consts.len().to_string());
-        self.consts.iter().for_each(|c| field(&mut h, c));
-        field(&mut h, &self.pydists.len().to_string());
-        for (name, version) in &self.pydists {
-            field(&mut h, name);
-            field(&mut h, version);
-        }
-        digest_hex(&h)
+        e.strs(&self.consts).pairs(&self.pydists);
+        e.hex()
     }
 }
 
@@ -573,5 +507,133 @@ mod tests {
             hashed(&read(&root), &["*.txt", ":!d/**"], &[]).hash,
             excluded.hash
         );
+    }
+
+    /// A runnable with every part of the definition set.
+    fn fixed_runnable() -> Runnable {
+        use crate::ext::{CommandDep, DepSet};
+        let command = |name: &str, args: &[(&str, &str)]| CommandDep {
+            name: name.to_string(),
+            args: args
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            strict: false,
+            isolated: None,
+            origin: None,
+        };
+        let set = |items: &[&str]| items.iter().map(|i| i.to_string()).collect();
+        Runnable {
+            name: "test#app/users".into(),
+            command: "test".into(),
+            space: "default".into(),
+            module: Some("app/users".into()),
+            exec: "pytest app/users".into(),
+            deps: DepSet {
+                globs: set(&["*.txt", ".env", "d/e.txt"]),
+                consts: set(&["v1"]),
+                pydists: set(&["django"]),
+                loads: [LoadDep {
+                    path: "graph/deps.json".into(),
+                    default: vec!["app/**.py".into()],
+                }]
+                .into(),
+                commands: vec![
+                    command("uv.install", &[("space", "default")]),
+                    command("build", &[]),
+                ],
+            },
+            artifacts: vec!["dist/*.whl".into()],
+            cache: crate::ext::CacheRef::Named("local".into()),
+            cache_when: crate::cache::CacheWhen::Success,
+            tags: vec!["slow".into()],
+            hidden: false,
+            args: [("k".to_string(), "v".to_string())].into(),
+            env: vec![("B".into(), "2".into()), ("A".into(), "1".into())],
+            in_space_env: true,
+            native: None,
+            executor: None,
+            replay_check: None,
+        }
+    }
+
+    /// Keys are shared between qik binaries built by different compilers:
+    /// any change to these bytes must bump `KEY_VERSION` and this test.
+    #[test]
+    fn the_key_of_a_fixed_runnable_is_pinned() {
+        let runnable = fixed_runnable();
+        let definition = definition_digest(&runnable);
+        assert_eq!(
+            definition,
+            "baa81ae9ca706cfb92a64c6f9443ec7be539ba519d811d88ed5899ad79278f18"
+        );
+        let (_dir, root) = repo();
+        let tracked = read(&root);
+        let hashed = Hashed::new(
+            &tracked,
+            definition,
+            vec!["*.txt".into(), "d/e.txt".into()],
+            vec![tracked.untracked_digest("b.out").unwrap().unwrap()],
+            runnable.deps.consts.clone(),
+            BTreeMap::from([("django".to_string(), "5.1".to_string())]),
+        )
+        .unwrap();
+        assert_eq!(
+            hashed.hash,
+            "6c36c74cb70b6a40d0bd2cbed7862e2e96174c3c98ed37b2b20b08bac187b867"
+        );
+        let space = SpaceInputs {
+            dotenv: vec![".env".into()],
+            venv: Vec::new(),
+            venv_commands: vec![runnable.deps.commands[0].clone()],
+        };
+        let parts = definition_parts(&runnable, &space);
+        let parts: Vec<String> = parts.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        assert_eq!(
+            parts,
+            [
+                "artifacts=3d12617be9744053",
+                "deps=802573ce672f9f51",
+                "dotenv=45bc3972f108da24",
+                "exec=15ed54e9ff670594",
+                "key-version=qik-hash-3",
+                "space=734e5d83be21ab39",
+                "venv=ce718fb3fc1923c5",
+            ]
+        );
+    }
+
+    #[test]
+    fn command_deps_count_by_name_and_arguments_not_order() {
+        let mut runnable = fixed_runnable();
+        let before = definition_digest(&runnable);
+        runnable.deps.commands.reverse();
+        assert_eq!(definition_digest(&runnable), before);
+        runnable.deps.commands[0]
+            .args
+            .insert("space".into(), "other".into());
+        assert_ne!(definition_digest(&runnable), before);
+        // Selection flags are not inputs.
+        let mut runnable = fixed_runnable();
+        runnable.deps.commands[0].strict = true;
+        runnable.deps.commands[0].isolated = Some(false);
+        assert_eq!(definition_digest(&runnable), before);
+    }
+
+    #[test]
+    fn fields_never_run_into_each_other() {
+        let mut a = fixed_runnable();
+        let mut b = fixed_runnable();
+        a.deps.commands = Vec::new();
+        b.deps.commands = Vec::new();
+        a.artifacts = vec!["x".into()];
+        a.args.clear();
+        b.artifacts = Vec::new();
+        b.args = [("x".to_string(), String::new())].into();
+        assert_ne!(definition_digest(&a), definition_digest(&b));
+        let (mut a, mut b) = (fixed_runnable(), fixed_runnable());
+        a.module = None;
+        b.module = Some(String::new());
+        assert_ne!(definition_digest(&a), definition_digest(&b));
     }
 }

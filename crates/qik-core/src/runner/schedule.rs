@@ -1,24 +1,31 @@
 //! Runs a DAG of jobs on a fixed pool of worker threads.
 //!
-//! Workers share one board (a mutex): each takes the lowest ready node, runs
-//! it outside the lock, then records its result and takes the next one, so a
-//! deterministic job gives a deterministic order on one worker, and thousands
-//! of quick jobs (cache replays) cost no thread hand-offs. The calling thread
-//! is a worker too. Everything is built before the threads start and the
-//! threads live inside [`std::thread::scope`], so jobs may borrow freely.
+//! The pool is crossbeam's work-stealing deques: ready nodes start in a shared
+//! [`Injector`]; a worker that finishes a node pushes the nodes it releases
+//! onto its own deque and takes the next one from there, so a chain of quick
+//! jobs (cache replays) stays on one thread and costs no hand-offs, while idle
+//! workers steal from the injector and from each other. A worker that finds
+//! nothing parks ([`Parker`]) until a busy one releases more than it takes
+//! itself, or the last job ends. The calling thread is a worker too. With one
+//! worker there is no pool: the calling thread runs the lowest ready node
+//! each time, so a deterministic job gives a deterministic order.
 //!
-//! A node runs once all its upstream nodes are done and none failed; a failure
-//! skips everything downstream of it. A stop flag (Ctrl-C) lets running jobs
-//! finish but starts nothing new.
+//! Everything is built before the threads start and the threads live inside
+//! [`std::thread::scope`], so jobs may borrow freely. A node runs once all
+//! its upstream nodes are done and none failed; a failure skips everything
+//! downstream of it. A stop flag (Ctrl-C) lets running jobs finish but starts
+//! nothing new.
 
 use std::any::Any;
 use std::collections::BTreeSet;
 use std::fmt;
 use std::panic::{self, AssertUnwindSafe};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Condvar, Mutex, MutexGuard};
+use std::sync::atomic::{self, AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Mutex, MutexGuard};
 use std::thread;
 
+use crossbeam_deque::{Injector, Steal, Stealer, Worker};
+use crossbeam_utils::sync::{Parker, Unparker};
 use thiserror::Error;
 
 /// What became of one node.
@@ -118,156 +125,299 @@ where
         return Ok(Vec::new());
     }
     let workers = workers.clamp(1, nodes.len());
-    let board = Board::new(plan);
-    let pool = Pool {
+    let seeds: Vec<usize> = (0..nodes.len()).filter(|&n| plan.waiting[n] == 0).collect();
+    let dag = Dag {
         nodes,
+        waiting: plan.waiting.iter().map(|&w| AtomicUsize::new(w)).collect(),
+        downstream: plan.downstream,
         stop,
         job: &job,
         failed: &failed,
-        board: &board,
+        failures: AtomicUsize::new(0),
+        panicked: AtomicBool::new(false),
+        panic: Mutex::new(None),
     };
-    thread::scope(|scope| {
-        for worker in 2..=workers {
-            let pool = &pool;
-            scope.spawn(move || pool.work(worker));
-        }
-        pool.work(1);
-    });
-    let state = board.state.into_inner().unwrap_or_else(|e| e.into_inner());
-    if let Some(payload) = state.panic {
+    let runs = if workers == 1 {
+        vec![dag.alone(seeds)]
+    } else {
+        Pool::run(&dag, seeds, workers)
+    };
+    let Dag {
+        downstream, panic, ..
+    } = dag;
+    if let Some(payload) = panic.into_inner().unwrap_or_else(|e| e.into_inner()) {
         panic::resume_unwind(payload);
     }
+    let mut results: Vec<Option<NodeResult<R>>> = (0..nodes.len()).map(|_| None).collect();
+    let mut failures = Vec::new();
+    for ran in runs.into_iter().flatten() {
+        if let Some(order) = ran.failure {
+            failures.push((order, ran.node));
+        }
+        results[ran.node] = Some(NodeResult::Done(ran.result));
+    }
+    // In the order the failures happened: a node downstream of two names
+    // the first.
+    failures.sort_unstable();
+    for (_, node) in failures {
+        skip_downstream(node, &downstream, &mut results);
+    }
     // Whatever is still open never started because of the stop flag.
-    Ok(state
-        .results
+    Ok(results
         .into_iter()
         .map(|result| result.unwrap_or(NodeResult::Stopped))
         .collect())
 }
 
-/// The shared bookkeeping. Workers take the lowest ready node themselves and
-/// record its result on the way to the next one, so a run of quick jobs (cache
-/// replays) costs one uncontended lock per node, not a round trip through
-/// another thread.
-struct Board<R> {
-    state: Mutex<State<R>>,
-    /// Signalled when nodes become ready or the last running job ends.
-    wake: Condvar,
+/// A job that ran, as its worker keeps it until the end.
+struct Ran<R> {
+    node: usize,
+    result: R,
+    /// The order of its failure among all failures, when it failed.
+    failure: Option<usize>,
 }
 
-struct State<R> {
-    plan: Plan,
-    /// A set, not a queue: the lowest ready index goes first whatever order
-    /// the nodes became ready in, so one worker runs a deterministic order.
-    ready: BTreeSet<usize>,
-    results: Vec<Option<NodeResult<R>>>,
-    running: usize,
-    /// Workers waiting on `wake`; nobody is woken (no syscall) when none are.
-    sleeping: usize,
-    panic: Option<Box<dyn Any + Send>>,
-}
-
-impl<R> Board<R> {
-    fn new(plan: Plan) -> Self {
-        let len = plan.waiting.len();
-        let ready = (0..len).filter(|&n| plan.waiting[n] == 0).collect();
-        Board {
-            state: Mutex::new(State {
-                plan,
-                ready,
-                results: (0..len).map(|_| None).collect(),
-                running: 0,
-                sleeping: 0,
-                panic: None,
-            }),
-            wake: Condvar::new(),
-        }
-    }
-
-    fn lock(&self) -> MutexGuard<'_, State<R>> {
-        // Jobs run outside the lock and panics are caught, so poisoning can
-        // only come from a bug in the bookkeeping itself; its state is whole.
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
-    }
-}
-
-struct Pool<'a, T, R, J, F> {
+/// The graph and the job, shared by the workers.
+struct Dag<'a, T, J, F> {
     nodes: &'a [T],
+    /// Upstream edges of each node not done yet; the worker that takes one
+    /// to zero releases the node.
+    waiting: Vec<AtomicUsize>,
+    downstream: Vec<Vec<usize>>,
     stop: &'a AtomicBool,
     job: &'a J,
     failed: &'a F,
-    board: &'a Board<R>,
+    /// Failures so far, which numbers them.
+    failures: AtomicUsize,
+    panicked: AtomicBool,
+    /// The first panic of a job, resumed on the calling thread.
+    panic: Mutex<Option<Box<dyn Any + Send>>>,
 }
 
-impl<T, R, J, F> Pool<'_, T, R, J, F>
+impl<T, R, J, F> Dag<'_, T, J, F>
 where
     T: Sync,
     R: Send,
     J: Fn(usize, &T, usize) -> R + Sync,
     F: Fn(&R) -> bool + Sync,
 {
-    fn work(&self, worker: usize) {
-        let board = self.board;
-        let mut state = board.lock();
-        loop {
-            if self.stop.load(Ordering::SeqCst) || state.panic.is_some() {
-                state.ready.clear();
-            }
-            if let Some(node) = state.ready.pop_first() {
-                state.running += 1;
-                drop(state);
-                // Caught so the other workers hear about it instead of waiting
-                // forever for this node.
-                let outcome = panic::catch_unwind(AssertUnwindSafe(|| {
-                    (self.job)(node, &self.nodes[node], worker)
-                }));
-                let bad = match &outcome {
-                    Ok(result) => (self.failed)(result),
-                    Err(_) => false,
-                };
-                state = board.lock();
-                state.running -= 1;
-                let before = state.ready.len();
-                match outcome {
-                    Ok(result) => state.finish(node, result, bad),
-                    Err(payload) => {
-                        state.panic.get_or_insert(payload);
-                    }
-                }
-                let released = state.ready.len() > before + 1;
-                if state.sleeping > 0 && (released || state.ended()) {
-                    board.wake.notify_all();
-                }
-                continue;
-            }
-            if state.ended() {
+    /// Whether nothing may start any more (stop flag, or a job panicked).
+    fn halted(&self) -> bool {
+        self.stop.load(Ordering::SeqCst) || self.panicked.load(Ordering::SeqCst)
+    }
+
+    /// Runs `node` on `worker` unless halted, records it in `ran`, and
+    /// appends the nodes its success makes ready to `released`.
+    fn step(&self, node: usize, worker: usize, ran: &mut Vec<Ran<R>>, released: &mut Vec<usize>) {
+        if self.halted() {
+            return;
+        }
+        // Caught so the other workers hear about it instead of waiting
+        // forever for this node.
+        let outcome = panic::catch_unwind(AssertUnwindSafe(|| {
+            (self.job)(node, &self.nodes[node], worker)
+        }));
+        let result = match outcome {
+            Ok(result) => result,
+            Err(payload) => {
+                self.panic
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .get_or_insert(payload);
+                self.panicked.store(true, Ordering::SeqCst);
                 return;
             }
-            state.sleeping += 1;
-            state = board.wake.wait(state).unwrap_or_else(|e| e.into_inner());
-            state.sleeping -= 1;
+        };
+        let failure = if (self.failed)(&result) {
+            Some(self.failures.fetch_add(1, Ordering::SeqCst))
+        } else {
+            if !self.halted() {
+                for &down in &self.downstream[node] {
+                    // AcqRel: the released job sees everything its upstream
+                    // jobs did.
+                    if self.waiting[down].fetch_sub(1, Ordering::AcqRel) == 1 {
+                        released.push(down);
+                    }
+                }
+            }
+            None
+        };
+        ran.push(Ran {
+            node,
+            result,
+            failure,
+        });
+    }
+
+    /// One worker: the calling thread takes the lowest ready node each time.
+    fn alone(&self, seeds: Vec<usize>) -> Vec<Ran<R>> {
+        let mut ready: BTreeSet<usize> = seeds.into_iter().collect();
+        let mut ran = Vec::new();
+        let mut released = Vec::new();
+        while let Some(node) = ready.pop_first() {
+            if self.halted() {
+                break;
+            }
+            self.step(node, 1, &mut ran, &mut released);
+            ready.extend(released.drain(..));
         }
+        ran
     }
 }
 
-impl<R> State<R> {
-    /// Nothing runs and nothing can start: every worker may leave.
-    fn ended(&self) -> bool {
-        self.running == 0 && self.ready.is_empty()
+/// The work-stealing pool of two or more workers.
+struct Pool {
+    /// The nodes ready from the start, in index order.
+    injector: Injector<usize>,
+    /// Every worker's deque, for the others to steal from.
+    stealers: Vec<Stealer<usize>>,
+    unparkers: Vec<Unparker>,
+    /// Workers parked or about to park; `sleeping` is its length, read
+    /// without the lock by workers that might have to wake one.
+    idle: Mutex<Vec<usize>>,
+    sleeping: AtomicUsize,
+    /// Nodes queued or running. The worker that takes it to zero ends the
+    /// run: nothing runs and nothing can start.
+    active: AtomicUsize,
+}
+
+impl Pool {
+    fn run<T, R, J, F>(
+        dag: &Dag<'_, T, J, F>,
+        seeds: Vec<usize>,
+        workers: usize,
+    ) -> Vec<Vec<Ran<R>>>
+    where
+        T: Sync,
+        R: Send,
+        J: Fn(usize, &T, usize) -> R + Sync,
+        F: Fn(&R) -> bool + Sync,
+    {
+        let deques: Vec<Worker<usize>> = (0..workers).map(|_| Worker::new_lifo()).collect();
+        let parkers: Vec<Parker> = (0..workers).map(|_| Parker::new()).collect();
+        let pool = Pool {
+            injector: Injector::new(),
+            stealers: deques.iter().map(Worker::stealer).collect(),
+            unparkers: parkers.iter().map(|p| p.unparker().clone()).collect(),
+            idle: Mutex::new(Vec::with_capacity(workers)),
+            sleeping: AtomicUsize::new(0),
+            active: AtomicUsize::new(seeds.len()),
+        };
+        seeds.into_iter().for_each(|node| pool.injector.push(node));
+        let pool = &pool;
+        thread::scope(|scope| {
+            let mut mine = Vec::with_capacity(1);
+            let mut others = Vec::with_capacity(workers - 1);
+            for (index, (deque, parker)) in deques.into_iter().zip(parkers).enumerate() {
+                if index == 0 {
+                    mine.push((deque, parker));
+                } else {
+                    others.push(scope.spawn(move || pool.work(dag, index, deque, parker)));
+                }
+            }
+            let (deque, parker) = mine.pop().expect("two or more workers");
+            let mut runs = vec![pool.work(dag, 0, deque, parker)];
+            for other in others {
+                // Jobs' panics are caught; this is a bug in the pool itself.
+                runs.push(other.join().unwrap_or_else(|p| panic::resume_unwind(p)));
+            }
+            runs
+        })
     }
 
-    fn finish(&mut self, node: usize, result: R, bad: bool) {
-        self.results[node] = Some(NodeResult::Done(result));
-        if bad {
-            skip_downstream(node, &self.plan.downstream, &mut self.results);
-            return;
-        }
-        for &down in &self.plan.downstream[node] {
-            self.plan.waiting[down] -= 1;
-            if self.plan.waiting[down] == 0 && self.results[down].is_none() {
-                self.ready.insert(down);
+    /// Worker `index` (id `index + 1`) until the run ends.
+    fn work<T, R, J, F>(
+        &self,
+        dag: &Dag<'_, T, J, F>,
+        index: usize,
+        deque: Worker<usize>,
+        parker: Parker,
+    ) -> Vec<Ran<R>>
+    where
+        T: Sync,
+        R: Send,
+        J: Fn(usize, &T, usize) -> R + Sync,
+        F: Fn(&R) -> bool + Sync,
+    {
+        let mut ran = Vec::new();
+        let mut released = Vec::new();
+        loop {
+            if let Some(node) = self.find(&deque) {
+                dag.step(node, index + 1, &mut ran, &mut released);
+                if !released.is_empty() {
+                    self.active.fetch_add(released.len(), Ordering::SeqCst);
+                    // Lowest index on top: taken next by this worker.
+                    released.drain(..).rev().for_each(|down| deque.push(down));
+                    // This worker takes one; the rest is for sleepers.
+                    self.wake(deque.len() - 1);
+                }
+                if self.active.fetch_sub(1, Ordering::SeqCst) == 1 {
+                    self.wake(usize::MAX);
+                    return ran;
+                }
+                continue;
+            }
+            // Nothing found: announce the nap, then look once more, so a
+            // node pushed meanwhile either is seen here or wakes this worker.
+            self.lock_idle().push(index);
+            self.sleeping.fetch_add(1, Ordering::SeqCst);
+            atomic::fence(Ordering::SeqCst);
+            let done = self.active.load(Ordering::SeqCst) == 0;
+            if !done && !self.anything_queued() {
+                parker.park();
+            }
+            let mut idle = self.lock_idle();
+            if let Some(at) = idle.iter().position(|&i| i == index) {
+                idle.swap_remove(at);
+                self.sleeping.fetch_sub(1, Ordering::SeqCst);
+            }
+            drop(idle);
+            if done {
+                return ran;
             }
         }
+    }
+
+    /// The next node: from this worker's deque, else the injector, else
+    /// another worker's deque.
+    fn find(&self, deque: &Worker<usize>) -> Option<usize> {
+        deque.pop().or_else(|| {
+            std::iter::repeat_with(|| {
+                self.injector
+                    .steal()
+                    .or_else(|| self.stealers.iter().map(Stealer::steal).collect())
+            })
+            .find(|steal| !steal.is_retry())
+            .and_then(Steal::success)
+        })
+    }
+
+    fn anything_queued(&self) -> bool {
+        !self.injector.is_empty() || self.stealers.iter().any(|s| !s.is_empty())
+    }
+
+    /// Wakes up to `count` parked workers.
+    fn wake(&self, count: usize) {
+        if count == 0 {
+            return;
+        }
+        // Pairs with the sleeper's fence: either it sees the pushed node, or
+        // this sees it registered.
+        atomic::fence(Ordering::SeqCst);
+        if self.sleeping.load(Ordering::SeqCst) == 0 {
+            return;
+        }
+        let mut idle = self.lock_idle();
+        for _ in 0..count {
+            let Some(index) = idle.pop() else { break };
+            self.sleeping.fetch_sub(1, Ordering::SeqCst);
+            self.unparkers[index].unpark();
+        }
+    }
+
+    fn lock_idle(&self) -> MutexGuard<'_, Vec<usize>> {
+        // Nothing panics while holding it.
+        self.idle.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
 
@@ -454,6 +604,65 @@ mod tests {
         let spans = spans.into_inner().unwrap();
         let ((start0, end0), (start1, end1)) = (spans[&0], spans[&1]);
         assert!(start0 < end1 && start1 < end0, "both ran at once");
+    }
+
+    #[test]
+    fn released_nodes_wake_a_parked_worker() {
+        // Worker 2 finds nothing at first and parks; 0 releases 1 and 2,
+        // which must then run at once.
+        let spans = Mutex::new(BTreeMap::new());
+        run_dag(
+            &[(), (), ()],
+            &[vec![], vec![0], vec![0]],
+            2,
+            &AtomicBool::new(false),
+            |node, _, _| {
+                let start = Instant::now();
+                thread::sleep(Duration::from_millis(if node == 0 { 50 } else { 300 }));
+                spans.lock().unwrap().insert(node, (start, Instant::now()));
+            },
+            |_| false,
+        )
+        .unwrap();
+        let spans = spans.into_inner().unwrap();
+        let ((start1, end1), (start2, end2)) = (spans[&1], spans[&2]);
+        assert!(start1 < end2 && start2 < end1, "both ran at once");
+    }
+
+    #[test]
+    fn every_node_runs_once_after_its_upstream_on_many_workers() {
+        // Fan-out and fan-in of quick jobs, many times over: a lost wakeup
+        // would hang, a double release would run a node twice.
+        let n = 300;
+        let upstream: Vec<Vec<usize>> = (0..n)
+            .map(|i: usize| {
+                [i / 2, i / 3, i.saturating_sub(5)]
+                    .into_iter()
+                    .filter(|&u| u < i)
+                    .collect()
+            })
+            .collect();
+        for workers in [2, 3, 8] {
+            for _ in 0..20 {
+                let runs: Vec<AtomicUsize> = (0..n).map(|_| AtomicUsize::new(0)).collect();
+                let results = run_dag(
+                    &vec![(); n],
+                    &upstream,
+                    workers,
+                    &AtomicBool::new(false),
+                    |node, _, _| {
+                        for &up in &upstream[node] {
+                            assert_eq!(runs[up].load(Ordering::SeqCst), 1, "{up} before {node}");
+                        }
+                        runs[node].fetch_add(1, Ordering::SeqCst);
+                    },
+                    |_| false,
+                )
+                .unwrap();
+                assert!(results.iter().all(|r| r.done().is_some()));
+                assert!(runs.iter().all(|r| r.load(Ordering::SeqCst) == 1));
+            }
+        }
     }
 
     #[test]

@@ -40,6 +40,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "hashing::stat_cache",
             "hashing::pydist",
             "hashing::inputs",
+            "hashing::encode",
             "cache",
             "cache::store",
             "cache::replays",
