@@ -29,7 +29,7 @@ pub mod environment;
 pub mod events;
 pub mod explain;
 pub mod ext;
-mod fsutil;
+pub mod fsutil;
 pub mod git;
 pub mod graph;
 pub mod hashing;

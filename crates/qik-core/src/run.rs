@@ -138,7 +138,7 @@ pub fn run(
         if let Err(message) = saved {
             sink.emit(Event::Warning {
                 name: None,
-                message,
+                message: message.to_string(),
             });
         }
     }
@@ -462,10 +462,18 @@ impl Job<'_> {
             }
         };
         if store.copy_artifacts {
-            if let Err(message) = entry.restore_artifacts(&self.dirs.root) {
-                self.warn(runnable, format!("not replaying the cache: {message}"));
-                // Unusable: gone, so that this run writes a good entry.
-                let _ = store.discard(&entry);
+            if let Err(err) = entry.restore_artifacts(&self.dirs.root) {
+                if err.entry_is_bad() {
+                    self.warn(runnable, format!("not replaying the cache: {err}"));
+                    // Unusable: gone, so that this run writes a good entry.
+                    let _ = store.discard(&entry);
+                } else {
+                    // The entry is good; the project is what failed. Keep it.
+                    self.warn(
+                        runnable,
+                        format!("not replaying the cache (the entry is kept): {err}"),
+                    );
+                }
                 return None;
             }
         }
@@ -659,7 +667,7 @@ impl Job<'_> {
         if let Err(message) = crate::cache::repo::register(&self.dirs.root, &written) {
             self.sink.emit(Event::Warning {
                 name: None,
-                message,
+                message: message.to_string(),
             });
         }
     }

@@ -152,7 +152,7 @@ impl Replays {
 
     /// Writes the file atomically if it learnt anything. Failing only costs
     /// speed next time, so the error is returned for a warning.
-    pub fn save(&self) -> Result<(), String> {
+    pub fn save(&self) -> Result<(), crate::fsutil::WriteError> {
         let mut state = self.lock();
         if state.learnt.is_empty() {
             return Ok(());
@@ -197,7 +197,7 @@ impl Replays {
         }
         state.loaded = records;
         crate::fsutil::write_atomic_unsynced(&self.path, text.as_bytes())
-            .map_err(|err| format!("cannot write {}: {err}", self.path.display()))
+            .map_err(crate::fsutil::WriteError::at(&self.path))
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {

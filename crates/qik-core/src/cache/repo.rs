@@ -7,13 +7,32 @@ use std::process::Command;
 
 const ATTRIBUTES_LINE: &str = ".qik/** linguist-generated=true merge=qik";
 
+/// Why the repo cache's new entries could not be registered with git.
+#[derive(Debug, thiserror::Error)]
+pub enum RepoError {
+    #[error("cannot list {}: {source}", dir.display())]
+    List {
+        dir: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Write(#[from] crate::fsutil::WriteError),
+    #[error("cannot run git: {0}")]
+    Spawn(#[source] std::io::Error),
+    #[error("git {args} failed: {stderr}")]
+    Git { args: String, stderr: String },
+}
+
 /// `git add -N` the files of freshly written entries, once per run.
-pub fn register(root: &Path, entry_dirs: &[PathBuf]) -> Result<(), String> {
+pub fn register(root: &Path, entry_dirs: &[PathBuf]) -> Result<(), RepoError> {
     ensure_attributes(root)?;
     let mut files = Vec::new();
     for dir in entry_dirs {
-        let entries = std::fs::read_dir(dir)
-            .map_err(|err| format!("cannot list {}: {err}", dir.display()))?;
+        let entries = std::fs::read_dir(dir).map_err(|source| RepoError::List {
+            dir: dir.clone(),
+            source,
+        })?;
         files.extend(entries.flatten().map(|e| e.path()));
     }
     files.push(root.join(".gitattributes"));
@@ -33,7 +52,7 @@ pub fn register(root: &Path, entry_dirs: &[PathBuf]) -> Result<(), String> {
     Ok(())
 }
 
-fn ensure_attributes(root: &Path) -> Result<(), String> {
+fn ensure_attributes(root: &Path) -> Result<(), RepoError> {
     let path = root.join(".gitattributes");
     let current = std::fs::read_to_string(&path).unwrap_or_default();
     if current.lines().any(|line| line.trim() == ATTRIBUTES_LINE) {
@@ -46,23 +65,23 @@ fn ensure_attributes(root: &Path) -> Result<(), String> {
     text.push_str(ATTRIBUTES_LINE);
     text.push('\n');
     crate::fsutil::write_atomic(&path, text.as_bytes())
-        .map_err(|err| format!("cannot write {}: {err}", path.display()))
+        .map_err(crate::fsutil::WriteError::at(&path))?;
+    Ok(())
 }
 
-fn git(root: &Path, args: &[&str], paths: &[PathBuf]) -> Result<(), String> {
+fn git(root: &Path, args: &[&str], paths: &[PathBuf]) -> Result<(), RepoError> {
     let output = Command::new("git")
         .args(args)
         .args(paths)
         .current_dir(root)
         .output()
-        .map_err(|err| format!("cannot run git: {err}"))?;
+        .map_err(RepoError::Spawn)?;
     if output.status.success() {
         Ok(())
     } else {
-        Err(format!(
-            "git {} failed: {}",
-            args.join(" "),
-            String::from_utf8_lossy(&output.stderr).trim()
-        ))
+        Err(RepoError::Git {
+            args: args.join(" "),
+            stderr: String::from_utf8_lossy(&output.stderr).trim().to_string(),
+        })
     }
 }

@@ -59,13 +59,10 @@ impl Entry {
 
     /// Copies the artifacts back into the project after checking each against
     /// its digest. Paths are checked to stay inside the project.
-    pub fn restore_artifacts(&self, root: &Path) -> Result<(), String> {
+    pub fn restore_artifacts(&self, root: &Path) -> Result<(), RestoreError> {
         for artifact in &self.manifest.artifacts {
-            let relative = safe_relative(&artifact.path).ok_or_else(|| {
-                format!(
-                    "artifact path {:?} leaves the project; refused",
-                    artifact.path
-                )
+            let relative = safe_relative(&artifact.path).ok_or_else(|| RestoreError::Escapes {
+                path: artifact.path.clone(),
             })?;
             let source = self.dir.join(ARTIFACTS).join(&relative);
             let target = root.join(&relative);
@@ -75,10 +72,48 @@ impl Entry {
     }
 }
 
+/// Why an entry's artifacts could not be put back.
+#[derive(Debug, thiserror::Error)]
+pub enum RestoreError {
+    /// The manifest names a path outside the project.
+    #[error("artifact path {path:?} leaves the project; refused")]
+    Escapes { path: String },
+    /// The entry lacks the artifact's copy.
+    #[error("artifact {path} is missing from the cache: {source}")]
+    Missing {
+        path: String,
+        #[source]
+        source: io::Error,
+    },
+    /// The entry's copy is not what was stored.
+    #[error("artifact {path} in the cache does not match its digest")]
+    Mismatch { path: String },
+    /// The project would not take the artifact (permissions, a full disk, a
+    /// read-only directory); the entry itself is fine.
+    #[error("cannot restore {path} into the project: {source}")]
+    Project {
+        path: String,
+        #[source]
+        source: io::Error,
+    },
+}
+
+impl RestoreError {
+    /// Whether the entry is unusable (and may be discarded), as opposed to
+    /// the project refusing a good artifact.
+    pub fn entry_is_bad(&self) -> bool {
+        !matches!(self, RestoreError::Project { .. })
+    }
+}
+
 /// Copies an artifact next to its place (keeping its mode), checks the copy
 /// against the recorded digest, then renames it into place: what lands is
 /// exactly what was verified, and large files are never held in memory.
-fn restore_one(source: &Path, target: &Path, artifact: &ArtifactRecord) -> Result<(), String> {
+fn restore_one(
+    source: &Path,
+    target: &Path,
+    artifact: &ArtifactRecord,
+) -> Result<(), RestoreError> {
     // Most replays find the artifact already in place (the last run made
     // it): reading it back is cheaper than a copy and a rename.
     let in_place = fs::symlink_metadata(target)
@@ -87,24 +122,36 @@ fn restore_one(source: &Path, target: &Path, artifact: &ArtifactRecord) -> Resul
     if in_place {
         return Ok(());
     }
+    let path = || artifact.path.clone();
+    let project = |source: io::Error| RestoreError::Project {
+        path: path(),
+        source,
+    };
+    // The cache's side first, so a failure writing the project is never
+    // mistaken for a missing artifact.
+    let mut from = fs::File::open(source).map_err(|source| RestoreError::Missing {
+        path: path(),
+        source,
+    })?;
+    let mode = from.metadata().map_err(|source| RestoreError::Missing {
+        path: path(),
+        source,
+    })?;
     let dir = target.parent().unwrap_or(Path::new("."));
-    fs::create_dir_all(dir).map_err(|err| format!("cannot restore {}: {err}", artifact.path))?;
-    let temp = tempfile::Builder::new()
+    fs::create_dir_all(dir).map_err(project)?;
+    let mut temp = tempfile::Builder::new()
         .prefix(".qik-restore-")
         .tempfile_in(dir)
-        .map_err(|err| format!("cannot restore {}: {err}", artifact.path))?;
-    fs::copy(source, temp.path())
-        .map_err(|err| format!("artifact {} missing from the cache: {err}", artifact.path))?;
-    let (digest, size) = file_digest(temp.path())
-        .map_err(|err| format!("cannot read artifact {}: {err}", artifact.path))?;
+        .map_err(project)?;
+    io::copy(&mut from, temp.as_file_mut()).map_err(project)?;
+    temp.as_file()
+        .set_permissions(mode.permissions())
+        .map_err(project)?;
+    let (digest, size) = file_digest(temp.path()).map_err(project)?;
     if size != artifact.size || digest != artifact.digest {
-        return Err(format!(
-            "artifact {} does not match its digest",
-            artifact.path
-        ));
+        return Err(RestoreError::Mismatch { path: path() });
     }
-    temp.persist(target)
-        .map_err(|err| format!("cannot restore {}: {}", artifact.path, err.error))?;
+    temp.persist(target).map_err(|err| project(err.error))?;
     Ok(())
 }
 
@@ -603,6 +650,7 @@ mod tests {
             entry
                 .restore_artifacts(&root)
                 .unwrap_err()
+                .to_string()
                 .contains("does not match")
         );
 
@@ -612,9 +660,50 @@ mod tests {
             escaping
                 .restore_artifacts(&root)
                 .unwrap_err()
+                .to_string()
                 .contains("leaves the project")
         );
         assert!(!dir.path().join("outside").exists());
+    }
+
+    /// A project that refuses an artifact (here `out` is a file, so
+    /// `out/report.xml` cannot be written; a full disk or a read-only
+    /// directory fail the same way) says so, and the entry stays good. A copy
+    /// missing from the cache is the entry's fault.
+    #[test]
+    fn a_project_that_refuses_an_artifact_does_not_condemn_the_entry() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("project");
+        fs::create_dir_all(root.join("out")).unwrap();
+        fs::write(root.join("out/report.xml"), "<ok/>").unwrap();
+        let log = dir.path().join("log");
+        fs::write(&log, "").unwrap();
+        let (digest, size) = file_digest(&root.join("out/report.xml")).unwrap();
+        let mut m = manifest("t", "h");
+        m.artifacts.push(ArtifactRecord {
+            path: "out/report.xml".into(),
+            digest,
+            size,
+        });
+        let entry = store(dir.path()).put(&m, "t", &log, &root).unwrap();
+
+        fs::remove_dir_all(root.join("out")).unwrap();
+        fs::write(root.join("out"), "in the way").unwrap();
+        let err = entry.restore_artifacts(&root).unwrap_err();
+        assert!(matches!(err, RestoreError::Project { .. }), "{err}");
+        assert!(!err.entry_is_bad());
+        assert!(
+            err.to_string()
+                .starts_with("cannot restore out/report.xml into the project: "),
+            "{err}"
+        );
+        assert!(entry.dir.join("artifacts/out/report.xml").is_file());
+
+        fs::remove_file(root.join("out")).unwrap();
+        fs::remove_file(entry.dir.join("artifacts/out/report.xml")).unwrap();
+        let err = entry.restore_artifacts(&root).unwrap_err();
+        assert!(matches!(err, RestoreError::Missing { .. }), "{err}");
+        assert!(err.entry_is_bad());
     }
 
     #[cfg(unix)]

@@ -379,7 +379,7 @@ impl TrackedFiles {
 
     /// Writes the stat cache back if it learnt anything. Failing to save it only
     /// costs speed next time, so the error is returned for a warning.
-    pub fn save(&self) -> Result<(), String> {
+    pub fn save(&self) -> Result<(), crate::fsutil::WriteError> {
         self.stat_cache.lock().expect("not poisoned").save()
     }
 }

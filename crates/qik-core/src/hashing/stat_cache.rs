@@ -8,6 +8,8 @@
 use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::fs;
+
+use crate::fsutil::WriteError;
 use std::path::PathBuf;
 
 const HEADER: &str = "qik-stat-cache 1";
@@ -101,7 +103,7 @@ impl StatCache {
     }
 
     /// Writes the cache atomically if it changed.
-    pub(crate) fn save(&mut self) -> Result<(), String> {
+    pub(crate) fn save(&mut self) -> Result<(), WriteError> {
         if !self.dirty {
             return Ok(());
         }
@@ -125,7 +127,7 @@ impl StatCache {
             );
         }
         crate::fsutil::write_atomic_unsynced(&self.path, text.as_bytes())
-            .map_err(|err| format!("cannot write {}: {err}", self.path.display()))?;
+            .map_err(WriteError::at(&self.path))?;
         self.dirty = false;
         Ok(())
     }
