@@ -115,6 +115,22 @@ fn run(root: &Path, options: &Options) -> Result<Release> {
         // The binaries report the version being released, even in a dry run
         // that leaves the manifest alone.
         .env("QIK_RELEASE_VERSION", &version);
+    // What cargo sets for the program it runs (this one, or the test) is not
+    // the build's: build scripts that watch these variables (ring's does)
+    // would rerun, and the next everyday build would run them again.
+    for (key, _) in std::env::vars_os() {
+        let key = key.to_string_lossy();
+        if key.starts_with("CARGO_PKG_")
+            || key.starts_with("CARGO_MANIFEST_")
+            || key.starts_with("CARGO_CRATE_")
+            || key.starts_with("CARGO_BIN_")
+            || key == "CARGO_PRIMARY_PACKAGE"
+            || key == "CARGO_TARGET_TMPDIR"
+            || key == "OUT_DIR"
+        {
+            build.env_remove(&*key);
+        }
+    }
     let status = build.status().context("cannot run cargo")?;
     ensure!(status.success(), "the release build failed");
 
