@@ -35,6 +35,8 @@ struct Options {
     profile: String,
     target_dir: Option<PathBuf>,
     out: Option<PathBuf>,
+    /// Extra arguments of the build (the test's: see there).
+    cargo_args: Vec<String>,
 }
 
 pub(crate) fn main(args: &[String]) -> Result<()> {
@@ -44,6 +46,7 @@ pub(crate) fn main(args: &[String]) -> Result<()> {
         profile: "release".to_string(),
         target_dir: None,
         out: None,
+        cargo_args: Vec::new(),
     };
     let mut args = args.iter();
     while let Some(arg) = args.next() {
@@ -108,9 +111,26 @@ fn run(root: &Path, options: &Options) -> Result<Release> {
         .arg(&options.profile)
         .arg("--target-dir")
         .arg(&target_dir)
+        .args(&options.cargo_args)
         // The binaries report the version being released, even in a dry run
         // that leaves the manifest alone.
         .env("QIK_RELEASE_VERSION", &version);
+    // What cargo sets for the program it runs (this one, or the test) is not
+    // the build's: build scripts that watch these variables (ring's does)
+    // would rerun, and the next everyday build would run them again.
+    for (key, _) in std::env::vars_os() {
+        let key = key.to_string_lossy();
+        if key.starts_with("CARGO_PKG_")
+            || key.starts_with("CARGO_MANIFEST_")
+            || key.starts_with("CARGO_CRATE_")
+            || key.starts_with("CARGO_BIN_")
+            || key == "CARGO_PRIMARY_PACKAGE"
+            || key == "CARGO_TARGET_TMPDIR"
+            || key == "OUT_DIR"
+        {
+            build.env_remove(&*key);
+        }
+    }
     let status = build.status().context("cannot run cargo")?;
     ensure!(status.success(), "the release build failed");
 
@@ -251,16 +271,25 @@ mod tests {
     }
 
     /// A dry run builds the binaries, sums them and writes the changelog
-    /// section without touching tracked files. It builds in its own target
-    /// dir (the test run holds the workspace's), kept between runs.
+    /// section without touching tracked files.
+    ///
+    /// It reuses the build the test run just made instead of compiling the
+    /// workspace again: the workspace's target dir is its build dir
+    /// (`build.build-dir`), and xtask is built along (`-p xtask`) so that
+    /// cargo unifies features as for the workspace, so every dependency is
+    /// already compiled; the binaries land in a target dir of their own (the
+    /// workspace's `qik` is not overwritten). qik-cli itself gets line
+    /// tables only: that keys its units apart from the everyday ones, so the
+    /// stamped version (an `option_env!`) does not make the next
+    /// `cargo test` recompile qik-cli, nor this test the other way round.
     #[test]
     fn a_dry_run_builds_sums_and_changes_nothing_tracked() {
         let root = crate::workspace_root();
         let manifest_before = std::fs::read(root.join("Cargo.toml")).unwrap();
         let changelog_before = std::fs::read(root.join("CHANGELOG.md")).ok();
-        let tools = std::env::var_os("QIK_TEST_TOOLS")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| root.join("target/test-tools"));
+        // This test runs as `<target>/debug/deps/xtask-<hash>`.
+        let exe = std::env::current_exe().unwrap();
+        let target = exe.ancestors().nth(3).unwrap();
         let out = tempfile::tempdir().unwrap();
         let release = run(
             &root,
@@ -268,8 +297,16 @@ mod tests {
                 version: Some("9.8.7-rc.1".into()),
                 dry_run: true,
                 profile: "dev".into(),
-                target_dir: Some(tools.join("release-target")),
+                target_dir: Some(target.join("xtask-release-test")),
                 out: Some(out.path().to_path_buf()),
+                cargo_args: vec![
+                    "-p".into(),
+                    "xtask".into(),
+                    "--config".into(),
+                    format!("build.build-dir={:?}", target.display().to_string()),
+                    "--config".into(),
+                    "profile.dev.package.qik-cli.debug=\"line-tables-only\"".into(),
+                ],
             },
         )
         .expect("dry run");

@@ -474,7 +474,7 @@ cache = "qik.s3"
         let validator = validator();
         let root = crate::workspace_root();
         let mut projects = vec![root.join("examples/monorepo")];
-        let parity = root.join("crates/qik-cli/tests/parity");
+        let parity = root.join("tests/parity");
         for entry in std::fs::read_dir(&parity).unwrap() {
             let path = entry.unwrap().path();
             if path.join("qik.toml").is_file() {

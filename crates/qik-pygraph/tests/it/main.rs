@@ -1,11 +1,10 @@
 //! qik.pygraph engine tests: the semantics document item by item on small
-//! fixtures, bad input, the cache, lock and check, and the graph of real
-//! packages compared with grimp's.
+//! fixtures, bad input, the cache, lock and check. (The comparisons with
+//! Python's `ast` and with grimp on real packages need installed tools and
+//! live with the end-to-end tests, in `tests/it/pygraph/`.)
 
-mod ast_parity;
 mod bad_input;
 mod cache;
-mod grimp;
 mod lock_check;
 mod semantics;
 mod support;

@@ -11,7 +11,7 @@ fn huge_output_runs_and_replays_within_a_small_memory_limit() {
     let project = Project::with_config(
         "[commands]\nbig = {exec = \"head -c 300000000 /dev/zero | tr '\\\\0' x | fold -w 100\", deps = [\"qik.toml\"]}\n",
     );
-    let qik = env!("CARGO_BIN_EXE_qik");
+    let qik = crate::support::qik_bin().display();
     // 250 MB of address space for qik itself; its output is 303 MB.
     let script = format!("ulimit -v 250000 && exec {qik} -v 2 -n 2 big > /dev/null");
     for round in ["runs", "replays"] {

@@ -6,7 +6,7 @@
 //! agreed on every file.)
 
 use std::collections::BTreeSet;
-use std::path::Path;
+
 use std::process::Command;
 
 #[test]
@@ -23,7 +23,7 @@ fn the_standard_library_agrees_with_pythons_ast() {
         .expect("utf-8")
         .trim()
         .to_string();
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/it/ast_imports.py");
+    let script = crate::support::tests_file("it/pygraph/ast_imports.py");
     let out = Command::new(python)
         .arg(script)
         .arg(&stdlib)

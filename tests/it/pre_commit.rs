@@ -2,24 +2,24 @@
 //! pre-commit on a sample repository: pre-commit builds qik from this
 //! repository with cargo (`language: rust`) and runs the hooks.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 
+use crate::support::tools::{pre_commit_dir, tools_dir};
 use crate::support::{Project, git};
-use crate::tools::{pre_commit_dir, tools_dir};
 
 /// This repository's tracked files as they are in the working tree,
 /// committed in a repository of their own with fixed dates: the same
 /// sources give the same commit, so pre-commit reuses the environment it
 /// built for them, and a change gets a new one.
 fn hooks_repository() -> (PathBuf, String) {
-    let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let source = crate::support::workspace_root();
     let copy = tools_dir().join("pre-commit-hooks-repo");
     let _ = std::fs::remove_dir_all(&copy);
     std::fs::create_dir_all(&copy).unwrap();
     let listed = Command::new("git")
         .args(["ls-files", "-z", "--cached"])
-        .current_dir(&source)
+        .current_dir(source)
         .output()
         .expect("git runs");
     assert!(listed.status.success());

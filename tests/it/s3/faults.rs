@@ -3,9 +3,10 @@
 
 use std::time::Duration;
 
-use crate::support::{
+use super::support::{
     AWS_ENV, BUCKET, Fault, Project, Proxy, S3Server, build_project, free_port_endpoint, retarget,
 };
+use super::support::{LocalCache as _, RemoteWarnings as _};
 
 /// Far above one `timeout = 1` (plus the retry), far below "hung".
 const BOUND: Duration = Duration::from_secs(12);
@@ -14,7 +15,7 @@ const BOUND: Duration = Duration::from_secs(12);
 fn seeded() -> (S3Server, Project) {
     let server = S3Server::start();
     let a = build_project(&server.endpoint(), "");
-    let run = a.qik(&["build"], AWS_ENV);
+    let run = a.qik(".", &["build"], AWS_ENV);
     run.assert_ok();
     run.assert_quiet();
     assert_eq!(server.seals().len(), 1);
@@ -24,7 +25,7 @@ fn seeded() -> (S3Server, Project) {
 
 /// The clone ran the command itself, warned once, and did not take long.
 #[track_caller]
-fn assert_degraded(run: &crate::support::Run, b: &Project, warning: &str) {
+fn assert_degraded(run: &super::support::Run, b: &Project, warning: &str) {
     run.assert_ok();
     run.assert_ran("build");
     run.assert_one_warning(warning);
@@ -47,14 +48,14 @@ fn read_through(fault: Fault) -> (S3Server, Proxy, Project) {
 #[test]
 fn an_unreachable_server_warns_once_for_the_whole_run() {
     let endpoint = free_port_endpoint();
-    let mut config = crate::support::config(&endpoint, "");
+    let mut config = super::support::config(&endpoint, "");
     for name in ["lint", "test", "docs"] {
         config.push_str(&format!(
             "\n[commands.{name}]\nexec = \"echo {name} ran\"\ndeps = [\"src/**\"]\ncache = \"remote\"\n"
         ));
     }
-    let p = Project::new(&[("qik.toml", &config), ("src/input.txt", "one\n")]);
-    let run = p.qik(&["-n", "1"], AWS_ENV);
+    let p = Project::with_files(&[("qik.toml", &config), ("src/input.txt", "one\n")]);
+    let run = p.qik(".", &["-n", "1"], AWS_ENV);
     run.assert_ok();
     for name in ["build", "lint", "test", "docs"] {
         run.assert_ran(name);
@@ -66,28 +67,28 @@ fn an_unreachable_server_warns_once_for_the_whole_run() {
     );
     assert!(run.elapsed < BOUND, "took {:?}", run.elapsed);
     // The results are still cached locally.
-    let again = p.qik(&["build"], AWS_ENV);
+    let again = p.qik(".", &["build"], AWS_ENV);
     again.assert_cached("build");
 }
 
 #[test]
 fn a_hanging_server_costs_one_timeout() {
     let (_server, _proxy, b) = read_through(Fault::Hang);
-    let run = b.qik(&["build"], AWS_ENV);
+    let run = b.qik(".", &["build"], AWS_ENV);
     assert_degraded(&run, &b, "did not answer in time");
 }
 
 #[test]
 fn a_slow_server_is_abandoned() {
     let (_server, _proxy, b) = read_through(Fault::Slow);
-    let run = b.qik(&["build"], AWS_ENV);
+    let run = b.qik(".", &["build"], AWS_ENV);
     assert_degraded(&run, &b, "too slow");
 }
 
 #[test]
 fn server_errors_are_retried_once_then_skipped() {
     let (_server, proxy, b) = read_through(Fault::Status(500));
-    let run = b.qik(&["build"], AWS_ENV);
+    let run = b.qik(".", &["build"], AWS_ENV);
     assert_degraded(&run, &b, "HTTP 500 InternalError");
     let gets = proxy
         .requests()
@@ -101,7 +102,7 @@ fn server_errors_are_retried_once_then_skipped() {
 fn a_transient_503_is_retried_and_hits() {
     let (_server, proxy, b) = read_through(Fault::Pass);
     proxy.set_rule(Fault::Status(503), Some("GET"), Some(1));
-    let run = b.qik(&["build"], AWS_ENV);
+    let run = b.qik(".", &["build"], AWS_ENV);
     run.assert_ok();
     run.assert_cached("build");
     run.assert_quiet();
@@ -111,14 +112,14 @@ fn a_transient_503_is_retried_and_hits() {
 #[test]
 fn a_reset_connection_is_a_fault() {
     let (_server, _proxy, b) = read_through(Fault::Reset);
-    let run = b.qik(&["build"], AWS_ENV);
+    let run = b.qik(".", &["build"], AWS_ENV);
     assert_degraded(&run, &b, "broke");
 }
 
 #[test]
 fn a_truncated_body_is_never_restored() {
     let (_server, _proxy, b) = read_through(Fault::Truncate);
-    let run = b.qik(&["build"], AWS_ENV);
+    let run = b.qik(".", &["build"], AWS_ENV);
     assert_degraded(&run, &b, "remote cache");
     assert!(b.local_entries().len() == 1, "only its own entry");
 }
@@ -126,7 +127,7 @@ fn a_truncated_body_is_never_restored() {
 #[test]
 fn a_corrupted_body_is_never_restored() {
     let (_server, _proxy, b) = read_through(Fault::Corrupt);
-    let run = b.qik(&["build"], AWS_ENV);
+    let run = b.qik(".", &["build"], AWS_ENV);
     assert_degraded(&run, &b, "remote cache");
     // Its own run's entry, with the right bytes.
     let entries = b.local_entries();
@@ -144,7 +145,7 @@ fn a_failed_upload_warns_and_keeps_the_local_result() {
         let proxy = Proxy::start(server.port);
         proxy.set_rule(fault, Some("PUT"), None);
         let a = build_project(&proxy.endpoint(), "");
-        let run = a.qik(&["build"], AWS_ENV);
+        let run = a.qik(".", &["build"], AWS_ENV);
         run.assert_ok();
         run.assert_ran("build");
         run.assert_one_warning("PUT");
@@ -154,7 +155,7 @@ fn a_failed_upload_warns_and_keeps_the_local_result() {
             "{fault:?}: no seal without its blobs"
         );
         proxy.set(Fault::Pass);
-        let again = a.qik(&["build"], AWS_ENV);
+        let again = a.qik(".", &["build"], AWS_ENV);
         again.assert_cached("build");
         again.assert_quiet();
     }
@@ -166,12 +167,12 @@ fn wrong_credentials_are_a_clear_warning_without_secrets() {
     let token = "IQoJb3JpZ2luX2VjEXAMPLETOKEN";
     let wrong = "wrong-secret-0123456789abcdef";
     let env = [
-        ("AWS_ACCESS_KEY_ID", crate::support::ACCESS_KEY),
+        ("AWS_ACCESS_KEY_ID", super::support::ACCESS_KEY),
         ("AWS_SECRET_ACCESS_KEY", wrong),
         ("AWS_SESSION_TOKEN", token),
     ];
     for verbosity in ["1", "2"] {
-        let run = b.qik(&["build", "-f", "-v", verbosity], &env);
+        let run = b.qik(".", &["build", "-f", "-v", verbosity], &env);
         run.assert_ok();
         run.assert_ran("build");
         run.assert_one_warning("credentials were refused");
@@ -179,7 +180,7 @@ fn wrong_credentials_are_a_clear_warning_without_secrets() {
         assert!(run.elapsed < BOUND, "took {:?}", run.elapsed);
     }
     std::fs::remove_dir_all(b.root.join("._qik")).unwrap();
-    let run = b.qik(&["build"], &env[..2]);
+    let run = b.qik(".", &["build"], &env[..2]);
     run.assert_ok();
     run.assert_ran("build");
     run.assert_one_warning("credentials were refused");
@@ -191,7 +192,7 @@ fn wrong_credentials_are_a_clear_warning_without_secrets() {
     );
     b.write("qik.toml", &missing);
     std::fs::remove_dir_all(b.root.join("._qik")).unwrap();
-    let run = b.qik(&["build"], AWS_ENV);
+    let run = b.qik(".", &["build"], AWS_ENV);
     run.assert_ran("build");
     run.assert_one_warning("bucket does not exist");
 }

@@ -4,8 +4,8 @@
 
 use std::path::Path;
 
+use crate::support::tools::{build_wheel, uv_env};
 use crate::support::{Project, Run};
-use crate::tools::{build_wheel, uv_env};
 
 /// A project plus a directory of wheels outside it.
 struct UvProject {
@@ -47,7 +47,7 @@ impl UvProject {
     /// `uv pip install` into the default space's venv behind qik's back.
     fn install_by_hand(&self, requirement: &str) {
         let env = uv_env(self.wheels());
-        let status = std::process::Command::new(crate::tools::uv_dir().join("uv"))
+        let status = std::process::Command::new(crate::support::tools::uv_dir().join("uv"))
             .args(["pip", "install", "--quiet", requirement, "--python"])
             .arg(self.project.root.join("._qik/venv/default/bin/python"))
             .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))

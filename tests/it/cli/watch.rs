@@ -32,7 +32,7 @@ impl Watching {
     fn spawn(p: &Project, args: &[&str], env: &[(&str, &str)]) -> Watching {
         let logs = tempfile::tempdir().expect("temp dir");
         let stderr = logs.path().join("stderr");
-        let mut command = Command::new(env!("CARGO_BIN_EXE_qik"));
+        let mut command = Command::new(crate::support::qik_bin());
         command
             .arg("--watch")
             .args(args)

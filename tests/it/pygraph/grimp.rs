@@ -1,63 +1,18 @@
 //! The graph of real packages equals grimp's (`grimp_graph.py` prints
-//! grimp's graph in our json shape). grimp and the packages' wheels are
-//! installed from PyPI on first use into `$QIK_TEST_TOOLS/pygraph`
-//! (default `~/.cache/qik-test-tools`), under a file lock; a failed install
-//! fails the test.
+//! grimp's graph in our json shape). grimp and the packages' wheels come
+//! from the harness's tools (`support::tools::grimp_dir`).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::OnceLock;
 
 use qik_pygraph::{BuildOptions, build, python_files};
 
-const GRIMP: &str = "grimp==3.20";
-const PACKAGES: &[&str] = &["Django==5.1.4", "flask==3.1.0"];
-
-fn tools() -> &'static Path {
-    static DIR: OnceLock<PathBuf> = OnceLock::new();
-    DIR.get_or_init(|| {
-        let base = match std::env::var_os("QIK_TEST_TOOLS") {
-            Some(dir) => PathBuf::from(dir),
-            None => {
-                PathBuf::from(std::env::var_os("HOME").expect("HOME")).join(".cache/qik-test-tools")
-            }
-        };
-        let dir = base.join("pygraph");
-        std::fs::create_dir_all(&dir).expect("tools dir");
-        let marker = format!("ready-{GRIMP}-{}", PACKAGES.join("-"));
-        let script = format!(
-            r#"set -e
-cd "$1"
-[ -f "{marker}" ] && exit 0
-echo "installing {GRIMP} and the test packages into $1 (first use only)" >&2
-python3 -m venv venv
-venv/bin/pip install -q "{GRIMP}"
-venv/bin/pip download -q --no-deps -d dl {packages}
-for whl in dl/*.whl; do
-  name=$(basename "$whl" .whl)
-  [ -d "src/$name" ] || venv/bin/python -m zipfile -e "$whl" "src/$name"
-done
-touch "{marker}"
-"#,
-            packages = PACKAGES.join(" ")
-        );
-        let status = Command::new("flock")
-            .arg(dir.join("install.lock"))
-            .args(["sh", "-c", &script, "sh"])
-            .arg(&dir)
-            .status()
-            .expect("flock and sh run");
-        assert!(
-            status.success(),
-            "installing grimp and the test packages failed; these tests need them"
-        );
-        dir
-    })
-}
+use crate::support::tests_file;
+use crate::support::tools::grimp_dir;
 
 /// The unpacked wheel of `package` (e.g. `Django-5.1.4`).
 fn unpacked(prefix: &str) -> PathBuf {
-    let src = tools().join("src");
+    let src = grimp_dir().join("src");
     std::fs::read_dir(&src)
         .expect("src dir")
         .map(|e| e.expect("entry").path())
@@ -69,8 +24,8 @@ fn unpacked(prefix: &str) -> PathBuf {
 }
 
 fn grimp_json(root: &Path, flags: &[&str]) -> String {
-    let out = Command::new(tools().join("venv/bin/python"))
-        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/it/grimp_graph.py"))
+    let out = Command::new(grimp_dir().join("venv/bin/python"))
+        .arg(tests_file("it/pygraph/grimp_graph.py"))
         .arg(root)
         .args(flags)
         .output()

@@ -1,8 +1,16 @@
-//! Temporary git projects and a runner for the built binaries.
+//! The one harness of the end-to-end tests: temporary git projects, the
+//! binaries under their real names, runs and what they printed, and the
+//! tools some tests need (installed on first use, see [`tools`]).
+
+pub(crate) mod bins;
+pub(crate) mod tools;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+pub(crate) use bins::{qik_bin, qikx_bin};
 
 /// A temporary git repository holding a qik project.
 pub(crate) struct Project {
@@ -26,6 +34,31 @@ impl Project {
         project
     }
 
+    /// A repository with `files`, all added to the index.
+    pub(crate) fn with_files(files: &[(&str, &str)]) -> Project {
+        let project = Project::new();
+        for (path, content) in files {
+            project.write(path, content);
+        }
+        project.git_add();
+        project
+    }
+
+    /// Another checkout of the same tracked files: no `._qik`, no outputs.
+    pub(crate) fn clone_repo(&self) -> Project {
+        let listed = self.git(&["ls-files", "-z"]);
+        let files: Vec<(&str, String)> = listed
+            .split('\0')
+            .filter(|path| !path.is_empty())
+            .map(|path| (path, self.read(path)))
+            .collect();
+        let pairs: Vec<(&str, &str)> = files
+            .iter()
+            .map(|(path, content)| (*path, content.as_str()))
+            .collect();
+        Project::with_files(&pairs)
+    }
+
     /// A repository holding a copy of `source`.
     pub(crate) fn copy_of(source: &Path) -> Project {
         let project = Project::new();
@@ -42,14 +75,14 @@ impl Project {
     /// Runs `qik` in `cwd` (relative to the root) with a clean environment.
     #[track_caller]
     pub(crate) fn qik(&self, cwd: &str, args: &[&str], env: &[(&str, &str)]) -> Run {
-        let run = run_bin(env!("CARGO_BIN_EXE_qik"), &self.root.join(cwd), args, env);
+        let run = run_bin(qik_bin(), &self.root.join(cwd), args, env);
         self.check_schema(&run);
         run
     }
 
     #[track_caller]
     pub(crate) fn qikx(&self, cwd: &str, args: &[&str], env: &[(&str, &str)]) -> Run {
-        let run = run_bin(env!("CARGO_BIN_EXE_qikx"), &self.root.join(cwd), args, env);
+        let run = run_bin(qikx_bin(), &self.root.join(cwd), args, env);
         self.check_schema(&run);
         run
     }
@@ -93,11 +126,17 @@ impl Project {
 
     /// `qik` at the root, started but not waited for (see [`Spawned::wait`]).
     pub(crate) fn spawn_qik(&self, args: &[&str], env: &[(&str, &str)]) -> Spawned {
-        let mut command = qik_command(env!("CARGO_BIN_EXE_qik"), &self.root, args, env);
+        let mut command = self.qik_command(args, env);
         command
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::piped());
         Spawned(command.spawn().expect("binary starts"))
+    }
+
+    /// `qik` at the root with a clean environment plus `env`, to run as the
+    /// caller likes.
+    pub(crate) fn qik_command(&self, args: &[&str], env: &[(&str, &str)]) -> Command {
+        qik_command(qik_bin(), &self.root, args, env)
     }
 
     /// Runs git in the root; panics unless it succeeds. Returns its stdout.
@@ -111,9 +150,14 @@ impl Project {
         String::from_utf8_lossy(&output.stdout).into_owned()
     }
 
+    /// Stages everything but qik's private directory.
+    pub(crate) fn git_add(&self) {
+        self.git(&["add", "-A", "--", ".", ":(exclude)._qik"]);
+    }
+
     /// Stages everything but qik's private directory and commits it.
     pub(crate) fn commit_all(&self) {
-        self.git(&["add", "-A", "--", ".", ":(exclude)._qik"]);
+        self.git_add();
         self.git(&["commit", "-q", "--allow-empty", "-m", "test"]);
     }
 
@@ -135,7 +179,7 @@ impl Project {
 fn schema() -> &'static jsonschema::Validator {
     static SCHEMA: OnceLock<jsonschema::Validator> = OnceLock::new();
     SCHEMA.get_or_init(|| {
-        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../schema/qik.schema.json");
+        let path = workspace_root().join("schema/qik.schema.json");
         let text = std::fs::read_to_string(path).expect("read the schema");
         let schema = serde_json::from_str(&text).expect("the schema is JSON");
         jsonschema::draft7::new(&schema).expect("a valid schema")
@@ -151,8 +195,9 @@ impl Spawned {
     }
 
     pub(crate) fn wait(self) -> Run {
+        let started = Instant::now();
         let output = self.0.wait_with_output().expect("binary runs");
-        Run::from(output)
+        Run::new(output, started)
     }
 }
 
@@ -197,10 +242,12 @@ pub(crate) struct Run {
     pub(crate) stderr: String,
     /// stdout exactly as printed (`stdout` is its lossy UTF-8 reading).
     pub(crate) stdout_bytes: Vec<u8>,
+    /// From start (or from the wait, for a spawned process) to exit.
+    pub(crate) elapsed: Duration,
 }
 
-impl From<Output> for Run {
-    fn from(output: Output) -> Run {
+impl Run {
+    fn new(output: Output, started: Instant) -> Run {
         let Output {
             status,
             stdout,
@@ -211,13 +258,42 @@ impl From<Output> for Run {
             stdout: String::from_utf8_lossy(&stdout).into_owned(),
             stderr: String::from_utf8_lossy(&stderr).into_owned(),
             stdout_bytes: stdout,
+            elapsed: started.elapsed(),
         }
     }
-}
 
-impl Run {
     pub(crate) fn lines(&self) -> Vec<&str> {
         self.stdout.lines().collect()
+    }
+
+    /// stdout and stderr, for searching both.
+    pub(crate) fn all(&self) -> String {
+        format!("{}\n{}", self.stdout, self.stderr)
+    }
+
+    #[track_caller]
+    pub(crate) fn assert_ok(&self) {
+        assert_eq!(self.code, 0, "qik failed: {self:#?}");
+    }
+
+    /// The runnable ran its command (it was not replayed).
+    #[track_caller]
+    pub(crate) fn assert_ran(&self, name: &str) {
+        assert!(
+            self.stderr.contains(&format!("[run] {name} ")),
+            "{name} did not run: {self:#?}"
+        );
+    }
+
+    /// The runnable was replayed from a cache.
+    #[track_caller]
+    pub(crate) fn assert_cached(&self, name: &str) {
+        assert!(
+            self.stderr
+                .lines()
+                .any(|line| line == format!("[cached] {name}")),
+            "{name} was not replayed: {self:#?}"
+        );
     }
 
     /// Asserts a user error (exit 1) whose message has all of `parts`.
@@ -236,18 +312,19 @@ impl Run {
 
 /// Runs `qik` in any directory (not necessarily a project).
 pub(crate) fn run_in(cwd: &Path, args: &[&str], env: &[(&str, &str)]) -> Run {
-    run_bin(env!("CARGO_BIN_EXE_qik"), cwd, args, env)
+    run_bin(qik_bin(), cwd, args, env)
 }
 
-fn run_bin(bin: &str, cwd: &Path, args: &[&str], env: &[(&str, &str)]) -> Run {
+fn run_bin(bin: &Path, cwd: &Path, args: &[&str], env: &[(&str, &str)]) -> Run {
+    let started = Instant::now();
     let output = qik_command(bin, cwd, args, env)
         .output()
         .expect("binary runs");
-    Run::from(output)
+    Run::new(output, started)
 }
 
 /// A binary with a clean environment: PATH, HOME, `NO_COLOR=1`, and `env`.
-fn qik_command(bin: &str, cwd: &Path, args: &[&str], env: &[(&str, &str)]) -> Command {
+fn qik_command(bin: &Path, cwd: &Path, args: &[&str], env: &[(&str, &str)]) -> Command {
     let mut command = Command::new(bin);
     command
         .args(args)
@@ -260,4 +337,31 @@ fn qik_command(bin: &str, cwd: &Path, args: &[&str], env: &[(&str, &str)]) -> Co
         command.env(key, value);
     }
     command
+}
+
+/// The repository this test suite belongs to.
+pub(crate) fn workspace_root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("tests/ is one level down")
+}
+
+/// A file of this crate (`tests/<path>`): fixtures and helper scripts.
+pub(crate) fn tests_file(path: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(path)
+}
+
+/// Calls `f` on every file below `dir`.
+pub(crate) fn walk(dir: &Path, f: &mut dyn FnMut(&Path)) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if entry.file_type().is_ok_and(|t| t.is_dir()) {
+            walk(&path, f);
+        } else {
+            f(&path);
+        }
+    }
 }

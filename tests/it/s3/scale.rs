@@ -2,7 +2,8 @@
 
 use std::time::Instant;
 
-use crate::support::{AWS_ENV, BUCKET, Project, Proxy, S3Server};
+use super::support::RemoteWarnings as _;
+use super::support::{AWS_ENV, BUCKET, Project, Proxy, S3Server};
 
 fn project(endpoint: &str, exec: &str, artifacts: &str) -> Project {
     let config = format!(
@@ -12,7 +13,7 @@ fn project(endpoint: &str, exec: &str, artifacts: &str) -> Project {
          [commands.make]\nexec = \"{exec}\"\ndeps = [\"src/**\"]\n\
          artifacts = [\"{artifacts}\"]\ncache = \"remote\"\n"
     );
-    Project::new(&[("qik.toml", &config), ("src/input.txt", "one\n")])
+    Project::with_files(&[("qik.toml", &config), ("src/input.txt", "one\n")])
 }
 
 fn count(requests: &[String], prefix: &str) -> usize {
@@ -26,7 +27,7 @@ fn an_entry_of_1100_artifacts_round_trips_with_paged_listings() {
     let exec = "mkdir -p out/many && for i in $(seq 1 1100); do echo $i > out/many/f$i.txt; done && echo made";
     let a = project(&proxy.endpoint(), exec, "out/many");
     let started = Instant::now();
-    let run = a.qik(&["make"], AWS_ENV);
+    let run = a.qik(".", &["make"], AWS_ENV);
     run.assert_ok();
     run.assert_quiet();
     let upload = started.elapsed();
@@ -40,7 +41,7 @@ fn an_entry_of_1100_artifacts_round_trips_with_paged_listings() {
 
     // A forced rerun lists the 1102 blobs (two pages) and sends only the seal.
     proxy.clear_log();
-    let again = a.qik(&["make", "-f"], AWS_ENV);
+    let again = a.qik(".", &["make", "-f"], AWS_ENV);
     again.assert_ok();
     again.assert_quiet();
     let requests = proxy.requests();
@@ -55,7 +56,7 @@ fn an_entry_of_1100_artifacts_round_trips_with_paged_listings() {
 
     let b = a.clone_repo();
     let started = Instant::now();
-    let replay = b.qik(&["make"], AWS_ENV);
+    let replay = b.qik(".", &["make"], AWS_ENV);
     replay.assert_ok();
     replay.assert_cached("make");
     replay.assert_quiet();
@@ -77,7 +78,7 @@ fn a_60_mb_artifact_goes_up_in_parts_and_comes_back_whole() {
     let exec = "mkdir -p out && head -c 60000000 /dev/urandom > out/big.bin && echo big";
     let a = project(&proxy.endpoint(), exec, "out/big.bin");
     let started = Instant::now();
-    let run = a.qik(&["make"], AWS_ENV);
+    let run = a.qik(".", &["make"], AWS_ENV);
     run.assert_ok();
     run.assert_quiet();
     let upload = started.elapsed();
@@ -95,7 +96,7 @@ fn a_60_mb_artifact_goes_up_in_parts_and_comes_back_whole() {
 
     let b = a.clone_repo();
     let started = Instant::now();
-    let replay = b.qik(&["make"], AWS_ENV);
+    let replay = b.qik(".", &["make"], AWS_ENV);
     replay.assert_ok();
     replay.assert_cached("make");
     let download = started.elapsed();
@@ -132,7 +133,7 @@ fn concurrent_writers_of_one_key_leave_a_consistent_entry() {
             assert!(!stderr.contains("warning"), "{stderr}");
         }
         let reader = a.clone_repo();
-        let replay = reader.qik(&["make"], AWS_ENV);
+        let replay = reader.qik(".", &["make"], AWS_ENV);
         replay.assert_ok();
         replay.assert_cached("make");
         replay.assert_quiet();

@@ -1,23 +1,28 @@
-//! Real tools the tests need, installed on first use: `uv` (from PyPI) and
-//! tiny wheels built here, so uv resolves and installs without an index.
+//! Real tools the tests need, installed on first use: `uv` and `pre-commit`
+//! (from PyPI), grimp with the Django and flask wheels it is compared on,
+//! the S3-compatible server `s3s-fs` (built with `cargo install`), and tiny
+//! wheels built here, so uv resolves and installs without an index.
 //!
-//! Installs go into `$QIK_TEST_TOOLS` (CI sets it to a per-machine cache),
-//! else `<target>/test-tools`. Each install is built in a fresh directory and
-//! renamed into place, so concurrent test binaries never see half of one. A
-//! failed install fails the test: skipping would hide the bugs these tests
-//! exist for.
+//! Installs go into `$QIK_TEST_TOOLS`, else `~/.cache/qik-test-tools`: once
+//! per machine, not per clone or target dir. Each install is built in a
+//! fresh directory and renamed into place (or under a file lock), so
+//! concurrent test processes never see half of one. A failed install fails
+//! the test: skipping would hide the bugs these tests exist for.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 
 /// The uv release the tests are written against.
 const UV_VERSION: &str = "0.13.9";
 
 pub(crate) fn tools_dir() -> PathBuf {
-    match std::env::var_os("QIK_TEST_TOOLS") {
-        Some(dir) => PathBuf::from(dir),
-        None => Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/test-tools"),
+    if let Some(dir) = std::env::var_os("QIK_TEST_TOOLS") {
+        return PathBuf::from(dir);
+    }
+    match std::env::var_os("HOME") {
+        Some(home) => PathBuf::from(home).join(".cache/qik-test-tools"),
+        None => Path::new(env!("CARGO_TARGET_TMPDIR")).join("../test-tools"),
     }
 }
 
@@ -146,4 +151,83 @@ const PRE_COMMIT_VERSION: &str = "4.7.0";
 pub(crate) fn pre_commit_dir() -> &'static Path {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
     DIR.get_or_init(|| pip_target("pre-commit", PRE_COMMIT_VERSION))
+}
+
+/// The grimp release the import graph is compared with, and the packages.
+const GRIMP: &str = "grimp==3.20";
+const GRIMP_PACKAGES: &[&str] = &["Django==5.1.4", "flask==3.1.0"];
+
+/// A directory with grimp in `venv/` and the packages' wheels unpacked in
+/// `src/<wheel name>/`.
+pub(crate) fn grimp_dir() -> &'static Path {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let dir = tools_dir().join("pygraph");
+        std::fs::create_dir_all(&dir).expect("tools dir");
+        let marker = format!("ready-{GRIMP}-{}", GRIMP_PACKAGES.join("-"));
+        let script = format!(
+            r#"set -e
+cd "$1"
+[ -f "{marker}" ] && exit 0
+echo "installing {GRIMP} and the test packages into $1 (first use only)" >&2
+python3 -m venv venv
+venv/bin/pip install -q "{GRIMP}"
+venv/bin/pip download -q --no-deps -d dl {packages}
+for whl in dl/*.whl; do
+  name=$(basename "$whl" .whl)
+  [ -d "src/$name" ] || venv/bin/python -m zipfile -e "$whl" "src/$name"
+done
+touch "{marker}"
+"#,
+            packages = GRIMP_PACKAGES.join(" ")
+        );
+        let status = Command::new("flock")
+            .arg(dir.join("install.lock"))
+            .args(["sh", "-c", &script, "sh"])
+            .arg(&dir)
+            .status()
+            .expect("flock and sh run");
+        assert!(
+            status.success(),
+            "installing grimp and the test packages failed; these tests need them"
+        );
+        dir
+    })
+}
+
+/// The `s3s-fs` release that builds on this project's toolchain (newer ones
+/// need a newer rustc).
+const S3S_FS: &str = "s3s-fs@0.14.1";
+
+/// The `s3s-fs` binary: an S3-compatible server that checks SigV4
+/// signatures and keeps objects as plain files.
+pub(crate) fn s3s_fs() -> &'static Path {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| {
+        let root = tools_dir().join(S3S_FS.replace('@', "-"));
+        install_once(&root, |scratch| {
+            eprintln!("installing {S3S_FS} (first use only)");
+            let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+            let status = Command::new(cargo)
+                .args([
+                    "install",
+                    S3S_FS,
+                    "--locked",
+                    "--features",
+                    "binary",
+                    "--root",
+                ])
+                .arg(scratch)
+                // Its own build, not in the workspace's target dir.
+                .env_remove("CARGO_TARGET_DIR")
+                .stdout(Stdio::inherit())
+                .stderr(Stdio::inherit())
+                .status()
+                .expect("cargo runs");
+            assert!(status.success(), "installing {S3S_FS} failed");
+        });
+        let bin = root.join("bin").join("s3s-fs");
+        assert!(bin.is_file(), "no s3s-fs in {}", root.display());
+        bin
+    })
 }

@@ -774,7 +774,7 @@ exec = "true {{module.dir}}"
 "#,
         modules.join(", ")
     ));
-    let script = format!("'{}' --ls | head -1", env!("CARGO_BIN_EXE_qik"));
+    let script = format!("'{}' --ls | head -1", crate::support::qik_bin().display());
     let output = std::process::Command::new("sh")
         .args(["-c", &script])
         .current_dir(&p.root)

@@ -2,68 +2,20 @@
 //! signatures and keeps objects as plain files (so tests can tamper with
 //! them).
 //!
-//! The binary is installed on first use with `cargo install` into
-//! `<target>/test-tools/` (or `$QIK_TEST_TOOLS`), where later runs and CI on
-//! the same machine find it. A failed install fails the test: a skipped
-//! S3 suite would hide exactly the bugs it exists for.
+//! The binary comes from the harness's tools (`support::tools::s3s_fs`).
 
 use std::net::{Ipv4Addr, SocketAddrV4, TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
-use std::sync::{Mutex, OnceLock};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-/// The version that builds on this project's toolchain (newer ones need a
-/// newer rustc).
-const S3S_FS: &str = "s3s-fs@0.14.1";
+use crate::support::tools::s3s_fs;
+use crate::support::walk;
+
 pub(crate) const ACCESS_KEY: &str = "AKIAQIKTESTACCESS01";
 pub(crate) const SECRET_KEY: &str = "qik-test-secret-7f3a9c2e51d84b60";
 pub(crate) const BUCKET: &str = "qik-cache";
-
-fn tools_dir() -> PathBuf {
-    match std::env::var_os("QIK_TEST_TOOLS") {
-        Some(dir) => PathBuf::from(dir),
-        None => super::target_dir().join("test-tools"),
-    }
-}
-
-/// The `s3s-fs` binary, installed if missing.
-pub(crate) fn s3s_fs() -> &'static Path {
-    static BIN: OnceLock<PathBuf> = OnceLock::new();
-    BIN.get_or_init(|| {
-        let root = tools_dir().join(S3S_FS.replace('@', "-"));
-        let bin = root.join("bin").join("s3s-fs");
-        if bin.is_file() {
-            return bin;
-        }
-        eprintln!(
-            "installing {S3S_FS} into {} (first use only)",
-            root.display()
-        );
-        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-        let status = Command::new(cargo)
-            .args([
-                "install",
-                S3S_FS,
-                "--locked",
-                "--features",
-                "binary",
-                "--root",
-            ])
-            .arg(&root)
-            // The workspace's target dir is locked by this very test run.
-            .env_remove("CARGO_TARGET_DIR")
-            .stdout(Stdio::inherit())
-            .stderr(Stdio::inherit())
-            .status()
-            .expect("cargo runs");
-        assert!(
-            status.success() && bin.is_file(),
-            "installing {S3S_FS} failed; the S3 tests need it"
-        );
-        bin
-    })
-}
 
 /// A running `s3s-fs` with one empty bucket, stopped on drop.
 pub(crate) struct S3Server {
@@ -138,7 +90,7 @@ impl S3Server {
     /// Every object in the bucket, as paths on disk.
     pub(crate) fn objects(&self) -> Vec<PathBuf> {
         let mut found = Vec::new();
-        super::walk(&self.bucket_dir(), &mut |path| {
+        walk(&self.bucket_dir(), &mut |path| {
             found.push(path.to_path_buf())
         });
         found.sort();

@@ -1,10 +1,11 @@
 //! Config mistakes: literal ones stop qik with a pointer into qik.toml;
 //! ones only visible after rendering `{ctx...}` degrade to a warning.
 
-use crate::support::{AWS_ENV, Project, config, config_with, free_port_endpoint};
+use super::support::RemoteWarnings as _;
+use super::support::{AWS_ENV, Project, config, config_with, free_port_endpoint};
 
 fn project(text: &str) -> Project {
-    Project::new(&[("qik.toml", text), ("src/input.txt", "one\n")])
+    Project::with_files(&[("qik.toml", text), ("src/input.txt", "one\n")])
 }
 
 #[test]
@@ -18,7 +19,7 @@ fn literal_mistakes_point_at_the_line() {
     ] {
         // `extra` replaces the `timeout = 1` line of the test config.
         let p = project(&config(&endpoint, "").replace("timeout = 1", extra));
-        let run = p.qik(&["build"], AWS_ENV);
+        let run = p.qik(".", &["build"], AWS_ENV);
         assert_eq!(run.code, 1, "{extra}: {run:#?}");
         assert!(run.stderr.contains(expect), "{extra}: {run:#?}");
         assert!(run.stderr.contains("qik.toml:"), "{extra}: {run:#?}");
@@ -26,7 +27,7 @@ fn literal_mistakes_point_at_the_line() {
     }
     let bad_bucket =
         config(&endpoint, "").replace("bucket = \"qik-cache\"", "bucket = \"Bad/Bucket\"");
-    let run = project(&bad_bucket).qik(&["build"], AWS_ENV);
+    let run = project(&bad_bucket).qik(".", &["build"], AWS_ENV);
     assert_eq!(run.code, 1, "{run:#?}");
     assert!(run.stderr.contains("not a valid bucket name"), "{run:#?}");
 }
@@ -34,7 +35,7 @@ fn literal_mistakes_point_at_the_line() {
 #[test]
 fn the_plugin_must_be_enabled() {
     let text = config(&free_port_endpoint(), "").replace("[plugins]\ns3 = \"qik.s3\"\n", "");
-    let run = project(&text).qik(&["build"], AWS_ENV);
+    let run = project(&text).qik(".", &["build"], AWS_ENV);
     assert_eq!(run.code, 1, "{run:#?}");
     assert!(run.stderr.contains("qik.s3"), "{run:#?}");
 }
@@ -47,7 +48,7 @@ fn rendered_mistakes_degrade_to_one_warning() {
         &free_port_endpoint(),
         "prefix = \"{ctx.cache_prefix}\"",
     ));
-    let run = p.qik(&["build"], AWS_ENV);
+    let run = p.qik(".", &["build"], AWS_ENV);
     run.assert_ok();
     run.assert_ran("build");
     run.assert_one_warning("invalid prefix");
@@ -55,7 +56,7 @@ fn rendered_mistakes_degrade_to_one_warning() {
 
     // No credentials anywhere: a clear warning, the command still runs.
     let p = project(&config(&free_port_endpoint(), ""));
-    let run = p.qik(&["build"], &[]);
+    let run = p.qik(".", &["build"], &[]);
     run.assert_ok();
     run.assert_ran("build");
     run.assert_one_warning("no credentials");

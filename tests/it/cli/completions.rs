@@ -1,7 +1,6 @@
 //! Shell completion: the scripts `qik completions <shell>` prints, and the
 //! names they complete, taken from the project in the current directory.
 
-use std::path::Path;
 use std::process::Command;
 
 use crate::support::Project;
@@ -25,7 +24,7 @@ secret = {exec = "echo hidden", hidden = true}
 /// Completes `words` (the last one is being typed) with a real bash and the
 /// script qik prints.
 fn bash_complete(project: &Project, words: &[&str]) -> Vec<String> {
-    let bin_dir = Path::new(env!("CARGO_BIN_EXE_qik")).parent().unwrap();
+    let bin_dir = crate::support::bins::bin_dir();
     let words_array = words
         .iter()
         .map(|w| format!("'{w}'"))

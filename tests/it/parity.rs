@@ -6,8 +6,6 @@
 //! selected nothing), [`DIVERGENCES`] says so, and `docs/compatibility.md`
 //! explains it.
 
-use std::path::Path;
-
 use crate::support::Project;
 
 struct Block {
@@ -204,7 +202,7 @@ fn parse(text: &str) -> Vec<Block> {
 
 #[test]
 fn ls_matches_the_python_qik() {
-    let corpus = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/parity");
+    let corpus = crate::support::tests_file("parity");
     let text = std::fs::read_to_string(corpus.join("expected.txt")).expect("expected.txt");
     let blocks = parse(&text);
     assert!(blocks.len() > 100, "the corpus has {} blocks", blocks.len());

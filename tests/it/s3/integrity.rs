@@ -6,9 +6,10 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{Value, json};
 
-use crate::support::{
+use super::support::{
     ACCESS_KEY, AWS_ENV, Project, S3Server, SECRET_KEY, build_project, config_with,
 };
+use super::support::{LocalCache as _, RemoteWarnings as _};
 
 /// The one entry in the bucket: its seal's path and content.
 fn stored(server: &S3Server) -> (PathBuf, Value) {
@@ -43,7 +44,7 @@ fn put_blob(seal_path: &Path, bytes: &[u8]) -> Value {
 fn a_tampered_object_is_a_miss_and_the_next_upload_heals_it() {
     let server = S3Server::start();
     let a = build_project(&server.endpoint(), "");
-    a.qik(&["build"], AWS_ENV).assert_ok();
+    a.qik(".", &["build"], AWS_ENV).assert_ok();
     let (seal_path, seal) = stored(&server);
     let artifact = file_of(&seal, "artifacts/out/result.txt");
     let blob = blob_path(&seal_path, artifact["blake3"].as_str().unwrap());
@@ -52,7 +53,7 @@ fn a_tampered_object_is_a_miss_and_the_next_upload_heals_it() {
     std::fs::write(&blob, "onE\n").unwrap();
 
     let b = a.clone_repo();
-    let run = b.qik(&["build"], AWS_ENV);
+    let run = b.qik(".", &["build"], AWS_ENV);
     run.assert_ok();
     run.assert_ran("build");
     run.assert_one_warning("does not match its digest");
@@ -62,7 +63,7 @@ fn a_tampered_object_is_a_miss_and_the_next_upload_heals_it() {
     assert_eq!(std::fs::read_to_string(&blob).unwrap(), "one\n");
 
     let c = a.clone_repo();
-    let replay = c.qik(&["build"], AWS_ENV);
+    let replay = c.qik(".", &["build"], AWS_ENV);
     replay.assert_cached("build");
     replay.assert_quiet();
     assert_eq!(c.read("out/result.txt"), "one\n");
@@ -83,8 +84,8 @@ fn signed_caches_refuse_unsigned_forged_and_foreign_entries() {
             ("QIK_CACHE_KEY", key),
         ]
     };
-    let a = Project::new(&[("qik.toml", &signed), ("src/input.txt", "one\n")]);
-    let run = a.qik(&["build"], &env(key_one));
+    let a = Project::with_files(&[("qik.toml", &signed), ("src/input.txt", "one\n")]);
+    let run = a.qik(".", &["build"], &env(key_one));
     run.assert_quiet();
     run.assert_no_secrets(&[key_one]);
     let (seal_path, seal) = stored(&server);
@@ -96,7 +97,7 @@ fn signed_caches_refuse_unsigned_forged_and_foreign_entries() {
 
     // The same key replays.
     let b = a.clone_repo();
-    let replay = b.qik(&["build"], &env(key_one));
+    let replay = b.qik(".", &["build"], &env(key_one));
     replay.assert_cached("build");
     replay.assert_quiet();
 
@@ -113,7 +114,7 @@ fn signed_caches_refuse_unsigned_forged_and_foreign_entries() {
     }
     std::fs::write(&seal_path, serde_json::to_vec(&forged).unwrap()).unwrap();
     let e = a.clone_repo();
-    let run = e.qik(&["build"], &env(key_one));
+    let run = e.qik(".", &["build"], &env(key_one));
     run.assert_ran("build");
     run.assert_one_warning("signature does not match");
     assert!(!run.stdout.contains("built two"), "{run:#?}");
@@ -124,7 +125,7 @@ fn signed_caches_refuse_unsigned_forged_and_foreign_entries() {
     unsigned.as_object_mut().unwrap().remove("signature");
     std::fs::write(&seal_path, serde_json::to_vec(&unsigned).unwrap()).unwrap();
     let f = a.clone_repo();
-    let run = f.qik(&["build"], &env(key_one));
+    let run = f.qik(".", &["build"], &env(key_one));
     run.assert_ran("build");
     run.assert_one_warning("not signed");
     // Its upload replaced the seal with a signed one again.
@@ -132,14 +133,14 @@ fn signed_caches_refuse_unsigned_forged_and_foreign_entries() {
     assert!(healed["signature"].is_string());
     // Another key refuses.
     let c = a.clone_repo();
-    let run = c.qik(&["build", "-v", "2"], &env(key_two));
+    let run = c.qik(".", &["build", "-v", "2"], &env(key_two));
     run.assert_ran("build");
     run.assert_one_warning("signature does not match");
     run.assert_no_secrets(&[key_one, key_two]);
 
     // A configured key that is missing turns the cache off, never the check.
     let d = a.clone_repo();
-    let run = d.qik(&["build"], AWS_ENV);
+    let run = d.qik(".", &["build"], AWS_ENV);
     run.assert_ran("build");
     run.assert_one_warning("signing key is empty");
 }
@@ -148,7 +149,7 @@ fn signed_caches_refuse_unsigned_forged_and_foreign_entries() {
 fn hostile_paths_refuse_the_whole_entry_and_write_nothing() {
     let server = S3Server::start();
     let a = build_project(&server.endpoint(), "");
-    a.qik(&["build"], AWS_ENV).assert_ok();
+    a.qik(".", &["build"], AWS_ENV).assert_ok();
     let (seal_path, original) = stored(&server);
     let manifest_file = file_of(&original, "manifest.json");
     let manifest_bytes = std::fs::read(blob_path(
@@ -196,7 +197,7 @@ fn hostile_paths_refuse_the_whole_entry_and_write_nothing() {
         std::fs::write(&seal_path, serde_json::to_vec(&seal).unwrap()).unwrap();
 
         let b = a.clone_repo();
-        let run = b.qik(&["build"], AWS_ENV);
+        let run = b.qik(".", &["build"], AWS_ENV);
         run.assert_ok();
         run.assert_ran("build");
         run.assert_one_warning(warning);

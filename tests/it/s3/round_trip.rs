@@ -1,8 +1,9 @@
 //! One clone uploads, another replays: output, exit code and artifacts.
 
-use crate::support::{
+use super::support::{
     ACCESS_KEY, AWS_ENV, S3Server, SECRET_KEY, build_project, config_with, retarget,
 };
+use super::support::{LocalCache as _, RemoteWarnings as _};
 
 #[test]
 fn an_entry_uploaded_by_one_clone_is_replayed_by_another() {
@@ -16,7 +17,7 @@ fn an_entry_uploaded_by_one_clone_is_replayed_by_another() {
     a.write("qik.toml", &config_with(top, &server.endpoint(), extra));
     a.git_add();
 
-    let first = a.qik(&["build"], &env);
+    let first = a.qik(".", &["build"], &env);
     first.assert_ok();
     first.assert_ran("build");
     first.assert_quiet();
@@ -30,18 +31,18 @@ fn an_entry_uploaded_by_one_clone_is_replayed_by_another() {
 
     let b = a.clone_repo();
     // The remote entry makes the runnable warm before anything is downloaded.
-    let warm = b.qik(&["--ls", "--cache-status", "warm"], &env);
+    let warm = b.qik(".", &["--ls", "--cache-status", "warm"], &env);
     assert_eq!(warm.stdout.trim(), "build", "{warm:#?}");
-    let cold = b.qik(&["--ls", "--cache-status", "cold"], &env);
+    let cold = b.qik(".", &["--ls", "--cache-status", "cold"], &env);
     assert_eq!(cold.stdout.trim(), "", "{cold:#?}");
-    let selected = b.qik(&["--ls", "--cache", "remote"], &env);
+    let selected = b.qik(".", &["--ls", "--cache", "remote"], &env);
     assert_eq!(selected.stdout.trim(), "build", "{selected:#?}");
     assert!(
         b.local_entries().is_empty(),
         "--cache-status downloads nothing"
     );
 
-    let replay = b.qik(&["build"], &env);
+    let replay = b.qik(".", &["build"], &env);
     replay.assert_ok();
     replay.assert_cached("build");
     replay.assert_quiet();
@@ -57,7 +58,7 @@ fn an_entry_uploaded_by_one_clone_is_replayed_by_another() {
     // The local cache is hot storage: no server needed any more.
     drop(server);
     std::fs::remove_file(b.root.join("out/result.txt")).unwrap();
-    let offline = b.qik(&["build"], &env);
+    let offline = b.qik(".", &["build"], &env);
     offline.assert_ok();
     offline.assert_cached("build");
     offline.assert_quiet();
@@ -77,10 +78,10 @@ fn a_failed_command_is_stored_with_its_exit_code() {
         &config.replace("&& echo built", "&& echo failing && exit 3 && echo"),
     );
     a.git_add();
-    let first = a.qik(&["build"], AWS_ENV);
+    let first = a.qik(".", &["build"], AWS_ENV);
     assert_eq!(first.code, 3, "{first:#?}");
     let b = a.clone_repo();
-    let replay = b.qik(&["build"], AWS_ENV);
+    let replay = b.qik(".", &["build"], AWS_ENV);
     assert_eq!(replay.code, 3, "{replay:#?}");
     replay.assert_cached("build");
     assert!(replay.stdout.contains("failing"), "{replay:#?}");
@@ -91,7 +92,7 @@ fn a_read_only_cache_downloads_but_never_uploads() {
     let server = S3Server::start();
     let endpoint = server.endpoint();
     let pr = build_project(&endpoint, "upload = false");
-    let run = pr.qik(&["build"], AWS_ENV);
+    let run = pr.qik(".", &["build"], AWS_ENV);
     run.assert_ok();
     run.assert_ran("build");
     run.assert_quiet();
@@ -103,12 +104,12 @@ fn a_read_only_cache_downloads_but_never_uploads() {
     let main = pr.clone_repo();
     main.write("qik.toml", &config_with(top, &endpoint, extra));
     main.git_add();
-    let quiet = main.qik(&["build"], AWS_ENV);
+    let quiet = main.qik(".", &["build"], AWS_ENV);
     quiet.assert_ran("build");
     assert!(server.objects().is_empty(), "upload defaults to false here");
     let mut env = AWS_ENV.to_vec();
     env.push(("QIK_UPLOAD", "true"));
-    let uploading = main.qik(&["build", "-f"], &env);
+    let uploading = main.qik(".", &["build", "-f"], &env);
     uploading.assert_ok();
     uploading.assert_quiet();
     assert_eq!(server.seals().len(), 1);
@@ -116,7 +117,7 @@ fn a_read_only_cache_downloads_but_never_uploads() {
     // The read-only clone replays what main uploaded.
     let pr2 = pr.clone_repo();
     retarget(&pr2, &endpoint, "upload = false");
-    let replay = pr2.qik(&["build"], AWS_ENV);
+    let replay = pr2.qik(".", &["build"], AWS_ENV);
     replay.assert_cached("build");
     assert_eq!(pr2.read("out/result.txt"), "one\n");
 }

@@ -1,0 +1,5 @@
+//! `qik` for the end-to-end tests (see `tests/Cargo.toml`).
+
+fn main() -> std::process::ExitCode {
+    qik_cli::qik_main()
+}

@@ -1,0 +1,14 @@
+//! The `qik` and `qikx` command line: running, caching, selecting,
+//! listing, explaining, errors, spaces, `--since`, `--watch`, completion
+//! and limits.
+
+mod completions;
+mod config_errors;
+mod explain;
+mod limits;
+mod ls_json;
+mod qikx;
+mod run;
+mod since;
+mod spaces;
+mod watch;

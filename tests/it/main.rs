@@ -1,0 +1,11 @@
+//! End-to-end tests of qik: the real binaries on temporary git projects,
+//! with the real tools the plugins drive. One test binary, a module per
+//! area, one harness (`support`).
+
+mod cli;
+mod parity;
+mod pre_commit;
+mod pygraph;
+mod s3;
+mod support;
+mod uv;
