@@ -385,16 +385,16 @@ pub fn record_not_kept(
     runnable: &Runnable,
     hash: &str,
     code: i32,
-) -> Result<(), String> {
+) -> Result<(), crate::fsutil::WriteError> {
     let record = LastRun {
         hash: hash.to_string(),
         code,
         cache_when: runnable.cache_when.as_str().to_string(),
     };
     let path = last_run_path(runs_dir, &runnable.name);
-    let bytes = serde_json::to_vec(&record).map_err(|err| err.to_string())?;
-    crate::fsutil::write_atomic(&path, &bytes)
-        .map_err(|err| format!("cannot write {}: {err}", path.display()))
+    let bytes = serde_json::to_vec(&record)
+        .map_err(|err| crate::fsutil::WriteError::at(&path)(err.into()))?;
+    crate::fsutil::write_atomic(&path, &bytes).map_err(crate::fsutil::WriteError::at(&path))
 }
 
 /// A record that does not read is no record.

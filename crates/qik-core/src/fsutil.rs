@@ -12,6 +12,24 @@ pub struct WriteError {
     pub source: std::io::Error,
 }
 
+/// A file qik keeps could not be read.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot read {}: {source}", path.display())]
+pub struct ReadError {
+    pub path: PathBuf,
+    #[source]
+    pub source: std::io::Error,
+}
+
+impl ReadError {
+    pub(crate) fn at(path: &Path) -> impl FnOnce(std::io::Error) -> ReadError + '_ {
+        move |source| ReadError {
+            path: path.to_path_buf(),
+            source,
+        }
+    }
+}
+
 impl WriteError {
     pub(crate) fn at(path: &Path) -> impl FnOnce(std::io::Error) -> WriteError + '_ {
         move |source| WriteError {

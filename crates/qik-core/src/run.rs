@@ -12,6 +12,7 @@ use crate::diagnostic::{Code, Diagnostic};
 use crate::events::{Event, EventSink, Outcome, SkipReason};
 use crate::ext::CacheBackend;
 use crate::ext::{ActionCx, Executor, Job as ExecJob, JobInputs, NativeAction};
+use crate::fsutil::{ReadError, WriteError};
 use crate::graph::Graph;
 use crate::hashing::{Hashed, Hasher, Inputs, TrackedFiles};
 use crate::model::{Project, Runnable};
@@ -486,10 +487,12 @@ impl Job<'_> {
         // The replayed log becomes the latest output, as if it had just run;
         // it is streamed, never held whole (logs can be hundreds of MB).
         let log = entry.log_path();
-        let published = publish_log(&log, entry.log_id, &out, &self.dirs.root)
-            .and_then(|()| self.replay_output(runnable, &log));
-        if let Err(message) = published {
-            self.warn(runnable, message);
+        if let Err(err) = publish_log(&log, entry.log_id, &out, &self.dirs.root) {
+            self.warn(runnable, err);
+            return None;
+        }
+        if let Err(err) = self.replay_output(runnable, &log) {
+            self.warn(runnable, err);
             return None;
         }
         // Artifacts are only vouched for when this replay verified them.
@@ -529,13 +532,12 @@ impl Job<'_> {
     }
 
     /// Sends a cached log's lines as output events, if the sink shows them.
-    fn replay_output(&self, runnable: &Runnable, log: &Path) -> Result<(), String> {
+    fn replay_output(&self, runnable: &Runnable, log: &Path) -> Result<(), ReadError> {
         use std::io::{BufRead, Read};
         if !self.sink.wants_output() {
             return Ok(());
         }
-        let file = std::fs::File::open(log)
-            .map_err(|err| format!("cannot read {}: {err}", log.display()))?;
+        let file = std::fs::File::open(log).map_err(ReadError::at(log))?;
         let mut reader = std::io::BufReader::new(file);
         let mut line = Vec::new();
         loop {
@@ -544,7 +546,7 @@ impl Job<'_> {
             let read = (&mut reader)
                 .take(MAX_LINE as u64)
                 .read_until(b'\n', &mut line)
-                .map_err(|err| format!("cannot read {}: {err}", log.display()))?;
+                .map_err(ReadError::at(log))?;
             if read == 0 {
                 break;
             }
@@ -594,10 +596,10 @@ impl Job<'_> {
         });
     }
 
-    fn warn(&self, runnable: &Runnable, message: String) {
+    fn warn(&self, runnable: &Runnable, message: impl std::fmt::Display) {
         self.sink.emit(Event::Warning {
             name: Some(runnable.name.clone()),
-            message,
+            message: message.to_string(),
         });
     }
 
@@ -725,11 +727,11 @@ impl LiveLog {
     }
 
     /// Makes the log `<runnable>.out` and returns that path.
-    fn finish(self) -> Result<PathBuf, String> {
+    fn finish(self) -> Result<PathBuf, WriteError> {
         let out = self.out;
         self.path
             .persist(&out)
-            .map_err(|err| format!("cannot write {}: {}", out.display(), err.error))?;
+            .map_err(|err| WriteError::at(&out)(err.error))?;
         Ok(out)
     }
 }
@@ -756,7 +758,7 @@ fn publish_log(
     log_id: Option<(u64, u64)>,
     out: &Path,
     root: &Path,
-) -> Result<(), String> {
+) -> Result<(), WriteError> {
     let log_id = log_id.or_else(|| std::fs::metadata(log).ok().and_then(|m| cache::file_id(&m)));
     let out_id = std::fs::symlink_metadata(out)
         .ok()
@@ -768,17 +770,16 @@ fn publish_log(
     let temp = log_builder()
         .prefix(".replay-")
         .tempfile_in(dir)
-        .map_err(|err| format!("cannot write in {}: {err}", dir.display()))?
+        .map_err(WriteError::at(dir))?
         .into_temp_path();
     let linked = std::fs::remove_file(&temp).is_ok() && std::fs::hard_link(log, &temp).is_ok();
     if !linked {
         // Another file system: copy instead.
-        std::fs::copy(log, &temp)
-            .map_err(|err| format!("cannot write {}: {err}", out.display()))?;
+        std::fs::copy(log, &temp).map_err(WriteError::at(out))?;
     }
     let temp_path = temp.to_path_buf();
     temp.persist(out)
-        .map_err(|err| format!("cannot write {}: {}", out.display(), err.error))?;
+        .map_err(|err| WriteError::at(out)(err.error))?;
     // When another qik linked `out` to the same log a moment ago, the rename
     // of one link over another link of the same file does nothing (POSIX)
     // and leaves the temporary name behind.
