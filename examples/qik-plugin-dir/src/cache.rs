@@ -19,9 +19,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 
 use qik_core::cache::{EntryKey, Manifest, slug};
-use qik_core::ext::{CacheBackend, RemoteCache};
 use qik_core::ctx::Ctx;
 use qik_core::diagnostic::Diagnostic;
+use qik_core::ext::{CacheBackend, RemoteCache};
 use qik_core::source::{Node, SourceFile};
 use qik_core::template::{self, Scope};
 use schemars::JsonSchema;

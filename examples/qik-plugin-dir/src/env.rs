@@ -1,8 +1,8 @@
 //! `{type = "env", name = "PYTHON_TARGET"}`: a runnable depends on the value
 //! of an environment variable of the qik process.
 
-use qik_core::ext::{DepCx, DepSet, DepSpec};
 use qik_core::diagnostic::{Code, Diagnostic};
+use qik_core::ext::{DepCx, DepSet, DepSpec};
 use qik_core::source::Node;
 use schemars::JsonSchema;
 use serde::Deserialize;

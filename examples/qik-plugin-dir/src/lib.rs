@@ -29,6 +29,8 @@ mod cache;
 mod env;
 /// The `dir.prune` command.
 mod prune;
+/// The `sandbox` executor: commands run on a copy of exactly their inputs.
+mod sandbox;
 
 /// The id users write in `[plugins]`: `dir = "example.dir"`.
 pub const ID: &str = "example.dir";

@@ -14,8 +14,8 @@ use std::time::{Duration, SystemTime};
 use qik_core::cache::Manifest;
 use qik_core::diagnostic::{Code, Diagnostic};
 use qik_core::ext::{
-    ActionCx, Args, CommandFactory, DEFAULT_SPACE, FactoryCx, Instances, NativeAction,
-    ProjectView, Runnable, native,
+    ActionCx, Args, CommandFactory, DEFAULT_SPACE, FactoryCx, Instances, NativeAction, ProjectView,
+    Runnable, native,
 };
 
 use crate::DirConfig;

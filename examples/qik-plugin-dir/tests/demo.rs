@@ -297,3 +297,64 @@ fn a_second_plugin_claiming_the_env_type_stops_the_binary_naming_both() {
     );
     assert!(run.stderr.contains("hint:"), "{}", run.stderr);
 }
+
+/// The `sandbox` executor runs a command on a copy of exactly the files its
+/// hash covers and brings back its declared artifacts; qik caches the result
+/// as if it had run locally.
+#[test]
+fn the_sandbox_executor_ships_exactly_the_inputs_and_fetches_the_artifacts() {
+    let site = Site::new(
+        r#"[plugins.dir]
+pyimport = "example.dir"
+
+[executors.box]
+type = "sandbox"
+
+[commands.build]
+exec = "cat src/app.txt > result.txt && test ! -e notes.txt && echo built in a box"
+deps = ["src/**"]
+artifacts = ["result.txt"]
+executor = "box"
+
+[commands.peek]
+exec = "cat notes.txt"
+deps = ["src/**"]
+executor = "box"
+"#,
+    );
+    let clone = site.clone("first");
+    std::fs::write(clone.join("notes.txt"), "not an input\n").unwrap();
+    git(&clone, &["add", "notes.txt"]);
+
+    let run1 = qik(&clone, &["build"], &[]);
+    run1.assert_ok();
+    assert!(run1.stdout.contains("built in a box"), "{}", run1.stdout);
+    assert_eq!(read(clone.join("result.txt")), "v1\n");
+
+    std::fs::remove_file(clone.join("result.txt")).unwrap();
+    let run2 = qik(&clone, &["build"], &[]);
+    run2.assert_ok();
+    assert!(run2.stderr.contains("[cached] build"), "{}", run2.stderr);
+    assert_eq!(
+        read(clone.join("result.txt")),
+        "v1\n",
+        "restored from the cache"
+    );
+
+    // A file outside the command's deps is not there to read.
+    let peek = qik(&clone, &["peek"], &[]);
+    assert_ne!(peek.code, 0, "{}\n{}", peek.stdout, peek.stderr);
+    assert!(peek.stdout.contains("notes.txt"), "{}", peek.stdout);
+}
+
+#[test]
+fn an_unknown_executor_points_at_the_command() {
+    let site =
+        Site::new("[commands.build]\nexec = \"true\"\ndeps = [\"src/**\"]\nexecutor = \"farm\"\n");
+    let clone = site.clone("first");
+    let run = qik(&clone, &["build"], &[]);
+    assert_ne!(run.code, 0);
+    assert!(run.stderr.contains("[exec1]"), "{}", run.stderr);
+    assert!(run.stderr.contains("qik.toml:4:"), "{}", run.stderr);
+    assert!(run.stderr.contains("[executors.farm]"), "{}", run.stderr);
+}

@@ -2,8 +2,8 @@
 //! type `env` again. It must refuse to start, naming both plugins.
 
 use linkme::distributed_slice;
-use qik_core::ext::{DepType, PluginDef};
 use qik_core::ext::{DEP_TYPES, PLUGINS};
+use qik_core::ext::{DepType, PluginDef};
 use qik_plugin_dir as _;
 
 #[distributed_slice(PLUGINS)]
