@@ -345,11 +345,15 @@ impl Pool {
             if let Some(node) = self.find(&deque) {
                 dag.step(node, index + 1, &mut ran, &mut released);
                 if !released.is_empty() {
+                    // This worker takes one; the rest is for sleepers. Counted
+                    // before pushing: once pushed, other workers may steal
+                    // them, and the deque may be empty again by the time it
+                    // is looked at.
+                    let for_others = released.len() - 1;
                     self.active.fetch_add(released.len(), Ordering::SeqCst);
                     // Lowest index on top: taken next by this worker.
                     released.drain(..).rev().for_each(|down| deque.push(down));
-                    // This worker takes one; the rest is for sleepers.
-                    self.wake(deque.len() - 1);
+                    self.wake(for_others);
                 }
                 if self.active.fetch_sub(1, Ordering::SeqCst) == 1 {
                     self.wake(usize::MAX);
