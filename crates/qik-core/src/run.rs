@@ -339,7 +339,7 @@ impl Job<'_> {
         if let Some(hashed) = store {
             let stored = hashed
                 .inputs()
-                .map_err(|err| err.message)
+                .map_err(StoreError::Inputs)
                 .and_then(|inputs| {
                     self.store(
                         runnable,
@@ -350,8 +350,8 @@ impl Job<'_> {
                         live.path(),
                     )
                 });
-            if let Err(message) = stored {
-                self.warn(runnable, message);
+            if let Err(err) = stored {
+                self.warn(runnable, err);
             }
         }
         let log = match live.finish() {
@@ -454,10 +454,10 @@ impl Job<'_> {
         let entry = match lookup {
             Lookup::Hit(entry) => entry,
             Lookup::Miss => return None,
-            Lookup::Corrupt(message) => {
+            Lookup::Corrupt(damage) => {
                 self.warn(
                     runnable,
-                    format!("ignoring a damaged cache entry: {message}"),
+                    format!("ignoring a damaged cache entry: {damage}"),
                 );
                 return None;
             }
@@ -611,13 +611,15 @@ impl Job<'_> {
         mut inputs: Inputs,
         code: i32,
         log: &Path,
-    ) -> Result<(), String> {
+    ) -> Result<(), StoreError> {
         let root = &self.dirs.root;
         inputs.definition_fields = crate::explain::definition_fields(self.project, runnable);
         let mut artifacts = Vec::new();
         for path in cache::artifacts::find(root, &runnable.artifacts)? {
-            let (digest, size) = cache::file_digest(&root.join(&path))
-                .map_err(|err| format!("cannot read artifact {path}: {err}"))?;
+            let (digest, size) = match cache::file_digest(&root.join(&path)) {
+                Ok(found) => found,
+                Err(source) => return Err(StoreError::Artifact { path, source }),
+            };
             artifacts.push(cache::ArtifactRecord { path, digest, size });
         }
         let manifest = Manifest {
@@ -637,7 +639,7 @@ impl Job<'_> {
         };
         let entry = store
             .put(&manifest, &runnable.command, log, root)
-            .map_err(|err| format!("cannot write the cache entry: {err}"))?;
+            .map_err(StoreError::Write)?;
         match backend {
             CacheBackend::Repo => self
                 .repo_written
@@ -652,7 +654,7 @@ impl Job<'_> {
                 };
                 remote
                     .upload(&self.project.ctx, key, &entry.dir)
-                    .map_err(|err| format!("remote cache: {}", err.message))?;
+                    .map_err(StoreError::Remote)?;
             }
             CacheBackend::Local | CacheBackend::Never => {}
         }
@@ -673,6 +675,25 @@ impl Job<'_> {
             });
         }
     }
+}
+
+/// Why a finished run could not be stored (a warning: the run itself stands).
+#[derive(Debug, thiserror::Error)]
+enum StoreError {
+    #[error("{}", .0.message)]
+    Inputs(Diagnostic),
+    #[error("invalid artifact pattern: {0}")]
+    ArtifactPattern(#[from] crate::git::PathspecError),
+    #[error("cannot read artifact {path}: {source}")]
+    Artifact {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot write the cache entry: {0}")]
+    Write(#[source] std::io::Error),
+    #[error("remote cache: {}", .0.message)]
+    Remote(Diagnostic),
 }
 
 /// Whether each cached runnable of `graph` has an entry for its current hash

@@ -8,15 +8,14 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use crate::git::PathspecSet;
+use crate::git::{PathspecError, PathspecSet};
 
 /// Files (relative to `root`, `/`-separated) matched by the artifact patterns.
-pub fn find(root: &Path, patterns: &[String]) -> Result<Vec<String>, String> {
+pub fn find(root: &Path, patterns: &[String]) -> Result<Vec<String>, PathspecError> {
     if patterns.is_empty() {
         return Ok(Vec::new());
     }
-    let set = PathspecSet::new(patterns.iter().map(String::as_bytes), b"")
-        .map_err(|err| format!("invalid artifact pattern: {err}"))?;
+    let set = PathspecSet::new(patterns.iter().map(String::as_bytes), b"")?;
     let mut found = Vec::new();
     let mut walked: Vec<PathBuf> = Vec::new();
     for pattern in patterns {

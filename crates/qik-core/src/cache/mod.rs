@@ -11,7 +11,7 @@ pub(crate) mod store;
 pub use dirs::{LOCAL_KEEP, WorkDirs};
 pub use replays::Replays;
 pub use store::{
-    ArtifactRecord, Entry, Lookup, Manifest, RestoreError, Store, file_digest, file_id,
+    ArtifactRecord, Damage, Entry, Lookup, Manifest, RestoreError, Store, file_digest, file_id,
     safe_relative, slug,
 };
 

@@ -177,7 +177,30 @@ pub enum Lookup {
     Hit(Box<Entry>),
     Miss,
     /// An entry exists but cannot be trusted; treated as a miss.
-    Corrupt(String),
+    Corrupt(Damage),
+}
+
+/// Why an entry that exists cannot be trusted.
+#[derive(Debug, thiserror::Error)]
+pub enum Damage {
+    #[error("cannot read {}: {source}", path.display())]
+    Unreadable {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("{} is damaged: {source}", path.display())]
+    Malformed {
+        path: PathBuf,
+        #[source]
+        source: serde_json::Error,
+    },
+    #[error("{} belongs to another runnable or version", path.display())]
+    Foreign { path: PathBuf },
+    #[error("{} has no log", dir.display())]
+    NoLog { dir: PathBuf },
+    #[error("{} lists artifact {artifact:?}, which leaves the project", path.display())]
+    Escapes { path: PathBuf, artifact: String },
 }
 
 /// A directory of entries: `._qik/cache` (local) or `.qik/cache` (repo).
@@ -233,39 +256,43 @@ impl Store {
         let bytes = match read_small(&manifest_path) {
             Ok(bytes) => bytes,
             Err(err) if err.kind() == io::ErrorKind::NotFound => return Lookup::Miss,
-            Err(err) => {
-                return Lookup::Corrupt(format!("cannot read {}: {err}", manifest_path.display()));
+            Err(source) => {
+                return Lookup::Corrupt(Damage::Unreadable {
+                    path: manifest_path,
+                    source,
+                });
             }
         };
         let manifest: Manifest = match serde_json::from_slice(&bytes) {
             Ok(manifest) => manifest,
-            Err(err) => {
-                return Lookup::Corrupt(format!("{} is damaged: {err}", manifest_path.display()));
+            Err(source) => {
+                return Lookup::Corrupt(Damage::Malformed {
+                    path: manifest_path,
+                    source,
+                });
             }
         };
         if manifest.version != MANIFEST_VERSION
             || manifest.hash != hash
             || manifest.name != runnable
         {
-            return Lookup::Corrupt(format!(
-                "{} belongs to another runnable or version",
-                manifest_path.display()
-            ));
+            return Lookup::Corrupt(Damage::Foreign {
+                path: manifest_path,
+            });
         }
         let log_meta = match fs::metadata(dir.join(LOG)) {
             Ok(meta) if meta.is_file() => meta,
-            _ => return Lookup::Corrupt(format!("{} has no log", dir.display())),
+            _ => return Lookup::Corrupt(Damage::NoLog { dir }),
         };
         if let Some(bad) = manifest
             .artifacts
             .iter()
             .find(|a| safe_relative(&a.path).is_none())
         {
-            return Lookup::Corrupt(format!(
-                "{} lists artifact {:?}, which leaves the project",
-                manifest_path.display(),
-                bad.path
-            ));
+            return Lookup::Corrupt(Damage::Escapes {
+                path: manifest_path,
+                artifact: bad.path.clone(),
+            });
         }
         Lookup::Hit(Box::new(Entry {
             dir,
@@ -605,7 +632,9 @@ mod tests {
             serde_json::to_vec(&escaping).unwrap(),
         )
         .unwrap();
-        assert!(matches!(store.get("t", "t", "h"), Lookup::Corrupt(m) if m.contains("leaves")));
+        assert!(
+            matches!(store.get("t", "t", "h"), Lookup::Corrupt(Damage::Escapes { artifact, .. }) if artifact == "../outside")
+        );
         store.discard(&entry).unwrap();
         assert!(matches!(store.get("t", "t", "h"), Lookup::Miss));
     }
