@@ -86,6 +86,12 @@ fn pre_commit_run(project: &Project) -> (i32, String) {
 
 #[test]
 fn the_hooks_lint_imports_and_run_commands() {
+    // The hooks repository and pre-commit's home are shared by every test
+    // process on the machine (that is what keeps pre-commit's build warm):
+    // one at a time, or a second process deletes the first one's repository.
+    std::fs::create_dir_all(tools_dir()).expect("create the tools dir");
+    let lock = std::fs::File::create(tools_dir().join("pre-commit.lock")).expect("lock file");
+    lock.lock().expect("lock the shared pre-commit directories");
     let (repo, rev) = hooks_repository();
     let project = Project::with_config(
         r#"[plugins]

@@ -23,8 +23,10 @@ pub enum Logger {
 #[derive(Clone, Debug, Parser)]
 #[command(name = "qik", version = crate::VERSION, about, max_term_width = 100)]
 pub struct QikArgs {
-    /// Commands to run (all visible commands when none are given).
-    #[arg(value_name = "COMMAND", env = "QIK__COMMANDS", value_delimiter = ',', add = ArgValueCompleter::new(completions::commands))]
+    /// Commands to run, or single runnables by the names `--ls` prints
+    /// (`lint`, `lint#greet`, `test@api`); all visible commands when none
+    /// are given.
+    #[arg(value_name = "NAME", env = "QIK__COMMANDS", value_delimiter = ',', add = ArgValueCompleter::new(completions::commands))]
     pub commands: Vec<String>,
 
     /// Select runnables of these modules (name or path).

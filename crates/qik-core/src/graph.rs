@@ -15,7 +15,7 @@ use crate::model::{DEFAULT_SPACE, Project, Runnable};
 /// What the user asked to run.
 #[derive(Clone, Debug, Default)]
 pub struct Selection {
-    /// Command names; empty means every visible command.
+    /// Command or runnable names; empty means every visible command.
     pub commands: Vec<String>,
     pub modules: Vec<String>,
     pub spaces: Vec<String>,
@@ -23,6 +23,39 @@ pub struct Selection {
     pub caches: Vec<String>,
     /// Leave upstream command deps out.
     pub isolated: bool,
+}
+
+/// What one name given to `qik` stands for: a command (all its runnables)
+/// or one runnable, named as `--ls` prints it (`lint#greet`, `test@api`).
+enum Target<'a> {
+    Command(&'a str),
+    Runnable(Arc<Runnable>),
+}
+
+impl<'a> Target<'a> {
+    fn of(project: &'a Project, name: &str) -> Result<Target<'a>, Diagnostic> {
+        if let Some(command) = project.command_name(name) {
+            return Ok(Target::Command(command));
+        }
+        // A runnable's name is its command's, then `@space`, `#module` and
+        // `?arg=value` as they apply.
+        let command_part = name.find(['@', '#', '?']).map(|end| &name[..end]);
+        let Some(command) = command_part.and_then(|part| project.command_name(part)) else {
+            return Err(project.unknown_command(name));
+        };
+        let runnables = project.runnables_of(command)?;
+        if let Some(runnable) = runnables.iter().find(|r| r.name == name) {
+            return Ok(Target::Runnable(Arc::clone(runnable)));
+        }
+        Err(Diagnostic::error(
+            Code::CommandNotFound,
+            format!("command `{command}` has no runnable `{name}`"),
+        )
+        .with_hint(choices_hint(
+            name,
+            runnables.iter().map(|r| r.name.as_str()),
+        )))
+    }
 }
 
 /// The selected runnables and their dependency edges.
@@ -38,19 +71,17 @@ pub struct Graph {
 impl Graph {
     /// Builds the graph for a selection, validating every name in it.
     pub fn select(project: &Project, selection: &Selection) -> Result<Graph, Diagnostic> {
-        let commands: Vec<&str> = if selection.commands.is_empty() {
-            project.visible_commands().collect()
-        } else {
-            selection
-                .commands
-                .iter()
-                .map(|name| {
-                    project
-                        .command_name(name)
-                        .ok_or_else(|| project.unknown_command(name))
-                })
-                .collect::<Result<_, _>>()?
-        };
+        let mut commands: Vec<&str> = Vec::new();
+        let mut named: Vec<Arc<Runnable>> = Vec::new();
+        if selection.commands.is_empty() {
+            commands.extend(project.visible_commands());
+        }
+        for name in &selection.commands {
+            match Target::of(project, name)? {
+                Target::Command(command) => commands.push(command),
+                Target::Runnable(runnable) => named.push(runnable),
+            }
+        }
         let modules = selection
             .modules
             .iter()
@@ -98,19 +129,19 @@ impl Graph {
         }
 
         let mut graph = Graph::default();
+        let mut seeds = named;
         for command in commands {
-            for runnable in project.runnables_of(command)?.iter() {
-                let module_ok = modules.is_empty()
-                    || runnable
-                        .module
-                        .as_deref()
-                        .is_some_and(|m| modules.contains(m));
-                let space_ok = spaces.is_empty() || spaces.contains(runnable.space.as_str());
-                if module_ok && space_ok {
-                    graph
-                        .nodes
-                        .insert(runnable.name.clone(), Arc::clone(runnable));
-                }
+            seeds.extend(project.runnables_of(command)?.iter().cloned());
+        }
+        for runnable in seeds {
+            let module_ok = modules.is_empty()
+                || runnable
+                    .module
+                    .as_deref()
+                    .is_some_and(|m| modules.contains(m));
+            let space_ok = spaces.is_empty() || spaces.contains(runnable.space.as_str());
+            if module_ok && space_ok {
+                graph.nodes.insert(runnable.name.clone(), runnable);
             }
         }
         graph.add_upstream(project, selection.isolated)?;

@@ -248,3 +248,58 @@ fn unreadable_inputs_are_cold_with_the_reason() {
     let message = uses["reason"]["message"].as_str().expect("a message");
     assert!(message.contains("no-such-dist-for-qik-tests"), "{message}");
 }
+
+/// CI runs the names `--ls --json` prints, one job each: every name selects
+/// exactly its runnable (and its upstream ones unless `--isolated`).
+#[test]
+fn every_listed_name_runs_as_given() {
+    let p = monorepo();
+    let all = listed(&p, &[]);
+    for name in all.keys() {
+        let alone: Vec<String> = listed(&p, &[name.as_str(), "--isolated"])
+            .keys()
+            .cloned()
+            .collect();
+        assert_eq!(alone, std::slice::from_ref(name), "`qik {name} --isolated`");
+    }
+    let with_upstream: Vec<String> = listed(&p, &["test@app#app/users"])
+        .keys()
+        .cloned()
+        .collect();
+    assert_eq!(with_upstream, ["build@default", "test@app#app/users"]);
+
+    let run = p.qik(".", &["test@app#app/users", "plain@default"], &[]);
+    run.assert_ok();
+    let mut ended: Vec<&str> = run
+        .stderr
+        .lines()
+        .filter_map(|line| line.strip_prefix("ok "))
+        .filter_map(|line| line.split(' ').next())
+        .collect();
+    ended.sort();
+    assert_eq!(
+        ended,
+        ["build@default", "plain@default", "test@app#app/users"],
+        "{run:#?}"
+    );
+}
+
+#[test]
+fn an_unknown_runnable_name_lists_the_closest_ones() {
+    let p = monorepo();
+    let run = p.qik(".", &["test@app#app/user"], &[]);
+    run.assert_error(&[
+        "error[conf5]",
+        "command `test` has no runnable `test@app#app/user`",
+    ]);
+    assert!(
+        run.stderr.contains("did you mean `test@app#app/users`?"),
+        "{run:#?}"
+    );
+    // A name whose command part is unknown is an unknown command.
+    let run = p.qik(".", &["tset@app#app/users"], &[]);
+    run.assert_error(&[
+        "error[conf5]",
+        "command `tset@app#app/users` is not configured",
+    ]);
+}

@@ -215,9 +215,13 @@ pub(crate) fn s3s_fs() -> &'static Path {
                     "--locked",
                     "--features",
                     "binary",
+                    // Unoptimised, without debug info: it builds in half the
+                    // time, and serves loopback tests fast enough.
+                    "--debug",
                     "--root",
                 ])
                 .arg(scratch)
+                .env("CARGO_PROFILE_DEV_DEBUG", "false")
                 // Its own build, not in the workspace's target dir.
                 .env_remove("CARGO_TARGET_DIR")
                 .stdout(Stdio::inherit())
