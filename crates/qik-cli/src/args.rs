@@ -80,6 +80,12 @@ pub struct QikArgs {
     #[arg(long, value_name = "REF", env = "QIK__SINCE")]
     pub since: Option<String>,
 
+    /// Run share K of N of the selection (for N parallel CI jobs): every
+    /// runnable is in one share, balanced by durations the repo cache
+    /// recorded; each share also runs the upstream runnables it needs.
+    #[arg(long, value_name = "K/N", env = "QIK__SHARD")]
+    pub shard: Option<qik_core::shard::Shard>,
+
     /// Leave out the upstream commands of the selected ones.
     #[arg(long, action = ArgAction::SetTrue, value_parser = BoolishValueParser::new(), env = "QIK__ISOLATED")]
     pub isolated: bool,

@@ -1,6 +1,6 @@
 //! The graph one `qik` invocation selects, with the filters in the
 //! reference's order: names, modules, spaces, tags and caches (qik-core's
-//! `Selection`), then `--cache-status`, then `--since`.
+//! `Selection`), then `--cache-status`, then `--since`, then `--shard`.
 
 use qik_core::diagnostic::Diagnostic;
 use qik_core::graph::Graph;
@@ -26,6 +26,9 @@ pub(crate) fn graph(loaded: &Loaded) -> Result<Graph, Diagnostic> {
         for warning in &report.warnings {
             output::print_diagnostic(warning);
         }
+    }
+    if let Some(shard) = args.shard {
+        qik_core::shard::select(&loaded.project, &mut graph, shard, args.isolated);
     }
     Ok(graph)
 }

@@ -257,6 +257,24 @@ impl Graph {
         self.retain_affected_where(seeds, |_| true);
     }
 
+    /// Narrows the graph to `seeds` and their upstream runnables (through the
+    /// edges the selection kept), without strict downstream ones: `--shard`
+    /// gives each runnable one owner, and an owner needs its inputs.
+    pub fn retain_with_upstream(&mut self, seeds: &BTreeSet<String>) {
+        let mut keep: BTreeSet<String> = BTreeSet::new();
+        let mut todo: Vec<&str> = seeds
+            .iter()
+            .filter(|name| self.nodes.contains_key(*name))
+            .map(String::as_str)
+            .collect();
+        while let Some(name) = todo.pop() {
+            if keep.insert(name.to_string()) {
+                todo.extend(self.upstream(name));
+            }
+        }
+        self.retain(|r| keep.contains(&r.name));
+    }
+
     /// Like [`Graph::retain_affected`], but an upstream runnable joins only
     /// when `needs_upstream` says so: `--watch` leaves out the upstream
     /// runnables that already ran in the session (nothing changed for them).

@@ -39,6 +39,7 @@ pub mod plan;
 pub mod run;
 pub mod runner;
 pub mod schema;
+pub mod shard;
 pub mod since;
 pub mod source;
 mod source_file;

@@ -341,14 +341,12 @@ impl Job<'_> {
                 .inputs()
                 .map_err(StoreError::Inputs)
                 .and_then(|inputs| {
-                    self.store(
-                        runnable,
-                        &backend,
-                        hashed.hash,
-                        inputs,
-                        result.code,
-                        live.path(),
-                    )
+                    let finished = Finished {
+                        code: result.code,
+                        log: live.path(),
+                        duration: started.elapsed(),
+                    };
+                    self.store(runnable, &backend, hashed.hash, inputs, &finished)
                 });
             if let Err(err) = stored {
                 self.warn(runnable, err);
@@ -609,8 +607,7 @@ impl Job<'_> {
         backend: &CacheBackend,
         hash: String,
         mut inputs: Inputs,
-        code: i32,
-        log: &Path,
+        finished: &Finished<'_>,
     ) -> Result<(), StoreError> {
         let root = &self.dirs.root;
         inputs.definition_fields = crate::explain::definition_fields(self.project, runnable);
@@ -626,19 +623,20 @@ impl Job<'_> {
             version: 1,
             name: runnable.name.clone(),
             hash,
-            code,
+            code: finished.code,
             created: SystemTime::now()
                 .duration_since(UNIX_EPOCH)
                 .map_or(0, |d| d.as_secs()),
             artifacts,
             inputs,
+            duration_ms: Some(u64::try_from(finished.duration.as_millis()).unwrap_or(u64::MAX)),
         };
         let store = match backend {
             CacheBackend::Repo => self.dirs.repo_store(),
             _ => self.dirs.local_store(),
         };
         let entry = store
-            .put(&manifest, &runnable.command, log, root)
+            .put(&manifest, &runnable.command, finished.log, root)
             .map_err(StoreError::Write)?;
         match backend {
             CacheBackend::Repo => self
@@ -675,6 +673,13 @@ impl Job<'_> {
             });
         }
     }
+}
+
+/// A run that ended, as it is stored.
+struct Finished<'a> {
+    code: i32,
+    log: &'a Path,
+    duration: Duration,
 }
 
 /// Why a finished run could not be stored (a warning: the run itself stands).

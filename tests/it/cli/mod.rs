@@ -1,5 +1,5 @@
 //! The `qik` and `qikx` command line: running, caching, selecting,
-//! listing, explaining, errors, spaces, `--since`, `--watch`, completion
+//! listing, explaining, errors, spaces, `--since`, `--shard`, `--watch`, completion
 //! and limits.
 
 mod completions;
@@ -9,6 +9,7 @@ mod limits;
 mod ls_json;
 mod qikx;
 mod run;
+mod shard;
 mod since;
 mod spaces;
 mod watch;

@@ -40,6 +40,10 @@ pub struct Manifest {
     pub created: u64,
     pub artifacts: Vec<ArtifactRecord>,
     pub inputs: Inputs,
+    /// How long the run took, in milliseconds (`--shard` balances by it).
+    /// Entries written before it was recorded have none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub duration_ms: Option<u64>,
 }
 
 /// A complete entry found on disk.
@@ -512,6 +516,7 @@ mod tests {
             created: 1,
             artifacts: Vec::new(),
             inputs: Inputs::default(),
+            duration_ms: None,
         }
     }
 

@@ -56,7 +56,7 @@ const LAYERS: &[(&str, &[&str])] = &[
         "hashing and graph",
         &["hashing", "graph", "changes", "explain"],
     ),
-    ("selection", &["since", "plan"]),
+    ("selection", &["since", "plan", "shard"]),
     ("run", &["run", "events"]),
 ];
 
