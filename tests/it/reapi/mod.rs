@@ -8,3 +8,4 @@ mod scale;
 mod secrets;
 mod server;
 mod support;
+mod tls;

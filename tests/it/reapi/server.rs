@@ -5,7 +5,7 @@
 //! BuildGrid comes from the harness's tools (`support::tools::buildgrid_dir`).
 
 use std::net::{Ipv4Addr, SocketAddrV4, TcpListener, TcpStream};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -28,13 +28,26 @@ pub(crate) fn free_port() -> u16 {
         .port()
 }
 
-fn config(port: u16, cas: &std::path::Path, allow_updates: bool) -> String {
+/// TLS for the channel: the server's key and certificate (PEM files).
+pub(crate) struct Tls {
+    pub(crate) key: PathBuf,
+    pub(crate) cert: PathBuf,
+}
+
+fn config(port: u16, cas: &Path, allow_updates: bool, tls: Option<&Tls>) -> String {
+    let channel = match tls {
+        None => "    insecure-mode: true\n".to_string(),
+        Some(tls) => format!(
+            "    insecure-mode: false\n    credentials:\n      tls-server-key: {}\n      tls-server-cert: {}\n",
+            tls.key.display(),
+            tls.cert.display()
+        ),
+    };
     format!(
         r#"server:
   - !channel
     address: "127.0.0.1:{port}"
-    insecure-mode: true
-authorization:
+{channel}authorization:
   method: none
 storages:
   - !disk-storage &cas
@@ -67,6 +80,15 @@ impl Bgd {
     /// `allow_updates = false`: the action cache refuses results and says so
     /// in its capabilities.
     pub(crate) fn start_with(allow_updates: bool) -> Bgd {
+        Bgd::launch(allow_updates, None)
+    }
+
+    /// A server that only speaks TLS.
+    pub(crate) fn start_tls(tls: &Tls) -> Bgd {
+        Bgd::launch(true, Some(tls))
+    }
+
+    fn launch(allow_updates: bool, tls: Option<&Tls>) -> Bgd {
         // Serialise starts: two servers racing for one free port would both
         // look it up before either binds.
         static STARTING: Mutex<()> = Mutex::new(());
@@ -79,7 +101,7 @@ impl Bgd {
             let config_path = data.path().join("config.yml");
             std::fs::write(
                 &config_path,
-                config(port, &data.path().join("cas"), allow_updates),
+                config(port, &data.path().join("cas"), allow_updates, tls),
             )
             .expect("write the config");
             let log_file = std::fs::File::create(&log).expect("log file");
