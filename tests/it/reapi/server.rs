@@ -34,7 +34,25 @@ pub(crate) struct Tls {
     pub(crate) cert: PathBuf,
 }
 
-fn config(port: u16, cas: &Path, allow_updates: bool, tls: Option<&Tls>) -> String {
+/// How a server is set up besides its port and storage.
+#[derive(Default)]
+struct Options<'a> {
+    refuse_updates: bool,
+    tls: Option<&'a Tls>,
+    /// A file holding the HS256 secret that bearer JWTs must be signed with.
+    jwt_secret: Option<&'a Path>,
+}
+
+fn config(port: u16, cas: &Path, options: &Options<'_>) -> String {
+    let allow_updates = !options.refuse_updates;
+    let tls = options.tls;
+    let authorization = match options.jwt_secret {
+        None => "  method: none\n".to_string(),
+        Some(secret) => format!(
+            "  method: jwt\n  secret: {}\n  algorithm: hs256\n",
+            secret.display()
+        ),
+    };
     let channel = match tls {
         None => "    insecure-mode: true\n".to_string(),
         Some(tls) => format!(
@@ -48,8 +66,7 @@ fn config(port: u16, cas: &Path, allow_updates: bool, tls: Option<&Tls>) -> Stri
   - !channel
     address: "127.0.0.1:{port}"
 {channel}authorization:
-  method: none
-storages:
+{authorization}storages:
   - !disk-storage &cas
     path: {cas}
 caches:
@@ -80,15 +97,30 @@ impl Bgd {
     /// `allow_updates = false`: the action cache refuses results and says so
     /// in its capabilities.
     pub(crate) fn start_with(allow_updates: bool) -> Bgd {
-        Bgd::launch(allow_updates, None)
+        Bgd::launch(&Options {
+            refuse_updates: !allow_updates,
+            ..Options::default()
+        })
     }
 
     /// A server that only speaks TLS.
     pub(crate) fn start_tls(tls: &Tls) -> Bgd {
-        Bgd::launch(true, Some(tls))
+        Bgd::launch(&Options {
+            tls: Some(tls),
+            ..Options::default()
+        })
     }
 
-    fn launch(allow_updates: bool, tls: Option<&Tls>) -> Bgd {
+    /// A server that wants `authorization: Bearer <JWT>` signed (HS256)
+    /// with the secret in `secret`.
+    pub(crate) fn start_jwt(secret: &Path) -> Bgd {
+        Bgd::launch(&Options {
+            jwt_secret: Some(secret),
+            ..Options::default()
+        })
+    }
+
+    fn launch(options: &Options<'_>) -> Bgd {
         // Serialise starts: two servers racing for one free port would both
         // look it up before either binds.
         static STARTING: Mutex<()> = Mutex::new(());
@@ -101,7 +133,7 @@ impl Bgd {
             let config_path = data.path().join("config.yml");
             std::fs::write(
                 &config_path,
-                config(port, &data.path().join("cas"), allow_updates, tls),
+                config(port, &data.path().join("cas"), options),
             )
             .expect("write the config");
             let log_file = std::fs::File::create(&log).expect("log file");
