@@ -150,3 +150,39 @@ fn a_server_that_refuses_updates_is_read_quietly() {
     assert_quiet(&run);
     assert!(server.blobs().is_empty(), "{:?}", server.blobs());
 }
+
+#[test]
+fn parallel_workers_share_one_connection() {
+    let server = Bgd::start();
+    let mut text = format!(
+        "[plugins]\nreapi = \"qik.reapi\"\n\n[caches.remote]\ntype = \"reapi\"\nendpoint = \"{}\"\n",
+        server.endpoint()
+    );
+    let mut files = Vec::new();
+    for i in 0..8 {
+        text.push_str(&format!(
+            "\n[commands.c{i}]\nexec = \"mkdir -p out && cp src/{i}.txt out/{i}.txt\"\n\
+             deps = [\"src/{i}.txt\"]\nartifacts = [\"out/{i}.txt\"]\ncache = \"remote\"\n"
+        ));
+        files.push((format!("src/{i}.txt"), format!("content {i}\n")));
+    }
+    let mut all: Vec<(&str, &str)> = files
+        .iter()
+        .map(|(p, c)| (p.as_str(), c.as_str()))
+        .collect();
+    all.push(("qik.toml", &text));
+    let a = crate::support::Project::with_files(&all);
+    let run = a.qik(".", &["-n", "4"], &[]);
+    run.assert_ok();
+    assert_quiet(&run);
+    assert!(run.stderr.contains("8 ran"), "{run:#?}");
+
+    let b = a.clone_repo();
+    let replay = b.qik(".", &["-n", "4"], &[]);
+    replay.assert_ok();
+    assert_quiet(&replay);
+    assert!(replay.stderr.contains("8 cached"), "{replay:#?}");
+    for i in 0..8 {
+        assert_eq!(b.read(&format!("out/{i}.txt")), format!("content {i}\n"));
+    }
+}
