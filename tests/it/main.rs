@@ -6,6 +6,7 @@ mod cli;
 mod parity;
 mod pre_commit;
 mod pygraph;
+mod reapi;
 mod s3;
 mod support;
 mod uv;

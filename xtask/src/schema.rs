@@ -7,6 +7,7 @@ use std::path::Path;
 use anyhow::{Context, Result, anyhow, bail};
 // Linked for their registrations: the schema describes what they add.
 use qik_pygraph as _;
+use qik_reapi as _;
 use qik_s3 as _;
 use qik_uv as _;
 
@@ -137,7 +138,7 @@ mod tests {
         );
         assert!(undescribed.is_empty(), "no schema: {undescribed:?}");
         let ids: Vec<&str> = registry.plugin_ids().collect();
-        assert_eq!(ids, ["qik.pygraph", "qik.s3", "qik.uv"]);
+        assert_eq!(ids, ["qik.pygraph", "qik.reapi", "qik.s3", "qik.uv"]);
     }
 
     #[test]
@@ -282,6 +283,9 @@ check-cache = "local"
 [plugins.s3]
 pyimport = "qik.s3"
 
+[plugins.reapi]
+pyimport = "qik.reapi"
+
 [spaces]
 default = "requirements.txt"
 
@@ -308,6 +312,20 @@ timeout = 600
 
 [caches.mine]
 type = "local"
+
+[caches.farm]
+type = "reapi"
+endpoint = "{ctx.reapi_endpoint}"
+instance_name = "main"
+headers = {authorization = "Bearer {ctx.token}", x-buildbuddy-api-key = "{ctx.key}"}
+ca-file = "certs/ca.pem"
+upload = "{ctx.upload}"
+timeout = 30
+
+[caches.farm-readonly]
+type = "reapi"
+endpoint = "grpcs://cache.example.com"
+upload = false
 
 [commands.test]
 exec = "pytest"
@@ -440,6 +458,16 @@ cache = "qik.s3"
         (
             "s3 timeout out of range",
             "[plugins]\ns3 = \"qik.s3\"\n\n[caches.c]\ntype = \"s3\"\nbucket = \"bucket\"\ntimeout = 0\n",
+            "/caches/c",
+        ),
+        (
+            "reapi cache without endpoint",
+            "[plugins]\nreapi = \"qik.reapi\"\n\n[caches.c]\ntype = \"reapi\"\n",
+            "/caches/c",
+        ),
+        (
+            "reapi header of a wrong type",
+            "[plugins]\nreapi = \"qik.reapi\"\n\n[caches.c]\ntype = \"reapi\"\nendpoint = \"grpc://x:1\"\nheaders = {a = 1}\n",
             "/caches/c",
         ),
         (

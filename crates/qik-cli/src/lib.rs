@@ -6,6 +6,8 @@
 
 #[cfg(feature = "pygraph")]
 use qik_pygraph as _;
+#[cfg(feature = "reapi")]
+use qik_reapi as _;
 #[cfg(feature = "s3")]
 use qik_s3 as _;
 #[cfg(feature = "uv")]

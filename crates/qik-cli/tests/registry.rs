@@ -9,8 +9,9 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-const ALL: [(&str, bool); 3] = [
+const ALL: [(&str, bool); 4] = [
     ("qik.pygraph", cfg!(feature = "pygraph")),
+    ("qik.reapi", cfg!(feature = "reapi")),
     ("qik.s3", cfg!(feature = "s3")),
     ("qik.uv", cfg!(feature = "uv")),
 ];

@@ -1,7 +1,8 @@
 //! Real tools the tests need, installed on first use: `uv` and `pre-commit`
 //! (from PyPI), grimp with the Django and flask wheels it is compared on,
-//! the S3-compatible server `s3s-fs` (built with `cargo install`), and tiny
-//! wheels built here, so uv resolves and installs without an index.
+//! the S3-compatible server `s3s-fs` (built with `cargo install`), the REAPI
+//! server BuildGrid (from PyPI), and tiny wheels built here, so uv resolves
+//! and installs without an index.
 //!
 //! Installs go into `$QIK_TEST_TOOLS`, else `~/.cache/qik-test-tools`: once
 //! per machine, not per clone or target dir. Each install is built in a
@@ -233,5 +234,24 @@ pub(crate) fn s3s_fs() -> &'static Path {
         let bin = root.join("bin").join("s3s-fs");
         assert!(bin.is_file(), "no s3s-fs in {}", root.display());
         bin
+    })
+}
+
+/// The BuildGrid release that installs on this machine's Python 3.11 (newer
+/// ones need 3.12 or later).
+const BUILDGRID_VERSION: &str = "0.4.4";
+
+/// The directory BuildGrid is installed in: put it on `PYTHONPATH` and run
+/// its `bin/bgd` with `python3`.
+pub(crate) fn buildgrid_dir() -> &'static Path {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let root = pip_target("buildgrid", BUILDGRID_VERSION);
+        assert!(
+            root.join("bin/bgd").is_file(),
+            "no bgd in {}",
+            root.display()
+        );
+        root
     })
 }

@@ -1,0 +1,763 @@
+//! The `reapi` remote cache: downloads verified entries into the local store
+//! and uploads new ones, without ever breaking a build.
+//!
+//! Failures come in three kinds. A *fault* (server down, timeouts, refused
+//! credentials, a broken connection, bad settings, no digest function in
+//! common) turns the cache off for the rest of the run, so a dead server
+//! costs one timeout, not one per runnable. A *refused entry* (a blob
+//! missing or not matching its digest, a result qik did not write, unsafe
+//! paths) is a miss for that entry only. A *refused upload* (the server
+//! will not take results from this client) stops uploads but keeps reads.
+//! Whatever happens, at most one warning per cache per run reaches the
+//! user, and it never holds a header value.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::fmt;
+use std::fs::{self, File};
+use std::io::{BufWriter, Read, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Mutex, OnceLock};
+
+use qik_core::cache::{EntryKey, Manifest};
+use qik_core::ctx::Ctx;
+use qik_core::diagnostic::Diagnostic;
+use qik_core::ext::RemoteCache;
+use sha2::{Digest as _, Sha256};
+
+use crate::action::{Dg, EntryPlan, MANIFEST_PATH, OutFile, hex, key_action, plain_path};
+use crate::batch;
+use crate::client::{Client, RpcError};
+use crate::config::{Conf, Settings};
+
+/// Files of a local entry (qik-core's store layout).
+const MANIFEST: &str = "manifest.json";
+const LOG: &str = "log";
+const ARTIFACTS: &str = "artifacts";
+/// Core's manifests are small; a bigger one is not ours.
+const MANIFEST_LIMIT: u64 = 64 * 1024 * 1024;
+/// gRPC status codes that mean "not with these credentials".
+const REFUSALS: [tonic::Code; 2] = [tonic::Code::PermissionDenied, tonic::Code::Unauthenticated];
+
+/// What went wrong, and how much it matters.
+#[derive(Debug)]
+enum Problem {
+    /// The cache cannot be used this run.
+    Fault(String),
+    /// This entry is not trusted; a miss.
+    Refused(String),
+    /// The server does not take uploads from us; reads go on.
+    NoUploads(String),
+}
+
+impl From<RpcError> for Problem {
+    fn from(err: RpcError) -> Problem {
+        match err {
+            // A local file that cannot be read or written is not the server's fault.
+            RpcError::Local { .. } => Problem::Refused(err.to_string()),
+            _ => Problem::Fault(err.to_string()),
+        }
+    }
+}
+
+fn refused(err: impl fmt::Display) -> Problem {
+    Problem::Refused(err.to_string())
+}
+
+fn local(path: &Path, err: impl fmt::Display) -> Problem {
+    Problem::Refused(format!("{}: {err}", path.display()))
+}
+
+/// The client and the settings it was made from.
+struct Remote {
+    client: Client,
+    settings: Settings,
+}
+
+/// One `[caches.<name>] type = "reapi"`.
+pub(crate) struct ReapiCache {
+    conf: Conf,
+    remote: OnceLock<Result<Remote, String>>,
+    /// Header values, for taking out of any text a server sends back.
+    secrets: OnceLock<Vec<String>>,
+    /// Set by the first fault: the cache is skipped for the rest of the run.
+    off: AtomicBool,
+    /// Set when the server refuses uploads.
+    no_uploads: AtomicBool,
+    /// Set by the first warning: later problems stay quiet.
+    warned: AtomicBool,
+    /// Blobs the server sent with the wrong content this run: uploads send
+    /// them again although the server claims to have them.
+    bad_blobs: Mutex<HashSet<Dg>>,
+}
+
+impl fmt::Debug for ReapiCache {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ReapiCache")
+            .field("conf", &self.conf)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A blob to upload: in memory, or a file on disk.
+enum Source {
+    Memory(Vec<u8>),
+    Disk(PathBuf),
+}
+
+impl ReapiCache {
+    pub(crate) fn new(conf: Conf) -> ReapiCache {
+        ReapiCache {
+            conf,
+            remote: OnceLock::new(),
+            secrets: OnceLock::new(),
+            off: AtomicBool::new(false),
+            no_uploads: AtomicBool::new(false),
+            warned: AtomicBool::new(false),
+            bad_blobs: Mutex::new(HashSet::new()),
+        }
+    }
+
+    fn connect(&self, ctx: &Ctx) -> Result<Remote, String> {
+        let settings = self.conf.resolve(ctx)?;
+        let _ = self.secrets.set(
+            settings
+                .headers
+                .iter()
+                .map(|(_, value)| value.clone())
+                .filter(|value| value.len() >= 4)
+                .collect(),
+        );
+        let client = Client::connect(&settings).map_err(|err| err.to_string())?;
+        Ok(Remote { client, settings })
+    }
+
+    /// Takes every header value out of a message, should a server echo one.
+    fn redact(&self, mut message: String) -> String {
+        for secret in self.secrets.get().into_iter().flatten() {
+            message = message.replace(secret.as_str(), "<redacted>");
+            // Bearer tokens are often echoed without their scheme.
+            if let Some((_, token)) = secret.split_once(' ') {
+                if token.len() >= 4 {
+                    message = message.replace(token, "<redacted>");
+                }
+            }
+        }
+        message
+    }
+
+    /// Runs `work` against the remote, turning problems into at most one
+    /// warning per run and `fallback` otherwise.
+    fn guarded<T>(
+        &self,
+        ctx: &Ctx,
+        fallback: T,
+        work: impl FnOnce(&Remote) -> Result<T, Problem>,
+    ) -> Result<T, Diagnostic> {
+        if self.off.load(Ordering::Acquire) {
+            return Ok(fallback);
+        }
+        let remote = self.remote.get_or_init(|| self.connect(ctx));
+        let result = match remote {
+            Ok(remote) => work(remote),
+            Err(message) => Err(Problem::Fault(message.clone())),
+        };
+        let problem = match result {
+            Ok(value) => return Ok(value),
+            Err(problem) => problem,
+        };
+        let name = &self.conf.name;
+        let message = match problem {
+            Problem::Fault(message) => {
+                self.off.store(true, Ordering::Release);
+                format!("`{name}`: {message}; running without this cache for the rest of the run")
+            }
+            Problem::NoUploads(message) => {
+                self.no_uploads.store(true, Ordering::Release);
+                format!("`{name}`: {message}; not uploading for the rest of the run")
+            }
+            Problem::Refused(message) => format!("`{name}`: {message}"),
+        };
+        if self.warned.swap(true, Ordering::AcqRel) {
+            Ok(fallback)
+        } else {
+            Err(Diagnostic::warning(self.redact(message)))
+        }
+    }
+
+    /// The entry's plan, or `None` when the server has no result for it.
+    fn lookup(remote: &Remote, key: EntryKey<'_>) -> Result<Option<EntryPlan>, Problem> {
+        let action = key_action(key);
+        let Some(result) = remote.client.get_action_result(&action.digest)? else {
+            return Ok(None);
+        };
+        EntryPlan::from_result(&result).map(Some).map_err(|why| {
+            refused(format!(
+                "ignoring the remote entry of {}: {why}",
+                key.runnable
+            ))
+        })
+    }
+
+    fn fetch(&self, remote: &Remote, key: EntryKey<'_>, dest: &Path) -> Result<bool, Problem> {
+        let Some(plan) = Self::lookup(remote, key)? else {
+            return Ok(false);
+        };
+        let entry_err = |what: String| {
+            Problem::Refused(format!(
+                "ignoring the remote entry of {} at {}: {what}",
+                key.runnable,
+                short(key.hash)
+            ))
+        };
+        // The manifest is checked in memory before anything touches the disk:
+        // a hostile entry is refused with nothing written.
+        if plan.manifest.size > MANIFEST_LIMIT {
+            return Err(entry_err("its manifest is implausibly large".into()));
+        }
+        let manifest_bytes = self
+            .read_small(remote, std::slice::from_ref(&plan.manifest))?
+            .remove(&plan.manifest)
+            .ok_or_else(|| entry_err("its manifest is missing from the server's storage".into()))?;
+        let manifest: Manifest = serde_json::from_slice(&manifest_bytes)
+            .map_err(|_| entry_err("its manifest does not parse".into()))?;
+        check_manifest(&manifest, key, &plan).map_err(entry_err)?;
+        let blake3: HashMap<&str, &str> = manifest
+            .artifacts
+            .iter()
+            .map(|a| (a.path.as_str(), a.digest.as_str()))
+            .collect();
+
+        let parent = dest
+            .parent()
+            .ok_or_else(|| refused("the local entry has no parent directory"))?;
+        fs::create_dir_all(parent).map_err(|err| local(parent, err))?;
+        let temp = tempfile::Builder::new()
+            .prefix(".tmp-remote-")
+            .tempdir_in(parent)
+            .map_err(|err| local(parent, err))?;
+        // Every place each blob goes: the log, and each artifact's copy.
+        let mut targets: BTreeMap<Dg, Vec<Target>> = BTreeMap::new();
+        targets.entry(plan.log.clone()).or_default().push(Target {
+            path: temp.path().join(LOG),
+            executable: false,
+            blake3: None,
+        });
+        for artifact in &plan.artifacts {
+            let path = temp.path().join(ARTIFACTS).join(&artifact.path);
+            if let Some(dir) = path.parent() {
+                fs::create_dir_all(dir).map_err(|err| local(dir, err))?;
+            }
+            targets
+                .entry(artifact.digest.clone())
+                .or_default()
+                .push(Target {
+                    path,
+                    executable: artifact.executable,
+                    blake3: blake3.get(artifact.path.as_str()).map(|d| (*d).to_string()),
+                });
+        }
+        let digests: Vec<Dg> = targets.keys().cloned().collect();
+        let sizes: Vec<u64> = digests.iter().map(|d| d.size).collect();
+        let split = batch::plan(&sizes, remote.client.caps.batch_limit);
+        for indexes in &split.batches {
+            let wanted: Vec<Dg> = indexes.iter().map(|&i| digests[i].clone()).collect();
+            let mut found = self.read_small(remote, &wanted)?;
+            for digest in &wanted {
+                let data = found.remove(digest).ok_or_else(|| {
+                    entry_err("a file is missing from the server's storage".into())
+                })?;
+                for target in &targets[digest] {
+                    target.write(&data).map_err(&entry_err)?;
+                }
+            }
+        }
+        for &index in &split.streamed {
+            let digest = &digests[index];
+            let places = &targets[digest];
+            let first = &places[0];
+            let out = File::create(&first.path).map_err(|err| local(&first.path, err))?;
+            let mut out = BufWriter::with_capacity(256 * 1024, out);
+            let received = remote
+                .client
+                .read_stream(digest, &mut out, &first.path)?
+                .ok_or_else(|| entry_err("a file is missing from the server's storage".into()))?;
+            out.flush().map_err(|err| local(&first.path, err))?;
+            drop(out);
+            if &received != digest {
+                return Err(self.mismatch(digest));
+            }
+            for target in places {
+                if target.path != first.path {
+                    fs::copy(&first.path, &target.path).map_err(|err| local(&target.path, err))?;
+                }
+                target.finish().map_err(&entry_err)?;
+            }
+        }
+        let manifest_path = temp.path().join(MANIFEST);
+        fs::write(&manifest_path, &manifest_bytes).map_err(|err| local(&manifest_path, err))?;
+        // Whole or nothing: the entry appears with one rename.
+        let staged = temp.keep();
+        if let Err(err) = fs::rename(&staged, dest) {
+            let _ = fs::remove_dir_all(&staged);
+            // Another process placed the same entry first: that is a hit too.
+            if !dest.join(MANIFEST).is_file() {
+                return Err(local(dest, err));
+            }
+        }
+        Ok(true)
+    }
+
+    fn mismatch(&self, digest: &Dg) -> Problem {
+        if let Ok(mut bad) = self.bad_blobs.lock() {
+            bad.insert(digest.clone());
+        }
+        refused("the server sent a file that does not match its digest; ignoring the entry")
+    }
+
+    /// Reads blobs that fit one batch, checking each against its digest.
+    /// Missing ones are left out of the answer; a mismatch refuses.
+    fn read_small(&self, remote: &Remote, digests: &[Dg]) -> Result<HashMap<Dg, Vec<u8>>, Problem> {
+        let mut found = HashMap::new();
+        if digests
+            .iter()
+            .all(|d| d.size <= remote.client.caps.batch_limit / 2)
+        {
+            for (digest, data) in remote.client.batch_read(digests)? {
+                let Ok(data) = data else { continue };
+                if Dg::of(&data) != digest {
+                    return Err(self.mismatch(&digest));
+                }
+                found.insert(digest, data);
+            }
+        } else {
+            // Only the manifest comes here alone and big: stream it.
+            for digest in digests {
+                let mut data = Vec::new();
+                let target = Path::new(MANIFEST_PATH);
+                if let Some(received) = remote.client.read_stream(digest, &mut data, target)? {
+                    if &received != digest {
+                        return Err(self.mismatch(digest));
+                    }
+                    found.insert(digest.clone(), data);
+                }
+            }
+        }
+        Ok(found)
+    }
+
+    fn push(&self, remote: &Remote, key: EntryKey<'_>, src: &Path) -> Result<(), Problem> {
+        if !remote.settings.upload
+            || !remote.client.caps.update_enabled
+            || self.no_uploads.load(Ordering::Acquire)
+        {
+            return Ok(());
+        }
+        let (plan, mut sources) = outgoing(key, src)?;
+        let action = key_action(key);
+        for (digest, blob) in action.blobs {
+            sources.entry(digest).or_insert(Source::Memory(blob));
+        }
+        let all: Vec<Dg> = sources.keys().cloned().collect();
+        let mut missing = remote.client.find_missing(&all)?;
+        if let Ok(bad) = self.bad_blobs.lock() {
+            missing.extend(all.iter().filter(|d| bad.contains(*d)).cloned());
+        }
+        missing.sort();
+        missing.dedup();
+        let sizes: Vec<u64> = missing.iter().map(|d| d.size).collect();
+        let split = batch::plan(&sizes, remote.client.caps.batch_limit);
+        for indexes in &split.batches {
+            let mut blobs = Vec::with_capacity(indexes.len());
+            for &index in indexes {
+                let digest = &missing[index];
+                let data = match sources.get(digest) {
+                    Some(Source::Memory(data)) => data.clone(),
+                    Some(Source::Disk(path)) => read_checked(path, digest)?,
+                    None => return Err(refused("the server asked for a blob qik did not offer")),
+                };
+                blobs.push((digest.clone(), data));
+            }
+            remote.client.batch_update(blobs).map_err(upload_problem)?;
+        }
+        for &index in &split.streamed {
+            let digest = &missing[index];
+            match sources.get(digest) {
+                Some(Source::Disk(path)) => remote
+                    .client
+                    .write_stream(digest, path)
+                    .map_err(upload_problem)?,
+                // Action, Command and manifest are small: never streamed.
+                _ => return Err(refused("a blob too large for a batch is not on disk")),
+            }
+        }
+        // The result goes last: until it exists, readers see no entry.
+        remote
+            .client
+            .update_action_result(&action.digest, plan.to_result())
+            .map_err(upload_problem)
+    }
+
+    fn probe(&self, remote: &Remote, key: EntryKey<'_>) -> Result<bool, Problem> {
+        let plan = match Self::lookup(remote, key) {
+            Ok(Some(plan)) => plan,
+            // An untrusted entry is simply cold; a run will say why.
+            Ok(None) | Err(Problem::Refused(_)) => return Ok(false),
+            Err(fault) => return Err(fault),
+        };
+        Ok(remote.client.find_missing(&plan.digests())?.is_empty())
+    }
+}
+
+/// Refusals of an upload stop uploads; other errors are faults.
+fn upload_problem(err: RpcError) -> Problem {
+    match err.code() {
+        Some(code) if REFUSALS.contains(&code) => Problem::NoUploads(format!(
+            "{err}; the server does not take results from this client (set `upload = false` for read-only use)"
+        )),
+        _ => Problem::from(err),
+    }
+}
+
+impl RemoteCache for ReapiCache {
+    fn download(&self, ctx: &Ctx, key: EntryKey<'_>, dest: &Path) -> Result<bool, Diagnostic> {
+        self.guarded(ctx, false, |remote| self.fetch(remote, key, dest))
+    }
+
+    fn upload(&self, ctx: &Ctx, key: EntryKey<'_>, src: &Path) -> Result<(), Diagnostic> {
+        if self.conf.literal_read_only() || self.no_uploads.load(Ordering::Acquire) {
+            return Ok(());
+        }
+        self.guarded(ctx, (), |remote| self.push(remote, key, src))
+    }
+
+    fn contains(&self, ctx: &Ctx, key: EntryKey<'_>) -> Result<bool, Diagnostic> {
+        self.guarded(ctx, false, |remote| self.probe(remote, key))
+    }
+}
+
+/// Where a downloaded blob goes, and what it must hash to in qik's terms.
+struct Target {
+    path: PathBuf,
+    executable: bool,
+    /// The manifest's blake3 for an artifact (the log has none).
+    blake3: Option<String>,
+}
+
+impl Target {
+    fn write(&self, data: &[u8]) -> Result<(), String> {
+        fs::write(&self.path, data).map_err(|err| format!("{}: {err}", self.path.display()))?;
+        self.finish()
+    }
+
+    /// Checks the file against the manifest and sets its mode.
+    fn finish(&self) -> Result<(), String> {
+        if let Some(expected) = &self.blake3 {
+            let (digest, _) = qik_core::cache::file_digest(&self.path)
+                .map_err(|err| format!("{}: {err}", self.path.display()))?;
+            if &digest != expected {
+                return Err("an artifact does not match the digest in its manifest".into());
+            }
+        }
+        if self.executable {
+            set_executable(&self.path).map_err(|err| format!("{}: {err}", self.path.display()))?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(unix)]
+fn set_executable(path: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    let mut permissions = fs::metadata(path)?.permissions();
+    permissions.set_mode(permissions.mode() | 0o111);
+    fs::set_permissions(path, permissions)
+}
+
+#[cfg(not(unix))]
+fn set_executable(_: &Path) -> std::io::Result<()> {
+    Ok(())
+}
+
+#[cfg(unix)]
+fn is_executable(meta: &fs::Metadata) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    meta.permissions().mode() & 0o111 != 0
+}
+
+#[cfg(not(unix))]
+fn is_executable(_: &fs::Metadata) -> bool {
+    false
+}
+
+/// The first characters of a hash, for messages.
+fn short(hash: &str) -> &str {
+    hash.get(..12).unwrap_or(hash)
+}
+
+/// The manifest must be for this runnable and hash, agree on the exit code,
+/// and list exactly the artifacts the result holds, with their sizes.
+fn check_manifest(manifest: &Manifest, key: EntryKey<'_>, plan: &EntryPlan) -> Result<(), String> {
+    if manifest.name != key.runnable || manifest.hash != key.hash {
+        return Err("its manifest belongs to another runnable or hash".into());
+    }
+    if manifest.code != plan.code {
+        return Err("its manifest and its result disagree about the exit code".into());
+    }
+    let mut listed = BTreeMap::new();
+    for artifact in &manifest.artifacts {
+        if !plain_path(&artifact.path) || qik_core::cache::safe_relative(&artifact.path).is_none() {
+            return Err(format!(
+                "its manifest names the artifact {:?}, which is not a plain path inside the project",
+                artifact.path
+            ));
+        }
+        listed.insert(artifact.path.as_str(), artifact.size);
+    }
+    let stored: BTreeMap<&str, u64> = plan
+        .artifacts
+        .iter()
+        .map(|a| (a.path.as_str(), a.digest.size))
+        .collect();
+    if listed != stored {
+        return Err("its manifest and its result disagree about the artifacts".into());
+    }
+    Ok(())
+}
+
+/// The plan of a local entry and where each of its blobs comes from; the
+/// artifacts are checked against the manifest so a damaged local copy is
+/// never shared.
+fn outgoing(key: EntryKey<'_>, src: &Path) -> Result<(EntryPlan, BTreeMap<Dg, Source>), Problem> {
+    let manifest_path = src.join(MANIFEST);
+    let mut manifest_bytes = Vec::new();
+    File::open(&manifest_path)
+        .and_then(|f| f.take(MANIFEST_LIMIT + 1).read_to_end(&mut manifest_bytes))
+        .map_err(|err| local(&manifest_path, err))?;
+    let manifest: Manifest = serde_json::from_slice(&manifest_bytes).map_err(|_| {
+        refused(format!(
+            "{} does not parse; not uploading",
+            manifest_path.display()
+        ))
+    })?;
+    if manifest.name != key.runnable || manifest.hash != key.hash {
+        return Err(refused(format!(
+            "{} is not the entry of {}; not uploading",
+            src.display(),
+            key.runnable
+        )));
+    }
+    let mut sources = BTreeMap::new();
+    let manifest_digest = Dg::of(&manifest_bytes);
+    sources.insert(manifest_digest.clone(), Source::Memory(manifest_bytes));
+    let log_path = src.join(LOG);
+    let (log, _) = hash_file(&log_path)?;
+    sources.insert(log.clone(), Source::Disk(log_path));
+    let mut artifacts = Vec::with_capacity(manifest.artifacts.len());
+    for artifact in &manifest.artifacts {
+        if !plain_path(&artifact.path) || artifact.path == MANIFEST_PATH {
+            return Err(refused(format!(
+                "the artifact path {:?} cannot be stored in a REAPI cache; not uploading",
+                artifact.path
+            )));
+        }
+        let path = src.join(ARTIFACTS).join(&artifact.path);
+        let (digest, blake3) = hash_file(&path)?;
+        if blake3 != artifact.digest || digest.size != artifact.size {
+            return Err(refused(format!(
+                "the cached copy of {} does not match its manifest; not uploading",
+                artifact.path
+            )));
+        }
+        let executable = fs::metadata(&path).is_ok_and(|m| is_executable(&m));
+        artifacts.push(OutFile {
+            path: artifact.path.clone(),
+            digest: digest.clone(),
+            executable,
+        });
+        sources.entry(digest).or_insert(Source::Disk(path));
+    }
+    artifacts.sort_by(|a, b| a.path.cmp(&b.path));
+    let plan = EntryPlan {
+        code: manifest.code,
+        log,
+        manifest: manifest_digest,
+        artifacts,
+    };
+    Ok((plan, sources))
+}
+
+/// sha256 (with size) and blake3 of a file, in one streamed pass.
+fn hash_file(path: &Path) -> Result<(Dg, String), Problem> {
+    let mut file = File::open(path).map_err(|err| local(path, err))?;
+    let mut sha = Sha256::new();
+    let mut blake = blake3::Hasher::new();
+    let mut buffer = vec![0; 256 * 1024];
+    let mut size = 0u64;
+    loop {
+        let read = match file.read(&mut buffer) {
+            Ok(0) => break,
+            Ok(read) => read,
+            Err(err) if err.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(err) => return Err(local(path, err)),
+        };
+        sha.update(&buffer[..read]);
+        blake.update(&buffer[..read]);
+        size += read as u64;
+    }
+    let digest = Dg {
+        hash: hex(&sha.finalize()),
+        size,
+    };
+    Ok((digest, blake.finalize().to_hex().to_string()))
+}
+
+/// A file's bytes, if they still are what was hashed.
+fn read_checked(path: &Path, digest: &Dg) -> Result<Vec<u8>, Problem> {
+    let data = fs::read(path).map_err(|err| local(path, err))?;
+    if &Dg::of(&data) != digest {
+        return Err(local(path, "changed while being uploaded"));
+    }
+    Ok(data)
+}
+
+#[cfg(test)]
+mod tests {
+    use qik_core::cache::ArtifactRecord;
+    use qik_core::source::SourceFile;
+
+    use super::*;
+
+    const KEY: EntryKey<'static> = EntryKey {
+        command: "build",
+        runnable: "build#a",
+        hash: "h1",
+    };
+
+    fn cache(extra: &str) -> ReapiCache {
+        let text = format!("[caches.remote]\ntype = \"reapi\"\n{extra}\n");
+        let file = SourceFile::parse("qik.toml".into(), "qik.toml".into(), text).unwrap();
+        let node = file.root().get("caches").unwrap().get("remote").unwrap();
+        ReapiCache::new(Conf::parse("remote", node).unwrap())
+    }
+
+    #[test]
+    fn one_warning_then_quiet_misses() {
+        // Nothing listens on port 1 of loopback: a fault on first use.
+        let cache = cache("endpoint = \"grpc://127.0.0.1:1\"\ntimeout = 2");
+        let ctx = Ctx::default();
+        let dest = Path::new("/nonexistent/entry");
+        let first = cache.download(&ctx, KEY, dest).unwrap_err();
+        assert!(
+            first
+                .message
+                .starts_with("`remote`: cannot reach grpc://127.0.0.1:1"),
+            "{}",
+            first.message
+        );
+        assert!(first.message.contains("running without this cache"));
+        assert!(!cache.download(&ctx, KEY, dest).unwrap());
+        assert!(cache.upload(&ctx, KEY, dest).is_ok());
+        assert!(!cache.contains(&ctx, KEY).unwrap());
+    }
+
+    #[test]
+    fn literal_read_only_caches_never_upload() {
+        let cache = cache("endpoint = \"grpc://127.0.0.1:1\"\nupload = false");
+        assert!(
+            cache
+                .upload(&Ctx::default(), KEY, Path::new("/nonexistent"))
+                .is_ok()
+        );
+        assert!(!cache.warned.load(Ordering::Relaxed));
+    }
+
+    #[test]
+    fn secrets_are_redacted_from_server_text() {
+        let cache = cache("endpoint = \"grpc://127.0.0.1:1\"");
+        let _ = cache.secrets.set(vec!["Bearer tok-123456".into()]);
+        let text = cache.redact("denied: Bearer tok-123456 / token tok-123456".into());
+        assert_eq!(text, "denied: <redacted> / token <redacted>");
+    }
+
+    fn manifest(artifacts: &[(&str, u64)]) -> Manifest {
+        Manifest {
+            version: 1,
+            name: "build#a".into(),
+            hash: "h1".into(),
+            code: 0,
+            created: 0,
+            artifacts: artifacts
+                .iter()
+                .map(|(path, size)| ArtifactRecord {
+                    path: path.to_string(),
+                    digest: "0".repeat(64),
+                    size: *size,
+                })
+                .collect(),
+            inputs: qik_core::hashing::Inputs::default(),
+        }
+    }
+
+    fn plan(artifacts: &[(&str, u64)]) -> EntryPlan {
+        EntryPlan {
+            code: 0,
+            log: Dg::of(b"log"),
+            manifest: Dg::of(b"m"),
+            artifacts: artifacts
+                .iter()
+                .map(|(path, size)| OutFile {
+                    path: path.to_string(),
+                    digest: Dg {
+                        hash: "1".repeat(64),
+                        size: *size,
+                    },
+                    executable: false,
+                })
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn manifests_must_agree_with_their_result() {
+        let stored = plan(&[("out/x", 3)]);
+        assert!(check_manifest(&manifest(&[("out/x", 3)]), KEY, &stored).is_ok());
+        for (bad, expect) in [
+            (manifest(&[("out/x", 4)]), "disagree about the artifacts"),
+            (manifest(&[]), "disagree about the artifacts"),
+            (manifest(&[("../x", 3)]), "not a plain path"),
+        ] {
+            let err = check_manifest(&bad, KEY, &stored).unwrap_err();
+            assert!(err.contains(expect), "{err}");
+        }
+        let mut other = manifest(&[("out/x", 3)]);
+        other.name = "build#b".into();
+        assert!(check_manifest(&other, KEY, &stored).is_err());
+        let mut failed = manifest(&[("out/x", 3)]);
+        failed.code = 2;
+        let err = check_manifest(&failed, KEY, &stored).unwrap_err();
+        assert!(err.contains("exit code"), "{err}");
+    }
+
+    #[test]
+    fn outgoing_entries_are_checked_against_their_manifest() {
+        let dir = tempfile::tempdir().unwrap();
+        let src = dir.path();
+        fs::create_dir_all(src.join("artifacts/out")).unwrap();
+        fs::write(src.join("artifacts/out/x"), "abc").unwrap();
+        fs::write(src.join("log"), "built\n").unwrap();
+        let mut m = manifest(&[("out/x", 3)]);
+        m.artifacts[0].digest = blake3::hash(b"abc").to_hex().to_string();
+        fs::write(src.join("manifest.json"), serde_json::to_vec(&m).unwrap()).unwrap();
+        let (plan, sources) = outgoing(KEY, src).unwrap();
+        assert_eq!(plan.artifacts[0].digest, Dg::of(b"abc"));
+        assert_eq!(plan.log, Dg::of(b"built\n"));
+        assert_eq!(sources.len(), 3);
+
+        fs::write(src.join("artifacts/out/x"), "abd").unwrap();
+        match outgoing(KEY, src) {
+            Err(Problem::Refused(why)) => assert!(why.contains("does not match"), "{why}"),
+            _ => panic!("a damaged local copy is not uploaded"),
+        }
+    }
+}

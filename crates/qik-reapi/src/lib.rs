@@ -1,0 +1,71 @@
+//! The `qik.reapi` plugin: a remote cache on any server of the Remote
+//! Execution API v2 (Buildbarn, BuildBuddy, NativeLink, BuildGrid,
+//! bazel-remote, ...).
+//!
+//! `[caches.<name>] type = "reapi"` stores every run of the commands that
+//! use it as an action result on the server, and on a local miss downloads
+//! it into the local cache (hot storage) for replay. Blobs go up before the
+//! result that names them; every blob that comes down is checked against its
+//! digest, and a missing or mismatching one is a miss, never a partial
+//! restore. Faults degrade to running uncached with one warning. The
+//! user-facing description is `docs/reapi.md`.
+
+use std::sync::Arc;
+
+use linkme::distributed_slice;
+use qik_core::diagnostic::Diagnostic;
+use qik_core::ext::CacheBackend;
+use qik_core::ext::{CACHE_TYPES, PLUGINS};
+use qik_core::ext::{CacheType, PluginConfig, PluginDef, schema_of};
+use qik_core::source::Node;
+use schemars::JsonSchema;
+use serde::Deserialize;
+
+/// Entries as REAPI actions and results.
+mod action;
+/// Which blobs share a batch request and which are streamed.
+mod batch;
+/// The remote cache and its failure policy.
+mod cache;
+/// A blocking gRPC client of the RPCs the cache needs.
+mod client;
+/// The keys of `[caches.<name>]` and their rendering.
+mod config;
+
+/// The id users write in `[plugins]`.
+pub const ID: &str = "qik.reapi";
+
+/// `[plugins.reapi]` takes no keys besides `pyimport`.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+struct ReapiConfig {}
+
+fn parse_config(node: Option<Node<'_>>) -> Result<PluginConfig, Diagnostic> {
+    if let Some(node) = node {
+        node.deserialize_without::<ReapiConfig>("pyimport")?;
+    }
+    Ok(Arc::new(ReapiConfig::default()))
+}
+
+#[distributed_slice(PLUGINS)]
+static PLUGIN: PluginDef = PluginDef {
+    id: ID,
+    config: parse_config,
+    commands: "",
+    factories: &[],
+    schema: Some(schema_of::<ReapiConfig>),
+};
+
+/// Parsing only checks the config: nothing connects until first use.
+fn parse_cache(name: &str, node: Node<'_>) -> Result<CacheBackend, Diagnostic> {
+    let conf = config::Conf::parse(name, node)?;
+    Ok(CacheBackend::Remote(Arc::new(cache::ReapiCache::new(conf))))
+}
+
+#[distributed_slice(CACHE_TYPES)]
+static REAPI_CACHE: CacheType = CacheType {
+    tag: "reapi",
+    plugin: ID,
+    parse: parse_cache,
+    schema: Some(schema_of::<config::Raw>),
+};

@@ -1,0 +1,11 @@
+//! The `reapi` cache: the real `qik` against a real REAPI server (BuildGrid,
+//! cache-only) on loopback.
+
+mod config;
+mod faults;
+mod round_trip;
+mod scale;
+mod secrets;
+mod server;
+mod support;
+mod tls;
