@@ -696,6 +696,7 @@ mod tests {
                 })
                 .collect(),
             inputs: qik_core::hashing::Inputs::default(),
+            duration_ms: None,
         }
     }
 
