@@ -42,6 +42,7 @@ pub(crate) fn execute(
         mode,
         styled: output::stderr_styled(),
         progress_allowed: std::io::stderr().is_terminal() && args.logger != Some(Logger::Stdout),
+        github: std::env::var_os("GITHUB_ACTIONS").is_some_and(|v| v == "true"),
     });
     let mut totals: BTreeMap<String, usize> = BTreeMap::new();
     for runnable in graph.runnables() {

@@ -915,3 +915,21 @@ fn upstream_artifacts_count_even_when_the_upstream_is_not_selected() {
     assert_code(&project.qik(".", &["test", "--isolated"], &[]), 0);
     assert_eq!(times(&project, "ran-test"), 1, "an isolated run replays");
 }
+
+/// In a GitHub Actions job, each runnable's output is a fold of the job log
+/// and each failure an error annotation (the runner reads both from stdout).
+#[test]
+fn under_github_actions_output_is_folded_and_failures_are_annotated() {
+    let p = Project::with_config("[commands]\nok = \"echo fine\"\nbad = \"echo broken; exit 3\"\n");
+    p.commit_all();
+    let run = p.qik(".", &["-n", "2"], &[("GITHUB_ACTIONS", "true")]);
+    assert_eq!(run.code, 3, "{run:#?}");
+    let out = run.lines();
+    assert!(out.contains(&"::error title=bad::bad exited 3"), "{run:#?}");
+    let group = out.iter().position(|l| *l == "::group::bad (exited 3)");
+    let group = group.unwrap_or_else(|| panic!("no fold for bad: {run:#?}"));
+    assert_eq!(out[group + 1..group + 3], ["broken", "::endgroup::"]);
+    // Outside GitHub Actions: no workflow commands.
+    let run = p.qik(".", &["-n", "2"], &[("GITHUB_ACTIONS", "false")]);
+    assert!(!run.stdout.contains("::"), "{run:#?}");
+}

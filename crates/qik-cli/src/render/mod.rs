@@ -74,6 +74,10 @@ pub(crate) struct RenderOptions {
     pub(crate) styled: bool,
     /// stderr is a terminal; without it, progress mode prints plain lines.
     pub(crate) progress_allowed: bool,
+    /// Running under GitHub Actions (`GITHUB_ACTIONS=true`): each
+    /// runnable's output printed at the end is a fold of the job log, and
+    /// each failure an `::error` annotation.
+    pub(crate) github: bool,
 }
 
 /// What happened, for the exit code. The four counts partition the runnables
@@ -339,6 +343,19 @@ impl Renderer {
                 self.hint_not_found();
             }
         }
+        if failed && self.opts.github {
+            let cached = if cached {
+                " (replayed from the cache)"
+            } else {
+                ""
+            };
+            let annotation = format!(
+                "::error title={}::{} exited {code}{cached}\n",
+                github_property(&name),
+                github_data(&name)
+            );
+            self.out_raw(annotation.as_bytes());
+        }
 
         let shown_live = self.streaming();
         let keep = if shown_live {
@@ -522,6 +539,21 @@ impl Renderer {
         if code == EXIT_NOT_FOUND {
             self.hint_not_found();
         }
+        if self.opts.github {
+            let _ = self.err.flush();
+            let group = format!("::group::{} ({status})\n", github_data(name));
+            self.out_raw(group.as_bytes());
+        }
+        self.print_log(section);
+        if self.opts.github {
+            self.out_raw(b"::endgroup::\n");
+        }
+    }
+
+    /// The log of a section, or why there is none.
+    fn print_log(&mut self, section: &Section) {
+        let p = self.paint;
+        let name = &section.name;
         let Some(log) = &section.log else {
             let line = p.dim("(output not kept)");
             self.err_line(&line);
@@ -541,6 +573,13 @@ impl Renderer {
                 );
                 self.err_line(&line);
             }
+        }
+    }
+
+    /// Bytes on stdout, as they are.
+    fn out_raw(&mut self, bytes: &[u8]) {
+        if !self.out_broken && self.out.write_all(bytes).is_err() {
+            self.out_broken = true;
         }
     }
 
@@ -601,4 +640,17 @@ impl Renderer {
             p.dim(&format!("in {}", style::duration(wall)))
         )
     }
+}
+
+/// Text after `::` in a GitHub Actions workflow command: the runner decodes
+/// these escapes, so a name cannot end the command early.
+fn github_data(text: &str) -> String {
+    text.replace('%', "%25")
+        .replace('\r', "%0D")
+        .replace('\n', "%0A")
+}
+
+/// A property value of a workflow command, where `:` and `,` are syntax too.
+fn github_property(text: &str) -> String {
+    github_data(text).replace(':', "%3A").replace(',', "%2C")
 }

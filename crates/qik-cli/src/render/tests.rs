@@ -50,6 +50,7 @@ fn opts(verbosity: u8, mode: Mode) -> RenderOptions {
         mode,
         styled: false,
         progress_allowed: false,
+        github: false,
     }
 }
 
@@ -336,6 +337,45 @@ fn progress_without_terminal_prints_a_line_per_runnable_and_failures_at_the_end(
             skipped: 1,
             code: 1
         }
+    );
+}
+
+#[test]
+fn under_github_actions_output_is_folded_and_failures_annotated() {
+    let dir = tempfile::tempdir().unwrap();
+    let fail_log = log(&dir, "test#b", b"FAILED test_b.py::test_x\n");
+    let ok_log = log(&dir, "lint#a", b"All checks passed!\n");
+    let mut s = screen_with(RenderOptions {
+        github: true,
+        ..opts(2, Mode::Progress)
+    });
+    feed(
+        &mut s.renderer,
+        [
+            plan(3, 2),
+            started("lint#a", "ruff check a"),
+            started("test#b", "pytest b"),
+            finished("lint#a", Outcome::Ran { code: 0 }, 300, Some(ok_log)),
+            finished("test#b", Outcome::Ran { code: 1 }, 1500, Some(fail_log)),
+            // A name with the characters workflow commands use as syntax.
+            finished("odd:a,b%", Outcome::Cached { code: 2 }, 0, None),
+        ],
+    );
+    s.renderer.finish(WALL);
+    assert_eq!(
+        s.out.lines(),
+        [
+            "::error title=test#b::test#b exited 1",
+            "::error title=odd%3Aa%2Cb%25::odd:a,b%25 exited 2 (replayed from the cache)",
+            "::group::lint#a (ok)",
+            "All checks passed!",
+            "::endgroup::",
+            "::group::test#b (exited 1)",
+            "FAILED test_b.py::test_x",
+            "::endgroup::",
+            "::group::odd:a,b%25 (cached, exited 2)",
+            "::endgroup::",
+        ]
     );
 }
 
@@ -674,6 +714,7 @@ fn progress_bars_keep_output_off_stdout_and_report_failures() {
         mode: Mode::Progress,
         styled: false,
         progress_allowed: true,
+        github: false,
     });
     s.renderer
         .set_command_totals([("lint".to_owned(), 1), ("test".to_owned(), 2)]);
@@ -712,6 +753,7 @@ fn styled_stream_uses_the_reference_emoji() {
         mode: Mode::Stream,
         styled: true,
         progress_allowed: false,
+        github: false,
     });
     feed(
         &mut s.renderer,
