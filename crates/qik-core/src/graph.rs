@@ -261,18 +261,7 @@ impl Graph {
     /// edges the selection kept), without strict downstream ones: `--shard`
     /// gives each runnable one owner, and an owner needs its inputs.
     pub fn retain_with_upstream(&mut self, seeds: &BTreeSet<String>) {
-        let mut keep: BTreeSet<String> = BTreeSet::new();
-        let mut todo: Vec<&str> = seeds
-            .iter()
-            .filter(|name| self.nodes.contains_key(*name))
-            .map(String::as_str)
-            .collect();
-        while let Some(name) = todo.pop() {
-            if keep.insert(name.to_string()) {
-                todo.extend(self.upstream(name));
-            }
-        }
-        self.retain(|r| keep.contains(&r.name));
+        self.retain_closure(seeds, false, |_| true);
     }
 
     /// Like [`Graph::retain_affected`], but an upstream runnable joins only
@@ -281,6 +270,18 @@ impl Graph {
     pub fn retain_affected_where(
         &mut self,
         seeds: &BTreeSet<String>,
+        needs_upstream: impl Fn(&str) -> bool,
+    ) {
+        self.retain_closure(seeds, true, needs_upstream);
+    }
+
+    /// Keeps `seeds` and what they reach: upstream runnables that
+    /// `needs_upstream` accepts and, with `strict_downstream`, downstream
+    /// runnables through strict deps, repeated until nothing joins.
+    fn retain_closure(
+        &mut self,
+        seeds: &BTreeSet<String>,
+        strict_downstream: bool,
         needs_upstream: impl Fn(&str) -> bool,
     ) {
         let mut keep: BTreeSet<String> = BTreeSet::new();
@@ -293,7 +294,9 @@ impl Graph {
             if !keep.insert(name.to_string()) {
                 continue;
             }
-            todo.extend(self.strict_downstream(name));
+            if strict_downstream {
+                todo.extend(self.strict_downstream(name));
+            }
             todo.extend(self.upstream(name).filter(|up| needs_upstream(up)));
         }
         self.retain(|r| keep.contains(&r.name));
