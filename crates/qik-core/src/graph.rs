@@ -5,12 +5,12 @@
 //! `isolated`) says otherwise. Tag and cache filters then narrow the view
 //! without bringing neighbours back, as in the reference implementation.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 
 use crate::config::Origin;
 use crate::diagnostic::{Code, Diagnostic, choices_hint};
-use crate::model::{DEFAULT_SPACE, Project, Runnable};
+use crate::model::{DEFAULT_SPACE, Project, Runnable, Upstream};
 
 /// What the user asked to run.
 #[derive(Clone, Debug, Default)]
@@ -177,60 +177,77 @@ impl Graph {
     /// joins depends on the seed set only, so each node is expanded once.
     fn add_upstream(&mut self, project: &Project, isolated: bool) -> Result<(), Diagnostic> {
         let seeds: BTreeSet<String> = self.nodes.keys().cloned().collect();
-        let mut done: BTreeSet<String> = BTreeSet::new();
+        let mut done: HashSet<String> = HashSet::new();
         let roots: Vec<Arc<Runnable>> = self.nodes.values().cloned().collect();
         for root in roots {
-            let mut path: Vec<(String, Option<Origin>)> = Vec::new();
-            self.visit(project, &root, None, isolated, &seeds, &mut done, &mut path)?;
+            self.walk_upstream(project, root, isolated, &seeds, &mut done)?;
         }
         Ok(())
     }
 
-    #[allow(clippy::too_many_arguments)]
-    fn visit(
+    /// Depth-first from `root`, on a stack of its own rather than the
+    /// thread's: a chain of command deps is as deep as the config makes it.
+    fn walk_upstream(
         &mut self,
         project: &Project,
-        runnable: &Arc<Runnable>,
-        origin: Option<Origin>,
+        root: Arc<Runnable>,
         isolated: bool,
         seeds: &BTreeSet<String>,
-        done: &mut BTreeSet<String>,
-        path: &mut Vec<(String, Option<Origin>)>,
+        done: &mut HashSet<String>,
     ) -> Result<(), Diagnostic> {
-        if let Some(start) = path.iter().position(|(name, _)| *name == runnable.name) {
-            return Err(cycle_error(&path[start..], &runnable.name, origin));
+        struct Frame {
+            runnable: Arc<Runnable>,
+            upstream: std::vec::IntoIter<Upstream>,
         }
-        if done.contains(&runnable.name) {
+        if done.contains(&root.name) {
             return Ok(());
         }
-        path.push((runnable.name.clone(), origin));
-        for upstream in project.upstream_of(runnable)? {
-            let target = &upstream.runnable;
-            if !upstream.isolated.unwrap_or(isolated) || seeds.contains(&target.name) {
-                self.nodes.insert(target.name.clone(), Arc::clone(target));
-                self.upstream
-                    .entry(runnable.name.clone())
-                    .or_default()
-                    .insert(target.name.clone());
-                if upstream.strict {
-                    self.strict_downstream
-                        .entry(target.name.clone())
-                        .or_default()
-                        .insert(runnable.name.clone());
-                }
-                self.visit(
-                    project,
-                    target,
-                    upstream.origin.clone(),
-                    isolated,
-                    seeds,
-                    done,
-                    path,
-                )?;
+        // The runnables being expanded, in order, with the dep that led to
+        // each (for a cycle's message), and where each stands in that path.
+        let mut path: Vec<(String, Option<Origin>)> = vec![(root.name.clone(), None)];
+        let mut on_path: HashMap<String, usize> = HashMap::from([(root.name.clone(), 0)]);
+        let mut stack = vec![Frame {
+            upstream: project.upstream_of(&root)?.into_iter(),
+            runnable: root,
+        }];
+        while let Some(frame) = stack.last_mut() {
+            let Some(upstream) = frame.upstream.next() else {
+                let name = frame.runnable.name.clone();
+                stack.pop();
+                path.pop();
+                on_path.remove(&name);
+                done.insert(name);
+                continue;
+            };
+            let target = upstream.runnable;
+            if upstream.isolated.unwrap_or(isolated) && !seeds.contains(&target.name) {
+                continue;
             }
+            let from = frame.runnable.name.clone();
+            self.nodes.insert(target.name.clone(), Arc::clone(&target));
+            self.upstream
+                .entry(from.clone())
+                .or_default()
+                .insert(target.name.clone());
+            if upstream.strict {
+                self.strict_downstream
+                    .entry(target.name.clone())
+                    .or_default()
+                    .insert(from);
+            }
+            if let Some(&start) = on_path.get(&target.name) {
+                return Err(cycle_error(&path[start..], &target.name, upstream.origin));
+            }
+            if done.contains(&target.name) {
+                continue;
+            }
+            on_path.insert(target.name.clone(), path.len());
+            path.push((target.name.clone(), upstream.origin));
+            stack.push(Frame {
+                upstream: project.upstream_of(&target)?.into_iter(),
+                runnable: target,
+            });
         }
-        path.pop();
-        done.insert(runnable.name.clone());
         Ok(())
     }
 
@@ -345,11 +362,20 @@ fn cycle_error(
 ) -> Diagnostic {
     let mut names: Vec<&str> = path.iter().map(|(name, _)| name.as_str()).collect();
     names.push(back_to);
-    let mut diagnostic = Diagnostic::error(
-        Code::GraphCycle,
-        format!("dependency cycle: {}", names.join(" -> ")),
-    )
-    .with_hint("remove one of the command deps in the cycle");
+    // A long cycle is named by its ends: the closing dep is labelled below.
+    const SHOWN: usize = 8;
+    let cycle = if names.len() > SHOWN {
+        let hidden = names.len() - SHOWN;
+        format!(
+            "{} -> ({hidden} more) -> {}",
+            names[..SHOWN / 2].join(" -> "),
+            names[names.len() - SHOWN / 2..].join(" -> ")
+        )
+    } else {
+        names.join(" -> ")
+    };
+    let mut diagnostic = Diagnostic::error(Code::GraphCycle, format!("dependency cycle: {cycle}"))
+        .with_hint("remove one of the command deps in the cycle");
     if let Some(origin) = origin {
         diagnostic = diagnostic.with_label(&origin.file, origin.span, "closes the cycle");
     }

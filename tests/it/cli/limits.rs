@@ -108,3 +108,40 @@ fn walk_files(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     }
     found
 }
+
+/// A chain of 20,000 command deps: `c19999` needs `c19998`, ... down to `c0`.
+fn chain(links: usize, closed: bool) -> String {
+    let mut config = String::from("[commands]\n");
+    let first = if closed {
+        format!(
+            "c0 = {{exec = \"true\", deps = [{{type = \"command\", name = \"c{}\"}}]}}\n",
+            links - 1
+        )
+    } else {
+        "c0 = \"true\"\n".to_string()
+    };
+    config.push_str(&first);
+    for i in 1..links {
+        config.push_str(&format!(
+            "c{i} = {{exec = \"true\", deps = [{{type = \"command\", name = \"c{}\"}}]}}\n",
+            i - 1
+        ));
+    }
+    config
+}
+
+#[test]
+fn a_dependency_chain_of_twenty_thousand_commands_is_walked_not_recursed() {
+    let p = Project::with_config(&chain(20_000, false));
+    p.commit_all();
+    let run = p.qik(".", &["--ls", "c19999"], &[]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(run.lines().len(), 20_000);
+
+    // Closed into a cycle, it is an error whose message stays readable.
+    p.write("qik.toml", &chain(20_000, true));
+    let run = p.qik(".", &["--ls", "c19999"], &[]);
+    run.assert_error(&["error[conf7]", "dependency cycle: c19999 -> c19998"]);
+    assert!(run.stderr.contains("(19993 more)"), "{}", run.stderr);
+    assert!(run.stderr.len() < 4_000, "{}", run.stderr);
+}
