@@ -399,7 +399,11 @@ pub fn record_not_kept(
 
 /// A record that does not read is no record.
 fn read_last_run(runs_dir: &Path, runnable: &str) -> Option<LastRun> {
-    let bytes = std::fs::read(last_run_path(runs_dir, runnable)).ok()?;
+    let bytes = crate::fsutil::read_kept(
+        &last_run_path(runs_dir, runnable),
+        crate::fsutil::limits::MEMO,
+    )
+    .ok()?;
     serde_json::from_slice(&bytes).ok()
 }
 

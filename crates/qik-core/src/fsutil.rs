@@ -39,6 +39,59 @@ impl WriteError {
     }
 }
 
+/// Limits of what qik reads back from its own files, by kind. Generous for
+/// what qik writes; a file beyond them was not written by qik.
+pub mod limits {
+    /// A cache entry's manifest.
+    pub const MANIFEST: u64 = 64 << 20;
+    /// Remembered stat data, replays and other speed-ups.
+    pub const MEMO: u64 = 256 << 20;
+    /// Logs and artifacts are streamed, never held: only their kind matters.
+    pub const STREAMED: u64 = u64::MAX;
+}
+
+/// Opens a file qik keeps (in `._qik` or `.qik`) for reading, when it is a
+/// regular file of at most `limit` bytes. Anything else in its place is
+/// refused before a byte is read: a FIFO would block past Ctrl-C (it is
+/// opened without waiting for a writer), a device such as `/dev/zero` (also
+/// behind a symlink) would never end. Returns the file and its size.
+pub fn open_kept(path: &Path, limit: u64) -> std::io::Result<(std::fs::File, u64)> {
+    use std::io::{Error, ErrorKind};
+    use std::os::unix::fs::OpenOptionsExt;
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
+        .open(path)?;
+    // The opened file's own type and size: no race with a swap of the path.
+    let meta = file.metadata()?;
+    if !meta.is_file() {
+        return Err(Error::new(ErrorKind::InvalidInput, "not a regular file"));
+    }
+    if meta.len() > limit {
+        return Err(Error::new(
+            ErrorKind::FileTooLarge,
+            format!("{} bytes, more than qik writes there", meta.len()),
+        ));
+    }
+    Ok((file, meta.len()))
+}
+
+/// The whole content of a kept file (see [`open_kept`]); reads no more than
+/// `limit` bytes even if the file grows meanwhile.
+pub fn read_kept(path: &Path, limit: u64) -> std::io::Result<Vec<u8>> {
+    use std::io::Read;
+    let (file, size) = open_kept(path, limit)?;
+    let mut bytes = Vec::with_capacity(usize::try_from(size).unwrap_or(0));
+    file.take(limit).read_to_end(&mut bytes)?;
+    Ok(bytes)
+}
+
+/// As [`read_kept`], as UTF-8 text.
+pub fn read_kept_string(path: &Path, limit: u64) -> std::io::Result<String> {
+    String::from_utf8(read_kept(path, limit)?)
+        .map_err(|err| std::io::Error::new(std::io::ErrorKind::InvalidData, err))
+}
+
 /// Writes a file atomically: a temp file in the same directory, then a rename,
 /// so readers see the old content or the new, never a torn one.
 pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {

@@ -535,7 +535,8 @@ impl Job<'_> {
         if !self.sink.wants_output() {
             return Ok(());
         }
-        let file = std::fs::File::open(log).map_err(ReadError::at(log))?;
+        let (file, _) = crate::fsutil::open_kept(log, crate::fsutil::limits::STREAMED)
+            .map_err(ReadError::at(log))?;
         let mut reader = std::io::BufReader::new(file);
         let mut line = Vec::new();
         loop {

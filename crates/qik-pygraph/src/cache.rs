@@ -85,10 +85,11 @@ impl ImportCache {
         let Some(dir) = dir else {
             return cache;
         };
-        let bytes = match fs::read(dir.join(FILE)) {
-            Ok(bytes) => bytes,
-            Err(_) => return cache,
-        };
+        let bytes =
+            match qik_core::fsutil::read_kept(&dir.join(FILE), qik_core::fsutil::limits::MEMO) {
+                Ok(bytes) => bytes,
+                Err(_) => return cache,
+            };
         match decode(&bytes) {
             Some((entries, stats)) => {
                 cache.entries = entries;

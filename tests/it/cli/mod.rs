@@ -5,6 +5,7 @@
 mod completions;
 mod config_errors;
 mod explain;
+mod kept_files;
 mod limits;
 mod ls_json;
 mod qikx;

@@ -194,6 +194,21 @@ impl Spawned {
         self.0.id()
     }
 
+    /// Waits, but kills it after `limit`: `None` means it had to be killed
+    /// (it hung). Its output must fit the pipes' buffers.
+    pub(crate) fn wait_at_most(mut self, limit: Duration) -> Option<Run> {
+        let deadline = Instant::now() + limit;
+        while self.0.try_wait().expect("wait on qik").is_none() {
+            if Instant::now() > deadline {
+                let _ = self.0.kill();
+                let _ = self.0.wait();
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Some(self.wait())
+    }
+
     pub(crate) fn wait(self) -> Run {
         let started = Instant::now();
         let output = self.0.wait_with_output().expect("binary runs");

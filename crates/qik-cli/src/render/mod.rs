@@ -42,7 +42,6 @@ mod tests;
 mod thread;
 
 use std::collections::{HashMap, HashSet};
-use std::fs::File;
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -586,7 +585,7 @@ impl Renderer {
     /// Copies a log file to stdout in chunks, ending it with a newline.
     /// Returns the number of bytes copied.
     fn copy_log(&mut self, path: &Path) -> io::Result<u64> {
-        let mut file = File::open(path)?;
+        let (mut file, _) = qik_core::fsutil::open_kept(path, qik_core::fsutil::limits::STREAMED)?;
         let _ = self.err.flush();
         let mut buf = vec![0; 64 * 1024];
         let mut copied = 0u64;

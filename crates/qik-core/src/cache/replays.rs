@@ -81,7 +81,7 @@ impl Replays {
     /// Loads the file; a missing or damaged one remembers nothing (it is only
     /// a speed-up).
     pub fn load(path: PathBuf) -> Replays {
-        let mut loaded = fs::read_to_string(&path)
+        let mut loaded = crate::fsutil::read_kept_string(&path, crate::fsutil::limits::MEMO)
             .ok()
             .and_then(|text| parse(&text))
             .unwrap_or_default();

@@ -133,10 +133,13 @@ fn restore_one(
     };
     // The cache's side first, so a failure writing the project is never
     // mistaken for a missing artifact.
-    let mut from = fs::File::open(source).map_err(|source| RestoreError::Missing {
-        path: path(),
-        source,
-    })?;
+    let (mut from, _) =
+        crate::fsutil::open_kept(source, crate::fsutil::limits::STREAMED).map_err(|source| {
+            RestoreError::Missing {
+                path: path(),
+                source,
+            }
+        })?;
     let mode = from.metadata().map_err(|source| RestoreError::Missing {
         path: path(),
         source,
@@ -462,24 +465,7 @@ pub fn file_id(_: &fs::Metadata) -> Option<(u64, u64)> {
 /// Reads a file of a few kilobytes (a manifest) without asking its size
 /// first: every replay reads one, so one syscall less each counts.
 fn read_small(path: &Path) -> io::Result<Vec<u8>> {
-    use std::io::Read;
-    let mut file = fs::File::open(path)?;
-    // `read_to_end` on a `File` asks for its size and position first.
-    let mut bytes = vec![0; 8 * 1024];
-    let mut len = 0;
-    loop {
-        if len == bytes.len() {
-            bytes.resize(len * 2, 0);
-        }
-        match file.read(&mut bytes[len..]) {
-            Ok(0) => break,
-            Ok(n) => len += n,
-            Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
-            Err(err) => return Err(err),
-        }
-    }
-    bytes.truncate(len);
-    Ok(bytes)
+    crate::fsutil::read_kept(path, crate::fsutil::limits::MANIFEST)
 }
 
 /// Moves an entry directory into a fresh hidden directory beside it, which is

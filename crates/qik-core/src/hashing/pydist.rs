@@ -133,7 +133,7 @@ impl Installed {
         let cache = cache_dir
             .join("pydist-modules")
             .join(format!("{}.json", listing.finalize().to_hex()));
-        if let Some(map) = std::fs::read(&cache)
+        if let Some(map) = crate::fsutil::read_kept(&cache, crate::fsutil::limits::MEMO)
             .ok()
             .and_then(|bytes| serde_json::from_slice(&bytes).ok())
         {

@@ -69,7 +69,8 @@ impl StatCache {
             entries: HashMap::new(),
             dirty: false,
         };
-        let Ok(text) = fs::read_to_string(&cache.path) else {
+        let Ok(text) = crate::fsutil::read_kept_string(&cache.path, crate::fsutil::limits::MEMO)
+        else {
             return cache;
         };
         let mut lines = text.lines();

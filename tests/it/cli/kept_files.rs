@@ -1,0 +1,125 @@
+//! qik reads its own files (`._qik`, `.qik`) only when they are regular
+//! files of a sane size. Whatever else stands in their place (a FIFO, a
+//! device, a symlink to `/dev/zero`) is a miss, never a hang or an abort.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use crate::support::{Project, Run, walk};
+
+const CONFIG: &str = "[commands.build]\nexec = \"echo built; mkdir -p out; echo x > out/a.txt\"\ndeps = [\"src.txt\"]\nartifacts = [\"out/a.txt\"]\n";
+
+/// A project whose `build` ran once and is cached.
+fn cached() -> Project {
+    let p = Project::with_config(CONFIG);
+    p.write("src.txt", "1\n");
+    p.commit_all();
+    p.qik(".", &["-n", "2"], &[]).assert_ok();
+    p
+}
+
+/// The file of the cached entry whose path ends with `suffix`.
+fn entry_file(p: &Project, suffix: &str) -> PathBuf {
+    let mut found = Vec::new();
+    walk(&p.root.join("._qik/cache"), &mut |path| {
+        if path.to_string_lossy().ends_with(suffix) {
+            found.push(path.to_path_buf());
+        }
+    });
+    assert_eq!(found.len(), 1, "{found:?}");
+    found.pop().unwrap()
+}
+
+fn make_fifo(path: &Path) {
+    std::fs::remove_file(path).unwrap();
+    let made = Command::new("mkfifo")
+        .arg(path)
+        .status()
+        .expect("mkfifo runs");
+    assert!(made.success());
+}
+
+fn link_to_dev_zero(path: &Path) {
+    std::fs::remove_file(path).unwrap();
+    std::os::unix::fs::symlink("/dev/zero", path).unwrap();
+}
+
+/// qik, which must end by itself well within the limit.
+#[track_caller]
+fn qik_in_time(p: &Project) -> Run {
+    p.spawn_qik(&["-n", "2"], &[])
+        .wait_at_most(Duration::from_secs(30))
+        .expect("qik hung on a file that is not a regular one")
+}
+
+/// The entry cannot be trusted: the command runs again, with one warning
+/// that says why, and the next run replays the fresh entry.
+#[track_caller]
+fn reruns_with_a_warning(p: &Project, why: &str) {
+    let run = qik_in_time(p);
+    run.assert_ok();
+    assert!(run.stderr.contains("[run] build"), "it ran again: {run:#?}");
+    assert!(run.stderr.contains(why), "{run:#?}");
+    assert_eq!(p.read("out/a.txt"), "x\n");
+    let again = qik_in_time(p);
+    assert!(again.stderr.contains("[cached] build"), "{again:#?}");
+}
+
+#[test]
+fn a_fifo_in_place_of_a_manifest_is_a_miss() {
+    let p = cached();
+    make_fifo(&entry_file(&p, "manifest.json"));
+    reruns_with_a_warning(&p, "not a regular file");
+}
+
+#[test]
+fn dev_zero_in_place_of_a_manifest_is_a_miss() {
+    let p = cached();
+    link_to_dev_zero(&entry_file(&p, "manifest.json"));
+    reruns_with_a_warning(&p, "not a regular file");
+}
+
+#[test]
+fn a_fifo_or_dev_zero_in_place_of_an_artifact_is_a_miss() {
+    let p = cached();
+    p.remove("out/a.txt");
+    make_fifo(&entry_file(&p, "artifacts/out/a.txt"));
+    reruns_with_a_warning(&p, "not a regular file");
+
+    p.remove("out/a.txt");
+    link_to_dev_zero(&entry_file(&p, "artifacts/out/a.txt"));
+    reruns_with_a_warning(&p, "not a regular file");
+}
+
+#[test]
+fn a_fifo_or_dev_zero_in_place_of_a_log_is_a_miss() {
+    let p = cached();
+    make_fifo(&entry_file(&p, "/log"));
+    reruns_with_a_warning(&p, "no log");
+
+    link_to_dev_zero(&entry_file(&p, "/log"));
+    reruns_with_a_warning(&p, "no log");
+}
+
+/// The stat cache and remembered replays only save time: in place of them,
+/// anything else costs a re-hash, and the answer is the same.
+#[test]
+fn a_fifo_or_dev_zero_in_place_of_a_speed_up_changes_nothing() {
+    let p = cached();
+    for file in ["._qik/stat-cache", "._qik/replays"] {
+        let path = p.root.join(file);
+        if path.exists() {
+            make_fifo(&path);
+        } else {
+            Command::new("mkfifo").arg(&path).status().unwrap();
+        }
+        let run = qik_in_time(&p);
+        assert!(run.stderr.contains("[cached] build"), "{file}: {run:#?}");
+        std::fs::remove_file(&path).unwrap();
+        std::os::unix::fs::symlink("/dev/zero", &path).unwrap();
+        let run = qik_in_time(&p);
+        assert!(run.stderr.contains("[cached] build"), "{file}: {run:#?}");
+        std::fs::remove_file(&path).unwrap();
+    }
+}
