@@ -296,6 +296,7 @@ impl Job<'_> {
                 }),
             None => {
                 let inputs = HashedInputs(hashed.as_ref());
+                let warn = |message: &str| self.warn(runnable, message);
                 let job = ExecJob {
                     runnable: &runnable.name,
                     exec: &runnable.exec,
@@ -305,6 +306,8 @@ impl Job<'_> {
                     inputs: &inputs,
                     log_path: live.path(),
                     interrupt: self.interrupt,
+                    ctx: &self.project.ctx,
+                    warn: &warn,
                 };
                 match &runnable.executor {
                     Some(executor) => executor.execute(&job, &mut emit),
