@@ -663,3 +663,52 @@ impl Executor for ReapiExecutor {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::AtomicUsize;
+
+    use super::*;
+
+    #[test]
+    fn artifact_globs_ask_for_their_literal_directory_or_file() {
+        let globs = [
+            "dist/*.whl",
+            "out/a*.txt",
+            "reports/junit.xml",
+            "build/",
+            "dist/sub/**",
+            ":(exclude)dist/skip.whl",
+        ]
+        .map(String::from);
+        assert_eq!(
+            output_paths(&globs).unwrap(),
+            ["build", "dist", "dist/sub", "out", "reports/junit.xml"]
+        );
+        let err = output_paths(&["*.whl".to_string()]).unwrap_err();
+        assert!(err.contains("no literal directory"), "{err}");
+    }
+
+    #[test]
+    fn slots_bound_what_runs_at_once() {
+        let slots = Slots::new(2);
+        let running = AtomicUsize::new(0);
+        let most = AtomicUsize::new(0);
+        std::thread::scope(|scope| {
+            for _ in 0..6 {
+                scope.spawn(|| {
+                    let _slot = slots.acquire(&|| false).expect("a slot");
+                    let now = running.fetch_add(1, Ordering::SeqCst) + 1;
+                    most.fetch_max(now, Ordering::SeqCst);
+                    std::thread::sleep(Duration::from_millis(20));
+                    running.fetch_sub(1, Ordering::SeqCst);
+                });
+            }
+        });
+        assert_eq!(most.load(Ordering::SeqCst), 2);
+        // A stop while waiting gives up instead of blocking.
+        let _a = slots.acquire(&|| false).unwrap();
+        let _b = slots.acquire(&|| false).unwrap();
+        assert!(slots.acquire(&|| true).is_none());
+    }
+}
