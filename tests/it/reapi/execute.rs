@@ -200,3 +200,48 @@ fn config_mistakes_point_at_the_line_with_a_hint() {
         run.assert_error(&[expect, "qik.toml:", "hint:"]);
     }
 }
+
+#[test]
+fn ctrl_c_stops_waiting_and_stores_nothing() {
+    use std::time::{Duration, Instant};
+    let casd = Casd::start();
+    let text = config("", &casd.endpoint(), "", None).replace(
+        "exec = \"echo about to fail; exit 3\"",
+        "exec = \"sleep 37; echo finished\"",
+    );
+    let p = project(&text);
+    let child = p.spawn_qik(&["fail", "-n", "1"], &[]);
+    // Wait until the action runs on the server (its sleep shows in ps).
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let ps = std::process::Command::new("ps")
+            .args(["-eo", "args"])
+            .output()
+            .unwrap();
+        if String::from_utf8_lossy(&ps.stdout)
+            .lines()
+            .any(|l| l.trim() == "sleep 37")
+        {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the action never started");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let sent = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(sent.success());
+    let stopped = Instant::now();
+    let run = child.wait();
+    assert_eq!(run.code, 130, "{run:#?}");
+    assert!(
+        stopped.elapsed() < Duration::from_secs(10),
+        "stopped promptly"
+    );
+    assert!(!run.stdout.contains("finished"), "{run:#?}");
+    assert!(
+        local_entries(&p).is_empty(),
+        "an interrupted run is not stored"
+    );
+}
