@@ -245,3 +245,24 @@ fn ctrl_c_stops_waiting_and_stores_nothing() {
         "an interrupted run is not stored"
     );
 }
+
+#[test]
+fn upstream_artifacts_are_inputs_of_a_remote_command() {
+    let casd = Casd::start();
+    // `gen` runs remotely and writes gen/x.txt; `use` runs remotely too and
+    // sees that artifact (the hash covers an upstream artifact named by its
+    // path), though no glob of its own selects it.
+    let text = format!(
+        "{}\n[commands.gen]\nexec = \"mkdir -p gen && echo generated > gen/x.txt\"\n\
+         deps = [\"src/a.txt\"]\nartifacts = [\"gen/x.txt\"]\nexecutor = \"farm\"\n\n\
+         [commands.use]\nexec = \"tr a-z A-Z < gen/x.txt\"\n\
+         deps = [{{type = \"command\", name = \"gen\"}}]\nexecutor = \"farm\"\n",
+        config("", &casd.endpoint(), "", None)
+    );
+    let p = project(&text);
+    let run = p.qik(".", &["use", "-n", "1", "-v", "2"], &[]);
+    run.assert_ok();
+    run.assert_ran("gen");
+    run.assert_ran("use");
+    assert!(run.stdout.contains("GENERATED"), "{run:#?}");
+}
