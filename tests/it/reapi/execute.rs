@@ -266,3 +266,19 @@ fn upstream_artifacts_are_inputs_of_a_remote_command() {
     run.assert_ran("use");
     assert!(run.stdout.contains("GENERATED"), "{run:#?}");
 }
+
+#[test]
+fn an_uncached_command_gets_its_inputs_too() {
+    let casd = Casd::start();
+    // Not cached, so not hashed before it runs: the executor asks anyway.
+    let text = format!(
+        "{}\n[commands.plain]\nexec = \"cat src/a.txt\"\ndeps = [\"src/a.txt\"]\n\
+         executor = \"farm\"\ncache = \"none\"\n",
+        config("", &casd.endpoint(), "", None)
+    );
+    let p = project(&text);
+    let run = p.qik(".", &["plain", "-v", "2"], &[]);
+    run.assert_ok();
+    assert!(run.stdout.contains("one"), "{run:#?}");
+    assert!(local_entries(&p).is_empty(), "not cached");
+}
