@@ -27,7 +27,7 @@ use prost::Message;
 use qik_core::diagnostic::{Code, Diagnostic};
 use qik_core::ext::{Executor, Job};
 use qik_core::git::{Pathspec, PathspecSet};
-use qik_core::runner::{ProcessResult, ProcessSpec, run_process};
+use qik_core::runner::{MAX_LINE, ProcessResult, ProcessSpec, run_process};
 
 use crate::action::{Dg, plain_path};
 use crate::batch;
@@ -439,8 +439,37 @@ fn write_log(
     drop(log);
     // Streamed back from disk: output never accumulates in memory.
     let reader = BufReader::new(File::open(log_path).map_err(local(log_path))?);
-    for line in reader.split(b'\n') {
-        let line = line.map_err(local(log_path))?;
+    pieces(reader, output).map_err(local(log_path))
+}
+
+/// Hands `reader`'s lines to `output` without their newlines, in pieces of at
+/// most [`MAX_LINE`] as a local run delivers them.
+fn pieces(mut reader: impl BufRead, output: &mut dyn FnMut(&[u8])) -> std::io::Result<()> {
+    let mut line = Vec::new();
+    loop {
+        let buffer = reader.fill_buf()?;
+        if buffer.is_empty() {
+            break;
+        }
+        let room = MAX_LINE - line.len();
+        let (take, ends) = match buffer.iter().take(room).position(|&b| b == b'\n') {
+            Some(at) => (at + 1, true),
+            None => (
+                buffer.len().min(room),
+                line.len() + buffer.len() >= MAX_LINE,
+            ),
+        };
+        line.extend_from_slice(&buffer[..take]);
+        reader.consume(take);
+        if ends {
+            if line.last() == Some(&b'\n') {
+                line.pop();
+            }
+            output(&line);
+            line.clear();
+        }
+    }
+    if !line.is_empty() {
         output(&line);
     }
     Ok(())
@@ -687,6 +716,21 @@ mod tests {
         );
         let err = output_paths(&["*.whl".to_string()]).unwrap_err();
         assert!(err.contains("no literal directory"), "{err}");
+    }
+
+    #[test]
+    fn the_log_comes_back_in_lines_and_bounded_pieces() {
+        let mut text = b"a\n\nb".to_vec();
+        text.push(b'\n');
+        text.extend(std::iter::repeat_n(b'y', MAX_LINE * 2 + 5));
+        text.extend_from_slice(b"\nlast");
+        let mut got: Vec<Vec<u8>> = Vec::new();
+        let reader = BufReader::with_capacity(1000, text.as_slice());
+        pieces(reader, &mut |line| got.push(line.to_vec())).unwrap();
+        let sizes: Vec<usize> = got.iter().map(Vec::len).collect();
+        assert_eq!(sizes, [1, 0, 1, MAX_LINE, MAX_LINE, 5, 4]);
+        assert_eq!(got[0], b"a");
+        assert_eq!(got[6], b"last");
     }
 
     #[test]
