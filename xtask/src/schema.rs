@@ -327,10 +327,22 @@ type = "reapi"
 endpoint = "grpcs://cache.example.com"
 upload = false
 
+[executors.remote]
+type = "reapi"
+endpoint = "grpcs://remote.example.com"
+instance-name = "main"
+headers = {authorization = "Bearer {ctx.token}"}
+platform = {OSFamily = "linux", container-image = "docker://python:3.12"}
+timeout = 20
+action-timeout = 900
+max_in_flight = 32
+local-fallback = true
+
 [commands.test]
 exec = "pytest"
 deps = [{type = "pygraph", pyimport = "app.{ctx.sub}"}]
 cache = "shared"
+executor = "remote"
 "#,
         ),
         (
@@ -469,6 +481,11 @@ cache = "qik.s3"
             "reapi header of a wrong type",
             "[plugins]\nreapi = \"qik.reapi\"\n\n[caches.c]\ntype = \"reapi\"\nendpoint = \"grpc://x:1\"\nheaders = {a = 1}\n",
             "/caches/c",
+        ),
+        (
+            "reapi executor with no room in flight",
+            "[plugins]\nreapi = \"qik.reapi\"\n\n[executors.e]\ntype = \"reapi\"\nendpoint = \"grpc://x:1\"\nmax-in-flight = 0\n",
+            "/executors/e",
         ),
         (
             "pydist key typo",

@@ -295,7 +295,14 @@ impl Job<'_> {
                     )
                 }),
             None => {
-                let inputs = HashedInputs(hashed.as_ref());
+                // An uncached runnable is hashed only if its executor asks
+                // for the inputs (a remote one ships them).
+                let hash_now = || self.hasher.hash(runnable, &upstream_artifacts);
+                let inputs = HashedInputs {
+                    hashed: hashed.as_ref(),
+                    hash_now: &hash_now,
+                };
+                let warn = |message: &str| self.warn(runnable, message);
                 let job = ExecJob {
                     runnable: &runnable.name,
                     exec: &runnable.exec,
@@ -305,6 +312,8 @@ impl Job<'_> {
                     inputs: &inputs,
                     log_path: live.path(),
                     interrupt: self.interrupt,
+                    ctx: &self.project.ctx,
+                    warn: &warn,
                 };
                 match &runnable.executor {
                     Some(executor) => executor.execute(&job, &mut emit),
@@ -823,13 +832,18 @@ fn should_store(when: CacheWhen, code: i32) -> bool {
 }
 
 /// The files a runnable's hash covers, listed when an executor asks.
-struct HashedInputs<'a>(Option<&'a Hashed<'a>>);
+struct HashedInputs<'h, 'a> {
+    hashed: Option<&'h Hashed<'a>>,
+    /// Hashes a runnable that was not hashed (it is not cached).
+    hash_now: &'h dyn Fn() -> Result<Hashed<'a>, Diagnostic>,
+}
 
-impl JobInputs for HashedInputs<'_> {
+impl JobInputs for HashedInputs<'_, '_> {
     fn files(&self) -> Result<Vec<String>, Diagnostic> {
-        match self.0 {
-            Some(hashed) => Ok(hashed.inputs()?.files.into_keys().collect()),
-            None => Ok(Vec::new()),
-        }
+        let inputs = match self.hashed {
+            Some(hashed) => hashed.inputs()?,
+            None => (self.hash_now)()?.inputs()?,
+        };
+        Ok(inputs.files.into_keys().collect())
     }
 }

@@ -29,6 +29,7 @@ use crate::action::{Dg, EntryPlan, MANIFEST_PATH, OutFile, hex, key_action, plai
 use crate::batch;
 use crate::client::{Client, RpcError};
 use crate::config::{Conf, Settings};
+use crate::transfer::{Source, UploadError, upload_missing};
 
 /// Files of a local entry (qik-core's store layout).
 const MANIFEST: &str = "manifest.json";
@@ -99,12 +100,6 @@ impl fmt::Debug for ReapiCache {
     }
 }
 
-/// A blob to upload: in memory, or a file on disk.
-enum Source {
-    Memory(Vec<u8>),
-    Disk(PathBuf),
-}
-
 impl ReapiCache {
     pub(crate) fn new(conf: Conf) -> ReapiCache {
         ReapiCache {
@@ -120,30 +115,14 @@ impl ReapiCache {
 
     fn connect(&self, ctx: &Ctx) -> Result<Remote, String> {
         let settings = self.conf.resolve(ctx)?;
-        let _ = self.secrets.set(
-            settings
-                .headers
-                .iter()
-                .map(|(_, value)| value.clone())
-                .filter(|value| value.len() >= 4)
-                .collect(),
-        );
+        let _ = self.secrets.set(settings.secrets());
         let client = Client::connect(&settings).map_err(|err| err.to_string())?;
         Ok(Remote { client, settings })
     }
 
     /// Takes every header value out of a message, should a server echo one.
-    fn redact(&self, mut message: String) -> String {
-        for secret in self.secrets.get().into_iter().flatten() {
-            message = message.replace(secret.as_str(), "<redacted>");
-            // Bearer tokens are often echoed without their scheme.
-            if let Some((_, token)) = secret.split_once(' ') {
-                if token.len() >= 4 {
-                    message = message.replace(token, "<redacted>");
-                }
-            }
-        }
-        message
+    fn redact(&self, message: String) -> String {
+        crate::config::redact(self.secrets.get().map_or(&[][..], Vec::as_slice), message)
     }
 
     /// Runs `work` against the remote, turning problems into at most one
@@ -358,39 +337,14 @@ impl ReapiCache {
         for (digest, blob) in action.blobs {
             sources.entry(digest).or_insert(Source::Memory(blob));
         }
-        let all: Vec<Dg> = sources.keys().cloned().collect();
-        let mut missing = remote.client.find_missing(&all)?;
-        if let Ok(bad) = self.bad_blobs.lock() {
-            missing.extend(all.iter().filter(|d| bad.contains(*d)).cloned());
-        }
-        missing.sort();
-        missing.dedup();
-        let sizes: Vec<u64> = missing.iter().map(|d| d.size).collect();
-        let split = batch::plan(&sizes, remote.client.caps.batch_limit);
-        for indexes in &split.batches {
-            let mut blobs = Vec::with_capacity(indexes.len());
-            for &index in indexes {
-                let digest = &missing[index];
-                let data = match sources.get(digest) {
-                    Some(Source::Memory(data)) => data.clone(),
-                    Some(Source::Disk(path)) => read_checked(path, digest)?,
-                    None => return Err(refused("the server asked for a blob qik did not offer")),
-                };
-                blobs.push((digest.clone(), data));
-            }
-            remote.client.batch_update(blobs).map_err(upload_problem)?;
-        }
-        for &index in &split.streamed {
-            let digest = &missing[index];
-            match sources.get(digest) {
-                Some(Source::Disk(path)) => remote
-                    .client
-                    .write_stream(digest, path)
-                    .map_err(upload_problem)?,
-                // Action, Command and manifest are small: never streamed.
-                _ => return Err(refused("a blob too large for a batch is not on disk")),
-            }
-        }
+        let bad = self.bad_blobs.lock().map(|b| b.clone()).unwrap_or_default();
+        upload_missing(&remote.client, &sources, &|d| bad.contains(d)).map_err(
+            |err| match err {
+                UploadError::Find(err) => Problem::from(err),
+                UploadError::Write(err) => upload_problem(err),
+                UploadError::Local(message) => Problem::Refused(message),
+            },
+        )?;
         // The result goes last: until it exists, readers see no entry.
         remote
             .client
@@ -610,15 +564,6 @@ fn hash_file(path: &Path) -> Result<(Dg, String), Problem> {
         size,
     };
     Ok((digest, blake.finalize().to_hex().to_string()))
-}
-
-/// A file's bytes, if they still are what was hashed.
-fn read_checked(path: &Path, digest: &Dg) -> Result<Vec<u8>, Problem> {
-    let data = fs::read(path).map_err(|err| local(path, err))?;
-    if &Dg::of(&data) != digest {
-        return Err(local(path, "changed while being uploaded"));
-    }
-    Ok(data)
 }
 
 #[cfg(test)]

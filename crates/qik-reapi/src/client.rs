@@ -21,6 +21,7 @@ use bazel_remote_apis::google::bytestream as bs;
 use re::action_cache_client::ActionCacheClient;
 use re::capabilities_client::CapabilitiesClient;
 use re::content_addressable_storage_client::ContentAddressableStorageClient;
+use re::execution_client::ExecutionClient;
 use sha2::{Digest as _, Sha256};
 use tonic::metadata::{AsciiMetadataKey, AsciiMetadataValue};
 use tonic::service::Interceptor;
@@ -111,6 +112,19 @@ impl Interceptor for Headers {
 
 type Svc = InterceptedService<Channel, Headers>;
 
+/// How waiting on an execution ended.
+pub(crate) enum Waited {
+    Done(Box<re::ExecuteResponse>),
+    /// `stop` said to stop waiting (Ctrl-C); the call was dropped, which
+    /// tells the server nobody waits for the action any more.
+    Stopped,
+}
+
+/// How often a wait looks at `stop` while the server is silent.
+const POLL: Duration = Duration::from_millis(100);
+/// Reconnections to a running operation (WaitExecution) before giving up.
+const REJOINS: u32 = 3;
+
 /// One blob of a batch read: its bytes, or the status code the server gave.
 pub(crate) type BatchRead = Vec<(Dg, Result<Vec<u8>, i32>)>;
 
@@ -123,6 +137,14 @@ pub(crate) struct Client {
     timeout: Duration,
     max_message: usize,
     pub(crate) caps: Caps,
+}
+
+/// A status that means the connection broke rather than the call failed.
+fn broken(status: &tonic::Status) -> bool {
+    matches!(
+        status.code(),
+        tonic::Code::Unavailable | tonic::Code::Unknown | tonic::Code::Internal
+    )
 }
 
 /// The allowance of a transfer of `bytes`: the timeout plus a second per MiB.
@@ -333,6 +355,117 @@ impl Client {
         )
         .max_decoding_message_size(self.max_message)
         .max_encoding_message_size(self.max_message)
+    }
+
+    fn execution(&self) -> ExecutionClient<Svc> {
+        ExecutionClient::with_interceptor(self.channel.clone(), self.headers.clone())
+            .max_decoding_message_size(self.max_message)
+            .max_encoding_message_size(self.max_message)
+    }
+
+    /// Executes the action and waits for it: on the Execute stream, then,
+    /// should the stream break, on WaitExecution of the same operation.
+    /// `stop` is asked every [`POLL`]; `limit` bounds the whole wait.
+    pub(crate) fn execute(
+        &self,
+        action: &Dg,
+        stop: &dyn Fn() -> bool,
+        limit: Duration,
+    ) -> Result<Waited, RpcError> {
+        const WHAT: &str = "Execute";
+        let deadline = tokio::time::Instant::now() + limit;
+        let timeout = || RpcError::Timeout {
+            what: WHAT,
+            endpoint: self.endpoint.clone(),
+            secs: limit.as_secs_f64(),
+        };
+        self.runtime.block_on(async {
+            let mut operation: Option<String> = None;
+            let mut rejoins = 0;
+            loop {
+                let opened = match &operation {
+                    None => {
+                        let request = re::ExecuteRequest {
+                            instance_name: self.instance.clone(),
+                            skip_cache_lookup: false,
+                            action_digest: Some(action.to_proto()),
+                            digest_function: self.caps.digest_function,
+                            ..Default::default()
+                        };
+                        self.execution().execute(request).await
+                    }
+                    Some(name) => {
+                        let request = re::WaitExecutionRequest { name: name.clone() };
+                        self.execution().wait_execution(request).await
+                    }
+                };
+                let mut stream = match opened {
+                    Ok(response) => response.into_inner(),
+                    Err(status) if operation.is_some() && rejoins < REJOINS && broken(&status) => {
+                        rejoins += 1;
+                        tokio::time::sleep(POLL * 5).await;
+                        continue;
+                    }
+                    Err(status) => return Err(self.status(WHAT, &status)),
+                };
+                loop {
+                    let next = tokio::select! {
+                        next = stream.message() => next,
+                        () = tokio::time::sleep(POLL) => {
+                            if stop() {
+                                return Ok(Waited::Stopped);
+                            }
+                            if tokio::time::Instant::now() >= deadline {
+                                return Err(timeout());
+                            }
+                            continue;
+                        }
+                    };
+                    match next {
+                        Ok(Some(op)) => {
+                            if operation.is_none() && !op.name.is_empty() {
+                                operation = Some(op.name.clone());
+                            }
+                            if op.done {
+                                return self.finished(op).map(|r| Waited::Done(Box::new(r)));
+                            }
+                        }
+                        // The stream ended or broke before the operation
+                        // did: rejoin it by name.
+                        Ok(None) => break,
+                        Err(status) if broken(&status) => break,
+                        Err(status) => return Err(self.status(WHAT, &status)),
+                    }
+                }
+                if operation.is_none() || rejoins >= REJOINS {
+                    return Err(self.protocol(
+                        WHAT,
+                        "the server closed the operation stream before the action finished",
+                    ));
+                }
+                rejoins += 1;
+            }
+        })
+    }
+
+    /// The ExecuteResponse of a finished operation.
+    fn finished(
+        &self,
+        op: bazel_remote_apis::google::longrunning::Operation,
+    ) -> Result<re::ExecuteResponse, RpcError> {
+        use bazel_remote_apis::google::longrunning::operation::Result as OpResult;
+        const WHAT: &str = "Execute";
+        match op.result {
+            Some(OpResult::Response(any)) => {
+                <re::ExecuteResponse as prost::Message>::decode(any.value.as_slice())
+                    .map_err(|_| self.protocol(WHAT, "the operation's response does not parse"))
+            }
+            Some(OpResult::Error(status)) => {
+                let status = tonic::Status::new(tonic::Code::from_i32(status.code), status.message);
+                Err(self.status(WHAT, &status))
+            }
+            None => Err(self.protocol(WHAT, "the operation finished without a result")),
+        }
     }
 
     fn status(&self, what: &'static str, status: &tonic::Status) -> RpcError {

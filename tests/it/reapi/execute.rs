@@ -1,0 +1,284 @@
+//! The `reapi` executor against buildbox-casd: commands run remotely on
+//! exactly their hashed inputs, and come back as local runs do.
+
+use super::casd::Casd;
+use super::support::{Project, Run, TOKEN, dead_endpoint, local_entries};
+
+/// A qik.toml with an executor `farm` at `endpoint` (`extra` lines in its
+/// table; `top` before every table) and these commands, all on `farm`:
+/// - `build` reads `src/*.txt`, writes `out/ab.txt` and `out/sub/n.txt`;
+/// - `peek` says whether `secret.txt` (not a dep) is visible;
+/// - `fail` prints and exits 3;
+/// - `cached` is `build`'s twin that stores in a `reapi` cache `shared` on
+///   `cache_endpoint`, when given.
+fn config(top: &str, endpoint: &str, extra: &str, cache_endpoint: Option<&str>) -> String {
+    let mut text = format!(
+        "{top}\n[plugins]\nreapi = \"qik.reapi\"\n\n\
+         [executors.farm]\ntype = \"reapi\"\nendpoint = \"{endpoint}\"\ntimeout = 5\n{extra}\n\n\
+         [commands.build]\n\
+         exec = \"mkdir -p out/sub && cat src/a.txt src/b.txt > out/ab.txt && echo 7 > out/sub/n.txt && echo skipped > out/no.log && echo built $(cat src/a.txt) && echo to-stderr >&2\"\n\
+         deps = [\"src/*.txt\"]\nartifacts = [\"out/*.txt\"]\nexecutor = \"farm\"\n\n\
+         [commands.peek]\n\
+         exec = \"if test -e secret.txt; then echo visible; else echo invisible; fi; find src -type f | sort\"\n\
+         deps = [\"src/a.txt\"]\nexecutor = \"farm\"\n\n\
+         [commands.fail]\nexec = \"echo about to fail; exit 3\"\ndeps = [\"src/a.txt\"]\nexecutor = \"farm\"\n"
+    );
+    if let Some(cache) = cache_endpoint {
+        text.push_str(&format!(
+            "\n[caches.shared]\ntype = \"reapi\"\nendpoint = \"{cache}\"\ntimeout = 5\n\n\
+             [commands.cached]\n\
+             exec = \"mkdir -p gen && cat src/b.txt > gen/b.txt && echo cached-run $(cat src/b.txt)\"\n\
+             deps = [\"src/b.txt\"]\nartifacts = [\"gen/b.txt\"]\nexecutor = \"farm\"\ncache = \"shared\"\n"
+        ));
+    }
+    text
+}
+
+fn project(text: &str) -> Project {
+    Project::with_files(&[
+        ("qik.toml", text),
+        ("src/a.txt", "one\n"),
+        ("src/b.txt", "two\n"),
+        ("secret.txt", "not a dep\n"),
+    ])
+}
+
+/// Warning lines.
+fn warnings(run: &Run) -> Vec<&str> {
+    run.stderr
+        .lines()
+        .filter(|line| line.starts_with("warning:"))
+        .collect()
+}
+
+#[test]
+fn a_command_runs_remotely_and_comes_back_like_a_local_run() {
+    let casd = Casd::start();
+    let p = project(&config("", &casd.endpoint(), "", None));
+    let run = p.qik(".", &["build"], &[]);
+    run.assert_ok();
+    run.assert_ran("build");
+    assert!(warnings(&run).is_empty(), "{run:#?}");
+    assert!(run.stdout.contains("built one"), "{run:#?}");
+    // stderr is merged into the one log, as locally.
+    assert!(run.stdout.contains("to-stderr"), "{run:#?}");
+    assert_eq!(p.read("out/ab.txt"), "one\ntwo\n");
+    assert_eq!(p.read("out/sub/n.txt"), "7\n");
+    // Outputs are filtered by the globs: out/no.log came back to no one.
+    assert!(!p.root.join("out/no.log").exists(), "not an artifact");
+    assert_eq!(local_entries(&p).len(), 1, "stored like a local run");
+
+    // A second run is a local hit: nothing is sent.
+    std::fs::remove_dir_all(p.root.join("out")).unwrap();
+    let again = p.qik(".", &["build"], &[]);
+    again.assert_ok();
+    again.assert_cached("build");
+    assert!(again.stdout.contains("built one"), "{again:#?}");
+    assert_eq!(p.read("out/ab.txt"), "one\ntwo\n");
+
+    // A changed input runs remotely again, with the new content.
+    p.write("src/a.txt", "uno\n");
+    p.git_add();
+    let edited = p.qik(".", &["build"], &[]);
+    edited.assert_ran("build");
+    assert_eq!(p.read("out/ab.txt"), "uno\ntwo\n");
+}
+
+#[test]
+fn only_the_hashed_inputs_are_visible_remotely() {
+    let casd = Casd::start();
+    let p = project(&config("", &casd.endpoint(), "", None));
+    let run = p.qik(".", &["peek"], &[]);
+    run.assert_ok();
+    assert!(run.stdout.contains("invisible"), "{run:#?}");
+    assert!(run.stdout.contains("src/a.txt"), "{run:#?}");
+    assert!(!run.stdout.contains("src/b.txt"), "not an input: {run:#?}");
+}
+
+#[test]
+fn a_failing_command_returns_its_exit_code_and_log() {
+    let casd = Casd::start();
+    let p = project(&config("", &casd.endpoint(), "", None));
+    let run = p.qik(".", &["fail"], &[]);
+    assert_eq!(run.code, 3, "{run:#?}");
+    assert!(run.all().contains("about to fail"), "{run:#?}");
+    // The log is where a local run leaves it: `._qik/out/<slug>.out`.
+    let mut logs = Vec::new();
+    crate::support::walk(&p.root.join("._qik/out"), &mut |path| {
+        logs.push(path.to_path_buf())
+    });
+    assert_eq!(logs.len(), 1, "{logs:?}");
+    let log = std::fs::read_to_string(&logs[0]).unwrap();
+    assert!(log.contains("about to fail"), "{log}");
+}
+
+#[test]
+fn a_clone_with_a_shared_cache_replays_remote_runs() {
+    let casd = Casd::start();
+    let p = project(&config("", &casd.endpoint(), "", Some(&casd.endpoint())));
+    let run = p.qik(".", &["cached"], &[]);
+    run.assert_ok();
+    run.assert_ran("cached");
+    assert!(warnings(&run).is_empty(), "{run:#?}");
+    let clone = p.clone_repo();
+    let replay = clone.qik(".", &["cached"], &[]);
+    replay.assert_ok();
+    replay.assert_cached("cached");
+    assert!(replay.stdout.contains("cached-run two"), "{replay:#?}");
+    assert_eq!(clone.read("gen/b.txt"), "two\n");
+}
+
+#[test]
+fn an_unreachable_executor_fails_naming_the_endpoint() {
+    let endpoint = dead_endpoint();
+    let p = project(&config("", &endpoint, "", None));
+    let run = p.qik(".", &["build"], &[]);
+    assert_ne!(run.code, 0, "{run:#?}");
+    assert!(run.all().contains(&endpoint), "{run:#?}");
+    assert!(run.all().contains("local-fallback"), "the hint: {run:#?}");
+    assert!(!p.root.join("out/ab.txt").exists());
+}
+
+#[test]
+fn local_fallback_runs_locally_with_one_warning() {
+    let endpoint = dead_endpoint();
+    let p = project(&config("", &endpoint, "local-fallback = true", None));
+    let run = p.qik(".", &["build", "peek", "-n", "1"], &[]);
+    run.assert_ok();
+    run.assert_ran("build");
+    run.assert_ran("peek");
+    let warned = warnings(&run);
+    assert_eq!(warned.len(), 1, "{run:#?}");
+    assert!(warned[0].contains(&endpoint), "{run:#?}");
+    assert!(warned[0].contains("locally"), "{run:#?}");
+    assert_eq!(p.read("out/ab.txt"), "one\ntwo\n");
+    // Locally, the undeclared file is there.
+    assert!(run.stdout.contains("visible"), "{run:#?}");
+}
+
+#[test]
+fn a_token_never_appears() {
+    let top = "ctx = [{name = \"reapi_token\", required = false}]";
+    let headers = "headers = {authorization = \"Bearer {ctx.reapi_token}\"}";
+    let env = [("REAPI_TOKEN", TOKEN)];
+    let casd = Casd::start();
+    let p = project(&config(top, &casd.endpoint(), headers, None));
+    let run = p.qik(".", &["build", "-v", "2"], &env);
+    run.assert_ok();
+    assert!(!run.all().contains(TOKEN), "{run:#?}");
+    for args in [&["--ls", "--json"][..], &["build", "-f", "--explain"]] {
+        let run = p.qik(".", args, &env);
+        assert!(!run.all().contains(TOKEN), "{run:#?}");
+    }
+    let down = project(&config(top, &dead_endpoint(), headers, None));
+    let run = down.qik(".", &["build"], &env);
+    assert_ne!(run.code, 0);
+    assert!(!run.all().contains(TOKEN), "{run:#?}");
+}
+
+#[test]
+fn config_mistakes_point_at_the_line_with_a_hint() {
+    for (endpoint, extra, expect) in [
+        (
+            "grpc://127.0.0.1:1",
+            "endpont = \"x\"",
+            "unknown key `endpont`",
+        ),
+        ("http://127.0.0.1:1", "", "is an HTTP URL"),
+        (
+            "grpc://127.0.0.1:1",
+            "max-in-flight = 0",
+            "max-in-flight must be",
+        ),
+        (
+            "grpc://127.0.0.1:1",
+            "action-timeout = -1",
+            "action-timeout must be",
+        ),
+    ] {
+        let run = project(&config("", endpoint, extra, None)).qik(".", &["build"], &[]);
+        run.assert_error(&[expect, "qik.toml:", "hint:"]);
+    }
+}
+
+#[test]
+fn ctrl_c_stops_waiting_and_stores_nothing() {
+    use std::time::{Duration, Instant};
+    let casd = Casd::start();
+    let text = config("", &casd.endpoint(), "", None).replace(
+        "exec = \"echo about to fail; exit 3\"",
+        "exec = \"sleep 37; echo finished\"",
+    );
+    let p = project(&text);
+    let child = p.spawn_qik(&["fail", "-n", "1"], &[]);
+    // Wait until the action runs on the server (its sleep shows in ps).
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let ps = std::process::Command::new("ps")
+            .args(["-eo", "args"])
+            .output()
+            .unwrap();
+        if String::from_utf8_lossy(&ps.stdout)
+            .lines()
+            .any(|l| l.trim() == "sleep 37")
+        {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the action never started");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let sent = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(sent.success());
+    let stopped = Instant::now();
+    let run = child.wait();
+    assert_eq!(run.code, 130, "{run:#?}");
+    assert!(
+        stopped.elapsed() < Duration::from_secs(10),
+        "stopped promptly"
+    );
+    assert!(!run.stdout.contains("finished"), "{run:#?}");
+    assert!(
+        local_entries(&p).is_empty(),
+        "an interrupted run is not stored"
+    );
+}
+
+#[test]
+fn upstream_artifacts_are_inputs_of_a_remote_command() {
+    let casd = Casd::start();
+    // `gen` runs remotely and writes gen/x.txt; `use` runs remotely too and
+    // sees that artifact (the hash covers an upstream artifact named by its
+    // path), though no glob of its own selects it.
+    let text = format!(
+        "{}\n[commands.gen]\nexec = \"mkdir -p gen && echo generated > gen/x.txt\"\n\
+         deps = [\"src/a.txt\"]\nartifacts = [\"gen/x.txt\"]\nexecutor = \"farm\"\n\n\
+         [commands.use]\nexec = \"tr a-z A-Z < gen/x.txt\"\n\
+         deps = [{{type = \"command\", name = \"gen\"}}]\nexecutor = \"farm\"\n",
+        config("", &casd.endpoint(), "", None)
+    );
+    let p = project(&text);
+    let run = p.qik(".", &["use", "-n", "1", "-v", "2"], &[]);
+    run.assert_ok();
+    run.assert_ran("gen");
+    run.assert_ran("use");
+    assert!(run.stdout.contains("GENERATED"), "{run:#?}");
+}
+
+#[test]
+fn an_uncached_command_gets_its_inputs_too() {
+    let casd = Casd::start();
+    // Not cached, so not hashed before it runs: the executor asks anyway.
+    let text = format!(
+        "{}\n[commands.plain]\nexec = \"cat src/a.txt\"\ndeps = [\"src/a.txt\"]\n\
+         executor = \"farm\"\ncache = \"none\"\n",
+        config("", &casd.endpoint(), "", None)
+    );
+    let p = project(&text);
+    let run = p.qik(".", &["plain", "-v", "2"], &[]);
+    run.assert_ok();
+    assert!(run.stdout.contains("one"), "{run:#?}");
+    assert!(local_entries(&p).is_empty(), "not cached");
+}
