@@ -29,6 +29,7 @@ use crate::action::{Dg, EntryPlan, MANIFEST_PATH, OutFile, hex, key_action, plai
 use crate::batch;
 use crate::client::{Client, RpcError};
 use crate::config::{Conf, Settings};
+use crate::mode::{is_executable, set_executable};
 use crate::transfer::{Source, UploadError, upload_missing};
 
 /// Files of a local entry (qik-core's store layout).
@@ -418,30 +419,6 @@ impl Target {
         }
         Ok(())
     }
-}
-
-#[cfg(unix)]
-fn set_executable(path: &Path) -> std::io::Result<()> {
-    use std::os::unix::fs::PermissionsExt;
-    let mut permissions = fs::metadata(path)?.permissions();
-    permissions.set_mode(permissions.mode() | 0o111);
-    fs::set_permissions(path, permissions)
-}
-
-#[cfg(not(unix))]
-fn set_executable(_: &Path) -> std::io::Result<()> {
-    Ok(())
-}
-
-#[cfg(unix)]
-fn is_executable(meta: &fs::Metadata) -> bool {
-    use std::os::unix::fs::PermissionsExt;
-    meta.permissions().mode() & 0o111 != 0
-}
-
-#[cfg(not(unix))]
-fn is_executable(_: &fs::Metadata) -> bool {
-    false
 }
 
 /// The first characters of a hash, for messages.

@@ -34,6 +34,7 @@ use crate::batch;
 use crate::client::{Client, RpcError, Waited};
 use crate::config::{Settings, redact};
 use crate::exec_config::ExecConf;
+use crate::mode::set_executable;
 use crate::transfer::{Source, UploadError, upload_missing};
 use crate::tree::{self, TreeError};
 
@@ -645,19 +646,6 @@ fn place(
         path: target.clone(),
         source: err.error,
     })?;
-    Ok(())
-}
-
-#[cfg(unix)]
-fn set_executable(path: &Path) -> std::io::Result<()> {
-    use std::os::unix::fs::PermissionsExt;
-    let mut permissions = fs::metadata(path)?.permissions();
-    permissions.set_mode(permissions.mode() | 0o111);
-    fs::set_permissions(path, permissions)
-}
-
-#[cfg(not(unix))]
-fn set_executable(_: &Path) -> std::io::Result<()> {
     Ok(())
 }
 

@@ -39,6 +39,8 @@ mod config;
 mod exec;
 /// The keys of `[executors.<name>]`.
 mod exec_config;
+/// Executable bits, the file mode REAPI keeps.
+mod mode;
 /// Uploading the blobs a server lacks.
 mod transfer;
 /// An action's input root as REAPI Directory messages.

@@ -12,6 +12,7 @@ use prost::Message;
 use sha2::{Digest as _, Sha256};
 
 use crate::action::{Dg, hex, plain_path};
+use crate::mode::is_executable;
 use crate::transfer::Source;
 
 /// One directory while the tree is built.
@@ -75,7 +76,7 @@ pub(crate) fn input_root(root: &Path, files: &[String]) -> Result<InputRoot, Tre
             return Err(TreeError::Clash(relative.clone()));
         }
         dir.files
-            .insert(name.to_string(), (digest.clone(), executable(&meta)));
+            .insert(name.to_string(), (digest.clone(), is_executable(&meta)));
         blobs.entry(digest).or_insert(Source::Disk(path));
     }
     let digest = encode(&top, &mut blobs);
@@ -134,17 +135,6 @@ pub(crate) fn sha256_file(path: &Path) -> std::io::Result<Dg> {
         hash: hex(&sha.finalize()),
         size,
     })
-}
-
-#[cfg(unix)]
-fn executable(meta: &fs::Metadata) -> bool {
-    use std::os::unix::fs::PermissionsExt;
-    meta.permissions().mode() & 0o111 != 0
-}
-
-#[cfg(not(unix))]
-fn executable(_: &fs::Metadata) -> bool {
-    false
 }
 
 #[cfg(test)]
