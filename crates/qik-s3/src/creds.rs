@@ -260,14 +260,19 @@ impl Auth {
 }
 
 fn no_credentials() -> String {
-    "no credentials: tried aws-access-key-id in the settings, then the AWS chain: \
-     the environment (AWS_ACCESS_KEY_ID), the shared config files (AWS_PROFILE, \
+    let profile = match std::env::var("AWS_PROFILE") {
+        Ok(name) if !name.is_empty() => format!("profile `{name}` of AWS_PROFILE"),
+        _ => "AWS_PROFILE".to_string(),
+    };
+    format!(
+        "no credentials: tried aws-access-key-id in the settings, then the AWS chain: \
+     the environment (AWS_ACCESS_KEY_ID), the shared config files ({profile}, \
      ~/.aws/config, ~/.aws/credentials, credential_process), web identity \
      (AWS_WEB_IDENTITY_TOKEN_FILE with AWS_ROLE_ARN), ECS container credentials \
      (AWS_CONTAINER_CREDENTIALS_*) and EC2 instance metadata; hint: set \
      AWS_PROFILE or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or \
      `anonymous = true` to read a public bucket"
-        .to_string()
+    )
 }
 
 /// A chain error in words. Only the provider's own message is kept: the

@@ -80,6 +80,16 @@ pub(crate) enum S3Error {
     Credentials(String),
 }
 
+/// A TLS failure users can act on, in fixed words.
+fn tls_reason(err: &rustls::Error) -> &'static str {
+    match err {
+        rustls::Error::InvalidCertificate(_) => {
+            "TLS failed: the server's certificate is not trusted; for a private CA set `ca-file` or AWS_CA_BUNDLE"
+        }
+        _ => "TLS failed",
+    }
+}
+
 fn code_suffix(code: &Option<String>) -> String {
     code.as_ref().map(|c| format!(" {c}")).unwrap_or_default()
 }
@@ -89,7 +99,13 @@ fn explain(status: u16, code: &Option<String>) -> &'static str {
     match (status, code.as_deref()) {
         (
             _,
-            Some("InvalidAccessKeyId" | "SignatureDoesNotMatch" | "InvalidToken" | "ExpiredToken"),
+            Some(
+                "InvalidAccessKeyId"
+                | "SignatureDoesNotMatch"
+                | "InvalidToken"
+                | "ExpiredToken"
+                | "NotSignedUp",
+            ),
         ) => {
             ": the credentials were refused; check aws-access-key-id and aws-secret-access-key, or what the AWS chain found (AWS_PROFILE, AWS_* variables, roles)"
         }
@@ -238,12 +254,14 @@ impl Client {
                 origin,
                 reason: "connection failed".into(),
             },
-            ureq::Error::Tls(_) | ureq::Error::Rustls(_) | ureq::Error::Pem(_) => {
-                S3Error::Unreachable {
-                    origin,
-                    reason: "TLS failed".into(),
-                }
-            }
+            ureq::Error::Rustls(tls) => S3Error::Unreachable {
+                origin,
+                reason: tls_reason(&tls).into(),
+            },
+            ureq::Error::Tls(_) | ureq::Error::Pem(_) => S3Error::Unreachable {
+                origin,
+                reason: "TLS failed".into(),
+            },
             ureq::Error::Protocol(_) | ureq::Error::LargeResponseHeader(..) => S3Error::Protocol {
                 op,
                 key,
@@ -281,6 +299,12 @@ impl Client {
             };
         }
         let origin = self.origin.clone();
+        if let Some(tls) = io.get_ref().and_then(|e| e.downcast_ref::<rustls::Error>()) {
+            return S3Error::Unreachable {
+                origin,
+                reason: tls_reason(tls).into(),
+            };
+        }
         match io.kind() {
             io::ErrorKind::ConnectionRefused
             | io::ErrorKind::AddrNotAvailable
