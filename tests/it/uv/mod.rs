@@ -2,6 +2,8 @@
 //! test: lock and install once, re-lock and re-install exactly when inputs
 //! change, commands run inside the venv, and the failures a user can hit.
 
+mod project;
+
 use std::path::Path;
 
 use crate::support::tools::{build_wheel, uv_env};
