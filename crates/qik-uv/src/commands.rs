@@ -101,9 +101,13 @@ fn lock(cx: &FactoryCx<'_>, args: &Args) -> Result<Runnable, Diagnostic> {
     runnable.in_space_env = false;
     runnable.deps.globs.extend(reqs);
     runnable.deps.globs.extend(constraint);
-    runnable.artifacts = vec![lock];
+    runnable.artifacts = vec![lock.clone()];
     runnable.cache = CacheRef::from_name(lock_cache(project)?);
     runnable.cache_when = CacheWhen::Success;
+    // The repo cache keeps no copy of artifacts: its entry replays only
+    // while the lock file is there (a clone of a repository that never
+    // committed it locks again).
+    runnable.replay_check = Some(Arc::new(FileExists(lock.clone())));
     runnable.env = index_env(cx, config)?;
     add_base_deps(cx, &space, &mut runnable)?;
     Ok(runnable)
@@ -397,6 +401,16 @@ fn install_project(
     runnable.env = index_env(cx, config)?;
     add_base_deps(cx, space, &mut runnable)?;
     Ok(runnable)
+}
+
+/// A cached lock holds while its file is there.
+#[derive(Debug)]
+struct FileExists(String);
+
+impl ReplayCheck for FileExists {
+    fn holds(&self, root: &Path) -> bool {
+        root.join(&self.0).is_file()
+    }
 }
 
 /// The copy of the lock file a venv was last synced to.

@@ -442,18 +442,15 @@ impl VenvSpec for UvVenv {
         if let Some(layout) = self.layout(cx.project, cx.space)? {
             return Ok(vec![layout.pyproject()]);
         }
+        // The lock file is an artifact of `uv.lock`, an upstream of the
+        // commands: hashed by content whether or not git tracks it yet.
         let mut inputs = self.rendered_reqs(cx.project, cx.space)?;
-        inputs.push(self.lock_path(cx.project, cx.space)?);
         inputs.extend(self.constraint(cx.project, plugin_config(cx.project)?, cx.space)?);
         Ok(inputs)
     }
 
     fn runnable_deps(&self, cx: &VenvCx<'_>) -> Vec<CommandDep> {
-        if self.project.is_some() {
-            vec![plugin_dep(cx, INSTALL), plugin_dep(cx, LOCK)]
-        } else {
-            vec![plugin_dep(cx, INSTALL)]
-        }
+        vec![plugin_dep(cx, INSTALL), plugin_dep(cx, LOCK)]
     }
 
     fn site_packages(&self, cx: &VenvCx<'_>) -> Option<Vec<PathBuf>> {

@@ -120,6 +120,49 @@ fn locks_installs_and_runs_inside_the_venv_then_replays() {
 }
 
 #[test]
+fn the_lock_file_is_added_to_git_so_a_commit_and_a_clone_work() {
+    let uv = UvProject::new(&config("requirements.txt", ""));
+    uv.project.write("requirements.txt", "tinypkg==1.0\n");
+    uv.commit();
+    let lock = ".qik/artifacts/uv.lock/requirements-default-lock.txt";
+    uv.qik(&["-n", "1"]).assert_ok();
+    // Intent-to-add, like the repo cache's entries: `git commit -a` takes it.
+    assert_eq!(uv.project.git(&["ls-files", "--", lock]).trim(), lock);
+    // Git tracking it now changes no hash.
+    let again = uv.qik(&["--cache-status", "warm", "--ls"]);
+    assert_eq!(
+        again.lines(),
+        ["show", "uv.install", "uv.lock"],
+        "{again:#?}"
+    );
+    uv.project.git(&["commit", "-q", "-a", "-m", "lock"]);
+
+    let clone = UvProject {
+        project: uv.project.clone_repo(),
+        wheels: uv.wheels,
+    };
+    assert!(clone.project.root.join(lock).is_file());
+    let run = clone.qik(&["-n", "1"]);
+    run.assert_ok();
+    run.assert_cached("uv.lock");
+    assert_has(&run.stdout, "tinypkg 1.0");
+
+    // A repository that never committed its lock: the entry's artifact is
+    // missing, so `uv.lock` runs instead of replaying nothing.
+    clone.project.git(&["rm", "-q", "--cached", "--", lock]);
+    clone.project.remove(lock);
+    let explain = clone.qik(&["--ls", "--explain", "uv.lock"]);
+    assert_has(
+        &explain.stdout,
+        "runs: what its cached run left outside the cache is gone",
+    );
+    let run = clone.qik(&["-n", "1"]);
+    run.assert_ok();
+    run.assert_ran("uv.lock");
+    assert!(clone.project.root.join(lock).is_file());
+}
+
+#[test]
 fn the_venv_is_what_commands_see() {
     let uv = UvProject::new(&config(
         "requirements.txt",

@@ -187,11 +187,30 @@ impl<'a> Hasher<'a> {
         upstream_artifacts: &[String],
     ) -> Result<Hashed<'a>, Diagnostic> {
         let loaded = loaded_globs(self.project, runnable)?;
+        // An upstream artifact named by its path is an output: its content
+        // counts, whether or not git tracks it (a pygraph lock re-runs when
+        // the graph it reads changes, an install when its lock file does;
+        // a lock the repo cache adds to git hashes as it did before).
+        let (literal, patterns): (Vec<&str>, Vec<&str>) = upstream_artifacts
+            .iter()
+            .map(String::as_str)
+            .partition(|artifact| is_literal_path(artifact));
+        let mut untracked = Vec::new();
+        for artifact in &literal {
+            if let Some(digest) = self.files.untracked_digest(artifact)? {
+                untracked.push(digest);
+            }
+        }
+        untracked.sort_unstable_by(|a, b| a.path.cmp(&b.path));
+        untracked.dedup_by(|a, b| a.path == b.path);
         // Mostly sorted runs already (a deps file can hold hundreds): a
         // vector sorted once, not a tree built insert by insert.
         let mut globs: Vec<&str> = runnable.deps.globs.iter().map(String::as_str).collect();
-        globs.extend(upstream_artifacts.iter().map(String::as_str));
+        globs.extend(patterns);
         globs.extend(loaded.globs.iter().map(String::as_str));
+        if !literal.is_empty() {
+            globs.retain(|glob| !literal.contains(glob));
+        }
         globs.sort_unstable();
         globs.dedup();
         let mut pydists: BTreeSet<&str> =
@@ -199,20 +218,6 @@ impl<'a> Hasher<'a> {
         pydists.extend(loaded.pydists.iter().map(String::as_str));
 
         let globs: Vec<String> = globs.into_iter().map(str::to_string).collect();
-        // An upstream artifact named by its path is an output, usually not
-        // tracked by git: its content counts all the same (a pygraph lock
-        // re-runs when the graph it reads changes, an install when its lock
-        // file does).
-        let mut untracked = Vec::new();
-        for artifact in upstream_artifacts {
-            if is_literal_path(artifact) && !self.files.is_tracked(artifact) {
-                if let Some(digest) = self.files.untracked_digest(artifact)? {
-                    untracked.push(digest);
-                }
-            }
-        }
-        untracked.sort_unstable_by(|a, b| a.path.cmp(&b.path));
-        untracked.dedup_by(|a, b| a.path == b.path);
         let mut versions = BTreeMap::new();
         for name in pydists {
             if let Some(version) = self.pydist_version(&runnable.space, name)? {
@@ -310,7 +315,8 @@ pub struct Hashed<'a> {
     /// of files of an import closure per runnable would cost more than
     /// everything else a cached run does.
     selections: Vec<SelectionDigest>,
-    /// Upstream artifacts git does not track, sorted by path.
+    /// Upstream artifacts named by their path, hashed by content whether
+    /// or not git tracks them, sorted by path.
     untracked: Vec<FileDigest>,
     consts: BTreeSet<String>,
     pydists: BTreeMap<String, String>,
