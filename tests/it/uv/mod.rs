@@ -433,6 +433,43 @@ fn qikx_install_builds_every_venv() {
 }
 
 #[test]
+fn qikx_installs_a_missing_venv_and_never_runs_another_python() {
+    let uv = UvProject::new(&config("requirements.txt", ""));
+    uv.project.write("requirements.txt", "tinypkg==1.0\n");
+    uv.commit();
+    let env = uv_env(uv.wheels());
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let venv = uv.project.root.join("._qik/venv/default");
+    let show_prefix = ["python", "-c", "import sys, tinypkg; print(sys.prefix)"];
+
+    // Never installed: qikx installs it first; stdout is the program's only.
+    let run = uv.project.qikx(".", &show_prefix, &env);
+    assert_eq!(run.code, 0, "{run:#?}");
+    assert_eq!(run.stdout, format!("{}\n", venv.display()), "{run:#?}");
+    assert_has(
+        &run.stderr,
+        "the venv of space `default` is missing or out of date",
+    );
+
+    // Deleted after a cached install: installed again, not replayed.
+    std::fs::remove_dir_all(&venv).expect("remove the venv");
+    let run = uv.project.qikx(".", &show_prefix, &env);
+    assert_eq!(run.code, 0, "{run:#?}");
+    assert_eq!(run.stdout, format!("{}\n", venv.display()), "{run:#?}");
+
+    // An install that fails runs nothing, and says what to run.
+    std::fs::remove_dir_all(&venv).expect("remove the venv");
+    uv.project.write("requirements.txt", "nosuchpkg==1.0\n");
+    let run = uv
+        .project
+        .qikx(".", &["python", "-c", "print('ran')"], &env);
+    assert_eq!(run.code, 1, "{run:#?}");
+    assert!(!run.stdout.contains("ran"), "another python ran: {run:#?}");
+    assert_has(&run.stderr, "could not be installed, so qikx runs nothing");
+    assert_has(&run.stderr, "qik uv.install");
+}
+
+#[test]
 fn uv_config_errors_point_at_the_line() {
     let project = Project::with_config(
         "[plugins]\nuv = \"qik.uv\"\n\n[spaces.default]\nvenv = {type = \"uv\", lock = \"x.txt\"}\n",
