@@ -39,6 +39,10 @@ pub(crate) struct Resolution {
     pub(crate) text: String,
     /// How many packages it holds, the member's own included.
     pub(crate) packages: usize,
+    /// Normalised name → version of its packages; a name locked at two
+    /// versions (for different platforms) is left out: which one is
+    /// installed is not the lock's to say.
+    pub(crate) versions: BTreeMap<String, String>,
     /// Directories (relative to the lock's directory) of the local projects
     /// in the resolution (the member, the workspace members it uses): their
     /// `pyproject.toml` decides whether the lock is still current.
@@ -242,13 +246,56 @@ pub(crate) fn member_resolution(
         .map(|&index| Value::Table(packages[index].clone()))
         .collect();
     let packages_count = subset.len();
+    let versions = unique_versions(included.iter().filter_map(|&index| {
+        let package = &packages[index];
+        Some((
+            package.get("name")?.as_str()?,
+            package.get("version")?.as_str()?,
+        ))
+    }));
     doc.insert("package".to_string(), Value::Array(subset));
     let text = toml::to_string(&doc).map_err(|err| LockError::Malformed(err.to_string()))?;
     Ok(Resolution {
         text,
         packages: packages_count,
+        versions,
         local_projects,
     })
+}
+
+/// Normalised name → version, without names pinned to several versions.
+fn unique_versions<'a>(pins: impl Iterator<Item = (&'a str, &'a str)>) -> BTreeMap<String, String> {
+    let mut versions: BTreeMap<String, Option<String>> = BTreeMap::new();
+    for (name, version) in pins {
+        versions
+            .entry(qik_core::hashing::normalize_pydist(name))
+            .and_modify(|seen| {
+                if seen.as_deref() != Some(version) {
+                    *seen = None;
+                }
+            })
+            .or_insert_with(|| Some(version.to_string()));
+    }
+    versions
+        .into_iter()
+        .filter_map(|(name, version)| Some((name, version?)))
+        .collect()
+}
+
+/// The pins (`name==version`) of a lock file that `uv pip compile` wrote.
+pub(crate) fn requirements_versions(text: &str) -> BTreeMap<String, String> {
+    unique_versions(text.lines().filter_map(|line| {
+        let line = line.trim();
+        if line.starts_with('#') || line.starts_with('-') {
+            return None;
+        }
+        let (name, rest) = line.split_once("==")?;
+        let name = name.split('[').next()?.trim();
+        let version = rest
+            .split(|c: char| c == ';' || c == '\\' || c == '#' || c.is_whitespace())
+            .next()?;
+        (!name.is_empty() && !version.is_empty()).then_some((name, version))
+    }))
 }
 
 fn unknown(kind: &'static str, name: &str, member: &str, defined: Option<&Table>) -> LockError {
@@ -422,6 +469,38 @@ source = { registry = "https://example.invalid/simple" }
         let header_changed = LOCK.replace(">=3.9", ">=3.10");
         let after = member_resolution(&header_changed, "services/api", &none(), &none()).unwrap();
         assert_ne!(before.text, after.text);
+    }
+
+    #[test]
+    fn versions_of_the_resolution_leave_out_ambiguous_names() {
+        let resolution = member_resolution(LOCK, "services/api", &none(), &none()).unwrap();
+        assert_eq!(
+            resolution.versions.get("tinypkg").map(String::as_str),
+            Some("1.0")
+        );
+        assert_eq!(
+            resolution.versions.get("core").map(String::as_str),
+            Some("0.1.0")
+        );
+        // `split` is locked at 1.0 and 2.0; api reaches only 1.0.
+        assert_eq!(
+            resolution.versions.get("split").map(String::as_str),
+            Some("1.0")
+        );
+        assert!(!resolution.versions.contains_key("lonely"));
+    }
+
+    #[test]
+    fn pins_of_a_compiled_requirements_file() {
+        let text = "# via uv pip compile\nTiny_Pkg[extra]==1.0 ; python_version >= '3.8' \\\n    # via -r requirements.txt\nother==2.1\nsplit==1.0 ; sys_platform == 'linux'\nsplit==2.0 ; sys_platform == 'win32'\n-e ./local\nplain\n";
+        let versions = requirements_versions(text);
+        assert_eq!(
+            versions.into_iter().collect::<Vec<_>>(),
+            [
+                ("other".to_string(), "2.1".to_string()),
+                ("tiny-pkg".to_string(), "1.0".to_string())
+            ]
+        );
     }
 
     #[test]

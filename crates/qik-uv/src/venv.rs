@@ -2,6 +2,7 @@
 //! commands see it.
 
 use std::any::Any;
+use std::collections::BTreeMap;
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
@@ -19,7 +20,7 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use crate::config::{Constraint, UvConfig};
-use crate::lockfile::Pick;
+use crate::lockfile::{Pick, member_resolution, requirements_versions};
 use crate::{ID, INSTALL, LOCK};
 
 /// A virtualenv that uv locks and installs (`uv.lock`, `uv.install`): from
@@ -457,6 +458,42 @@ impl VenvSpec for UvVenv {
         Some(venv_site_packages(
             &cx.project.root().join(venv_dir(cx.space)),
         ))
+    }
+
+    fn locked_versions(
+        &self,
+        cx: &VenvCx<'_>,
+    ) -> Result<Option<BTreeMap<String, String>>, Diagnostic> {
+        let root = cx.project.root();
+        let (path, layout) = match self.layout(cx.project, cx.space)? {
+            Some(layout) => (layout.lock_file(), Some(layout)),
+            None => (self.lock_path(cx.project, cx.space)?, None),
+        };
+        let text = match std::fs::read_to_string(root.join(&path)) {
+            Ok(text) => text,
+            // Not locked yet: its `uv.lock` runnable says so.
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(err) => {
+                return Err(Diagnostic::error(
+                    Code::General,
+                    format!("cannot read {path}: {err}"),
+                ));
+            }
+        };
+        let Some(layout) = layout else {
+            return Ok(Some(requirements_versions(&text)));
+        };
+        member_resolution(
+            &text,
+            &layout.member_in_workspace,
+            &self.groups(),
+            &self.extras(),
+        )
+        .map(|resolution| Some(resolution.versions))
+        .map_err(|err| {
+            Diagnostic::error(Code::General, format!("{path}: {err}"))
+                .with_hint("run `uv lock`, then qik again")
+        })
     }
 
     fn install_command(&self, cx: &VenvCx<'_>) -> Option<CommandDep> {

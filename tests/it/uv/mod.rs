@@ -433,6 +433,28 @@ fn qikx_install_builds_every_venv() {
 }
 
 #[test]
+fn pydist_versions_come_from_the_lock_file_before_the_install() {
+    let uv = UvProject::new(&config(
+        "requirements.txt",
+        "uses = {exec = \"echo uses\", deps = [{type = \"pydist\", name = \"tinypkg\"}]}\n",
+    ));
+    uv.project.write("requirements.txt", "tinypkg==1.0\n");
+    uv.commit();
+    let hash = || {
+        let run = uv.qik(&["--ls", "--json", "uses"]);
+        assert_ok(&run);
+        let document: serde_json::Value = serde_json::from_str(&run.stdout).expect("JSON");
+        let runnables = document["runnables"].as_array().expect("runnables").clone();
+        let uses = runnables.iter().find(|r| r["name"] == "uses");
+        uses.expect("uses is listed")["hash"].clone()
+    };
+    assert!(hash().is_null(), "a hash before anything is locked");
+    assert_ok(&uv.qik(&["uv.lock"]));
+    assert!(!uv.project.root.join("._qik/venv").exists());
+    assert!(hash().is_string(), "no hash from the lock file");
+}
+
+#[test]
 fn qikx_installs_a_missing_venv_and_never_runs_another_python() {
     let uv = UvProject::new(&config("requirements.txt", ""));
     uv.project.write("requirements.txt", "tinypkg==1.0\n");

@@ -25,6 +25,11 @@ deps = ["services/api/src/**"]
 space = "core"
 exec = "echo run >> core-runs.txt; python -c 'import core, tinypkg; print(\"core tinypkg\", tinypkg.VERSION)'"
 deps = ["libs/core/src/**"]
+
+[commands.api-dist]
+space = "api"
+exec = "echo tinypkg is a dependency"
+deps = [{type = "pydist", name = "tinypkg"}]
 "#;
 
 const ROOT_PYPROJECT: &str = r#"[project]
@@ -205,6 +210,36 @@ fn only_a_change_to_a_members_own_resolution_reruns_its_space() {
     assert_has(&run.stdout, "core tinypkg 2.0");
     assert_has(&run.stdout, "tinypkg 2.0");
     assert_eq!((ws.runs("api"), ws.runs("core")), (3, 2));
+}
+
+/// The hash and cache status `--ls --json` gives a runnable.
+fn planned(ws: &Workspace, name: &str) -> (serde_json::Value, serde_json::Value) {
+    let run = ws.qik(&["--ls", "--json", name]);
+    run.assert_ok();
+    let document: serde_json::Value = serde_json::from_str(&run.stdout).expect("JSON");
+    let runnable = document["runnables"]
+        .as_array()
+        .and_then(|all| all.iter().find(|r| r["name"] == name))
+        .unwrap_or_else(|| panic!("{name} is not listed: {run:#?}"))
+        .clone();
+    (runnable["hash"].clone(), runnable["cache_status"].clone())
+}
+
+#[test]
+fn pydist_versions_come_from_uv_lock_until_the_venv_is_installed() {
+    let ws = Workspace::new();
+    // No venv yet: tinypkg's version is the one uv.lock pins for api, so
+    // the runnable has a hash (rather than "distribution not found").
+    let (before, status) = planned(&ws, "api-dist@api");
+    assert!(before.is_string(), "no hash before the install: {before}");
+    assert_eq!(status, "cold");
+    // A distribution neither installed nor locked is still an error.
+    ws.project.write(
+        "qik.toml",
+        &CONFIG.replace("name = \"tinypkg\"", "name = \"nosuchdist\""),
+    );
+    let (missing, _) = planned(&ws, "api-dist@api");
+    assert!(missing.is_null(), "a hash without nosuchdist: {missing}");
 }
 
 #[test]

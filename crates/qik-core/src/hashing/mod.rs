@@ -163,7 +163,12 @@ pub struct Hasher<'a> {
     /// Distributions installed per space, read on first use: a uv venv is
     /// only there once its install runnable finished.
     installed: Mutex<HashMap<String, Arc<Result<Installed, Diagnostic>>>>,
+    /// What each space's lock pins, read only when a distribution is not
+    /// installed.
+    locked: Mutex<HashMap<String, Arc<LockedVersions>>>,
 }
+
+type LockedVersions = Result<Option<BTreeMap<String, String>>, Diagnostic>;
 
 impl<'a> Hasher<'a> {
     pub fn new(project: &'a Project, files: &'a TrackedFiles) -> Hasher<'a> {
@@ -171,6 +176,7 @@ impl<'a> Hasher<'a> {
             project,
             files,
             installed: Mutex::new(HashMap::new()),
+            locked: Mutex::new(HashMap::new()),
         }
     }
 
@@ -246,16 +252,37 @@ impl<'a> Hasher<'a> {
         read
     }
 
-    /// A distribution's version: installed, else `[pydist] versions`, else
-    /// nothing when `ignore-missing`, else an error.
+    fn locked(&self, space: &str) -> Arc<LockedVersions> {
+        let mut known = self.locked.lock().expect("not poisoned");
+        if let Some(found) = known.get(space) {
+            return Arc::clone(found);
+        }
+        let read = Arc::new(self.project.locked_versions(space));
+        known.insert(space.to_string(), Arc::clone(&read));
+        read
+    }
+
+    /// A distribution's version: installed, else pinned by the venv's lock,
+    /// else `[pydist] versions`, else nothing when `ignore-missing`, else an
+    /// error.
     fn pydist_version(&self, space: &str, name: &str) -> Result<Option<String>, Diagnostic> {
         let installed = self.installed(space);
         let installed = installed.as_ref().as_ref().map_err(Clone::clone)?;
         if let Some(version) = installed.version(name) {
             return Ok(Some(version.to_string()));
         }
-        let pydist = &self.project.config.pydist;
         let wanted = normalize_pydist(name);
+        let locked = self.locked(space);
+        if let Some(version) = locked
+            .as_ref()
+            .as_ref()
+            .map_err(Clone::clone)?
+            .as_ref()
+            .and_then(|versions| versions.get(&wanted))
+        {
+            return Ok(Some(version.clone()));
+        }
+        let pydist = &self.project.config.pydist;
         if let Some((_, version)) = pydist
             .versions
             .iter()
