@@ -166,6 +166,10 @@ pub struct Hasher<'a> {
     /// What each space's lock pins, read only when a distribution is not
     /// installed.
     locked: Mutex<HashMap<String, Arc<LockedVersions>>>,
+    /// Upstream artifacts named by their path, digested once per run: the
+    /// runnable that writes one has finished before anything hashes it,
+    /// and the many runnables of a space share their venv's lock.
+    artifacts: Mutex<HashMap<String, Option<FileDigest>>>,
 }
 
 type LockedVersions = Result<Option<BTreeMap<String, String>>, Diagnostic>;
@@ -177,6 +181,7 @@ impl<'a> Hasher<'a> {
             files,
             installed: Mutex::new(HashMap::new()),
             locked: Mutex::new(HashMap::new()),
+            artifacts: Mutex::new(HashMap::new()),
         }
     }
 
@@ -203,7 +208,7 @@ impl<'a> Hasher<'a> {
             .partition(|artifact| is_literal_path(artifact));
         let mut untracked = Vec::new();
         for artifact in &literal {
-            if let Some(digest) = self.files.untracked_digest(artifact)? {
+            if let Some(digest) = self.artifact_digest(artifact)? {
                 untracked.push(digest);
             }
         }
@@ -250,6 +255,18 @@ impl<'a> Hasher<'a> {
         let read = Arc::new(self.project.installed(space));
         known.insert(space.to_string(), Arc::clone(&read));
         read
+    }
+
+    fn artifact_digest(&self, path: &str) -> Result<Option<FileDigest>, Diagnostic> {
+        if let Some(known) = self.artifacts.lock().expect("not poisoned").get(path) {
+            return Ok(known.clone());
+        }
+        let digest = self.files.untracked_digest(path)?;
+        self.artifacts
+            .lock()
+            .expect("not poisoned")
+            .insert(path.to_string(), digest.clone());
+        Ok(digest)
     }
 
     fn locked(&self, space: &str) -> Arc<LockedVersions> {
