@@ -104,10 +104,12 @@ fn lock(cx: &FactoryCx<'_>, args: &Args) -> Result<Runnable, Diagnostic> {
     runnable.artifacts = vec![lock.clone()];
     runnable.cache = CacheRef::from_name(lock_cache(project)?);
     runnable.cache_when = CacheWhen::Success;
-    // The repo cache keeps no copy of artifacts: its entry replays only
-    // while the lock file is there (a clone of a repository that never
-    // committed it locks again).
-    runnable.replay_check = Some(Arc::new(FileExists(lock.clone())));
+    // The repo cache keeps no copy of artifacts (the others restore theirs):
+    // its entry replays only while the lock file is there, so a clone of a
+    // repository that never committed it locks again.
+    if runnable.cache == CacheRef::Named("repo".to_string()) {
+        runnable.replay_check = Some(Arc::new(FileExists(lock.clone())));
+    }
     runnable.env = index_env(cx, config)?;
     add_base_deps(cx, &space, &mut runnable)?;
     Ok(runnable)
