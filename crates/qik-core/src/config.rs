@@ -23,6 +23,7 @@ use crate::ext::DepSpec;
 use crate::ext::VenvSpec;
 use crate::ext::{BUILTIN, PluginConfig, PluginDef, Registry};
 use crate::source::{Node, OneOrMany, SourceFile};
+use crate::template;
 
 /// The whole configuration of a project: its root qik.toml, the qik.toml
 /// files of its modules and the commands of its enabled plugins.
@@ -543,7 +544,10 @@ pub fn locate(cwd: &Path) -> Result<Located, Diagnostic> {
         } else {
             let pyproject = dir.join("pyproject.toml");
             if pyproject.is_file()
-                && std::fs::read_to_string(&pyproject).is_ok_and(|text| has_tool_qik(&text))
+                // Lossy: a pyproject.toml that is not UTF-8 but has a
+                // [tool.qik] table is found, and its load says where it breaks.
+                && std::fs::read(&pyproject)
+                    .is_ok_and(|bytes| has_tool_qik(&String::from_utf8_lossy(&bytes)))
             {
                 found = Some(Located {
                     path: pyproject,
@@ -604,7 +608,35 @@ pub fn load(cwd: &Path) -> Result<Config, Diagnostic> {
         }
         SourceFile::read(&path, display_path(&path, cwd)).map(Some)
     };
-    parse_files(root_dir.clone(), file, located.pyproject, &read_module)
+    let config = parse_files(root_dir.clone(), file, located.pyproject, &read_module)?;
+    check_modules_exist(&config)?;
+    Ok(config)
+}
+
+/// A module is a path of the working tree: one that does not exist is a
+/// typo or a stale entry, and is refused here rather than when a command
+/// runs in it. (Only for configuration read from disk: that of another
+/// revision, for `--since`, may name modules deleted since.)
+fn check_modules_exist(config: &Config) -> Result<(), Diagnostic> {
+    for space in config.spaces.values() {
+        for module in &space.modules {
+            if config.root.join(&module.path).exists() {
+                continue;
+            }
+            return Err(module
+                .origin
+                .error(
+                    Code::ConfigParse,
+                    format!("module path `{}` does not exist", module.path),
+                    "no such path",
+                )
+                .with_hint(format!(
+                    "module paths are relative to the directory of {}; fix the path, or remove the module",
+                    config.file.display_path()
+                )));
+        }
+    }
+    Ok(())
 }
 
 /// Reads one configuration file, given its path relative to the project
@@ -1200,6 +1232,15 @@ impl Parser {
     }
 
     fn parse_venv(&mut self, node: Node<'_>) -> Result<VenvConf, Diagnostic> {
+        let venv = self.parse_venv_value(node)?;
+        // Venv settings are rendered only when a command of the space runs:
+        // check their placeholders now, so a typo is an error at load even
+        // in a space nothing runs in.
+        check_templates(node, false)?;
+        Ok(venv)
+    }
+
+    fn parse_venv_value(&mut self, node: Node<'_>) -> Result<VenvConf, Diagnostic> {
         let origin = Origin {
             file: Arc::clone(node.file()),
             span: node.span(),
@@ -1210,7 +1251,7 @@ impl Parser {
             if let (Some(first), None) = (items.next(), items.next()) {
                 if first.is_table() {
                     self.warn_spelling(node.file(), node.span(), "venv = [{...}]", "venv = {...}");
-                    return self.parse_venv(first);
+                    return self.parse_venv_value(first);
                 }
             }
         }
@@ -1297,12 +1338,16 @@ impl Parser {
         let _: RawBase = node.deserialize()?;
         if let Some(deps) = node.get("deps") {
             self.base_deps = self.parse_deps(deps)?;
+            check_templates(deps, true)?;
         }
         Ok(())
     }
 
     fn parse_defaults(&mut self, node: Node<'_>) -> Result<(), Diagnostic> {
         let raw: RawDefaults = node.deserialize()?;
+        if let Some(cache) = &raw.cache {
+            template::check_at(cache.get_ref(), true, node.file(), cache.span())?;
+        }
         self.defaults.cache = raw.cache;
         if let Some(when) = raw.cache_when {
             self.defaults.cache_when = Some(self.parse_cache_when(node.file(), &when)?);
@@ -1401,6 +1446,7 @@ impl Parser {
             } else {
                 return Err(value.type_error("a shell command string or a table"));
             };
+            check_command_templates(&command, value)?;
             if let Some(previous) = self.commands.get(&name) {
                 return Err(Diagnostic::error(
                     Code::ConfigParse,
@@ -1479,6 +1525,46 @@ impl Parser {
         }
         Ok(())
     }
+}
+
+/// Checks every template of a command, so that a typo is an error at load
+/// even in a command that yields no runnables (a per-module command in a
+/// space without modules, or one never selected).
+fn check_command_templates(command: &CommandConf, node: Node<'_>) -> Result<(), Diagnostic> {
+    let file = command.file();
+    let exec = &command.exec;
+    template::check_at(exec.get_ref(), true, file, exec.span())?;
+    let per_module = template::mentions_module(exec.get_ref());
+    for value in command.artifacts.iter().chain(&command.cache) {
+        template::check_at(value.get_ref(), per_module, file, value.span())?;
+    }
+    match node.get("deps") {
+        Some(deps) => check_templates(deps, per_module),
+        None => Ok(()),
+    }
+}
+
+/// Checks the templates of every string in `node` but `type` tags: every
+/// other string of a dep or a venv is rendered before use.
+fn check_templates(node: Node<'_>, module_allowed: bool) -> Result<(), Diagnostic> {
+    // A stack, not recursion: nesting depth is the input's to choose.
+    let mut stack = vec![node];
+    while let Some(node) = stack.pop() {
+        if let Some(text) = node.as_str() {
+            template::check_at(text, module_allowed, node.file(), node.span())?;
+        } else if let Some(items) = node.items() {
+            // Reversed, so the first error in the text is the one reported.
+            let items: Vec<_> = items.collect();
+            stack.extend(items.into_iter().rev());
+        } else if let Some(entries) = node.entries() {
+            let values: Vec<_> = entries
+                .filter(|(key, _)| key.name != "type")
+                .map(|(_, value)| value)
+                .collect();
+            stack.extend(values.into_iter().rev());
+        }
+    }
+    Ok(())
 }
 
 /// `a/b/` and `./a/b` name the same directory as `a/b`.

@@ -198,6 +198,24 @@ impl Ctx {
         Ok(Ctx { project, qik })
     }
 
+    /// Whether `path` (after `ctx.`) can name a value, without looking it up:
+    /// a valid namespace, and a `qik` name that exists.
+    pub(crate) fn check_path(path: &str) -> Result<(), (Code, String, String)> {
+        match path.split_once('.') {
+            Some(("qik", name)) if !QIK_CTX_KEYS.contains(&name) => Err((
+                Code::UnconfiguredCtx,
+                format!("ctx `qik.{name}` does not exist"),
+                choices_hint(name, QIK_CTX_KEYS.iter().copied()),
+            )),
+            Some(("qik" | "project", _)) | None => Ok(()),
+            Some((ns, _)) => Err((
+                Code::InvalidCtxNamespace,
+                format!("ctx namespace `{ns}` is invalid"),
+                "use `{ctx.<var>}`, `{ctx.project.<var>}` or `{ctx.qik.<name>}`".into(),
+            )),
+        }
+    }
+
     pub(crate) fn lookup(&self, path: &str) -> Result<String, (Code, String, String)> {
         let (namespace, name) = match path.split_once('.') {
             Some((ns @ ("qik" | "project"), name)) => (ns, name),

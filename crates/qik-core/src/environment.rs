@@ -82,12 +82,22 @@ impl Project {
 /// Reads one dotenv file (relative to the project root).
 pub fn read_dotenv(root: &Path, file: &str) -> Result<Vec<(String, String)>, Diagnostic> {
     let path = root.join(file);
-    let text = std::fs::read_to_string(&path).map_err(|err| {
+    let bytes = std::fs::read(&path).map_err(|err| {
         Diagnostic::error(
             Code::DotenvNotFound,
             format!("cannot read dotenv file {file}: {err}"),
         )
         .with_hint("create the file, or remove it from the space's `dotenv` list")
+    })?;
+    let text = crate::source::utf8_text(bytes).map_err(|invalid| {
+        Diagnostic::error(
+            Code::DotenvNotFound,
+            format!(
+                "{file}:{}:{}: not valid UTF-8 (byte 0x{:02x} at offset {})",
+                invalid.line, invalid.column, invalid.byte, invalid.offset
+            ),
+        )
+        .with_hint("save the dotenv file as UTF-8")
     })?;
     let mut vars = Vec::new();
     for item in dotenvy::from_read_iter(text.as_bytes()) {

@@ -7,7 +7,9 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
 
-use crate::config::{CommandConf, Config, FenceConf, FenceEntry, Origin, SpaceConf, VenvConf};
+use crate::config::{
+    CommandConf, Config, FenceConf, FenceEntry, ModuleConf, Origin, SpaceConf, VenvConf,
+};
 use crate::ctx::Ctx;
 use crate::diagnostic::{Code, Diagnostic, choices_hint};
 pub use crate::ext::Runnable;
@@ -111,7 +113,7 @@ impl Project {
                     Module {
                         name: module.name.clone(),
                         path: module.path.clone(),
-                        pyimport: pyimport(&module.path, &config.defaults.python_path),
+                        pyimport: module_pyimport(module, &config.defaults.python_path)?,
                         space: space.name.clone(),
                     },
                 );
@@ -993,16 +995,37 @@ impl Project {
     }
 }
 
-/// The import path of a module directory, relative to the python path.
-fn pyimport(path: &str, python_path: &str) -> String {
+/// The import path of a module directory, relative to the python path;
+/// `None` when the module is not inside it. Paths are compared by whole
+/// components: `backend_x/m` is not inside `backend`.
+fn pyimport(path: &str, python_path: &str) -> Option<String> {
     let relative = if python_path == "." || python_path.is_empty() {
         path
     } else {
-        path.strip_prefix(python_path)
-            .map(|p| p.trim_start_matches('/'))
-            .unwrap_or(path)
+        path.strip_prefix(python_path)?.strip_prefix('/')?
     };
-    relative.replace('/', ".")
+    Some(relative.replace('/', "."))
+}
+
+/// A configured module's import path; an error where it is outside the
+/// python path (it has none).
+fn module_pyimport(module: &ModuleConf, python_path: &str) -> Result<String, Diagnostic> {
+    pyimport(&module.path, python_path).ok_or_else(|| {
+        module
+            .origin
+            .error(
+                Code::ConfigParse,
+                format!(
+                    "module `{}` is outside the python path `{python_path}`",
+                    module.path
+                ),
+                "not under the python path",
+            )
+            .with_hint(format!(
+                "`{{module.pyimport}}` is the module's path relative to `[defaults] python-path`; \
+                 move the module under `{python_path}/` or change `python-path`"
+            ))
+    })
 }
 
 /// What plugins see of a project.
@@ -1036,6 +1059,7 @@ impl ProjectView for Project {
                 tag: venv.tag,
                 spec: venv.spec.as_ref(),
                 owner,
+                written_at: Some((&venv.origin.file, &venv.origin.span)),
             }),
         )
     }
@@ -1117,8 +1141,21 @@ mod tests {
 
     #[test]
     fn pyimport_is_relative_to_python_path() {
-        assert_eq!(pyimport("a/b/c", "."), "a.b.c");
-        assert_eq!(pyimport("backend/my/module", "backend"), "my.module");
+        assert_eq!(pyimport("a/b/c", ".").as_deref(), Some("a.b.c"));
+        assert_eq!(
+            pyimport("backend/my/module", "backend").as_deref(),
+            Some("my.module")
+        );
+    }
+
+    #[test]
+    fn pyimport_respects_directory_boundaries() {
+        // A sibling directory sharing the python path's name as a prefix.
+        assert_eq!(pyimport("backend_x/m", "backend"), None);
+        assert_eq!(pyimport("backendx", "backend"), None);
+        assert_eq!(pyimport("other/m", "backend"), None);
+        // The python path itself is not a module inside it.
+        assert_eq!(pyimport("backend", "backend"), None);
     }
 
     fn project(toml: &str) -> Result<Project, Diagnostic> {

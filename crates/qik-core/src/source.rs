@@ -48,13 +48,27 @@ impl SourceFile {
 
     /// Reads and parses a file from disk.
     pub fn read(path: &Path, display: String) -> Result<Arc<SourceFile>, Diagnostic> {
-        let text = std::fs::read_to_string(path).map_err(|err| {
+        let bytes = std::fs::read(path).map_err(|err| {
             Diagnostic::error(
                 Code::ConfigParse,
                 format!("could not read {}: {err}", path.display()),
             )
         })?;
-        Self::parse(path.to_path_buf(), display, text)
+        match utf8_text(bytes) {
+            Ok(text) => Self::parse(path.to_path_buf(), display, text),
+            Err(invalid) => {
+                let message = format!("{display} is not valid UTF-8");
+                let label = format!("byte 0x{:02x} at offset {}", invalid.byte, invalid.offset);
+                let start = invalid.offset;
+                let text: &'static str = Box::leak(invalid.lossy.into_boxed_str());
+                let file = Arc::new(SourceFile::unparsed(path.to_path_buf(), display, text));
+                // The lossy text has U+FFFD where the bad byte was.
+                let end = start + char::REPLACEMENT_CHARACTER.len_utf8();
+                Err(Diagnostic::error(Code::ConfigParse, message)
+                    .with_label(&file, start..end, label)
+                    .with_hint("TOML files are UTF-8: save the file with that encoding"))
+            }
+        }
     }
 
     /// The whole document.
@@ -64,6 +78,39 @@ impl SourceFile {
             value: &self.root,
         }
     }
+}
+
+/// A file's bytes that are not UTF-8.
+#[derive(Debug)]
+pub struct InvalidUtf8 {
+    /// The offset of the first invalid byte.
+    pub offset: usize,
+    /// That byte.
+    pub byte: u8,
+    /// 1-based line and column (in characters) of that byte.
+    pub line: usize,
+    pub column: usize,
+    /// The text with each invalid sequence replaced by U+FFFD (the prefix up
+    /// to `offset` is unchanged).
+    pub lossy: String,
+}
+
+/// The text of a file that must be UTF-8, or where it is not.
+pub fn utf8_text(bytes: Vec<u8>) -> Result<String, InvalidUtf8> {
+    String::from_utf8(bytes).map_err(|err| {
+        let offset = err.utf8_error().valid_up_to();
+        let bytes = err.into_bytes();
+        // The prefix is valid UTF-8 by definition of `valid_up_to`.
+        let valid = std::str::from_utf8(&bytes[..offset]).unwrap_or_default();
+        let line_start = valid.rfind('\n').map_or(0, |at| at + 1);
+        InvalidUtf8 {
+            offset,
+            byte: bytes[offset],
+            line: valid.matches('\n').count() + 1,
+            column: valid[line_start..].chars().count() + 1,
+            lossy: String::from_utf8_lossy(&bytes).into_owned(),
+        }
+    })
 }
 
 fn first_line(message: &str) -> String {

@@ -59,6 +59,29 @@ pub fn mentions_module(text: &str) -> bool {
 
 /// Fills every placeholder of `text`.
 pub fn render(text: &str, scope: Scope<'_>) -> Result<String, TemplateError> {
+    expand(text, |field| lookup(field, scope))
+}
+
+/// Checks a template without filling it: its braces, and that every
+/// placeholder names something that exists (`{module.<attribute>}` only where
+/// `module_allowed`, `{ctx.<var>}` in a valid namespace). Context values are
+/// not looked up: a missing one is an error only where it is used.
+///
+/// Load runs this on every template of the configuration, so a typo is an
+/// error even in a command that yields no runnables.
+pub fn check(text: &str, module_allowed: bool) -> Result<(), TemplateError> {
+    expand(text, |field| {
+        check_field(field, module_allowed).map(|()| String::new())
+    })
+    .map(drop)
+}
+
+/// Walks `text`, copying literal text and escaped braces and replacing each
+/// placeholder by what `fill` makes of its (trimmed) field.
+fn expand(
+    text: &str,
+    mut fill: impl FnMut(&str) -> Result<String, LookupError>,
+) -> Result<String, TemplateError> {
     if !text.contains(['{', '}']) {
         return Ok(text.to_string());
     }
@@ -95,7 +118,7 @@ pub fn render(text: &str, scope: Scope<'_>) -> Result<String, TemplateError> {
         let field = &after[..end];
         let range = start..start + end + 2;
         out.push_str(
-            &lookup(field.trim(), scope).map_err(|(code, message, hint)| TemplateError {
+            &fill(field.trim()).map_err(|(code, message, hint)| TemplateError {
                 range: range.clone(),
                 code,
                 message,
@@ -112,20 +135,33 @@ pub fn render(text: &str, scope: Scope<'_>) -> Result<String, TemplateError> {
 type LookupError = (Code, String, String);
 
 fn lookup(field: &str, scope: Scope<'_>) -> Result<String, LookupError> {
+    check_field(field, scope.module.is_some())?;
+    let (head, tail) = field.split_once('.').unwrap_or((field, ""));
+    match (head, scope.module) {
+        ("module", Some(module)) => Ok(match tail {
+            "name" => module.name.clone(),
+            "pyimport" => module.pyimport.clone(),
+            _ => module.path.clone(),
+        }),
+        _ => scope.ctx.lookup(tail),
+    }
+}
+
+/// Whether a placeholder names something that can exist; context values
+/// are looked up later.
+fn check_field(field: &str, module_allowed: bool) -> Result<(), LookupError> {
     let (head, tail) = field.split_once('.').unwrap_or((field, ""));
     match head {
         "module" => {
-            let Some(module) = scope.module else {
+            if !module_allowed {
                 return Err((
                     Code::ConfigParse,
                     format!("`{{{field}}}` is used outside a module"),
                     "module placeholders only work in commands parametrized by `{module...}` in `exec`".into(),
                 ));
-            };
+            }
             match tail {
-                "name" => Ok(module.name.clone()),
-                "dir" | "path" => Ok(module.path.clone()),
-                "pyimport" => Ok(module.pyimport.clone()),
+                "name" | "dir" | "path" | "pyimport" => Ok(()),
                 _ => Err((
                     Code::ConfigParse,
                     format!("unknown module attribute `{tail}`"),
@@ -133,7 +169,7 @@ fn lookup(field: &str, scope: Scope<'_>) -> Result<String, LookupError> {
                 )),
             }
         }
-        "ctx" => scope.ctx.lookup(tail),
+        "ctx" => Ctx::check_path(tail),
         _ => Err((
             Code::ConfigParse,
             format!("unknown placeholder `{{{field}}}`"),
@@ -149,7 +185,23 @@ pub fn render_at(
     file: &Arc<SourceFile>,
     span: Range<usize>,
 ) -> Result<String, Diagnostic> {
-    render(text, scope).map_err(|err| {
+    render(text, scope).map_err(|err| err.at(text, file, span))
+}
+
+/// [`check`]s a template that came from a config file, pointing errors at it.
+pub fn check_at(
+    text: &str,
+    module_allowed: bool,
+    file: &Arc<SourceFile>,
+    span: Range<usize>,
+) -> Result<(), Diagnostic> {
+    check(text, module_allowed).map_err(|err| err.at(text, file, span))
+}
+
+impl TemplateError {
+    /// The error as a diagnostic pointing into `file`, where the TOML string
+    /// whose value is `text` spans `span` (quotes included).
+    pub fn at(self, text: &str, file: &Arc<SourceFile>, span: Range<usize>) -> Diagnostic {
         // When the TOML string has no escapes the placeholder can be pointed at
         // exactly (skipping the opening quote); otherwise mark the whole value.
         let inner = span.start + 1;
@@ -158,14 +210,14 @@ pub fn render_at(
             .get(inner..inner + text.len())
             .is_some_and(|raw| raw == text);
         let label_span = if exact {
-            inner + err.range.start..inner + err.range.end
+            inner + self.range.start..inner + self.range.end
         } else {
             span
         };
-        Diagnostic::error(err.code, err.message)
+        Diagnostic::error(self.code, self.message)
             .with_label(file, label_span, "in this placeholder")
-            .with_hint(err.hint)
-    })
+            .with_hint(self.hint)
+    }
 }
 
 #[cfg(test)]

@@ -59,13 +59,13 @@ pub(crate) fn imports(parser: &mut Parser, bytes: &[u8]) -> Result<Vec<RawImport
     })?;
     // The scanner's tokenizer errors read like Python's own; the full check
     // finds the rest.
-    let stmts = scan::scan(&text).map_err(|e| SourceError {
+    let scanned = scan::scan(&text).map_err(|e| SourceError {
         line: e.line,
         col: e.col,
         message: e.message,
     })?;
-    check_syntax(&text)?;
-    parse_stmts(parser, &text, &stmts)
+    check_syntax(&text, &scanned.chunk_starts)?;
+    parse_stmts(parser, &text, &scanned.stmts)
 }
 
 /// Fails on the first syntax error anywhere in the file, as Python (and
@@ -76,11 +76,31 @@ pub(crate) fn imports(parser: &mut Parser, bytes: &[u8]) -> Result<Vec<RawImport
 /// tree-sitter parse costs seven to ten times ruff's (`--example fullparse`). So ruff's
 /// parser checks the whole file. It runs only for content the import cache
 /// has not seen, so a rebuild checks just the changed files.
-fn check_syntax(text: &str) -> Result<(), SourceError> {
-    let Err(error) = ruff_python_parser::parse_module(text) else {
-        return Ok(());
-    };
-    let offset = usize::from(error.location.start()).min(text.len());
+///
+/// A large file is checked piece by piece, cut where the scanner found
+/// top-level statements that stand alone (`chunk_starts`): memory then
+/// follows the largest piece, not the file.
+fn check_syntax(text: &str, chunk_starts: &[usize]) -> Result<(), SourceError> {
+    let starts = std::iter::once(0).chain(chunk_starts.iter().copied());
+    let ends = chunk_starts
+        .iter()
+        .copied()
+        .chain(std::iter::once(text.len()));
+    for (start, end) in starts.zip(ends) {
+        if let Err(error) = ruff_python_parser::parse_module(&text[start..end]) {
+            let offset = start + usize::from(error.location.start());
+            return Err(syntax_error(text, offset, &error.error));
+        }
+    }
+    Ok(())
+}
+
+fn syntax_error(
+    text: &str,
+    offset: usize,
+    error: &ruff_python_parser::ParseErrorType,
+) -> SourceError {
+    let offset = offset.min(text.len());
     let (line, col) = crate::decode::line_col(text.as_bytes(), offset);
     let source_line = text.lines().nth(line as usize - 1).unwrap_or("").trim();
     let shown: String = source_line.chars().take(60).collect();
@@ -89,11 +109,11 @@ fn check_syntax(text: &str) -> Result<(), SourceError> {
     } else {
         ""
     };
-    Err(SourceError {
+    SourceError {
         line,
         col,
-        message: format!("invalid syntax ({}) in `{shown}{more}`", error.error),
-    })
+        message: format!("invalid syntax ({error}) in `{shown}{more}`"),
+    }
 }
 
 fn parse_stmts(

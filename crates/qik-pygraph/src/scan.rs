@@ -32,8 +32,66 @@ pub(crate) struct ScanError {
     pub(crate) message: String,
 }
 
-/// Finds the import statements of `src`.
-pub(crate) fn scan(src: &str) -> Result<Vec<Stmt>, ScanError> {
+/// CPython's limits on how deep source may nest; deeper code is refused as
+/// CPython refuses it. They also bound the recursion of the full syntax
+/// check (`parse.rs`), whose parser recurses once or more per level.
+///
+/// Brackets, f-string fields included (CPython's tokenizer: MAXLEVEL).
+pub(crate) const MAX_BRACKETS: usize = 200;
+/// Indented blocks (CPython's tokenizer: MAXINDENT).
+pub(crate) const MAX_INDENTS: usize = 100;
+/// f-strings inside f-strings (CPython 3.12's tokenizer: MAXFSTRINGLEVEL).
+pub(crate) const MAX_FSTRINGS: usize = 150;
+/// Expressions: an upper bound of an expression's depth, counted from its
+/// tokens. CPython 3.11 and 3.12 refuse expressions nested about 3,000 deep
+/// ("maximum recursion depth exceeded during compilation", "too complex").
+pub(crate) const MAX_EXPRESSION_DEPTH: u32 = 3000;
+
+/// What bounds the depth of the expression being read at one bracket level.
+///
+/// Every operator (binary, unary, `.`, a keyword like `not` or `lambda`,
+/// an opening bracket: a call, a subscript, a display) may add one level
+/// over the rest of its element; a closed bracket adds its own depth. A
+/// comma separates siblings, whose depths do not add up.
+#[derive(Clone, Copy, Debug, Default)]
+struct Frame {
+    /// Operators in the element being read.
+    ops: u32,
+    /// The deepest closed bracket in the element being read.
+    child: u32,
+    /// The deepest element of this level read so far.
+    widest: u32,
+}
+
+impl Frame {
+    fn element(&self) -> u32 {
+        self.ops.saturating_add(self.child)
+    }
+
+    fn end_element(&mut self) {
+        self.widest = self.widest.max(self.element());
+        self.ops = 0;
+        self.child = 0;
+    }
+}
+
+/// The syntax check parses a large file in pieces of about this size, so
+/// that only one piece's syntax tree is in memory at a time (ruff's tree
+/// takes some twenty times the bytes of its source).
+pub(crate) const CHUNK_BYTES: usize = 1 << 20;
+
+/// What a scan found.
+#[derive(Debug)]
+pub(crate) struct Scanned {
+    pub(crate) stmts: Vec<Stmt>,
+    /// Offsets where a top-level statement starts that no earlier statement
+    /// continues (no `else:` or `except:`, not after a decorator), about
+    /// [`CHUNK_BYTES`] apart: each piece between them parses on its own.
+    pub(crate) chunk_starts: Vec<usize>,
+}
+
+/// Finds the import statements of `src`, and where it may be cut.
+pub(crate) fn scan(src: &str) -> Result<Scanned, ScanError> {
     let b = src.as_bytes();
     if let Some(at) = memchr::memchr(0, b) {
         let (line, col) = line_col(b, at);
@@ -50,6 +108,12 @@ pub(crate) fn scan(src: &str) -> Result<Vec<Stmt>, ScanError> {
         line: 1,
         line_start: 0,
         brackets: Vec::new(),
+        frames: vec![Frame::default()],
+        fields: 0,
+        fstrings: 0,
+        indents: Vec::new(),
+        chunk_starts: Vec::new(),
+        after_decorator: false,
         stmts: Vec::new(),
         tc_blocks: Vec::new(),
         inline_tc: false,
@@ -60,7 +124,63 @@ pub(crate) fn scan(src: &str) -> Result<Vec<Stmt>, ScanError> {
         header: None,
     };
     lexer.run()?;
-    Ok(lexer.stmts)
+    Ok(Scanned {
+        stmts: lexer.stmts,
+        chunk_starts: lexer.chunk_starts,
+    })
+}
+
+/// The test of an `if`/`elif` header, read token by token, in constant
+/// memory however long it is: is it exactly `TYPE_CHECKING` or
+/// `<dotted name>.TYPE_CHECKING`, in any number of parentheses?
+#[derive(Clone, Copy, Debug, Default)]
+struct Header {
+    state: HeaderState,
+    opens: usize,
+    closes: usize,
+    /// The last name read.
+    name: (usize, usize),
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+enum HeaderState {
+    /// Only opening brackets so far.
+    #[default]
+    Opening,
+    AfterName,
+    AfterDot,
+    /// Closing brackets after the name.
+    Closing,
+    /// Anything else: not a TYPE_CHECKING test.
+    Other,
+}
+
+impl Header {
+    fn push(&mut self, tok: HTok) {
+        use HeaderState::*;
+        self.state = match (self.state, tok) {
+            (Opening, HTok::Open) => {
+                self.opens += 1;
+                Opening
+            }
+            (Opening | AfterDot, HTok::Ident(start, end)) => {
+                self.name = (start, end);
+                AfterName
+            }
+            (AfterName, HTok::Dot) => AfterDot,
+            (AfterName | Closing, HTok::Close) => {
+                self.closes += 1;
+                Closing
+            }
+            _ => Other,
+        };
+    }
+
+    fn is_type_checking(&self, b: &[u8]) -> bool {
+        matches!(self.state, HeaderState::AfterName | HeaderState::Closing)
+            && self.opens == self.closes
+            && &b[self.name.0..self.name.1] == b"TYPE_CHECKING"
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -81,6 +201,19 @@ struct Lexer<'a> {
     line_start: usize,
     /// Open brackets: the byte and its position.
     brackets: Vec<(u8, usize)>,
+    /// How deep the expressions written so far can nest: one frame for the
+    /// logical line, then one per open bracket (see [`Frame`]).
+    frames: Vec<Frame>,
+    /// Open `{...}` fields of f-strings, which nest like brackets.
+    fields: usize,
+    /// Open f-strings (and t-strings).
+    fstrings: usize,
+    /// Indentation columns of the enclosing blocks.
+    indents: Vec<u32>,
+    /// See [`Scanned::chunk_starts`].
+    chunk_starts: Vec<usize>,
+    /// The last logical line was a decorator.
+    after_decorator: bool,
     stmts: Vec<Stmt>,
     /// Indentation of the `if TYPE_CHECKING:` headers whose bodies we are in.
     tc_blocks: Vec<u32>,
@@ -92,8 +225,8 @@ struct Lexer<'a> {
     first: bool,
     line_indent: u32,
     cur: Option<Stmt>,
-    /// Tokens of the test of an `if`/`elif` header being read.
-    header: Option<Vec<HTok>>,
+    /// The test of an `if`/`elif` header being read.
+    header: Option<Header>,
 }
 
 fn is_ident_start(c: u8) -> bool {
@@ -163,7 +296,15 @@ impl Lexer<'_> {
                     }
                     Some(_) => {}
                 }
-                self.begin_logical_line(col);
+                if col == 0
+                    && !self.after_decorator
+                    && self.pos - self.chunk_starts.last().copied().unwrap_or(0) >= CHUNK_BYTES
+                    && starts_statement(&self.b[self.pos..])
+                {
+                    self.chunk_starts.push(self.pos);
+                }
+                self.after_decorator = self.peek(self.pos) == b'@';
+                self.begin_logical_line(col)?;
                 at_line_start = false;
             }
             let Some(&c) = self.b.get(self.pos) else {
@@ -204,6 +345,7 @@ impl Lexer<'_> {
                 }
                 0 => return Err(self.error_at(self.pos, "source code cannot contain null bytes")),
                 b'(' | b'[' | b'{' => {
+                    self.open_bracket()?;
                     self.brackets.push((c, self.pos));
                     self.token(HTok::Open);
                     self.pos += 1;
@@ -215,7 +357,7 @@ impl Lexer<'_> {
                         _ => b'{',
                     };
                     match self.brackets.pop() {
-                        Some((o, _)) if o == open => {}
+                        Some((o, _)) if o == open => self.close_bracket()?,
                         Some((o, at)) => {
                             let (line, _) = line_col(self.b, at);
                             return Err(self.error_at(
@@ -235,7 +377,13 @@ impl Lexer<'_> {
                     self.token(HTok::Close);
                     self.pos += 1;
                 }
+                b',' => {
+                    self.frame().end_element();
+                    self.token(HTok::Other);
+                    self.pos += 1;
+                }
                 b';' if self.depth() == 0 => {
+                    self.frames[0] = Frame::default();
                     self.close_stmt();
                     self.header = None;
                     self.pos += 1;
@@ -245,8 +393,8 @@ impl Lexer<'_> {
                 b':' if self.depth() == 0 => {
                     self.pos += 1;
                     if self.cur.is_none() {
-                        if let Some(tokens) = self.header.take() {
-                            self.finish_header(&tokens);
+                        if let Some(header) = self.header.take() {
+                            self.finish_header(header);
                         }
                         self.boundary = true;
                         self.first = false;
@@ -258,6 +406,7 @@ impl Lexer<'_> {
                 }
                 b'.' if !self.peek(self.pos + 1).is_ascii_digit() => {
                     self.token(HTok::Dot);
+                    self.operator()?;
                     self.pos += 1;
                 }
                 c if c.is_ascii_digit() || c == b'.' => {
@@ -275,18 +424,73 @@ impl Lexer<'_> {
                         self.token(HTok::Other);
                         self.string(self.pos - start)?;
                     } else {
+                        if is_operator_word(&self.b[start..self.pos]) {
+                            self.operator()?;
+                        }
                         self.word(start, self.pos);
                     }
                 }
                 _ => {
                     self.token(HTok::Other);
-                    self.pos += 1;
+                    match operator_len(&self.b[self.pos..]) {
+                        0 => self.pos += 1,
+                        len => {
+                            self.operator()?;
+                            self.pos += len;
+                        }
+                    }
                 }
             }
         }
         self.end_logical_line();
         if let Some(&(open, at)) = self.brackets.last() {
             return Err(self.error_at(at, format!("'{}' was never closed", open as char)));
+        }
+        Ok(())
+    }
+
+    /// The frame of the innermost open bracket (or of the logical line).
+    fn frame(&mut self) -> &mut Frame {
+        self.frames.last_mut().expect("the logical line's frame")
+    }
+
+    /// An operator at `pos`: one more level the current element may nest.
+    fn operator(&mut self) -> Result<(), ScanError> {
+        let frame = self.frame();
+        frame.ops += 1;
+        if frame.element() > MAX_EXPRESSION_DEPTH {
+            return Err(self.too_deep(self.pos));
+        }
+        Ok(())
+    }
+
+    fn too_deep(&self, at: usize) -> ScanError {
+        self.error_at(
+            at,
+            format!(
+                "expression nested too deeply (more than {MAX_EXPRESSION_DEPTH} levels); Python refuses it as too complex"
+            ),
+        )
+    }
+
+    /// An opening bracket (or f-string field) at `pos`.
+    fn open_bracket(&mut self) -> Result<(), ScanError> {
+        if self.brackets.len() + self.fields >= MAX_BRACKETS {
+            return Err(self.error_at(self.pos, "too many nested parentheses"));
+        }
+        self.operator()?;
+        self.frames.push(Frame::default());
+        Ok(())
+    }
+
+    /// The closing bracket at `pos` matched the last opening one.
+    fn close_bracket(&mut self) -> Result<(), ScanError> {
+        let mut inner = self.frames.pop().expect("a frame per open bracket");
+        inner.end_element();
+        let parent = self.frame();
+        parent.child = parent.child.max(inner.widest.saturating_add(1));
+        if parent.element() > MAX_EXPRESSION_DEPTH {
+            return Err(self.too_deep(self.pos));
         }
         Ok(())
     }
@@ -315,8 +519,8 @@ impl Lexer<'_> {
     fn token(&mut self, tok: HTok) {
         self.boundary = false;
         self.first = false;
-        if let Some(tokens) = &mut self.header {
-            tokens.push(tok);
+        if let Some(header) = &mut self.header {
+            header.push(tok);
         }
     }
 
@@ -341,7 +545,7 @@ impl Lexer<'_> {
                 return;
             }
             if self.first && (w == b"if" || w == b"elif") {
-                self.header = Some(Vec::new());
+                self.header = Some(Header::default());
                 self.boundary = false;
                 self.first = false;
                 return;
@@ -363,15 +567,26 @@ impl Lexer<'_> {
         w == b"import" || w == b"from"
     }
 
-    fn begin_logical_line(&mut self, indent: u32) {
+    fn begin_logical_line(&mut self, indent: u32) -> Result<(), ScanError> {
         while self.tc_blocks.last().is_some_and(|&i| i >= indent) {
             self.tc_blocks.pop();
         }
+        while self.indents.last().is_some_and(|&i| i > indent) {
+            self.indents.pop();
+        }
+        if indent > self.indents.last().copied().unwrap_or(0) {
+            self.indents.push(indent);
+            if self.indents.len() >= MAX_INDENTS {
+                return Err(self.error_at(self.line_start, "too many levels of indentation"));
+            }
+        }
+        self.frames[0] = Frame::default();
         self.line_indent = indent;
         self.inline_tc = false;
         self.boundary = true;
         self.first = true;
         self.header = None;
+        Ok(())
     }
 
     fn end_logical_line(&mut self) {
@@ -392,8 +607,8 @@ impl Lexer<'_> {
     }
 
     /// The `:` of an `if`/`elif` header was just read.
-    fn finish_header(&mut self, tokens: &[HTok]) {
-        if !self.is_type_checking(tokens) {
+    fn finish_header(&mut self, header: Header) {
+        if !header.is_type_checking(self.b) {
             return;
         }
         let mut at = self.pos;
@@ -407,37 +622,25 @@ impl Lexer<'_> {
         }
     }
 
-    /// Exactly `TYPE_CHECKING` or `<dotted name>.TYPE_CHECKING`, in any
-    /// number of parentheses.
-    fn is_type_checking(&self, mut tokens: &[HTok]) -> bool {
-        while tokens.len() >= 2
-            && tokens[0] == HTok::Open
-            && tokens[tokens.len() - 1] == HTok::Close
-        {
-            tokens = &tokens[1..tokens.len() - 1];
-        }
-        if tokens.len().is_multiple_of(2) {
-            return false;
-        }
-        for (i, tok) in tokens.iter().enumerate() {
-            let ok = if i % 2 == 0 {
-                matches!(tok, HTok::Ident(..))
-            } else {
-                *tok == HTok::Dot
-            };
-            if !ok {
-                return false;
-            }
-        }
-        matches!(tokens.last(), Some(HTok::Ident(s, e)) if &self.b[*s..*e] == b"TYPE_CHECKING")
-    }
-
     /// A string literal whose prefix of `prefix_len` bytes ends at `pos`.
     fn string(&mut self, prefix_len: usize) -> Result<(), ScanError> {
         let prefix = &self.b[self.pos - prefix_len..self.pos];
         let formatted = prefix
             .iter()
             .any(|c| matches!(c, b'f' | b'F' | b't' | b'T'));
+        if !formatted {
+            return self.string_body(prefix_len, false);
+        }
+        if self.fstrings + 1 >= MAX_FSTRINGS {
+            return Err(self.error_at(self.pos, "too many nested f-strings"));
+        }
+        self.fstrings += 1;
+        let string = self.string_body(prefix_len, true);
+        self.fstrings -= 1;
+        string
+    }
+
+    fn string_body(&mut self, prefix_len: usize, formatted: bool) -> Result<(), ScanError> {
         let start = self.pos - prefix_len;
         let q = self.b[self.pos];
         let triple = self.peek(self.pos + 1) == q && self.peek(self.pos + 2) == q;
@@ -505,6 +708,20 @@ impl Lexer<'_> {
     /// The expression of an f-string's `{...}`, after the `{`; consumes
     /// through the closing `}`.
     fn replacement_field(&mut self, string_start: usize, triple: bool) -> Result<(), ScanError> {
+        // The field's `{` nests like a bracket; inside it, every bracket and
+        // operator counts towards the depth of the element holding the
+        // string (more than the truth, and fields are short).
+        if self.brackets.len() + self.fields >= MAX_BRACKETS {
+            return Err(self.error_at(self.pos - 1, "too many nested parentheses"));
+        }
+        self.fields += 1;
+        self.operator()?;
+        let field = self.field_body(string_start, triple);
+        self.fields -= 1;
+        field
+    }
+
+    fn field_body(&mut self, string_start: usize, triple: bool) -> Result<(), ScanError> {
         let mut depth = 0usize;
         loop {
             let Some(&c) = self.b.get(self.pos) else {
@@ -514,6 +731,10 @@ impl Lexer<'_> {
                 b'\n' | b'\r' => self.newline(),
                 b'\'' | b'"' => self.string(0)?,
                 b'(' | b'[' | b'{' => {
+                    if self.brackets.len() + self.fields + depth >= MAX_BRACKETS {
+                        return Err(self.error_at(self.pos, "too many nested parentheses"));
+                    }
+                    self.operator()?;
                     depth += 1;
                     self.pos += 1;
                 }
@@ -540,9 +761,21 @@ impl Lexer<'_> {
                         && is_string_prefix(&self.b[start..self.pos])
                     {
                         self.string(self.pos - start)?;
+                    } else if is_operator_word(&self.b[start..self.pos]) {
+                        self.operator()?;
                     }
                 }
-                _ => self.pos += 1,
+                b'.' => {
+                    self.operator()?;
+                    self.pos += 1;
+                }
+                _ => match operator_len(&self.b[self.pos..]) {
+                    0 => self.pos += 1,
+                    len => {
+                        self.operator()?;
+                        self.pos += len;
+                    }
+                },
             }
         }
     }
@@ -573,6 +806,44 @@ impl Lexer<'_> {
                 _ => self.pos += 1,
             }
         }
+    }
+}
+
+/// Whether a top-level logical line starting with `b` starts a statement
+/// of its own, rather than continuing the one before (`else:`, `except:`,
+/// ...) or joining the next line (a backslash).
+fn starts_statement(b: &[u8]) -> bool {
+    let word_end = b.iter().position(|&c| !is_ident(c)).unwrap_or(b.len());
+    !matches!(&b[..word_end], b"else" | b"elif" | b"except" | b"finally")
+        && b.first() != Some(&b'\\')
+}
+
+/// Keywords that make an expression one level deeper. (`and` and `or`
+/// chains are flat, and a conditional expression's `else` goes with its `if`.)
+fn is_operator_word(w: &[u8]) -> bool {
+    matches!(
+        w,
+        b"not" | b"if" | b"lambda" | b"await" | b"yield" | b"in" | b"is"
+    )
+}
+
+/// The length of the operator token at the start of `b` (0 if none): each
+/// token counts once, so `**` is one level and `--` two.
+fn operator_len(b: &[u8]) -> usize {
+    const LONG: [&[u8]; 18] = [
+        b"**=", b"//=", b">>=", b"<<=", b"**", b"//", b"<<", b">>", b"<=", b">=", b"==", b"!=",
+        b"->", b"+=", b"-=", b"*=", b"/=", b"%=",
+    ];
+    const MORE: [&[u8]; 5] = [b"@=", b"&=", b"|=", b"^=", b":="];
+    if let Some(op) = LONG.iter().chain(&MORE).find(|op| b.starts_with(op)) {
+        return op.len();
+    }
+    match b.first() {
+        Some(
+            b'+' | b'-' | b'*' | b'/' | b'%' | b'@' | b'&' | b'|' | b'^' | b'~' | b'<' | b'>'
+            | b'=' | b'!',
+        ) => 1,
+        _ => 0,
     }
 }
 
@@ -617,6 +888,7 @@ mod tests {
     fn stmts(src: &str) -> Vec<(String, u32, bool)> {
         scan(src)
             .unwrap()
+            .stmts
             .into_iter()
             .map(|s| (src[s.start..s.end].to_string(), s.line, s.type_checking))
             .collect()

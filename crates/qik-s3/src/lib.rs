@@ -34,6 +34,23 @@ mod seal;
 /// The id users write in `[plugins]`.
 pub const ID: &str = "qik.s3";
 
+/// What the fuzz target `fuzz/fuzz_targets/seal.rs` drives: a remote entry's
+/// seal read from untrusted bytes, verified and turned into a download plan.
+/// Any outcome but a panic is fine. Not an API.
+#[doc(hidden)]
+pub fn fuzz_read_seal(bytes: &[u8]) {
+    let Ok(seal) = seal::Seal::parse(bytes) else {
+        return;
+    };
+    let _ = seal.verify(Some(&seal::SigningKey::new("fuzz")));
+    let key = qik_core::cache::EntryKey {
+        command: &seal.command,
+        runnable: &seal.runnable,
+        hash: &seal.hash,
+    };
+    let _ = seal.plan(key);
+}
+
 /// `[plugins.s3]` takes no keys besides `pyimport`.
 #[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]

@@ -17,6 +17,7 @@ test = {exec = "pytest {module.dir}", tags = ["slow"]}
 secret = {exec = "echo hidden", hidden = true}
 "#,
     );
+    project.mkdirs(&["api/users", "api/billing"]);
     project.commit_all();
     project
 }

@@ -273,12 +273,19 @@ const MODULES: &str = "[spaces.default]\nmodules = [\"pkgs/core\", {name = \"web
 
 #[test]
 fn unknown_module_selected() {
-    let run = ls(MODULES, &["-m", "pkgs/cor"]);
+    let project = Project::with_config(MODULES);
+    project.mkdirs(&["pkgs/core", "pkgs/web"]);
+    let ls = |args: &[&str]| {
+        let mut all = vec!["--ls"];
+        all.extend_from_slice(args);
+        project.qik(".", &all, &[])
+    };
+    let run = ls(&["-m", "pkgs/cor"]);
     run.assert_error(&["error[conf2]", "module `pkgs/cor` is not configured"]);
     assert_hint(&run, &["did you mean `pkgs/core`?", "`web`"]);
 
     // A module's path where its alias is expected.
-    let run = ls(MODULES, &["-m", "pkgs/web"]);
+    let run = ls(&["-m", "pkgs/web"]);
     run.assert_error(&["error[conf2]", "module `pkgs/web` is not configured"]);
     assert_hint(&run, &["is named `web`", "-m web"]);
 }
@@ -606,4 +613,148 @@ fn default_cache_with_a_placeholder() {
         "cache = \"{ctx.cache}\"",
     ]);
     assert_hint(&run, &["did you mean `remote`?"]);
+}
+
+// Every config error has a location, also where nothing is run.
+
+#[test]
+fn template_error_in_a_space_venv_shorthand() {
+    // Nothing runs in the space: the venv is never rendered, and still the
+    // error is reported at load, where it is written.
+    let run = ls(
+        "[spaces]\ntools = \"{module.dir\"\n\n[commands]\nx = \"echo hi\"\n",
+        &[],
+    );
+    run.assert_error(&[
+        "error[conf1]: unclosed `{` in a template\n --> qik.toml:2:10\n",
+        "2 | tools = \"{module.dir\"",
+    ]);
+    assert_hint(&run, &["close the placeholder with `}`"]);
+
+    // The table form, a typo in a list of requirement files.
+    let run = ls(
+        "[spaces.tools]\nvenv = {type = \"active\", reqs = [\"a.txt\", \"{ctx.qik.arhc}.txt\"]}\n",
+        &[],
+    );
+    run.assert_error(&["error[ctx3]: ctx `qik.arhc` does not exist\n --> qik.toml:2:44\n"]);
+    assert_hint(&run, &["did you mean `arch`?"]);
+}
+
+#[test]
+fn ctx_missing_in_a_venv_points_at_the_venv() {
+    // Checked where it is used (a context value may be given at run time),
+    // and then pointed at in the text.
+    let project = Project::with_config(
+        "[spaces.tools]\nvenv = {type = \"active\", reqs = [\"a.txt\", \"{ctx.reqs}\"]}\n\n\
+         [commands]\nx = {exec = \"echo hi\", space = \"tools\"}\n",
+    );
+    let run = project.qik(".", &["x"], &[]);
+    run.assert_error(&[
+        "error[ctx3]: in the venv of space `tools`: ctx `reqs` is not configured\n --> qik.toml:2:44\n",
+    ]);
+}
+
+#[test]
+fn invalid_utf8_in_qik_toml() {
+    let project = Project::new();
+    // 0xff at byte offset 23: line 2, the 12th character (`é` is two bytes).
+    std::fs::write(
+        project.root.join("qik.toml"),
+        b"[commands]\nx = \"echo \xc3\xa9\xffi\"\n",
+    )
+    .expect("write qik.toml");
+    let run = project.qik(".", &["--ls"], &[]);
+    run.assert_error(&[
+        "error[conf1]: qik.toml is not valid UTF-8\n --> qik.toml:2:12\n",
+        "byte 0xff at offset 23",
+    ]);
+    assert_hint(&run, &["UTF-8"]);
+
+    // A module's qik.toml too.
+    let project = Project::with_config("[spaces.default]\nmodules = [\"pkg\"]\n");
+    std::fs::create_dir_all(project.root.join("pkg")).expect("mkdir");
+    std::fs::write(project.root.join("pkg/qik.toml"), b"\xfe[commands]\n").expect("write");
+    let run = project.qik(".", &["--ls"], &[]);
+    run.assert_error(&["error[conf1]: pkg/qik.toml is not valid UTF-8\n --> pkg/qik.toml:1:1\n"]);
+}
+
+#[test]
+fn invalid_utf8_in_a_dotenv_file() {
+    let project = Project::with_config(
+        "[spaces.web]\ndotenv = \"web.env\"\n\n[commands]\nx = {exec = \"echo hi\", space = \"web\"}\n",
+    );
+    std::fs::write(project.root.join("web.env"), b"A=1\nB=x\x80\n").expect("write");
+    let run = project.qik(".", &["x"], &[]);
+    // The space's environment is the runnable's: its failure is in the
+    // runnable's output.
+    assert_eq!(run.code, 1, "{run:#?}");
+    assert!(
+        run.all()
+            .contains("error[space2]: web.env:2:4: not valid UTF-8 (byte 0x80 at offset 7)"),
+        "{run:#?}"
+    );
+}
+
+#[test]
+fn unclosed_brace_in_a_command_that_selects_nothing() {
+    // `{module...` makes the command run per module; there are none, so
+    // nothing would ever render the template.
+    let run = Project::with_config("[commands]\nx = \"echo {module.dir\"\n").qik(".", &["x"], &[]);
+    run.assert_error(&[
+        "error[conf1]: unclosed `{` in a template\n --> qik.toml:2:11\n",
+        "2 | x = \"echo {module.dir\"",
+    ]);
+
+    // In a dep of a per-module command of a space without modules.
+    let run = ls(
+        "[commands.x]\nexec = \"echo {module.dir}\"\ndeps = [\"src/**.py\", {type = \"glob\", pattern = \"{module.dr}/*.py\"}]\n",
+        &[],
+    );
+    run.assert_error(&["error[conf1]: unknown module attribute `dr`\n --> qik.toml:3:49\n"]);
+    assert_hint(&run, &["did you mean `dir`?"]);
+}
+
+#[test]
+fn module_path_that_does_not_exist() {
+    let project = Project::with_config(
+        "[spaces.default]\nmodules = [\"pkgs/a\", \"pkgs/b\"]\n\n[commands]\nx = \"echo {module.dir}\"\n",
+    );
+    project.mkdirs(&["pkgs/a"]);
+    let run = project.qik(".", &["--ls"], &[]);
+    run.assert_error(&[
+        "error[conf1]: module path `pkgs/b` does not exist\n --> qik.toml:2:22\n",
+        "2 | modules = [\"pkgs/a\", \"pkgs/b\"]",
+    ]);
+    assert_hint(&run, &["relative to the directory of qik.toml"]);
+
+    project.mkdirs(&["pkgs/b"]);
+    let run = project.qik(".", &["--ls"], &[]);
+    run.assert_ok();
+    assert_eq!(run.lines(), ["x#pkgs/a", "x#pkgs/b"]);
+}
+
+// Module names respect directory boundaries.
+
+const BACKEND: &str = "[defaults]\npython-path = \"backend\"\n\n[spaces.default]\nmodules = [\"backend/app\", \"backend/app_x\"]\n\n\
+                       [commands]\npy = \"echo {module.pyimport} >> pyimports.txt\"\n";
+
+#[test]
+fn module_outside_the_python_path() {
+    // `backend_x` shares a prefix with the python path `backend`, but is a
+    // sibling directory, not inside it.
+    let project = Project::with_config(&BACKEND.replace("\"backend/app_x\"", "\"backend_x/m\""));
+    project.mkdirs(&["backend/app", "backend_x/m"]);
+    let run = project.qik(".", &["--ls"], &[]);
+    run.assert_error(&[
+        "error[conf1]: module `backend_x/m` is outside the python path `backend`\n --> qik.toml:5:27\n",
+    ]);
+    assert_hint(&run, &["move the module under `backend/`", "python-path"]);
+}
+
+#[test]
+fn sibling_directories_sharing_a_prefix_get_their_own_pyimports() {
+    let project = Project::with_config(BACKEND);
+    project.mkdirs(&["backend/app", "backend/app_x"]);
+    project.qik(".", &["py", "-n", "1"], &[]).assert_ok();
+    assert_eq!(project.read("pyimports.txt"), "app\napp_x\n");
 }

@@ -606,7 +606,7 @@ modules = ["a", "b", "c"]
 exec = "echo \"$QIK__CMD|$QIK__RUNNABLE|$QIK__WORKER|$(pwd)\" > env-{module.name}.txt"
 "#,
     );
-    std::fs::create_dir_all(p.root.join("a/deeper")).expect("subdir");
+    p.mkdirs(&["a/deeper", "b", "c"]);
     let run = p.qik("a/deeper", &["-n", "3"], &[]);
     assert_code(&run, 0);
     for m in ["a", "b", "c"] {
@@ -774,6 +774,9 @@ exec = "true {{module.dir}}"
 "#,
         modules.join(", ")
     ));
+    for i in 0..3000 {
+        p.mkdirs(&[&format!("module-number-{i:05}")]);
+    }
     let script = format!("'{}' --ls | head -1", crate::support::qik_bin().display());
     let output = std::process::Command::new("sh")
         .args(["-c", &script])

@@ -200,6 +200,41 @@ fn a_syntax_error_names_every_bad_file_and_writes_no_graph() {
     assert!(project.read_or_empty("ran.txt").is_empty());
 }
 
+/// A 4 KB file of 2,000 nested parentheses used to overflow the stack and
+/// abort every run that needs the graph. It is refused as CPython refuses
+/// it, naming the file and line; nesting CPython accepts builds.
+#[test]
+fn nesting_deeper_than_python_allows_is_an_error_not_an_abort() {
+    let project = project();
+    let deep = format!("import os\nx = {}1{}\n", "(".repeat(2000), ")".repeat(2000));
+    project.write("core/deep.py", &deep);
+    project.commit_all();
+    let run = project.qik(".", &["test", "-n", "1"], &[]);
+    assert_eq!(run.code, 1, "{run:#?}");
+    let all = run.all();
+    assert!(
+        all.contains("core/deep.py:2:205: too many nested parentheses"),
+        "{all}"
+    );
+    assert!(!all.contains("overflow"), "{all}");
+    assert!(project.read_or_empty("ran.txt").is_empty());
+
+    // As deep as CPython allows: 200 brackets, 99 indented blocks.
+    let blocks: String = (0..99)
+        .map(|level| format!("{}if x:\n", " ".repeat(level)))
+        .collect();
+    let modest = format!(
+        "x = {}1{}\n{blocks}{}import core.b\n",
+        "(-".repeat(199),
+        ")".repeat(199),
+        " ".repeat(99)
+    );
+    project.write("core/deep.py", &modest);
+    project.commit_all();
+    assert_ok(&project.qik(".", &["test", "-n", "1"], &[]));
+    assert_eq!(ran(&project), ["core", "scripts", "web"]);
+}
+
 #[test]
 fn a_pyimport_that_is_not_a_module_suggests_the_near_ones() {
     let project = Project::with_config(

@@ -72,6 +72,13 @@ impl Project {
         std::fs::write(path, content).expect("write file");
     }
 
+    /// Creates directories (relative to the root), such as those of modules.
+    pub(crate) fn mkdirs(&self, paths: &[&str]) {
+        for path in paths {
+            std::fs::create_dir_all(self.root.join(path)).expect("create dirs");
+        }
+    }
+
     /// Runs `qik` in `cwd` (relative to the root) with a clean environment.
     #[track_caller]
     pub(crate) fn qik(&self, cwd: &str, args: &[&str], env: &[(&str, &str)]) -> Run {

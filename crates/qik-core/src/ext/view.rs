@@ -9,7 +9,9 @@ use std::any::Any;
 use std::collections::BTreeMap;
 use std::ffi::OsString;
 use std::fmt;
+use std::ops::Range;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use toml::Spanned;
 
@@ -18,6 +20,7 @@ use crate::diagnostic::Diagnostic;
 use crate::ext::cache::RemoteCache;
 use crate::ext::depset::{CommandDep, DepSet};
 use crate::module::Module;
+use crate::source::SourceFile;
 
 /// The name of the space of commands that do not name one.
 pub const DEFAULT_SPACE: &str = "default";
@@ -110,6 +113,8 @@ pub struct SpaceVenv<'a> {
     pub spec: &'a dyn VenvSpec,
     /// The space that defines it (after inheritance).
     pub owner: &'a str,
+    /// Where it is written: the file and the span of the `venv` value.
+    pub written_at: Option<(&'a Arc<SourceFile>, &'a Range<usize>)>,
 }
 
 /// What a venv is asked about.
@@ -123,19 +128,45 @@ pub struct VenvCx<'a> {
 impl VenvCx<'_> {
     /// Fills `{ctx...}` placeholders of a venv setting (a requirements file
     /// per platform, say).
-    pub fn render(&self, text: &str) -> Result<String, crate::diagnostic::Diagnostic> {
+    pub fn render(&self, text: &str) -> Result<String, Diagnostic> {
         let scope = crate::template::Scope {
             module: None,
             ctx: self.project.ctx(),
         };
-        crate::template::render(text, scope).map_err(|err| {
-            crate::diagnostic::Diagnostic::error(
-                err.code,
-                format!("in the venv of space `{}`: {}", self.space, err.message),
-            )
-            .with_hint(err.hint)
+        crate::template::render(text, scope).map_err(|mut err| {
+            err.message = format!("in the venv of space `{}`: {}", self.space, err.message);
+            let written_at = self
+                .project
+                .venv_of(self.space)
+                .ok()
+                .flatten()
+                .and_then(|venv| venv.written_at);
+            match written_at {
+                Some((file, span)) => {
+                    let string =
+                        quoted_within(file.text(), span.clone(), text).unwrap_or(span.clone());
+                    err.at(text, file, string)
+                }
+                None => Diagnostic::error(err.code, err.message).with_hint(err.hint),
+            }
         })
     }
+}
+
+/// The span of the first string literal inside `span` of `source` whose
+/// text, between its quotes, is `text`.
+fn quoted_within(source: &str, span: Range<usize>, text: &str) -> Option<Range<usize>> {
+    let bytes = source.as_bytes();
+    source
+        .get(span.clone())?
+        .match_indices(text)
+        .map(|(at, _)| span.start + at)
+        .filter(|&start| start > span.start)
+        .map(|start| start - 1..start + text.len() + 1)
+        .find(|quoted| {
+            matches!(bytes[quoted.start], b'"' | b'\'')
+                && bytes.get(quoted.end - 1) == Some(&bytes[quoted.start])
+        })
 }
 
 /// A parsed `venv` of a space.

@@ -112,3 +112,122 @@ fn symlink_loops_are_skipped_with_a_warning() {
         "{err}"
     );
 }
+
+/// Nesting CPython refuses is refused the way CPython says it, naming the
+/// file and line; it never overflows the stack (a 4 KB file of 2,000
+/// parentheses used to abort the process).
+#[test]
+fn nesting_deeper_than_python_allows_is_an_error() {
+    let deep_if: String = (0..100)
+        .map(|level| format!("{}if x:\n", " ".repeat(level)))
+        .collect::<String>()
+        + &" ".repeat(100)
+        + "pass\n";
+    let f = Fixture::new(&[
+        ("p/__init__.py", ""),
+        (
+            "p/parens.py",
+            &format!("import os\nx = {}1{}\n", "(".repeat(2000), ")".repeat(2000)),
+        ),
+        ("p/mixed.py", &format!("x = {}\n", "[{(".repeat(70))),
+        ("p/indent.py", &deep_if),
+        (
+            "p/fstrings.py",
+            &format!("x = {}1{}\n", "f\"{".repeat(150), "}\"".repeat(150)),
+        ),
+        ("p/unary.py", &format!("x = {}1\n", "-".repeat(100_000))),
+        ("p/attrs.py", &format!("x = a{}\n", ".b".repeat(5000))),
+        ("p/calls.py", &format!("x = a{}\n", "()".repeat(5000))),
+        (
+            "p/lambdas.py",
+            &format!("x = {}1\n", "lambda: ".repeat(5000)),
+        ),
+        // A bracket's depth adds up with the operators after it.
+        (
+            "p/sums.py",
+            &format!("x = ({}){}\n", vec!["y"; 1600].join("+"), "+y".repeat(1600)),
+        ),
+    ]);
+    let too_complex =
+        "expression nested too deeply (more than 3000 levels); Python refuses it as too complex";
+    assert_eq!(
+        bad_sources(&f),
+        [
+            format!("p/attrs.py:1:6004: {too_complex}"),
+            format!("p/calls.py:1:6002: {too_complex}"),
+            "p/fstrings.py:1:453: too many nested f-strings".to_string(),
+            "p/indent.py:101:1: too many levels of indentation".to_string(),
+            format!("p/lambdas.py:1:24003: {too_complex}"),
+            "p/mixed.py:1:205: too many nested parentheses".to_string(),
+            "p/parens.py:2:205: too many nested parentheses".to_string(),
+            format!("p/sums.py:1:6002: {too_complex}"),
+            format!("p/unary.py:1:3004: {too_complex}"),
+        ]
+    );
+}
+
+/// Up to CPython's limits, everything parses: 200 brackets, 99 levels of
+/// indentation, 149 nested f-strings, expressions 2,900 deep, and flat
+/// sequences of any length.
+#[test]
+fn nesting_python_allows_is_accepted() {
+    let deep_if: String = (0..99)
+        .map(|level| format!("{}if x:\n", " ".repeat(level)))
+        .collect::<String>()
+        + &" ".repeat(99)
+        + "import p.b\n";
+    let f = Fixture::new(&[
+        ("p/__init__.py", ""),
+        ("p/b.py", ""),
+        (
+            "p/a.py",
+            &format!(
+                "import p.b\nx = {}1{}\ny = {}1\nz = [{}]\nw = a{}\nv = {}1{}\nu = a{}\n",
+                "(-".repeat(199),
+                ")".repeat(199),
+                "not ".repeat(2900),
+                "(1, -2), ".repeat(100_000),
+                "[0]".repeat(2900),
+                "f\"{".repeat(149),
+                "}\"".repeat(149),
+                " and a".repeat(100_000),
+            ),
+        ),
+        ("p/c.py", &deep_if),
+    ]);
+    let graph = f.graph();
+    assert_eq!(edges(&graph), ["p.a -> p.b", "p.c -> p.b"]);
+}
+
+/// A large file is checked in pieces cut between top-level statements;
+/// a statement continued at a cut (`else:`, `except:`, a decorated
+/// definition) still parses, and an error's line is the file's.
+#[test]
+fn large_files_are_checked_in_pieces() {
+    // Each body is over a piece's size, so a cut is due at the line after
+    // it: the one that continues the statement.
+    let body = "    x = 1  # some filler to make the file large\n".repeat(25_000);
+    let args = "    1,\n".repeat(200_000);
+    let good = format!(
+        "import p.b\nif x:\n{body}else:\n{body}try:\n{body}except Exception:\n{body}finally:\n    pass\n@dec(\n{args})\ndef f():\n    pass\n"
+    );
+    assert!(good.len() > 5 << 20, "several pieces");
+    let filler = "x = 1  # some filler to make the file large\n".repeat(30_000);
+    let lines_before_error = 1 + 30_000 * 3 + 2;
+    let bad = format!("import p.b\n{filler}{filler}{filler}if x:\n    pass\nx = = 1\n");
+    let f = Fixture::new(&[
+        ("p/__init__.py", ""),
+        ("p/b.py", ""),
+        ("p/good.py", &good),
+        ("p/bad.py", &bad),
+    ]);
+    assert_eq!(
+        bad_sources(&f),
+        [format!(
+            "p/bad.py:{}:5: invalid syntax (Expected an expression) in `x = = 1`",
+            lines_before_error + 1
+        )]
+    );
+    f.remove("p/bad.py");
+    assert_eq!(edges(&f.graph()), ["p.good -> p.b"]);
+}
