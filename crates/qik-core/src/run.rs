@@ -51,6 +51,8 @@ struct Job<'a> {
     replays: cache::Replays,
     /// Each space's environment, read (dotenv files) once per run.
     environments: std::sync::Mutex<std::collections::HashMap<String, crate::environment::EnvVars>>,
+    /// Whether `._qik` was swept of what killed runs left there.
+    swept: std::sync::Once,
 }
 
 /// Runs every runnable of `graph` in dependency order.
@@ -107,6 +109,7 @@ pub fn run(
         upstream,
         repo_written: std::sync::Mutex::new(Vec::new()),
         environments: std::sync::Mutex::new(std::collections::HashMap::new()),
+        swept: std::sync::Once::new(),
     };
     let results = run_dag(
         &job.nodes,
@@ -242,6 +245,7 @@ impl Job<'_> {
                 .iter()
                 .map(|(key, value)| (OsString::from(key), OsString::from(value))),
         );
+        self.sweep_private();
         let live = LiveLog::start(self.dirs.out_log(&runnable.name)).map_err(|err| {
             Diagnostic::error(
                 Code::General,
@@ -494,7 +498,8 @@ impl Job<'_> {
         // The replayed log becomes the latest output, as if it had just run;
         // it is streamed, never held whole (logs can be hundreds of MB).
         let log = entry.log_path();
-        if let Err(err) = publish_log(&log, entry.log_id, &out, &self.dirs.root) {
+        let sweep = || self.sweep_private();
+        if let Err(err) = publish_log(&log, entry.log_id, &out, &self.dirs.root, &sweep) {
             self.warn(runnable, err);
             return None;
         }
@@ -565,6 +570,18 @@ impl Job<'_> {
             });
         }
         Ok(())
+    }
+
+    /// Removes what killed runs left in `._qik` (live logs, replayed logs
+    /// and atomic writes on their way in), once per run and only when this
+    /// run writes there: a fully cached run does not list the directory.
+    fn sweep_private(&self) {
+        use crate::fsutil::staging;
+        self.swept.call_once(|| {
+            let private = self.dirs.private();
+            staging::sweep(&private.join("out"), is_out_staging);
+            staging::sweep(&private, |name| name.starts_with(staging::WRITE_PREFIX));
+        });
     }
 
     fn environment(&self, space: &str) -> Result<crate::environment::EnvVars, Diagnostic> {
@@ -732,6 +749,9 @@ pub fn cache_status(
 struct LiveLog {
     path: tempfile::TempPath,
     out: PathBuf,
+    /// Held open while the command runs: the claim that tells a sweep in
+    /// another qik that this staging file is alive.
+    _claim: std::fs::File,
 }
 
 impl LiveLog {
@@ -740,11 +760,12 @@ impl LiveLog {
         let name = out
             .file_name()
             .map_or_else(String::new, |n| n.to_string_lossy().into_owned());
-        let path = log_builder()
+        let temp = log_builder()
             .prefix(&format!(".{name}."))
-            .suffix(".live")
-            .tempfile_in(dir)?
-            .into_temp_path();
+            .suffix(LIVE_SUFFIX)
+            .tempfile_in(dir)?;
+        crate::fsutil::staging::claim(temp.as_file());
+        let (claim, path) = temp.into_parts();
         #[cfg(unix)]
         if let Some(target) = path.file_name() {
             // Best effort: the link only helps someone watching the run.
@@ -755,7 +776,11 @@ impl LiveLog {
                 let _ = std::fs::remove_file(&link);
             }
         }
-        Ok(LiveLog { path, out })
+        Ok(LiveLog {
+            path,
+            out,
+            _claim: claim,
+        })
     }
 
     fn path(&self) -> &Path {
@@ -770,6 +795,16 @@ impl LiveLog {
             .map_err(|err| WriteError::at(&out)(err.error))?;
         Ok(out)
     }
+}
+
+const LIVE_SUFFIX: &str = ".live";
+const REPLAY_PREFIX: &str = ".replay-";
+
+/// The staging names of `._qik/out`: live logs, their links on the way to
+/// `<runnable>.out`, and replayed logs on the way there.
+fn is_out_staging(name: &str) -> bool {
+    name.starts_with(REPLAY_PREFIX)
+        || (name.starts_with('.') && (name.ends_with(LIVE_SUFFIX) || name.ends_with(".link")))
 }
 
 /// Logs are created as `File::create` would (0666 less the umask), not
@@ -794,6 +829,7 @@ fn publish_log(
     log_id: Option<(u64, u64)>,
     out: &Path,
     root: &Path,
+    before_writing: &dyn Fn(),
 ) -> Result<(), WriteError> {
     let log_id = log_id.or_else(|| std::fs::metadata(log).ok().and_then(|m| cache::file_id(&m)));
     let out_id = std::fs::symlink_metadata(out)
@@ -802,9 +838,15 @@ fn publish_log(
     if log_id.is_some() && log_id == out_id {
         return Ok(());
     }
+    before_writing();
     let dir = out.parent().unwrap_or(root);
+    // The new name shares the log's inode: claiming the inode keeps a sweep
+    // in another qik off the name for the moment it exists.
+    let (claim, _) = crate::fsutil::open_kept(log, crate::fsutil::limits::STREAMED)
+        .map_err(WriteError::at(log))?;
+    crate::fsutil::staging::claim(&claim);
     let temp = log_builder()
-        .prefix(".replay-")
+        .prefix(REPLAY_PREFIX)
         .tempfile_in(dir)
         .map_err(WriteError::at(dir))?
         .into_temp_path();

@@ -13,4 +13,5 @@ mod run;
 mod shard;
 mod since;
 mod spaces;
+mod staging;
 mod watch;

@@ -26,6 +26,10 @@ pub enum RepoError {
 
 /// `git add -N` the files of freshly written entries, once per run.
 pub fn register(root: &Path, entry_dirs: &[PathBuf]) -> Result<(), RepoError> {
+    // `.gitattributes` is written atomically beside itself.
+    crate::fsutil::staging::sweep(root, |name| {
+        name.starts_with(crate::fsutil::staging::WRITE_PREFIX)
+    });
     ensure_attributes(root)?;
     let mut files = Vec::new();
     for dir in entry_dirs {

@@ -13,6 +13,7 @@ use std::path::{Component, Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use crate::fsutil::staging;
 use crate::hashing::inputs::Inputs;
 
 pub(crate) const MANIFEST: &str = "manifest.json";
@@ -64,15 +65,27 @@ impl Entry {
     /// Copies the artifacts back into the project after checking each against
     /// its digest. Paths are checked to stay inside the project.
     pub fn restore_artifacts(&self, root: &Path) -> Result<(), RestoreError> {
-        for artifact in &self.manifest.artifacts {
+        let mut restored_in: Vec<PathBuf> = Vec::new();
+        let result = self.manifest.artifacts.iter().try_for_each(|artifact| {
             let relative = safe_relative(&artifact.path).ok_or_else(|| RestoreError::Escapes {
                 path: artifact.path.clone(),
             })?;
             let source = self.dir.join(ARTIFACTS).join(&relative);
             let target = root.join(&relative);
-            restore_one(&source, &target, artifact)?;
+            if restore_one(&source, &target, artifact)? {
+                let dir = target.parent().unwrap_or(root).to_path_buf();
+                if !restored_in.contains(&dir) {
+                    restored_in.push(dir);
+                }
+            }
+            Ok(())
+        });
+        // A restore killed half-way left its copy beside the artifact; the
+        // next restore into that directory removes it.
+        for dir in &restored_in {
+            staging::sweep(dir, |name| name.starts_with(staging::RESTORE_PREFIX));
         }
-        Ok(())
+        result
     }
 }
 
@@ -113,18 +126,19 @@ impl RestoreError {
 /// Copies an artifact next to its place (keeping its mode), checks the copy
 /// against the recorded digest, then renames it into place: what lands is
 /// exactly what was verified, and large files are never held in memory.
+/// Returns whether it wrote anything (`false`: it was in place already).
 fn restore_one(
     source: &Path,
     target: &Path,
     artifact: &ArtifactRecord,
-) -> Result<(), RestoreError> {
+) -> Result<bool, RestoreError> {
     // Most replays find the artifact already in place (the last run made
     // it): reading it back is cheaper than a copy and a rename.
     let in_place = fs::symlink_metadata(target)
         .is_ok_and(|meta| meta.is_file() && meta.len() == artifact.size)
         && file_digest(target).is_ok_and(|(digest, _)| digest == artifact.digest);
     if in_place {
-        return Ok(());
+        return Ok(false);
     }
     let path = || artifact.path.clone();
     let project = |source: io::Error| RestoreError::Project {
@@ -147,9 +161,10 @@ fn restore_one(
     let dir = target.parent().unwrap_or(Path::new("."));
     fs::create_dir_all(dir).map_err(project)?;
     let mut temp = tempfile::Builder::new()
-        .prefix(".qik-restore-")
+        .prefix(staging::RESTORE_PREFIX)
         .tempfile_in(dir)
         .map_err(project)?;
+    staging::claim(temp.as_file());
     io::copy(&mut from, temp.as_file_mut()).map_err(project)?;
     temp.as_file()
         .set_permissions(mode.permissions())
@@ -159,7 +174,7 @@ fn restore_one(
         return Err(RestoreError::Mismatch { path: path() });
     }
     temp.persist(target).map_err(|err| project(err.error))?;
-    Ok(())
+    Ok(true)
 }
 
 /// A relative path made only of normal components, or `None`.
@@ -347,15 +362,13 @@ impl Store {
             return Ok(*entry);
         }
         let runnable_dir = self.runnable_dir(command, &manifest.name);
-        let staging = || {
-            tempfile::Builder::new()
-                .prefix(".tmp-")
-                .tempdir_in(&runnable_dir)
-        };
-        let temp = match staging() {
+        // What a killed qik left here (a half-built entry can be hundreds of
+        // MB) goes before this one is built.
+        staging::sweep(&runnable_dir, is_entry_staging);
+        let temp = match staging::dir_in(&runnable_dir, staging::ENTRY_PREFIX) {
             Err(err) if err.kind() == io::ErrorKind::NotFound => {
                 fs::create_dir_all(&runnable_dir)?;
-                staging()?
+                staging::dir_in(&runnable_dir, staging::ENTRY_PREFIX)?
             }
             other => other?,
         };
@@ -380,7 +393,8 @@ impl Store {
         let json = serde_json::to_vec_pretty(manifest).map_err(io::Error::other)?;
         fs::write(temp.path().join(MANIFEST), json)?;
         let dir = runnable_dir.join(&manifest.hash);
-        let staged = temp.keep();
+        // Claimed until placed: a sweep by another qik leaves it alone.
+        let (staged, _claim) = temp.keep();
         let placed = self.place(&staged, &dir, command, manifest);
         // Still staged: another process's whole entry was there first.
         let ours = !staged.exists();
@@ -450,6 +464,18 @@ impl Store {
     }
 }
 
+/// The staging names in a runnable's directory: entries being built,
+/// downloaded, or deleted.
+fn is_entry_staging(name: &str) -> bool {
+    [
+        staging::ENTRY_PREFIX,
+        staging::REMOTE_PREFIX,
+        staging::DAMAGED_PREFIX,
+    ]
+    .iter()
+    .any(|prefix| name.starts_with(prefix))
+}
+
 /// A file's device and inode: equal for two names of one file.
 #[cfg(unix)]
 pub fn file_id(meta: &fs::Metadata) -> Option<(u64, u64)> {
@@ -472,9 +498,7 @@ fn read_small(path: &Path) -> io::Result<Vec<u8>> {
 /// then deleted: readers see the whole entry or none of it.
 fn move_aside(dir: &Path) -> io::Result<()> {
     let parent = dir.parent().unwrap_or(Path::new("."));
-    let trash = tempfile::Builder::new()
-        .prefix(".damaged-")
-        .tempdir_in(parent)?;
+    let trash = staging::dir_in(parent, staging::DAMAGED_PREFIX)?;
     match fs::rename(dir, trash.path().join("entry")) {
         // Gone already: another process moved it.
         Err(err) if err.kind() == io::ErrorKind::NotFound => Ok(()),
