@@ -45,8 +45,8 @@ struct Job<'a> {
     sink: &'a dyn EventSink,
     nodes: Vec<Arc<Runnable>>,
     upstream: Vec<Vec<usize>>,
-    /// Repo-cache files written, to `git add -N` once at the end.
-    repo_written: std::sync::Mutex<Vec<PathBuf>>,
+    /// Repo-cache entries written and files pruned, for git once at the end.
+    repo_changes: std::sync::Mutex<cache::repo::Changes>,
     /// Entries known whole and published, replayed without reading them.
     replays: cache::Replays,
     /// Each space's environment, read (dotenv files) once per run.
@@ -107,7 +107,7 @@ pub fn run(
         sink,
         nodes,
         upstream,
-        repo_written: std::sync::Mutex::new(Vec::new()),
+        repo_changes: std::sync::Mutex::new(cache::repo::Changes::default()),
         environments: std::sync::Mutex::new(std::collections::HashMap::new()),
         swept: std::sync::Once::new(),
     };
@@ -662,15 +662,15 @@ impl Job<'_> {
             CacheBackend::Repo => self.dirs.repo_store(),
             _ => self.dirs.local_store(),
         };
-        let entry = store
+        let cache::Stored { entry, pruned } = store
             .put(&manifest, &runnable.command, finished.log, root)
             .map_err(StoreError::Write)?;
         match backend {
-            CacheBackend::Repo => self
-                .repo_written
-                .lock()
-                .expect("not poisoned")
-                .push(entry.dir),
+            CacheBackend::Repo => {
+                let mut changes = self.repo_changes.lock().expect("not poisoned");
+                changes.written.push(entry.dir);
+                changes.pruned.extend(pruned);
+            }
             CacheBackend::Remote(remote) => {
                 let key = cache::EntryKey {
                     command: &runnable.command,
@@ -686,14 +686,14 @@ impl Job<'_> {
         Ok(())
     }
 
-    /// Makes repo-cache entries visible to git (`git add -N`) and keeps merges
-    /// of `.qik/` on our side.
+    /// Makes repo-cache entries visible to git (`git add -N`), takes pruned
+    /// ones out of the index, and keeps merges of `.qik/` on our side.
     fn add_repo_entries(&self) {
-        let written = std::mem::take(&mut *self.repo_written.lock().expect("not poisoned"));
-        if written.is_empty() {
+        let changes = std::mem::take(&mut *self.repo_changes.lock().expect("not poisoned"));
+        if changes.written.is_empty() && changes.pruned.is_empty() {
             return;
         }
-        if let Err(message) = crate::cache::repo::register(&self.dirs.root, &written) {
+        if let Err(message) = crate::cache::repo::register(&self.dirs.root, &changes) {
             self.sink.emit(Event::Warning {
                 name: None,
                 message: message.to_string(),

@@ -225,6 +225,14 @@ pub enum Damage {
     Escapes { path: PathBuf, artifact: String },
 }
 
+/// An entry just written, and the files of older entries it pushed out.
+#[derive(Debug)]
+pub struct Stored {
+    pub entry: Entry,
+    /// Files of the entries pruned to make room (gone from disk).
+    pub pruned: Vec<PathBuf>,
+}
+
 /// A directory of entries: `._qik/cache` (local) or `.qik/cache` (repo).
 #[derive(Clone, Debug)]
 pub struct Store {
@@ -355,11 +363,14 @@ impl Store {
         command: &str,
         log: &Path,
         root: &Path,
-    ) -> io::Result<Entry> {
+    ) -> io::Result<Stored> {
         // Already there and whole (a forced run, or another process first):
         // it stays, and writing a copy only to throw it away is skipped.
         if let Lookup::Hit(entry) = self.get(command, &manifest.name, &manifest.hash) {
-            return Ok(*entry);
+            return Ok(Stored {
+                entry: *entry,
+                pruned: Vec::new(),
+            });
         }
         let runnable_dir = self.runnable_dir(command, &manifest.name);
         // What a killed qik left here (a half-built entry can be hundreds of
@@ -402,14 +413,19 @@ impl Store {
             let _ = fs::remove_dir_all(&staged);
         }
         placed?;
-        if ours {
-            // A new entry went in: older ones may be over the limit now.
-            self.prune(&runnable_dir, &manifest.hash);
-        }
-        Ok(Entry {
-            dir,
-            manifest: manifest.clone(),
-            log_id: None,
+        // A new entry went in: older ones may be over the limit now.
+        let pruned = if ours {
+            self.prune(&runnable_dir, &manifest.hash)
+        } else {
+            Vec::new()
+        };
+        Ok(Stored {
+            entry: Entry {
+                dir,
+                manifest: manifest.clone(),
+                log_id: None,
+            },
+            pruned,
         })
     }
 
@@ -446,10 +462,11 @@ impl Store {
         move_aside(&entry.dir)
     }
 
-    /// Keeps the newest `keep` entries of a runnable (never the one just written).
-    fn prune(&self, runnable_dir: &Path, keep_hash: &str) {
+    /// Keeps the newest `keep` entries of a runnable (never the one just
+    /// written). Returns the files of the entries it removed.
+    fn prune(&self, runnable_dir: &Path, keep_hash: &str) -> Vec<PathBuf> {
         let Ok(entries) = fs::read_dir(runnable_dir) else {
-            return;
+            return Vec::new();
         };
         let mut found: Vec<(std::time::SystemTime, PathBuf)> = entries
             .flatten()
@@ -458,8 +475,28 @@ impl Store {
             .filter_map(|e| Some((e.metadata().ok()?.modified().ok()?, e.path())))
             .collect();
         found.sort_by_key(|entry| std::cmp::Reverse(entry.0));
+        let mut pruned = Vec::new();
         for (_, stale) in found.into_iter().skip(self.keep.saturating_sub(1)) {
-            let _ = fs::remove_dir_all(stale);
+            let mut files = Vec::new();
+            list_files(&stale, &mut files);
+            if fs::remove_dir_all(&stale).is_ok() {
+                pruned.extend(files);
+            }
+        }
+        pruned
+    }
+}
+
+/// Every file below `dir` (an entry: a few files, a shallow tree).
+fn list_files(dir: &Path, files: &mut Vec<PathBuf>) {
+    let Ok(entries) = fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        if entry.file_type().is_ok_and(|kind| kind.is_dir()) {
+            list_files(&entry.path(), files);
+        } else {
+            files.push(entry.path());
         }
     }
 }
@@ -559,12 +596,21 @@ mod tests {
         let log = dir.path().join("out");
         fs::write(&log, "hello\n").unwrap();
         let store = store(dir.path());
+        let mut pruned = Vec::new();
         for hash in ["h1", "h2", "h3"] {
-            store
+            let stored = store
                 .put(&manifest("lint#a", hash), "lint", &log, dir.path())
                 .unwrap();
+            pruned.push(stored.pruned);
             std::thread::sleep(std::time::Duration::from_millis(20));
         }
+        // The files of the entry pushed out are reported (the repo cache
+        // takes them out of the git index).
+        let mut last = pruned.pop().unwrap();
+        last.sort();
+        let h1 = store.entry_dir("lint", "lint#a", "h1");
+        assert_eq!(last, [h1.join("log"), h1.join(MANIFEST)]);
+        assert!(pruned.iter().all(Vec::is_empty), "{pruned:?}");
         assert!(matches!(store.get("lint", "lint#a", "h1"), Lookup::Miss));
         let Lookup::Hit(entry) = store.get("lint", "lint#a", "h3") else {
             panic!("h3 is kept")
@@ -581,7 +627,8 @@ mod tests {
         let store = store(dir.path());
         let entry = store
             .put(&manifest("t", "h"), "t", &log, dir.path())
-            .unwrap();
+            .unwrap()
+            .entry;
         fs::write(entry.dir.join(MANIFEST), "{\"version\": 1, \"na").unwrap();
         assert!(matches!(store.get("t", "t", "h"), Lookup::Corrupt(_)));
         let other = manifest("other", "h");
@@ -608,7 +655,8 @@ mod tests {
         let store = store(dir.path());
         let entry = store
             .put(&manifest("t", "h"), "t", &log, dir.path())
-            .unwrap();
+            .unwrap()
+            .entry;
         fs::write(entry.dir.join(MANIFEST), "{\"version\": 1, \"na").unwrap();
         // Each run writes a new log file; a stored one is never rewritten.
         fs::remove_file(&log).unwrap();
@@ -670,7 +718,7 @@ mod tests {
             size,
         });
         let store = store(dir.path());
-        let entry = store.put(&m, "t", &log, &root).unwrap();
+        let entry = store.put(&m, "t", &log, &root).unwrap().entry;
         fs::remove_file(root.join("out/report.xml")).unwrap();
         entry.restore_artifacts(&root).unwrap();
         assert_eq!(
@@ -729,7 +777,7 @@ mod tests {
             digest,
             size,
         });
-        let entry = store(dir.path()).put(&m, "t", &log, &root).unwrap();
+        let entry = store(dir.path()).put(&m, "t", &log, &root).unwrap().entry;
 
         fs::remove_dir_all(root.join("out")).unwrap();
         fs::write(root.join("out"), "in the way").unwrap();
@@ -769,7 +817,7 @@ mod tests {
             digest,
             size,
         });
-        let entry = store(dir.path()).put(&m, "t", &log, &root).unwrap();
+        let entry = store(dir.path()).put(&m, "t", &log, &root).unwrap().entry;
         fs::remove_file(&tool).unwrap();
         entry.restore_artifacts(&root).unwrap();
         assert_eq!(
