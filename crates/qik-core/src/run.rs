@@ -473,6 +473,15 @@ impl Job<'_> {
                 return None;
             }
         };
+        if let Err(damage) = entry.verify_log() {
+            self.warn(
+                runnable,
+                format!("ignoring a damaged cache entry: {damage}"),
+            );
+            // Gone, so that this run writes a good entry.
+            let _ = store.discard(&entry);
+            return None;
+        }
         if store.copy_artifacts {
             if let Err(err) = entry.restore_artifacts(&self.dirs.root) {
                 if err.entry_is_bad() {
@@ -646,14 +655,16 @@ impl Job<'_> {
             };
             artifacts.push(cache::ArtifactRecord { path, digest, size });
         }
+        let (digest, size) = cache::file_digest(finished.log).map_err(StoreError::Log)?;
         let manifest = Manifest {
-            version: 1,
+            version: cache::MANIFEST_VERSION,
             name: runnable.name.clone(),
             hash,
             code: finished.code,
             created: SystemTime::now()
                 .duration_since(UNIX_EPOCH)
                 .map_or(0, |d| d.as_secs()),
+            log: cache::LogRecord { digest, size },
             artifacts,
             inputs,
             duration_ms: Some(u64::try_from(finished.duration.as_millis()).unwrap_or(u64::MAX)),
@@ -724,6 +735,8 @@ enum StoreError {
     },
     #[error("cannot write the cache entry: {0}")]
     Write(#[source] std::io::Error),
+    #[error("cannot read the log: {0}")]
+    Log(#[source] std::io::Error),
     #[error("remote cache: {}", .0.message)]
     Remote(Diagnostic),
 }

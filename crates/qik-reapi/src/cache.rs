@@ -609,6 +609,7 @@ mod tests {
             hash: "h1".into(),
             code: 0,
             created: 0,
+            log: Default::default(),
             artifacts: artifacts
                 .iter()
                 .map(|(path, size)| ArtifactRecord {

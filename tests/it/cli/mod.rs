@@ -9,6 +9,7 @@ mod kept_files;
 mod limits;
 mod ls_json;
 mod qikx;
+mod replayed_logs;
 mod repo_cache;
 mod run;
 mod shard;

@@ -8,7 +8,7 @@
 //! with a warning, never a wrong replay.
 
 use std::fs;
-use std::io;
+use std::io::{self, Read};
 use std::path::{Component, Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -19,13 +19,23 @@ use crate::hashing::inputs::Inputs;
 pub(crate) const MANIFEST: &str = "manifest.json";
 const LOG: &str = "log";
 const ARTIFACTS: &str = "artifacts";
-const MANIFEST_VERSION: u32 = 1;
+/// 2: the log's digest is recorded (entries of 1 are another version's).
+pub const MANIFEST_VERSION: u32 = 2;
 
 /// One artifact kept with an entry.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ArtifactRecord {
     /// Path relative to the project root.
     pub path: String,
+    /// blake3 of the content.
+    pub digest: String,
+    pub size: u64,
+}
+
+/// The digest of an entry's log. The log shares its inode with the latest
+/// output file users may open and write, so every full replay checks it.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LogRecord {
     /// blake3 of the content.
     pub digest: String,
     pub size: u64,
@@ -39,6 +49,9 @@ pub struct Manifest {
     pub code: i32,
     /// Seconds since the Unix epoch.
     pub created: u64,
+    /// Absent in manifests of version 1, which are not used.
+    #[serde(default)]
+    pub log: LogRecord,
     pub artifacts: Vec<ArtifactRecord>,
     pub inputs: Inputs,
     /// How long the run took, in milliseconds (`--shard` balances by it).
@@ -60,6 +73,28 @@ pub struct Entry {
 impl Entry {
     pub fn log_path(&self) -> PathBuf {
         self.dir.join(LOG)
+    }
+
+    /// Checks the log against its digest: it is printed as this entry's
+    /// output and becomes the latest output file, whose name users can write
+    /// through (it is the same file).
+    pub fn verify_log(&self) -> Result<(), Damage> {
+        let path = self.log_path();
+        let unreadable = |source| Damage::Unreadable {
+            path: path.clone(),
+            source,
+        };
+        let (mut file, size) =
+            crate::fsutil::open_kept(&path, crate::fsutil::limits::STREAMED).map_err(unreadable)?;
+        if size != self.manifest.log.size {
+            return Err(Damage::LogChanged { path });
+        }
+        let mut hasher = blake3::Hasher::new();
+        io::copy(&mut (&mut file).take(size), &mut hasher).map_err(unreadable)?;
+        if hasher.finalize().to_hex().as_str() != self.manifest.log.digest {
+            return Err(Damage::LogChanged { path });
+        }
+        Ok(())
     }
 
     /// Copies the artifacts back into the project after checking each against
@@ -221,6 +256,11 @@ pub enum Damage {
     Foreign { path: PathBuf },
     #[error("{} has no log", dir.display())]
     NoLog { dir: PathBuf },
+    #[error(
+        "{} does not match the digest in its manifest (written to since it was stored?)",
+        path.display()
+    )]
+    LogChanged { path: PathBuf },
     #[error("{} lists artifact {artifact:?}, which leaves the project", path.display())]
     Escapes { path: PathBuf, artifact: String },
 }
@@ -561,6 +601,7 @@ mod tests {
             hash: hash.into(),
             code: 0,
             created: 1,
+            log: LogRecord::default(),
             artifacts: Vec::new(),
             inputs: Inputs::default(),
             duration_ms: None,
@@ -617,6 +658,37 @@ mod tests {
         };
         assert_eq!(fs::read_to_string(entry.log_path()).unwrap(), "hello\n");
         assert!(matches!(store.get("lint", "lint#a", "h2"), Lookup::Hit(_)));
+    }
+
+    /// The log is checked against its digest like an artifact: written to
+    /// through any of its names, it is damage.
+    #[test]
+    fn a_log_written_to_after_it_was_stored_is_damage() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("out");
+        fs::write(&log, "hello\n").unwrap();
+        let (digest, size) = file_digest(&log).unwrap();
+        let mut m = manifest("t", "h");
+        m.log = LogRecord { digest, size };
+        let entry = store(dir.path())
+            .put(&m, "t", &log, dir.path())
+            .unwrap()
+            .entry;
+        entry.verify_log().unwrap();
+        for tampered in ["hullo\n", "hello\nmore\n", ""] {
+            fs::write(&log, tampered).unwrap();
+            let err = entry.verify_log().unwrap_err();
+            assert!(matches!(err, Damage::LogChanged { .. }), "{err}");
+        }
+        fs::write(&log, "hello\n").unwrap();
+        entry.verify_log().unwrap();
+        // Entries of version 1 carry no log digest: another version's.
+        m.version = 1;
+        fs::write(entry.dir.join(MANIFEST), serde_json::to_vec(&m).unwrap()).unwrap();
+        assert!(matches!(
+            store(dir.path()).get("t", "t", "h"),
+            Lookup::Corrupt(Damage::Foreign { .. })
+        ));
     }
 
     #[test]
