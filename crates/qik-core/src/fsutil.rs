@@ -76,6 +76,22 @@ pub fn open_kept(path: &Path, limit: u64) -> std::io::Result<(std::fs::File, u64
     Ok((file, meta.len()))
 }
 
+/// Why a speed-up file (the stat cache, remembered replays) is not used, as
+/// a warning: such a file only saves time, so qik carries on without it and
+/// writes a good one, but says so once rather than slowing down unseen.
+/// `None` when it does not exist yet, which needs no word.
+pub fn speed_up_unreadable(path: &Path, err: &std::io::Error) -> Option<String> {
+    (err.kind() != std::io::ErrorKind::NotFound).then(|| speed_up_unused(path, err))
+}
+
+/// As [`speed_up_unreadable`], for a file that reads but does not parse.
+pub fn speed_up_unused(path: &Path, why: impl std::fmt::Display) -> String {
+    format!(
+        "not using {}: {why}; it only saves time, and is written anew",
+        path.display()
+    )
+}
+
 /// The whole content of a kept file (see [`open_kept`]); reads no more than
 /// `limit` bytes even if the file grows meanwhile.
 pub fn read_kept(path: &Path, limit: u64) -> std::io::Result<Vec<u8>> {

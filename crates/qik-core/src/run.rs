@@ -111,6 +111,13 @@ pub fn run(
         environments: std::sync::Mutex::new(std::collections::HashMap::new()),
         swept: std::sync::Once::new(),
     };
+    let speed_ups = [files.stat_cache_problem(), job.replays.take_problem()];
+    for problem in speed_ups.into_iter().flatten() {
+        sink.emit(Event::Warning {
+            name: None,
+            message: problem,
+        });
+    }
     let results = run_dag(
         &job.nodes,
         &job.upstream,

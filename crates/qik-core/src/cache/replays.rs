@@ -58,6 +58,10 @@ struct State {
     loaded: Vec<(PathBuf, Record)>,
     /// Learnt during this run, by entry directory.
     learnt: HashMap<PathBuf, Record>,
+    /// Why the file on disk was not used, for one warning (and a rewrite).
+    problem: Option<String>,
+    /// The file on disk is unusable: write it even if nothing was learnt.
+    rewrite: bool,
 }
 
 /// The order records are kept in: by bytes. `Path`'s own order compares
@@ -82,12 +86,23 @@ impl State {
 
 impl Replays {
     /// Loads the file; a missing or damaged one remembers nothing (it is only
-    /// a speed-up).
+    /// a speed-up). A damaged one is a problem to warn about, and is written
+    /// anew by [`Replays::save`].
     pub fn load(path: PathBuf) -> Replays {
-        let mut loaded = crate::fsutil::read_kept_string(&path, crate::fsutil::limits::MEMO)
-            .ok()
-            .and_then(|text| parse(&text))
-            .unwrap_or_default();
+        let read = crate::fsutil::read_kept_string(&path, crate::fsutil::limits::MEMO)
+            .map_err(|err| crate::fsutil::speed_up_unreadable(&path, &err))
+            .and_then(|text| {
+                parse(&text).ok_or_else(|| {
+                    Some(crate::fsutil::speed_up_unused(
+                        &path,
+                        "it is damaged or of another version",
+                    ))
+                })
+            });
+        let (mut loaded, problem) = match read {
+            Ok(loaded) => (loaded, None),
+            Err(problem) => (Vec::new(), problem),
+        };
         if !loaded.is_sorted_by(|a, b| order(&a.0) < order(&b.0)) {
             // Written by hand or by another version: still usable.
             loaded.sort_by(|a, b| order(&a.0).cmp(order(&b.0)));
@@ -98,8 +113,15 @@ impl Replays {
             state: Mutex::new(State {
                 loaded,
                 learnt: HashMap::new(),
+                rewrite: problem.is_some(),
+                problem,
             }),
         }
+    }
+
+    /// Why the file on disk was not used, once.
+    pub fn take_problem(&self) -> Option<String> {
+        self.lock().problem.take()
     }
 
     /// The exit code of the entry in `entry_dir` when it is remembered, still
@@ -165,9 +187,10 @@ impl Replays {
     /// speed next time, so the error is returned for a warning.
     pub fn save(&self) -> Result<(), crate::fsutil::WriteError> {
         let mut state = self.lock();
-        if state.learnt.is_empty() {
+        if state.learnt.is_empty() && !state.rewrite {
             return Ok(());
         }
+        state.rewrite = false;
         let learnt = std::mem::take(&mut state.learnt);
         let mut records: Vec<(PathBuf, Record)> = std::mem::take(&mut state.loaded);
         records.retain(|(dir, _)| !learnt.contains_key(dir));
@@ -337,6 +360,7 @@ mod tests {
                 state: Mutex::new(State {
                     loaded: Vec::new(),
                     learnt: HashMap::from([(dir.clone(), record)]),
+                    ..State::default()
                 }),
             };
             replays.save().unwrap();
@@ -400,6 +424,7 @@ mod tests {
             state: Mutex::new(State {
                 loaded: Vec::new(),
                 learnt: HashMap::from([(dir.clone(), record)]),
+                ..State::default()
             }),
         };
         replays.save().unwrap();
@@ -426,7 +451,16 @@ mod tests {
             "\u{0}\u{1}",
         ] {
             fs::write(&path, text).unwrap();
-            assert!(Replays::load(path.clone()).lock().loaded.is_empty());
+            let replays = Replays::load(path.clone());
+            assert!(replays.lock().loaded.is_empty());
+            let problem = replays.take_problem().unwrap();
+            assert!(problem.contains("damaged"), "{problem}");
+            assert_eq!(replays.take_problem(), None, "said once");
+            // Written anew though nothing was learnt: no more words.
+            replays.save().unwrap();
+            assert_eq!(Replays::load(path.clone()).take_problem(), None);
         }
+        fs::remove_file(&path).unwrap();
+        assert_eq!(Replays::load(path).take_problem(), None, "none yet");
     }
 }
