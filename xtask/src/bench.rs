@@ -195,6 +195,34 @@ pub(crate) fn main(args: &[String]) -> Result<()> {
                 .map(|p| measure(&at("python qik, fully cached"), &p, slow_runs, None)),
         });
 
+        // The same replays with every log printed: the remembered replays
+        // then read each log (they check its stat data, never its digest,
+        // which only the first, full replay of an entry reads it for).
+        let printed_args = ["--logger", "stdout", "-n", &workers];
+        rows.push(Row {
+            scenario: at("fully cached run, replayed output printed (`--logger stdout`)"),
+            qik: measure(
+                &at("qik, fully cached, output printed"),
+                &Probe::new(&qik, &printed_args, &ours),
+                runs,
+                None,
+            ),
+            floor: cached_stats.clone().map(|stats| {
+                (
+                    "qik, fully cached, -v 0 (above)".into(),
+                    Measured::Done(stats),
+                )
+            }),
+            python: py_probe(&printed_args).map(|p| {
+                measure(
+                    &at("python qik, fully cached, output printed"),
+                    &p,
+                    slow_runs,
+                    None,
+                )
+            }),
+        });
+
         // A new content every round: the module's two runnables run, the
         // rest replays.
         let changer = |repo: PathBuf| {

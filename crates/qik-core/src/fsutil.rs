@@ -98,6 +98,22 @@ pub fn open_kept(path: &Path, limit: u64) -> std::io::Result<(std::fs::File, u64
     Ok((file, meta.len()))
 }
 
+/// Why a speed-up file (the stat cache, remembered replays) is not used, as
+/// a warning: such a file only saves time, so qik carries on without it and
+/// writes a good one, but says so once rather than slowing down unseen.
+/// `None` when it does not exist yet, which needs no word.
+pub fn speed_up_unreadable(path: &Path, err: &std::io::Error) -> Option<String> {
+    (err.kind() != std::io::ErrorKind::NotFound).then(|| speed_up_unused(path, err))
+}
+
+/// As [`speed_up_unreadable`], for a file that reads but does not parse.
+pub fn speed_up_unused(path: &Path, why: impl std::fmt::Display) -> String {
+    format!(
+        "not using {}: {why}; it only saves time, and is written anew",
+        path.display()
+    )
+}
+
 /// The whole content of a kept file (see [`open_kept`]); reads no more than
 /// `limit` bytes even if the file grows meanwhile.
 pub fn read_kept(path: &Path, limit: u64) -> std::io::Result<Vec<u8>> {
@@ -132,13 +148,229 @@ pub(crate) fn write_atomic_unsynced(path: &Path, bytes: &[u8]) -> std::io::Resul
 fn replace(path: &Path, bytes: &[u8], sync: bool) -> std::io::Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir)?;
-    let mut temp = tempfile::NamedTempFile::new_in(dir)?;
+    let mut temp = tempfile::Builder::new()
+        .prefix(staging::WRITE_PREFIX)
+        .tempfile_in(dir)?;
+    staging::claim(temp.as_file());
     temp.write_all(bytes)?;
     if sync {
         temp.as_file().sync_data()?;
     }
     temp.persist(path).map_err(|err| err.error)?;
     Ok(())
+}
+
+/// Staging: the temporary files and directories qik fills before renaming
+/// them into place (cache entries, restored artifacts, live logs, atomic
+/// writes). A qik killed mid-way leaves them behind; the next run that works
+/// in the same directory removes them with [`sweep`].
+///
+/// Which ones are abandoned is decided by a claim, not by age alone: their
+/// creator holds a shared `flock` on each (through an open descriptor) for as
+/// long as it lives, and the kernel drops it when the process dies, however
+/// it dies. An age threshold alone would either leave a killed run's 300 MB
+/// behind for hours or delete the staging of a live process that is copying
+/// a large artifact or running a command that prints nothing for a while;
+/// a pid would be reused, and means nothing to another container sharing the
+/// directory. Age still matters twice: a name younger than [`GRACE`] is left
+/// alone (its creator may not have claimed it yet), and where the file system
+/// cannot lock at all, only names older than [`UNTESTABLE_AGE`] go.
+pub mod staging {
+    use std::fs::File;
+    use std::io;
+    use std::path::{Path, PathBuf};
+    use std::time::{Duration, SystemTime};
+
+    /// Atomic writes of qik's small files (`write_atomic`).
+    pub const WRITE_PREFIX: &str = ".qik-write-";
+    /// A cache entry being built in its runnable's directory.
+    pub const ENTRY_PREFIX: &str = ".tmp-";
+    /// A cache entry being downloaded from a remote cache.
+    pub const REMOTE_PREFIX: &str = ".tmp-remote-";
+    /// A damaged cache entry moved aside to be deleted.
+    pub const DAMAGED_PREFIX: &str = ".damaged-";
+    /// An artifact being restored into the project, next to its place.
+    pub const RESTORE_PREFIX: &str = ".qik-restore-";
+
+    /// How long a fresh staging name is left alone whatever its claim: the
+    /// moment between creating it and claiming it is microseconds.
+    pub const GRACE: Duration = Duration::from_secs(60);
+    /// Where a claim cannot be tested (no `flock` on this file system), the
+    /// age after which a staging name is taken for abandoned.
+    pub const UNTESTABLE_AGE: Duration = Duration::from_secs(24 * 60 * 60);
+
+    /// Claims an open staging file or directory for this process (a shared
+    /// lock, dropped with the descriptor or the process). Best effort: where
+    /// locks are not supported, [`sweep`] falls back to age.
+    pub fn claim(file: &File) {
+        use std::os::fd::AsRawFd;
+        // SAFETY: flock on a descriptor this process owns; no memory involved.
+        let _ = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_SH) };
+    }
+
+    /// A staging directory in `parent`, claimed: it is removed when dropped,
+    /// unless [`StagingDir::keep`] takes it.
+    pub fn dir_in(parent: &Path, prefix: &str) -> io::Result<StagingDir> {
+        let temp = tempfile::Builder::new().prefix(prefix).tempdir_in(parent)?;
+        let claim = File::open(temp.path())?;
+        self::claim(&claim);
+        Ok(StagingDir { temp, claim })
+    }
+
+    /// A claimed staging directory (see [`dir_in`]).
+    #[derive(Debug)]
+    pub struct StagingDir {
+        temp: tempfile::TempDir,
+        claim: File,
+    }
+
+    impl StagingDir {
+        pub fn path(&self) -> &Path {
+            self.temp.path()
+        }
+
+        /// Keeps the directory on disk; it stays claimed while the returned
+        /// descriptor is open (drop it once the directory is renamed away).
+        pub fn keep(self) -> (PathBuf, File) {
+            (self.temp.keep(), self.claim)
+        }
+    }
+
+    /// What [`sweep`] makes of one name.
+    #[derive(Debug, PartialEq, Eq)]
+    enum Verdict {
+        Abandoned,
+        Alive,
+    }
+
+    /// Removes the abandoned staging names directly in `dir` (those for
+    /// which `is_staging` holds): unclaimed and older than [`GRACE`]. Returns
+    /// what it removed. Errors are ignored: sweeping is housekeeping, and a
+    /// name that cannot be removed now is tried again next time.
+    pub fn sweep(dir: &Path, is_staging: impl Fn(&str) -> bool) -> Vec<PathBuf> {
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return Vec::new();
+        };
+        let now = SystemTime::now();
+        let mut removed = Vec::new();
+        for entry in entries.flatten() {
+            let name = entry.file_name();
+            if !name.to_str().is_some_and(&is_staging) {
+                continue;
+            }
+            let path = entry.path();
+            if verdict(&path, now) != Verdict::Abandoned {
+                continue;
+            }
+            let gone = match entry.file_type() {
+                Ok(kind) if kind.is_dir() => std::fs::remove_dir_all(&path),
+                _ => std::fs::remove_file(&path),
+            };
+            if gone.is_ok() {
+                removed.push(path);
+            }
+        }
+        removed
+    }
+
+    fn verdict(path: &Path, now: SystemTime) -> Verdict {
+        use std::os::fd::AsRawFd;
+        use std::os::unix::fs::OpenOptionsExt;
+        let Ok(meta) = std::fs::symlink_metadata(path) else {
+            return Verdict::Alive;
+        };
+        let age = meta
+            .modified()
+            .ok()
+            .and_then(|modified| now.duration_since(modified).ok())
+            .unwrap_or_default();
+        if age < GRACE {
+            return Verdict::Alive;
+        }
+        // A symlink (a live log's link on its way to its name) is never
+        // claimed: it exists for microseconds, so age alone decides.
+        if meta.file_type().is_symlink() {
+            return Verdict::Abandoned;
+        }
+        if !meta.is_file() && !meta.is_dir() {
+            return Verdict::Alive;
+        }
+        let opened = std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NONBLOCK | libc::O_NOFOLLOW | libc::O_NOCTTY)
+            .open(path);
+        let tested = opened.map(|file| {
+            // SAFETY: flock on a descriptor this function owns.
+            let locked = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
+            if locked == 0 {
+                Ok(())
+            } else {
+                Err(io::Error::last_os_error())
+            }
+        });
+        match tested {
+            Ok(Ok(())) => Verdict::Abandoned,
+            Ok(Err(err)) if err.kind() == io::ErrorKind::WouldBlock => Verdict::Alive,
+            // No locks here (or no permission to look): age decides.
+            _ if age >= UNTESTABLE_AGE => Verdict::Abandoned,
+            _ => Verdict::Alive,
+        }
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        fn age(path: &Path, by: Duration) {
+            let when = SystemTime::now() - by;
+            let file = File::open(path).unwrap();
+            file.set_modified(when).unwrap();
+        }
+
+        #[test]
+        fn only_old_unclaimed_staging_is_swept() {
+            let tmp = tempfile::tempdir().unwrap();
+            let root = tmp.path();
+            let is_staging = |name: &str| name.starts_with(ENTRY_PREFIX);
+
+            let abandoned = root.join(".tmp-abandoned");
+            std::fs::create_dir_all(abandoned.join("artifacts")).unwrap();
+            std::fs::write(abandoned.join("log"), "x").unwrap();
+            age(&abandoned, Duration::from_secs(3600));
+
+            let fresh = root.join(".tmp-fresh");
+            std::fs::create_dir(&fresh).unwrap();
+
+            let live = dir_in(root, ENTRY_PREFIX).unwrap();
+            age(live.path(), Duration::from_secs(3600));
+
+            let mut live_file = tempfile::Builder::new()
+                .prefix(ENTRY_PREFIX)
+                .tempfile_in(root)
+                .unwrap();
+            claim(live_file.as_file());
+            std::io::Write::write_all(&mut live_file, b"still going").unwrap();
+            live_file
+                .as_file()
+                .set_modified(SystemTime::now() - Duration::from_secs(3600))
+                .unwrap();
+
+            let other = root.join("entry");
+            std::fs::create_dir(&other).unwrap();
+            age(&other, Duration::from_secs(3600));
+
+            let removed = sweep(root, is_staging);
+            assert_eq!(removed, std::slice::from_ref(&abandoned));
+            assert!(!abandoned.exists());
+            assert!(fresh.exists() && live.path().exists() && live_file.path().exists());
+            assert!(other.exists());
+
+            // Once its claim is dropped (its process died), it goes too.
+            let (kept, claim) = live.keep();
+            drop(claim);
+            assert_eq!(sweep(root, is_staging), [kept]);
+        }
+    }
 }
 
 #[cfg(test)]

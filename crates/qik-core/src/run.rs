@@ -45,16 +45,14 @@ struct Job<'a> {
     sink: &'a dyn EventSink,
     nodes: Vec<Arc<Runnable>>,
     upstream: Vec<Vec<usize>>,
-    /// Repo-cache files written, to `git add -N` once at the end.
-    repo_written: std::sync::Mutex<Vec<PathBuf>>,
-    /// Artifacts of repo-cache runnables under `.qik/` (a plugin's lock
-    /// files): the entry does not copy them, so git must track them, or a
-    /// clone replays an entry whose artifact is missing.
-    repo_artifacts: std::sync::Mutex<Vec<PathBuf>>,
+    /// Repo-cache entries written and files pruned, for git once at the end.
+    repo_changes: std::sync::Mutex<cache::repo::Changes>,
     /// Entries known whole and published, replayed without reading them.
     replays: cache::Replays,
     /// Each space's environment, read (dotenv files) once per run.
     environments: std::sync::Mutex<std::collections::HashMap<String, crate::environment::EnvVars>>,
+    /// Whether `._qik` was swept of what killed runs left there.
+    swept: std::sync::Once,
 }
 
 /// Runs every runnable of `graph` in dependency order.
@@ -109,10 +107,17 @@ pub fn run(
         sink,
         nodes,
         upstream,
-        repo_written: std::sync::Mutex::new(Vec::new()),
-        repo_artifacts: std::sync::Mutex::new(Vec::new()),
+        repo_changes: std::sync::Mutex::new(cache::repo::Changes::default()),
         environments: std::sync::Mutex::new(std::collections::HashMap::new()),
+        swept: std::sync::Once::new(),
     };
+    let speed_ups = [files.stat_cache_problem(), job.replays.take_problem()];
+    for problem in speed_ups.into_iter().flatten() {
+        sink.emit(Event::Warning {
+            name: None,
+            message: problem,
+        });
+    }
     let results = run_dag(
         &job.nodes,
         &job.upstream,
@@ -247,6 +252,7 @@ impl Job<'_> {
                 .iter()
                 .map(|(key, value)| (OsString::from(key), OsString::from(value))),
         );
+        self.sweep_private();
         let live = LiveLog::start(self.dirs.out_log(&runnable.name)).map_err(|err| {
             Diagnostic::error(
                 Code::General,
@@ -474,6 +480,15 @@ impl Job<'_> {
                 return None;
             }
         };
+        if let Err(damage) = entry.verify_log() {
+            self.warn(
+                runnable,
+                format!("ignoring a damaged cache entry: {damage}"),
+            );
+            // Gone, so that this run writes a good entry.
+            let _ = store.discard(&entry);
+            return None;
+        }
         if store.copy_artifacts {
             if let Err(err) = entry.restore_artifacts(&self.dirs.root) {
                 if err.entry_is_bad() {
@@ -499,7 +514,8 @@ impl Job<'_> {
         // The replayed log becomes the latest output, as if it had just run;
         // it is streamed, never held whole (logs can be hundreds of MB).
         let log = entry.log_path();
-        if let Err(err) = publish_log(&log, entry.log_id, &out, &self.dirs.root) {
+        let sweep = || self.sweep_private();
+        if let Err(err) = publish_log(&log, entry.log_id, &out, &self.dirs.root, &sweep) {
             self.warn(runnable, err);
             return None;
         }
@@ -572,6 +588,18 @@ impl Job<'_> {
         Ok(())
     }
 
+    /// Removes what killed runs left in `._qik` (live logs, replayed logs
+    /// and atomic writes on their way in), once per run and only when this
+    /// run writes there: a fully cached run does not list the directory.
+    fn sweep_private(&self) {
+        use crate::fsutil::staging;
+        self.swept.call_once(|| {
+            let private = self.dirs.private();
+            staging::sweep(&private.join("out"), is_out_staging);
+            staging::sweep(&private, |name| name.starts_with(staging::WRITE_PREFIX));
+        });
+    }
+
     fn environment(&self, space: &str) -> Result<crate::environment::EnvVars, Diagnostic> {
         let mut known = self.environments.lock().expect("not poisoned");
         if let Some(env) = known.get(space) {
@@ -634,14 +662,16 @@ impl Job<'_> {
             };
             artifacts.push(cache::ArtifactRecord { path, digest, size });
         }
+        let (digest, size) = cache::file_digest(finished.log).map_err(StoreError::Log)?;
         let manifest = Manifest {
-            version: 1,
+            version: cache::MANIFEST_VERSION,
             name: runnable.name.clone(),
             hash,
             code: finished.code,
             created: SystemTime::now()
                 .duration_since(UNIX_EPOCH)
                 .map_or(0, |d| d.as_secs()),
+            log: cache::LogRecord { digest, size },
             artifacts,
             inputs,
             duration_ms: Some(u64::try_from(finished.duration.as_millis()).unwrap_or(u64::MAX)),
@@ -650,16 +680,15 @@ impl Job<'_> {
             CacheBackend::Repo => self.dirs.repo_store(),
             _ => self.dirs.local_store(),
         };
-        let entry = store
+        let cache::Stored { entry, pruned } = store
             .put(&manifest, &runnable.command, finished.log, root)
             .map_err(StoreError::Write)?;
         match backend {
             CacheBackend::Repo => {
-                self.repo_written
-                    .lock()
-                    .expect("not poisoned")
-                    .push(entry.dir);
-                self.repo_artifacts.lock().expect("not poisoned").extend(
+                let mut changes = self.repo_changes.lock().expect("not poisoned");
+                changes.written.push(entry.dir);
+                changes.pruned.extend(pruned);
+                changes.artifacts.extend(
                     manifest
                         .artifacts
                         .iter()
@@ -682,15 +711,14 @@ impl Job<'_> {
         Ok(())
     }
 
-    /// Makes repo-cache entries visible to git (`git add -N`) and keeps merges
-    /// of `.qik/` on our side.
+    /// Makes repo-cache entries visible to git (`git add -N`), takes pruned
+    /// ones out of the index, and keeps merges of `.qik/` on our side.
     fn add_repo_entries(&self) {
-        let written = std::mem::take(&mut *self.repo_written.lock().expect("not poisoned"));
-        if written.is_empty() {
+        let changes = std::mem::take(&mut *self.repo_changes.lock().expect("not poisoned"));
+        if changes.written.is_empty() && changes.pruned.is_empty() {
             return;
         }
-        let artifacts = std::mem::take(&mut *self.repo_artifacts.lock().expect("not poisoned"));
-        if let Err(message) = crate::cache::repo::register(&self.dirs.root, &written, &artifacts) {
+        if let Err(message) = crate::cache::repo::register(&self.dirs.root, &changes) {
             self.sink.emit(Event::Warning {
                 name: None,
                 message: message.to_string(),
@@ -721,6 +749,8 @@ enum StoreError {
     },
     #[error("cannot write the cache entry: {0}")]
     Write(#[source] std::io::Error),
+    #[error("cannot read the log: {0}")]
+    Log(#[source] std::io::Error),
     #[error("remote cache: {}", .0.message)]
     Remote(Diagnostic),
 }
@@ -746,6 +776,9 @@ pub fn cache_status(
 struct LiveLog {
     path: tempfile::TempPath,
     out: PathBuf,
+    /// Held open while the command runs: the claim that tells a sweep in
+    /// another qik that this staging file is alive.
+    _claim: std::fs::File,
 }
 
 impl LiveLog {
@@ -754,11 +787,12 @@ impl LiveLog {
         let name = out
             .file_name()
             .map_or_else(String::new, |n| n.to_string_lossy().into_owned());
-        let path = log_builder()
+        let temp = log_builder()
             .prefix(&format!(".{name}."))
-            .suffix(".live")
-            .tempfile_in(dir)?
-            .into_temp_path();
+            .suffix(LIVE_SUFFIX)
+            .tempfile_in(dir)?;
+        crate::fsutil::staging::claim(temp.as_file());
+        let (claim, path) = temp.into_parts();
         #[cfg(unix)]
         if let Some(target) = path.file_name() {
             // Best effort: the link only helps someone watching the run.
@@ -769,7 +803,11 @@ impl LiveLog {
                 let _ = std::fs::remove_file(&link);
             }
         }
-        Ok(LiveLog { path, out })
+        Ok(LiveLog {
+            path,
+            out,
+            _claim: claim,
+        })
     }
 
     fn path(&self) -> &Path {
@@ -784,6 +822,16 @@ impl LiveLog {
             .map_err(|err| WriteError::at(&out)(err.error))?;
         Ok(out)
     }
+}
+
+const LIVE_SUFFIX: &str = ".live";
+const REPLAY_PREFIX: &str = ".replay-";
+
+/// The staging names of `._qik/out`: live logs, their links on the way to
+/// `<runnable>.out`, and replayed logs on the way there.
+fn is_out_staging(name: &str) -> bool {
+    name.starts_with(REPLAY_PREFIX)
+        || (name.starts_with('.') && (name.ends_with(LIVE_SUFFIX) || name.ends_with(".link")))
 }
 
 /// Logs are created as `File::create` would (0666 less the umask), not
@@ -808,6 +856,7 @@ fn publish_log(
     log_id: Option<(u64, u64)>,
     out: &Path,
     root: &Path,
+    before_writing: &dyn Fn(),
 ) -> Result<(), WriteError> {
     let log_id = log_id.or_else(|| std::fs::metadata(log).ok().and_then(|m| cache::file_id(&m)));
     let out_id = std::fs::symlink_metadata(out)
@@ -816,9 +865,15 @@ fn publish_log(
     if log_id.is_some() && log_id == out_id {
         return Ok(());
     }
+    before_writing();
     let dir = out.parent().unwrap_or(root);
+    // The new name shares the log's inode: claiming the inode keeps a sweep
+    // in another qik off the name for the moment it exists.
+    let (claim, _) = crate::fsutil::open_kept(log, crate::fsutil::limits::STREAMED)
+        .map_err(WriteError::at(log))?;
+    crate::fsutil::staging::claim(&claim);
     let temp = log_builder()
-        .prefix(".replay-")
+        .prefix(REPLAY_PREFIX)
         .tempfile_in(dir)
         .map_err(WriteError::at(dir))?
         .into_temp_path();

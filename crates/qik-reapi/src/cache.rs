@@ -212,10 +212,9 @@ impl ReapiCache {
             .parent()
             .ok_or_else(|| refused("the local entry has no parent directory"))?;
         fs::create_dir_all(parent).map_err(|err| local(parent, err))?;
-        let temp = tempfile::Builder::new()
-            .prefix(".tmp-remote-")
-            .tempdir_in(parent)
-            .map_err(|err| local(parent, err))?;
+        let temp =
+            qik_core::fsutil::staging::dir_in(parent, qik_core::fsutil::staging::REMOTE_PREFIX)
+                .map_err(|err| local(parent, err))?;
         // Every place each blob goes: the log, and each artifact's copy.
         let mut targets: BTreeMap<Dg, Vec<Target>> = BTreeMap::new();
         targets.entry(plan.log.clone()).or_default().push(Target {
@@ -277,7 +276,8 @@ impl ReapiCache {
         let manifest_path = temp.path().join(MANIFEST);
         fs::write(&manifest_path, &manifest_bytes).map_err(|err| local(&manifest_path, err))?;
         // Whole or nothing: the entry appears with one rename.
-        let staged = temp.keep();
+        // Claimed until renamed: a sweep in another qik leaves it alone.
+        let (staged, _claim) = temp.keep();
         if let Err(err) = fs::rename(&staged, dest) {
             let _ = fs::remove_dir_all(&staged);
             // Another process placed the same entry first: that is a hit too.
@@ -609,6 +609,7 @@ mod tests {
             hash: "h1".into(),
             code: 0,
             created: 0,
+            log: Default::default(),
             artifacts: artifacts
                 .iter()
                 .map(|(path, size)| ArtifactRecord {

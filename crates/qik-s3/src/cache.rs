@@ -226,10 +226,9 @@ impl S3Cache {
             .parent()
             .ok_or_else(|| refused("the local entry has no parent directory"))?;
         fs::create_dir_all(parent).map_err(|err| local(parent, err))?;
-        let temp = tempfile::Builder::new()
-            .prefix(".tmp-remote-")
-            .tempdir_in(parent)
-            .map_err(|err| local(parent, err))?;
+        let temp =
+            qik_core::fsutil::staging::dir_in(parent, qik_core::fsutil::staging::REMOTE_PREFIX)
+                .map_err(|err| local(parent, err))?;
         let mut targets = vec![(temp.path().join(LOG), &plan.log)];
         for (relative, file) in &plan.artifacts {
             let target = temp.path().join(ARTIFACTS).join(relative);
@@ -244,7 +243,8 @@ impl S3Cache {
         let manifest_path = temp.path().join(MANIFEST);
         fs::write(&manifest_path, &manifest_bytes).map_err(|err| local(&manifest_path, err))?;
         // Whole or nothing: the entry appears with one rename.
-        let staged = temp.keep();
+        // Claimed until renamed: a sweep in another qik leaves it alone.
+        let (staged, _claim) = temp.keep();
         if let Err(err) = fs::rename(&staged, dest) {
             let _ = fs::remove_dir_all(&staged);
             // Another process placed the same entry first: that is a hit too.

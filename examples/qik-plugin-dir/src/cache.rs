@@ -194,13 +194,13 @@ fn place(from: &Path, to: &Path) -> Result<(), String> {
     let parent = to.parent().ok_or("an entry has a parent directory")?;
     fs::create_dir_all(parent)
         .map_err(|err| format!("cannot create {}: {err}", parent.display()))?;
-    let staging = tempfile::Builder::new()
-        .prefix(STAGING)
-        .tempdir_in(parent)
+    // Claimed while it is filled: qik sweeps unclaimed staging directories
+    // of the local store that look abandoned, and so does `qik-dir prune`.
+    let staging = qik_core::fsutil::staging::dir_in(parent, STAGING)
         .map_err(|err| format!("cannot write in {}: {err}", parent.display()))?;
     copy_tree(from, staging.path())
         .map_err(|err| format!("cannot copy {}: {err}", from.display()))?;
-    let staged = staging.keep();
+    let (staged, _claim) = staging.keep();
     if let Err(err) = fs::rename(&staged, to) {
         let _ = fs::remove_dir_all(&staged);
         // Another clone placed the same entry first: same content, fine.

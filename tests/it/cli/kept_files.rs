@@ -103,7 +103,8 @@ fn a_fifo_or_dev_zero_in_place_of_a_log_is_a_miss() {
 }
 
 /// The stat cache and remembered replays only save time: in place of them,
-/// anything else costs a re-hash, and the answer is the same.
+/// anything else costs a re-hash, and the answer is the same. qik says so
+/// once, naming the file and why, and writes a good one.
 #[test]
 fn a_fifo_or_dev_zero_in_place_of_a_speed_up_changes_nothing() {
     let p = cached();
@@ -114,12 +115,70 @@ fn a_fifo_or_dev_zero_in_place_of_a_speed_up_changes_nothing() {
         } else {
             Command::new("mkfifo").arg(&path).status().unwrap();
         }
-        let run = qik_in_time(&p);
-        assert!(run.stderr.contains("[cached] build"), "{file}: {run:#?}");
+        falls_back_once(&p, file, "not a regular file");
         std::fs::remove_file(&path).unwrap();
         std::os::unix::fs::symlink("/dev/zero", &path).unwrap();
-        let run = qik_in_time(&p);
-        assert!(run.stderr.contains("[cached] build"), "{file}: {run:#?}");
-        std::fs::remove_file(&path).unwrap();
+        falls_back_once(&p, file, "not a regular file");
     }
+}
+
+/// Garbage, or a file of another version, in place of a speed-up.
+#[test]
+fn a_damaged_speed_up_is_a_warning_once() {
+    let p = cached();
+    for (file, why) in [
+        ("._qik/stat-cache", "does not start with its header"),
+        ("._qik/replays", "damaged or of another version"),
+    ] {
+        std::fs::write(p.root.join(file), "\u{0}garbage\n").unwrap();
+        falls_back_once(&p, file, why);
+    }
+    std::fs::write(
+        p.root.join("._qik/stat-cache"),
+        "qik-stat-cache 1 5\nnot\ta line\n",
+    )
+    .unwrap();
+    falls_back_once(&p, "._qik/stat-cache", "line 2 is damaged");
+}
+
+/// A directory cannot be replaced by the good file: every run says why,
+/// and every run is still right.
+#[test]
+fn a_directory_in_place_of_a_speed_up_is_named_every_time() {
+    let p = cached();
+    for file in ["._qik/stat-cache", "._qik/replays"] {
+        let path = p.root.join(file);
+        let _ = std::fs::remove_file(&path);
+        std::fs::create_dir(&path).unwrap();
+        for _ in 0..2 {
+            let run = qik_in_time(&p);
+            assert!(run.stderr.contains("[cached] build"), "{file}: {run:#?}");
+            assert!(
+                run.stderr
+                    .contains(&format!("not using {}", path.display())),
+                "{file}: {run:#?}"
+            );
+        }
+        std::fs::remove_dir(&path).unwrap();
+    }
+}
+
+/// The run is right, with one warning naming `file` and `why`; the next
+/// run finds a good file and says nothing.
+#[track_caller]
+fn falls_back_once(p: &Project, file: &str, why: &str) {
+    let path = p.root.join(file);
+    let run = qik_in_time(p);
+    assert!(run.stderr.contains("[cached] build"), "{file}: {run:#?}");
+    let warnings: Vec<&str> = run
+        .stderr
+        .lines()
+        .filter(|line| line.contains(&format!("not using {}", path.display())))
+        .collect();
+    assert_eq!(warnings.len(), 1, "{file}: {run:#?}");
+    assert!(warnings[0].contains(why), "{file}: {run:#?}");
+    let again = qik_in_time(p);
+    assert!(again.stderr.contains("[cached] build"), "{again:#?}");
+    assert!(!again.stderr.contains("not using"), "{file}: {again:#?}");
+    assert!(std::fs::symlink_metadata(&path).unwrap().is_file());
 }

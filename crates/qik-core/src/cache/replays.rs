@@ -8,7 +8,10 @@
 //! manifest is never rewritten in place: entries are replaced by renames, so
 //! any edit, damage or replacement shows), and while `._qik/out/<runnable>.out`
 //! is still a hard link to the entry's log (same inode, and a second link, so
-//! the entry's own `log` still exists). Anything else falls back to the full
+//! the entry's own `log` still exists) with the stat data it had when the
+//! full lookup checked it against its digest: the output file is one users
+//! may write to, and writing through it writes the entry's log (a `>` keeps
+//! the inode, not the mtime and ctime). Anything else falls back to the full
 //! lookup, which finds damage and warns about it. An entry with artifacts is
 //! remembered with the stat data of each artifact in place as last verified
 //! against its digest; any artifact touched since (edited, replaced,
@@ -28,13 +31,13 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::hashing::stat_cache::Stamp;
 
-const HEADER: &str = "qik-replays 2";
+const HEADER: &str = "qik-replays 3";
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 struct Record {
     manifest: Stamp,
-    /// Inode of the entry's log (and of the output file, a link to it).
-    log_ino: u64,
+    /// The entry's log (and the output file, a link to it) as verified.
+    log: Stamp,
     code: i32,
     /// Each artifact in place (absolute path) with its stat data when it was
     /// last verified.
@@ -55,6 +58,10 @@ struct State {
     loaded: Vec<(PathBuf, Record)>,
     /// Learnt during this run, by entry directory.
     learnt: HashMap<PathBuf, Record>,
+    /// Why the file on disk was not used, for one warning (and a rewrite).
+    problem: Option<String>,
+    /// The file on disk is unusable: write it even if nothing was learnt.
+    rewrite: bool,
 }
 
 /// The order records are kept in: by bytes. `Path`'s own order compares
@@ -79,12 +86,23 @@ impl State {
 
 impl Replays {
     /// Loads the file; a missing or damaged one remembers nothing (it is only
-    /// a speed-up).
+    /// a speed-up). A damaged one is a problem to warn about, and is written
+    /// anew by [`Replays::save`].
     pub fn load(path: PathBuf) -> Replays {
-        let mut loaded = crate::fsutil::read_kept_string(&path, crate::fsutil::limits::MEMO)
-            .ok()
-            .and_then(|text| parse(&text))
-            .unwrap_or_default();
+        let read = crate::fsutil::read_kept_string(&path, crate::fsutil::limits::MEMO)
+            .map_err(|err| crate::fsutil::speed_up_unreadable(&path, &err))
+            .and_then(|text| {
+                parse(&text).ok_or_else(|| {
+                    Some(crate::fsutil::speed_up_unused(
+                        &path,
+                        "it is damaged or of another version",
+                    ))
+                })
+            });
+        let (mut loaded, problem) = match read {
+            Ok(loaded) => (loaded, None),
+            Err(problem) => (Vec::new(), problem),
+        };
         if !loaded.is_sorted_by(|a, b| order(&a.0) < order(&b.0)) {
             // Written by hand or by another version: still usable.
             loaded.sort_by(|a, b| order(&a.0).cmp(order(&b.0)));
@@ -95,8 +113,15 @@ impl Replays {
             state: Mutex::new(State {
                 loaded,
                 learnt: HashMap::new(),
+                rewrite: problem.is_some(),
+                problem,
             }),
         }
+    }
+
+    /// Why the file on disk was not used, once.
+    pub fn take_problem(&self) -> Option<String> {
+        self.lock().problem.take()
     }
 
     /// The exit code of the entry in `entry_dir` when it is remembered, still
@@ -108,7 +133,7 @@ impl Replays {
             return None;
         }
         let out = fs::symlink_metadata(out).ok()?;
-        if !linked_log(&out, record.log_ino) {
+        if !linked_log(&out) || Stamp::of(&out) != record.log {
             return None;
         }
         let artifacts_intact = record.artifacts.iter().all(|(path, stamp)| {
@@ -131,7 +156,8 @@ impl Replays {
             .map_or(0, |d| d.as_secs() as i64);
         let settled = |stamp: &Stamp| stamp.mtime.0 < now - 1 && stamp.ctime.0 < now - 1;
         let manifest = Stamp::of(&manifest);
-        if !settled(&manifest) {
+        let log = Stamp::of(&out);
+        if !settled(&manifest) || !settled(&log) || !linked_log(&out) {
             return;
         }
         let mut stamped = Vec::with_capacity(artifacts.len());
@@ -147,7 +173,7 @@ impl Replays {
         }
         let record = Record {
             manifest,
-            log_ino: inode(&out),
+            log,
             code,
             artifacts: stamped,
         };
@@ -161,9 +187,10 @@ impl Replays {
     /// speed next time, so the error is returned for a warning.
     pub fn save(&self) -> Result<(), crate::fsutil::WriteError> {
         let mut state = self.lock();
-        if state.learnt.is_empty() {
+        if state.learnt.is_empty() && !state.rewrite {
             return Ok(());
         }
+        state.rewrite = false;
         let learnt = std::mem::take(&mut state.learnt);
         let mut records: Vec<(PathBuf, Record)> = std::mem::take(&mut state.loaded);
         records.retain(|(dir, _)| !learnt.contains_key(dir));
@@ -180,25 +207,20 @@ impl Replays {
             let Some(dir) = dir.to_str().filter(|d| !d.contains(['\t', '\n'])) else {
                 continue;
             };
-            let m = &r.manifest;
             if r.artifacts
                 .iter()
                 .any(|(path, _)| path.to_str().is_none_or(|p| p.contains(['\t', '\n'])))
             {
                 continue;
             }
-            let _ = write!(
-                text,
-                "{dir}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}",
-                m.size, m.mtime.0, m.mtime.1, m.ctime.0, m.ctime.1, m.ino, r.log_ino, r.code
-            );
-            for (path, a) in &r.artifacts {
-                let path = path.to_str().unwrap_or_default();
-                let _ = write!(
-                    text,
-                    "\t{path}\t{}\t{}\t{}\t{}\t{}\t{}",
-                    a.size, a.mtime.0, a.mtime.1, a.ctime.0, a.ctime.1, a.ino
-                );
+            text.push_str(dir);
+            write_stamp(&mut text, &r.manifest);
+            write_stamp(&mut text, &r.log);
+            let _ = write!(text, "\t{}", r.code);
+            for (path, stamp) in &r.artifacts {
+                text.push('\t');
+                text.push_str(path.to_str().unwrap_or_default());
+                write_stamp(&mut text, stamp);
             }
             text.push('\n');
         }
@@ -212,28 +234,27 @@ impl Replays {
     }
 }
 
-/// `out` is the log with inode `log_ino`, and another name for it exists.
+/// `out` is a file another name links to (the entry's log, when its inode
+/// is the one remembered).
 #[cfg(unix)]
-fn linked_log(out: &fs::Metadata, log_ino: u64) -> bool {
+fn linked_log(out: &fs::Metadata) -> bool {
     use std::os::unix::fs::MetadataExt;
-    out.is_file() && out.ino() == log_ino && out.nlink() >= 2
+    out.is_file() && out.nlink() >= 2
 }
 
 /// Without inodes, nothing proves `out` is the entry's log.
 #[cfg(not(unix))]
-fn linked_log(_: &fs::Metadata, _: u64) -> bool {
+fn linked_log(_: &fs::Metadata) -> bool {
     false
 }
 
-#[cfg(unix)]
-fn inode(meta: &fs::Metadata) -> u64 {
-    use std::os::unix::fs::MetadataExt;
-    meta.ino()
-}
-
-#[cfg(not(unix))]
-fn inode(_: &fs::Metadata) -> u64 {
-    0
+/// Tab, then size, mtime (s, ns), ctime (s, ns) and inode.
+fn write_stamp(text: &mut String, s: &Stamp) {
+    let _ = write!(
+        text,
+        "\t{}\t{}\t{}\t{}\t{}\t{}",
+        s.size, s.mtime.0, s.mtime.1, s.ctime.0, s.ctime.1, s.ino
+    );
 }
 
 /// The records of a whole, well-formed file; anything else is `None`.
@@ -247,7 +268,7 @@ fn parse(text: &str) -> Option<Vec<(PathBuf, Record)>> {
         let mut fields = line.split('\t');
         let dir = PathBuf::from(fields.next()?);
         let manifest = parse_stamp(&mut fields)?;
-        let log_ino = u64::try_from(number(&mut fields)?).ok()?;
+        let log = parse_stamp(&mut fields)?;
         let code = i32::try_from(number(&mut fields)?).ok()?;
         let mut artifacts = Vec::new();
         while let Some(path) = fields.next() {
@@ -257,7 +278,7 @@ fn parse(text: &str) -> Option<Vec<(PathBuf, Record)>> {
             dir,
             Record {
                 manifest,
-                log_ino,
+                log,
                 code,
                 artifacts,
             },
@@ -324,38 +345,51 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let (dir, out) = entry(tmp.path());
         let path = tmp.path().join("replays");
-        // Remembered as if long ago: written by hand with today's stat data.
-        let meta = fs::symlink_metadata(dir.join("manifest.json")).unwrap();
-        let record = Record {
-            manifest: Stamp::of(&meta),
-            log_ino: inode(&fs::metadata(&out).unwrap()),
-            code: 3,
-            artifacts: Vec::new(),
+        // Remembered as if long ago: written by hand with today's stat data,
+        // and read back through the file.
+        let remembered = || {
+            let stamp = |p: &Path| Stamp::of(&fs::symlink_metadata(p).unwrap());
+            let record = Record {
+                manifest: stamp(&dir.join("manifest.json")),
+                log: stamp(&out),
+                code: 3,
+                artifacts: Vec::new(),
+            };
+            let replays = Replays {
+                path: path.clone(),
+                state: Mutex::new(State {
+                    loaded: Vec::new(),
+                    learnt: HashMap::from([(dir.clone(), record)]),
+                    ..State::default()
+                }),
+            };
+            replays.save().unwrap();
+            Replays::load(path.clone())
         };
-        let state = State {
-            loaded: Vec::new(),
-            learnt: HashMap::from([(dir.clone(), record)]),
-        };
-        let replays = Replays {
-            path: path.clone(),
-            state: Mutex::new(state),
-        };
-        replays.save().unwrap();
-        let replays = Replays::load(path.clone());
-        assert_eq!(replays.check(&dir, &out), Some(3));
+        assert_eq!(remembered().check(&dir, &out), Some(3));
 
         // The entry's log removed: the output file is its only name left.
         fs::remove_file(dir.join("log")).unwrap();
+        let replays = remembered();
         assert_eq!(replays.check(&dir, &out), None);
+        // Linked again: the inode's ctime moved, so the full lookup checks it.
         fs::hard_link(&out, dir.join("log")).unwrap();
+        assert_eq!(replays.check(&dir, &out), None);
+        let replays = remembered();
         assert_eq!(replays.check(&dir, &out), Some(3));
 
+        // Written through the output file: same inode, new content.
+        fs::write(&out, "tampered\n").unwrap();
+        assert_eq!(replays.check(&dir, &out), None);
+
         // The output replaced by another run's log.
+        let replays = remembered();
         fs::remove_file(&out).unwrap();
         fs::write(&out, "other\n").unwrap();
         assert_eq!(replays.check(&dir, &out), None);
         fs::remove_file(&out).unwrap();
         fs::hard_link(dir.join("log"), &out).unwrap();
+        let replays = remembered();
         assert_eq!(replays.check(&dir, &out), Some(3));
 
         // The manifest damaged.
@@ -381,7 +415,7 @@ mod tests {
         let stamp = |p: &Path| Stamp::of(&fs::symlink_metadata(p).unwrap());
         let record = Record {
             manifest: stamp(&dir.join("manifest.json")),
-            log_ino: inode(&fs::metadata(&out).unwrap()),
+            log: Stamp::of(&fs::symlink_metadata(&out).unwrap()),
             code: 0,
             artifacts: vec![(artifact.clone(), stamp(&artifact))],
         };
@@ -390,6 +424,7 @@ mod tests {
             state: Mutex::new(State {
                 loaded: Vec::new(),
                 learnt: HashMap::from([(dir.clone(), record)]),
+                ..State::default()
             }),
         };
         replays.save().unwrap();
@@ -411,12 +446,21 @@ mod tests {
         for text in [
             "",
             "nonsense\n",
-            "qik-replays 2\n/a\t1\t2\n",
-            "qik-replays 2\n/a\t1\t2\t3\t4\t5\t6\t7\t8\t/art\t1\n",
+            "qik-replays 3\n/a\t1\t2\n",
+            "qik-replays 3\n/a\t1\t2\t3\t4\t5\t6\t7\t8\t/art\t1\n",
             "\u{0}\u{1}",
         ] {
             fs::write(&path, text).unwrap();
-            assert!(Replays::load(path.clone()).lock().loaded.is_empty());
+            let replays = Replays::load(path.clone());
+            assert!(replays.lock().loaded.is_empty());
+            let problem = replays.take_problem().unwrap();
+            assert!(problem.contains("damaged"), "{problem}");
+            assert_eq!(replays.take_problem(), None, "said once");
+            // Written anew though nothing was learnt: no more words.
+            replays.save().unwrap();
+            assert_eq!(Replays::load(path.clone()).take_problem(), None);
         }
+        fs::remove_file(&path).unwrap();
+        assert_eq!(Replays::load(path).take_problem(), None, "none yet");
     }
 }

@@ -8,24 +8,35 @@
 //! with a warning, never a wrong replay.
 
 use std::fs;
-use std::io;
+use std::io::{self, Read};
 use std::path::{Component, Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
 use crate::fsutil::joined;
+use crate::fsutil::staging;
 use crate::hashing::inputs::Inputs;
 
 pub(crate) const MANIFEST: &str = "manifest.json";
 const LOG: &str = "log";
 const ARTIFACTS: &str = "artifacts";
-const MANIFEST_VERSION: u32 = 1;
+/// 2: the log's digest is recorded (entries of 1 are another version's).
+pub const MANIFEST_VERSION: u32 = 2;
 
 /// One artifact kept with an entry.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ArtifactRecord {
     /// Path relative to the project root.
     pub path: String,
+    /// blake3 of the content.
+    pub digest: String,
+    pub size: u64,
+}
+
+/// The digest of an entry's log. The log shares its inode with the latest
+/// output file users may open and write, so every full replay checks it.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LogRecord {
     /// blake3 of the content.
     pub digest: String,
     pub size: u64,
@@ -39,6 +50,9 @@ pub struct Manifest {
     pub code: i32,
     /// Seconds since the Unix epoch.
     pub created: u64,
+    /// Absent in manifests of version 1, which are not used.
+    #[serde(default)]
+    pub log: LogRecord,
     pub artifacts: Vec<ArtifactRecord>,
     pub inputs: Inputs,
     /// How long the run took, in milliseconds (`--shard` balances by it).
@@ -62,18 +76,52 @@ impl Entry {
         self.dir.join(LOG)
     }
 
+    /// Checks the log against its digest: it is printed as this entry's
+    /// output and becomes the latest output file, whose name users can write
+    /// through (it is the same file).
+    pub fn verify_log(&self) -> Result<(), Damage> {
+        let path = self.log_path();
+        let unreadable = |source| Damage::Unreadable {
+            path: path.clone(),
+            source,
+        };
+        let (mut file, size) =
+            crate::fsutil::open_kept(&path, crate::fsutil::limits::STREAMED).map_err(unreadable)?;
+        if size != self.manifest.log.size {
+            return Err(Damage::LogChanged { path });
+        }
+        let mut hasher = blake3::Hasher::new();
+        io::copy(&mut (&mut file).take(size), &mut hasher).map_err(unreadable)?;
+        if hasher.finalize().to_hex().as_str() != self.manifest.log.digest {
+            return Err(Damage::LogChanged { path });
+        }
+        Ok(())
+    }
+
     /// Copies the artifacts back into the project after checking each against
     /// its digest. Paths are checked to stay inside the project.
     pub fn restore_artifacts(&self, root: &Path) -> Result<(), RestoreError> {
-        for artifact in &self.manifest.artifacts {
+        let mut restored_in: Vec<PathBuf> = Vec::new();
+        let result = self.manifest.artifacts.iter().try_for_each(|artifact| {
             let relative = safe_relative(&artifact.path).ok_or_else(|| RestoreError::Escapes {
                 path: artifact.path.clone(),
             })?;
             let source = self.dir.join(ARTIFACTS).join(&relative);
             let target = root.join(&relative);
-            restore_one(&source, &target, artifact)?;
+            if restore_one(&source, &target, artifact)? {
+                let dir = target.parent().unwrap_or(root).to_path_buf();
+                if !restored_in.contains(&dir) {
+                    restored_in.push(dir);
+                }
+            }
+            Ok(())
+        });
+        // A restore killed half-way left its copy beside the artifact; the
+        // next restore into that directory removes it.
+        for dir in &restored_in {
+            staging::sweep(dir, |name| name.starts_with(staging::RESTORE_PREFIX));
         }
-        Ok(())
+        result
     }
 }
 
@@ -114,18 +162,19 @@ impl RestoreError {
 /// Copies an artifact next to its place (keeping its mode), checks the copy
 /// against the recorded digest, then renames it into place: what lands is
 /// exactly what was verified, and large files are never held in memory.
+/// Returns whether it wrote anything (`false`: it was in place already).
 fn restore_one(
     source: &Path,
     target: &Path,
     artifact: &ArtifactRecord,
-) -> Result<(), RestoreError> {
+) -> Result<bool, RestoreError> {
     // Most replays find the artifact already in place (the last run made
     // it): reading it back is cheaper than a copy and a rename.
     let in_place = fs::symlink_metadata(target)
         .is_ok_and(|meta| meta.is_file() && meta.len() == artifact.size)
         && file_digest(target).is_ok_and(|(digest, _)| digest == artifact.digest);
     if in_place {
-        return Ok(());
+        return Ok(false);
     }
     let path = || artifact.path.clone();
     let project = |source: io::Error| RestoreError::Project {
@@ -148,9 +197,10 @@ fn restore_one(
     let dir = target.parent().unwrap_or(Path::new("."));
     fs::create_dir_all(dir).map_err(project)?;
     let mut temp = tempfile::Builder::new()
-        .prefix(".qik-restore-")
+        .prefix(staging::RESTORE_PREFIX)
         .tempfile_in(dir)
         .map_err(project)?;
+    staging::claim(temp.as_file());
     io::copy(&mut from, temp.as_file_mut()).map_err(project)?;
     temp.as_file()
         .set_permissions(mode.permissions())
@@ -160,7 +210,7 @@ fn restore_one(
         return Err(RestoreError::Mismatch { path: path() });
     }
     temp.persist(target).map_err(|err| project(err.error))?;
-    Ok(())
+    Ok(true)
 }
 
 /// A relative path made only of normal components, or `None`.
@@ -207,8 +257,21 @@ pub enum Damage {
     Foreign { path: PathBuf },
     #[error("{} has no log", dir.display())]
     NoLog { dir: PathBuf },
+    #[error(
+        "{} does not match the digest in its manifest (written to since it was stored?)",
+        path.display()
+    )]
+    LogChanged { path: PathBuf },
     #[error("{} lists artifact {artifact:?}, which leaves the project", path.display())]
     Escapes { path: PathBuf, artifact: String },
+}
+
+/// An entry just written, and the files of older entries it pushed out.
+#[derive(Debug)]
+pub struct Stored {
+    pub entry: Entry,
+    /// Files of the entries pruned to make room (gone from disk).
+    pub pruned: Vec<PathBuf>,
 }
 
 /// A directory of entries: `._qik/cache` (local) or `.qik/cache` (repo).
@@ -373,22 +436,23 @@ impl Store {
         command: &str,
         log: &Path,
         root: &Path,
-    ) -> io::Result<Entry> {
+    ) -> io::Result<Stored> {
         // Already there and whole (a forced run, or another process first):
         // it stays, and writing a copy only to throw it away is skipped.
         if let Lookup::Hit(entry) = self.get(command, &manifest.name, &manifest.hash) {
-            return Ok(*entry);
+            return Ok(Stored {
+                entry: *entry,
+                pruned: Vec::new(),
+            });
         }
         let runnable_dir = self.runnable_dir(command, &manifest.name);
-        let staging = || {
-            tempfile::Builder::new()
-                .prefix(".tmp-")
-                .tempdir_in(&runnable_dir)
-        };
-        let temp = match staging() {
+        // What a killed qik left here (a half-built entry can be hundreds of
+        // MB) goes before this one is built.
+        staging::sweep(&runnable_dir, is_entry_staging);
+        let temp = match staging::dir_in(&runnable_dir, staging::ENTRY_PREFIX) {
             Err(err) if err.kind() == io::ErrorKind::NotFound => {
                 fs::create_dir_all(&runnable_dir)?;
-                staging()?
+                staging::dir_in(&runnable_dir, staging::ENTRY_PREFIX)?
             }
             other => other?,
         };
@@ -413,7 +477,8 @@ impl Store {
         let json = serde_json::to_vec_pretty(manifest).map_err(io::Error::other)?;
         fs::write(temp.path().join(MANIFEST), json)?;
         let dir = runnable_dir.join(&manifest.hash);
-        let staged = temp.keep();
+        // Claimed until placed: a sweep by another qik leaves it alone.
+        let (staged, _claim) = temp.keep();
         let placed = self.place(&staged, &dir, command, manifest);
         // Still staged: another process's whole entry was there first.
         let ours = !staged.exists();
@@ -421,14 +486,19 @@ impl Store {
             let _ = fs::remove_dir_all(&staged);
         }
         placed?;
-        if ours {
-            // A new entry went in: older ones may be over the limit now.
-            self.prune(&runnable_dir, &manifest.hash);
-        }
-        Ok(Entry {
-            dir,
-            manifest: manifest.clone(),
-            log_id: None,
+        // A new entry went in: older ones may be over the limit now.
+        let pruned = if ours {
+            self.prune(&runnable_dir, &manifest.hash)
+        } else {
+            Vec::new()
+        };
+        Ok(Stored {
+            entry: Entry {
+                dir,
+                manifest: manifest.clone(),
+                log_id: None,
+            },
+            pruned,
         })
     }
 
@@ -465,10 +535,11 @@ impl Store {
         move_aside(&entry.dir)
     }
 
-    /// Keeps the newest `keep` entries of a runnable (never the one just written).
-    fn prune(&self, runnable_dir: &Path, keep_hash: &str) {
+    /// Keeps the newest `keep` entries of a runnable (never the one just
+    /// written). Returns the files of the entries it removed.
+    fn prune(&self, runnable_dir: &Path, keep_hash: &str) -> Vec<PathBuf> {
         let Ok(entries) = fs::read_dir(runnable_dir) else {
-            return;
+            return Vec::new();
         };
         let mut found: Vec<(std::time::SystemTime, PathBuf)> = entries
             .flatten()
@@ -477,10 +548,42 @@ impl Store {
             .filter_map(|e| Some((e.metadata().ok()?.modified().ok()?, e.path())))
             .collect();
         found.sort_by_key(|entry| std::cmp::Reverse(entry.0));
+        let mut pruned = Vec::new();
         for (_, stale) in found.into_iter().skip(self.keep.saturating_sub(1)) {
-            let _ = fs::remove_dir_all(stale);
+            let mut files = Vec::new();
+            list_files(&stale, &mut files);
+            if fs::remove_dir_all(&stale).is_ok() {
+                pruned.extend(files);
+            }
+        }
+        pruned
+    }
+}
+
+/// Every file below `dir` (an entry: a few files, a shallow tree).
+fn list_files(dir: &Path, files: &mut Vec<PathBuf>) {
+    let Ok(entries) = fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        if entry.file_type().is_ok_and(|kind| kind.is_dir()) {
+            list_files(&entry.path(), files);
+        } else {
+            files.push(entry.path());
         }
     }
+}
+
+/// The staging names in a runnable's directory: entries being built,
+/// downloaded, or deleted.
+fn is_entry_staging(name: &str) -> bool {
+    [
+        staging::ENTRY_PREFIX,
+        staging::REMOTE_PREFIX,
+        staging::DAMAGED_PREFIX,
+    ]
+    .iter()
+    .any(|prefix| name.starts_with(prefix))
 }
 
 /// A file's device and inode: equal for two names of one file.
@@ -505,9 +608,7 @@ fn read_small(path: &Path) -> io::Result<Vec<u8>> {
 /// then deleted: readers see the whole entry or none of it.
 fn move_aside(dir: &Path) -> io::Result<()> {
     let parent = dir.parent().unwrap_or(Path::new("."));
-    let trash = tempfile::Builder::new()
-        .prefix(".damaged-")
-        .tempdir_in(parent)?;
+    let trash = staging::dir_in(parent, staging::DAMAGED_PREFIX)?;
     match fs::rename(dir, trash.path().join("entry")) {
         // Gone already: another process moved it.
         Err(err) if err.kind() == io::ErrorKind::NotFound => Ok(()),
@@ -533,6 +634,7 @@ mod tests {
             hash: hash.into(),
             code: 0,
             created: 1,
+            log: LogRecord::default(),
             artifacts: Vec::new(),
             inputs: Inputs::default(),
             duration_ms: None,
@@ -568,18 +670,58 @@ mod tests {
         let log = dir.path().join("out");
         fs::write(&log, "hello\n").unwrap();
         let store = store(dir.path());
+        let mut pruned = Vec::new();
         for hash in ["h1", "h2", "h3"] {
-            store
+            let stored = store
                 .put(&manifest("lint#a", hash), "lint", &log, dir.path())
                 .unwrap();
+            pruned.push(stored.pruned);
             std::thread::sleep(std::time::Duration::from_millis(20));
         }
+        // The files of the entry pushed out are reported (the repo cache
+        // takes them out of the git index).
+        let mut last = pruned.pop().unwrap();
+        last.sort();
+        let h1 = store.entry_dir("lint", "lint#a", "h1");
+        assert_eq!(last, [h1.join("log"), h1.join(MANIFEST)]);
+        assert!(pruned.iter().all(Vec::is_empty), "{pruned:?}");
         assert!(matches!(store.get("lint", "lint#a", "h1"), Lookup::Miss));
         let Lookup::Hit(entry) = store.get("lint", "lint#a", "h3") else {
             panic!("h3 is kept")
         };
         assert_eq!(fs::read_to_string(entry.log_path()).unwrap(), "hello\n");
         assert!(matches!(store.get("lint", "lint#a", "h2"), Lookup::Hit(_)));
+    }
+
+    /// The log is checked against its digest like an artifact: written to
+    /// through any of its names, it is damage.
+    #[test]
+    fn a_log_written_to_after_it_was_stored_is_damage() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("out");
+        fs::write(&log, "hello\n").unwrap();
+        let (digest, size) = file_digest(&log).unwrap();
+        let mut m = manifest("t", "h");
+        m.log = LogRecord { digest, size };
+        let entry = store(dir.path())
+            .put(&m, "t", &log, dir.path())
+            .unwrap()
+            .entry;
+        entry.verify_log().unwrap();
+        for tampered in ["hullo\n", "hello\nmore\n", ""] {
+            fs::write(&log, tampered).unwrap();
+            let err = entry.verify_log().unwrap_err();
+            assert!(matches!(err, Damage::LogChanged { .. }), "{err}");
+        }
+        fs::write(&log, "hello\n").unwrap();
+        entry.verify_log().unwrap();
+        // Entries of version 1 carry no log digest: another version's.
+        m.version = 1;
+        fs::write(entry.dir.join(MANIFEST), serde_json::to_vec(&m).unwrap()).unwrap();
+        assert!(matches!(
+            store(dir.path()).get("t", "t", "h"),
+            Lookup::Corrupt(Damage::Foreign { .. })
+        ));
     }
 
     #[test]
@@ -590,7 +732,8 @@ mod tests {
         let store = store(dir.path());
         let entry = store
             .put(&manifest("t", "h"), "t", &log, dir.path())
-            .unwrap();
+            .unwrap()
+            .entry;
         fs::write(entry.dir.join(MANIFEST), "{\"version\": 1, \"na").unwrap();
         assert!(matches!(store.get("t", "t", "h"), Lookup::Corrupt(_)));
         let other = manifest("other", "h");
@@ -617,7 +760,8 @@ mod tests {
         let store = store(dir.path());
         let entry = store
             .put(&manifest("t", "h"), "t", &log, dir.path())
-            .unwrap();
+            .unwrap()
+            .entry;
         fs::write(entry.dir.join(MANIFEST), "{\"version\": 1, \"na").unwrap();
         // Each run writes a new log file; a stored one is never rewritten.
         fs::remove_file(&log).unwrap();
@@ -679,7 +823,7 @@ mod tests {
             size,
         });
         let store = store(dir.path());
-        let entry = store.put(&m, "t", &log, &root).unwrap();
+        let entry = store.put(&m, "t", &log, &root).unwrap().entry;
         fs::remove_file(root.join("out/report.xml")).unwrap();
         entry.restore_artifacts(&root).unwrap();
         assert_eq!(
@@ -738,7 +882,7 @@ mod tests {
             digest,
             size,
         });
-        let entry = store(dir.path()).put(&m, "t", &log, &root).unwrap();
+        let entry = store(dir.path()).put(&m, "t", &log, &root).unwrap().entry;
 
         fs::remove_dir_all(root.join("out")).unwrap();
         fs::write(root.join("out"), "in the way").unwrap();
@@ -778,7 +922,7 @@ mod tests {
             digest,
             size,
         });
-        let entry = store(dir.path()).put(&m, "t", &log, &root).unwrap();
+        let entry = store(dir.path()).put(&m, "t", &log, &root).unwrap().entry;
         fs::remove_file(&tool).unwrap();
         entry.restore_artifacts(&root).unwrap();
         assert_eq!(

@@ -108,6 +108,11 @@ impl TrackedFiles {
         self.entries.len()
     }
 
+    /// Why the stat cache on disk was not used (for one warning), once.
+    pub fn stat_cache_problem(&self) -> Option<String> {
+        self.stat_cache.lock().expect("not poisoned").take_problem()
+    }
+
     pub fn is_empty(&self) -> bool {
         self.entries.is_empty()
     }

@@ -59,38 +59,64 @@ pub(crate) struct StatCache {
     path: PathBuf,
     entries: HashMap<Vec<u8>, (Stamp, String)>,
     dirty: bool,
+    /// Why the file on disk was not used, for one warning.
+    problem: Option<String>,
 }
 
 impl StatCache {
-    /// Loads the cache; a missing or unreadable one is empty (it is only a speed-up).
+    /// Loads the cache. A missing one is empty; an unreadable or damaged one
+    /// too (it is only a speed-up), with a problem to warn about, and it is
+    /// written anew at the end of the run.
     pub(crate) fn load(path: PathBuf) -> StatCache {
         let mut cache = StatCache {
             path,
             entries: HashMap::new(),
             dirty: false,
+            problem: None,
         };
-        let Ok(text) = crate::fsutil::read_kept_string(&cache.path, crate::fsutil::limits::MEMO)
-        else {
-            return cache;
-        };
+        if let Err(why) = cache.read() {
+            cache.problem = why;
+            cache.entries.clear();
+            cache.dirty = cache.problem.is_some();
+        }
+        cache
+    }
+
+    /// Fills the entries from the file; `Err(None)` when there is none.
+    fn read(&mut self) -> Result<(), Option<String>> {
+        use crate::fsutil::{speed_up_unreadable, speed_up_unused};
+        let text = crate::fsutil::read_kept_string(&self.path, crate::fsutil::limits::MEMO)
+            .map_err(|err| speed_up_unreadable(&self.path, &err))?;
         let mut lines = text.lines();
-        let Some(saved_at) = lines
+        let saved_at = lines
             .next()
             .and_then(|header| header.strip_prefix(HEADER))
             .and_then(|rest| rest.trim().parse::<i64>().ok())
-        else {
-            return cache;
-        };
-        for line in lines {
-            if let Some((path, stamp, id)) = parse_line(line) {
-                // Modified in the second the cache was written, or later: a change
-                // within that tick would not show in the stat data.
-                if stamp.mtime.0 < saved_at {
-                    cache.entries.insert(path, (stamp, id));
-                }
+            .ok_or_else(|| {
+                Some(speed_up_unused(
+                    &self.path,
+                    "it does not start with its header",
+                ))
+            })?;
+        for (number, line) in lines.enumerate() {
+            let (path, stamp, id) = parse_line(line).ok_or_else(|| {
+                Some(speed_up_unused(
+                    &self.path,
+                    format_args!("line {} is damaged", number + 2),
+                ))
+            })?;
+            // Modified in the second the cache was written, or later: a change
+            // within that tick would not show in the stat data.
+            if stamp.mtime.0 < saved_at {
+                self.entries.insert(path, (stamp, id));
             }
         }
-        cache
+        Ok(())
+    }
+
+    /// Why the file on disk was not used, once.
+    pub(crate) fn take_problem(&mut self) -> Option<String> {
+        self.problem.take()
     }
 
     pub(crate) fn get(&self, path: &[u8], meta: &fs::Metadata) -> Option<String> {
@@ -207,6 +233,22 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("stat-cache");
         fs::write(&path, "not a cache\n\u{0}\u{1}").unwrap();
-        assert!(StatCache::load(path).entries.is_empty());
+        let mut cache = StatCache::load(path.clone());
+        assert!(cache.entries.is_empty());
+        let problem = cache.take_problem().unwrap();
+        assert!(
+            problem.contains("does not start with its header"),
+            "{problem}"
+        );
+        assert_eq!(cache.take_problem(), None, "said once");
+        // Written anew, good: no more words.
+        cache.save().unwrap();
+        assert_eq!(StatCache::load(path.clone()).take_problem(), None);
+
+        fs::write(&path, format!("{HEADER} 5\nzz\t1\n")).unwrap();
+        let problem = StatCache::load(path.clone()).take_problem().unwrap();
+        assert!(problem.contains("line 2 is damaged"), "{problem}");
+        fs::remove_file(&path).unwrap();
+        assert_eq!(StatCache::load(path).take_problem(), None, "none yet");
     }
 }
