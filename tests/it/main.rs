@@ -3,6 +3,7 @@
 //! area, one harness (`support`).
 
 mod cli;
+mod install;
 mod parity;
 mod pre_commit;
 mod pygraph;
