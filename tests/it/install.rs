@@ -19,11 +19,10 @@ fn wheel() -> PathBuf {
     wheels[0].clone()
 }
 
-/// The example monorepo of the README, committed in a fresh repository,
-/// run twice by the installed `qik` found through PATH (`bin`).
-fn runs_the_example_monorepo(bin: &Path) {
-    // Its tracked files only: a run of the README's command leaves a cache
-    // beside them.
+/// The example monorepo of the README (its tracked files only: a run of
+/// the README's command leaves a cache beside them), committed in a fresh
+/// repository.
+pub(crate) fn example_monorepo() -> Project {
     let listed = Command::new("git")
         .args(["ls-files", "-z", "examples/monorepo"])
         .current_dir(workspace_root())
@@ -40,6 +39,13 @@ fn runs_the_example_monorepo(bin: &Path) {
         "the example is tracked"
     );
     project.commit_all();
+    project
+}
+
+/// The example monorepo run twice by the installed `qik` found through
+/// PATH (`bin`).
+fn runs_the_example_monorepo(bin: &Path) {
+    let project = example_monorepo();
     let path = format!(
         "{}:{}",
         bin.display(),
