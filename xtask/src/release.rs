@@ -91,6 +91,8 @@ pub(crate) fn main(args: &[String]) -> Result<()> {
 }
 
 fn run(root: &Path, options: &Options) -> Result<Release> {
+    // Before anything is stamped: a release without its wheel is no release.
+    check_maturin(&options.maturin)?;
     let manifest_path = root.join("Cargo.toml");
     let manifest = std::fs::read_to_string(&manifest_path)?;
     let current = workspace_version(&manifest)?;
@@ -173,13 +175,7 @@ fn run(root: &Path, options: &Options) -> Result<Release> {
             build.env_remove(&*key);
         }
     }
-    let status = match build.status() {
-        Err(err) if err.kind() == std::io::ErrorKind::NotFound => bail!(
-            "cannot run `{}`: the release is built with maturin\nhint: install it (`uv tool install maturin` or `pipx install maturin`), or set MATURIN to its path",
-            options.maturin.display()
-        ),
-        status => status.context("cannot run maturin")?,
-    };
+    let status = build.status().context("cannot run maturin")?;
     ensure!(status.success(), "the release build (maturin) failed");
     let wheel = built_wheel(&dir)?;
     if options.dry_run && version != current {
@@ -223,6 +219,21 @@ fn run(root: &Path, options: &Options) -> Result<Release> {
         sums: sums_path,
         changelog,
     })
+}
+
+fn check_maturin(maturin: &Path) -> Result<()> {
+    match Command::new(maturin).arg("--version").output() {
+        Ok(output) if output.status.success() => Ok(()),
+        Ok(output) => bail!(
+            "`{} --version` failed: {}",
+            maturin.display(),
+            String::from_utf8_lossy(&output.stderr).trim()
+        ),
+        Err(err) => bail!(
+            "cannot run `{}` ({err}): the release is built with maturin\nhint: install it (`uv tool install maturin` or `pipx install maturin`), or set MATURIN to its path",
+            maturin.display()
+        ),
+    }
 }
 
 /// The one wheel maturin wrote into `dir`, with a platform tag that
