@@ -392,6 +392,46 @@ mod tests {
         stamp_pyproject(&pyproject, &version, &version).expect("pyproject.toml agrees");
     }
 
+    /// maturin builds qik-cli alone; it reuses the test build (and the
+    /// release reuses nothing twice) only while qik-cli alone resolves its
+    /// dependencies' features as the whole workspace does.
+    #[test]
+    fn qik_cli_alone_resolves_features_as_the_workspace() {
+        let root = crate::workspace_root();
+        let tree = |args: &[&str]| -> std::collections::BTreeSet<String> {
+            let output = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
+                .current_dir(&root)
+                .args(["tree", "--locked", "--prefix", "none", "--no-dedupe"])
+                .args(["--format", "{p} [{f}]"])
+                .args(args)
+                .output()
+                .expect("cargo runs");
+            assert!(
+                output.status.success(),
+                "{}",
+                String::from_utf8_lossy(&output.stderr)
+            );
+            String::from_utf8_lossy(&output.stdout)
+                .lines()
+                .map(str::to_string)
+                .collect()
+        };
+        let alone = tree(&["-p", "qik-cli", "-e", "normal,build"]);
+        let workspace = tree(&["--workspace", "-e", "normal,build,dev"]);
+        let drift: Vec<&String> = alone.difference(&workspace).collect();
+        assert!(
+            drift.is_empty(),
+            "qik-cli alone resolves these packages with other features than the workspace's test build:\n{}\n\
+             hint: ask for the workspace's features in qik-cli's Cargo.toml (the unused dependencies there); \
+             compare with `cargo tree --workspace -e features -i <package>`",
+            drift
+                .iter()
+                .map(|line| format!("  {line}"))
+                .collect::<Vec<_>>()
+                .join("\n")
+        );
+    }
+
     /// maturin as the tests install it: pinned, with pip, once per machine
     /// (beside the end-to-end tests' tools, which pin the same release).
     fn maturin() -> PathBuf {

@@ -292,6 +292,12 @@ default = "requirements.txt"
 [spaces.api]
 venv = {type = "uv", reqs = ["api.in"], lock = "api.lock", python = "3.11", constraint = "c.txt"}
 
+[spaces.svc]
+venv = {type = "uv", project = "services/svc", groups = ["dev"], extras = ["fast"], python = "3.12"}
+
+[spaces.all]
+venv = {type = "uv", project = ".", all-groups = true, all-extras = true}
+
 [caches.shared]
 type = "s3"
 bucket = "my-bucket"
@@ -371,6 +377,16 @@ cache = "qik.s3"
 
     /// Configurations qik refuses, with where the schema must complain.
     const REFUSED: &[(&str, &str, &str)] = &[
+        (
+            "uv venv with requirement files and a project",
+            "[plugins]\nuv = \"qik.uv\"\n[spaces.default]\nvenv = {type = \"uv\", reqs = \"r.txt\", project = \"a\"}\n",
+            "/spaces/default/venv",
+        ),
+        (
+            "uv venv with neither requirement files nor a project",
+            "[plugins]\nuv = \"qik.uv\"\n[spaces.default]\nvenv = {type = \"uv\", python = \"3.12\"}\n",
+            "/spaces/default/venv",
+        ),
         (
             "unknown top-level key",
             "[spacez.default]\nvenv = \"r.txt\"\n",

@@ -29,6 +29,25 @@ pub(crate) fn execute(
     graph: &Graph,
     args: &QikArgs,
 ) -> Result<ExitCode, Diagnostic> {
+    execute_to(project, graph, args, Output::Standard)
+}
+
+/// Where a run's output goes.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Output {
+    /// Runnables' output on stdout, qik's own lines on stderr.
+    Standard,
+    /// Everything on stderr: for work done before `qikx` hands stdout to
+    /// the program it runs.
+    Stderr,
+}
+
+pub(crate) fn execute_to(
+    project: &Project,
+    graph: &Graph,
+    args: &QikArgs,
+    output_to: Output,
+) -> Result<ExitCode, Diagnostic> {
     let interrupt = Interrupt::install()
         .map_err(|err| Diagnostic::error(Code::General, format!("cannot handle Ctrl-C: {err}")))?;
     let workers = workers(args);
@@ -37,13 +56,21 @@ pub(crate) fn execute(
     } else {
         Mode::Progress
     };
-    let mut renderer = Renderer::new(RenderOptions {
+    let options = RenderOptions {
         verbosity: args.verbosity.unwrap_or(1),
         mode,
         styled: output::stderr_styled(),
         progress_allowed: std::io::stderr().is_terminal() && args.logger != Some(Logger::Stdout),
         github: std::env::var_os("GITHUB_ACTIONS").is_some_and(|v| v == "true"),
-    });
+    };
+    let mut renderer = match output_to {
+        Output::Standard => Renderer::new(options),
+        Output::Stderr => Renderer::with_writers(
+            options,
+            Box::new(std::io::stderr()),
+            Box::new(std::io::stderr()),
+        ),
+    };
     let mut totals: BTreeMap<String, usize> = BTreeMap::new();
     for runnable in graph.runnables() {
         *totals.entry(runnable.command.clone()).or_default() += 1;

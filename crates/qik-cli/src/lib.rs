@@ -13,6 +13,9 @@ use qik_s3 as _;
 #[cfg(feature = "uv")]
 use qik_uv as _;
 
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 mod args;
 mod completions;
 mod execute;

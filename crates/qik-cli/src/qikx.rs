@@ -61,10 +61,60 @@ fn run(args: &[String]) -> Result<ExitCode, Diagnostic> {
         )
         .with_hint(choices_hint(&space, project.space_names())));
     }
+    ensure_venv(&project, &space, &qik_args)?;
     let env = project.environment(&space)?;
     let mut command = std::process::Command::new(&executable);
     command.args(&args[1..]).envs(env);
     Err(exec(command, &executable))
+}
+
+/// Installs the space's venv when it is missing or out of date (its install
+/// runnable's replay check fails), so the executable never falls through
+/// to another interpreter on `PATH`. What the install prints goes to
+/// stderr: stdout is the program's.
+fn ensure_venv(
+    project: &qik_core::model::Project,
+    space: &str,
+    qik_args: &crate::args::QikArgs,
+) -> Result<(), Diagnostic> {
+    let Some((_, owner)) = project.venv_of(space)? else {
+        return Ok(());
+    };
+    let root = &project.config.root;
+    let installs: Vec<_> = project
+        .venv_installs()?
+        .into_iter()
+        .filter(|install| install.space == owner)
+        .collect();
+    let usable = |installs: &[std::sync::Arc<qik_core::ext::Runnable>]| {
+        installs.iter().all(|install| {
+            install
+                .replay_check
+                .as_ref()
+                .is_none_or(|check| check.holds(root))
+        })
+    };
+    if usable(&installs) {
+        return Ok(());
+    }
+    let names: Vec<String> = installs.iter().map(|r| r.name.clone()).collect();
+    let command = format!("qik {}", names.join(" "));
+    eprintln!(
+        "qikx: the venv of space `{owner}` is missing or out of date; installing it ({command})"
+    );
+    let graph = qik_core::graph::Graph::of_runnables(project, installs.clone())?;
+    let code =
+        crate::execute::execute_to(project, &graph, qik_args, crate::execute::Output::Stderr)?;
+    if code == ExitCode::SUCCESS && usable(&installs) {
+        return Ok(());
+    }
+    Err(Diagnostic::error(
+        Code::General,
+        format!("the venv of space `{owner}` could not be installed, so qikx runs nothing"),
+    )
+    .with_hint(format!(
+        "see the output above; run `{command}` after fixing it"
+    )))
 }
 
 /// Installs the venv of every space (that has an installable venv type),

@@ -26,6 +26,21 @@ impl Project {
         }
     }
 
+    /// The versions a space's venv's lock pins (see
+    /// [`VenvSpec::locked_versions`](crate::ext::VenvSpec::locked_versions)).
+    pub fn locked_versions(
+        &self,
+        space: &str,
+    ) -> Result<Option<BTreeMap<String, String>>, Diagnostic> {
+        match self.venv_of(space)? {
+            Some((venv, owner)) => venv.spec.locked_versions(&VenvCx {
+                project: self,
+                space: owner,
+            }),
+            None => Ok(None),
+        }
+    }
+
     /// The site-packages directories of a space's venv; `None` when its
     /// commands use the active environment.
     pub fn site_packages(

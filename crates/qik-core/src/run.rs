@@ -47,6 +47,10 @@ struct Job<'a> {
     upstream: Vec<Vec<usize>>,
     /// Repo-cache files written, to `git add -N` once at the end.
     repo_written: std::sync::Mutex<Vec<PathBuf>>,
+    /// Artifacts of repo-cache runnables under `.qik/` (a plugin's lock
+    /// files): the entry does not copy them, so git must track them, or a
+    /// clone replays an entry whose artifact is missing.
+    repo_artifacts: std::sync::Mutex<Vec<PathBuf>>,
     /// Entries known whole and published, replayed without reading them.
     replays: cache::Replays,
     /// Each space's environment, read (dotenv files) once per run.
@@ -106,6 +110,7 @@ pub fn run(
         nodes,
         upstream,
         repo_written: std::sync::Mutex::new(Vec::new()),
+        repo_artifacts: std::sync::Mutex::new(Vec::new()),
         environments: std::sync::Mutex::new(std::collections::HashMap::new()),
     };
     let results = run_dag(
@@ -649,11 +654,19 @@ impl Job<'_> {
             .put(&manifest, &runnable.command, finished.log, root)
             .map_err(StoreError::Write)?;
         match backend {
-            CacheBackend::Repo => self
-                .repo_written
-                .lock()
-                .expect("not poisoned")
-                .push(entry.dir),
+            CacheBackend::Repo => {
+                self.repo_written
+                    .lock()
+                    .expect("not poisoned")
+                    .push(entry.dir);
+                self.repo_artifacts.lock().expect("not poisoned").extend(
+                    manifest
+                        .artifacts
+                        .iter()
+                        .filter(|artifact| artifact.path.starts_with(".qik/"))
+                        .map(|artifact| root.join(&artifact.path)),
+                );
+            }
             CacheBackend::Remote(remote) => {
                 let key = cache::EntryKey {
                     command: &runnable.command,
@@ -676,7 +689,8 @@ impl Job<'_> {
         if written.is_empty() {
             return;
         }
-        if let Err(message) = crate::cache::repo::register(&self.dirs.root, &written) {
+        let artifacts = std::mem::take(&mut *self.repo_artifacts.lock().expect("not poisoned"));
+        if let Err(message) = crate::cache::repo::register(&self.dirs.root, &written, &artifacts) {
             self.sink.emit(Event::Warning {
                 name: None,
                 message: message.to_string(),

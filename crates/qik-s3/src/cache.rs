@@ -75,7 +75,8 @@ impl Remote {
         Remote {
             client: Client::new(
                 settings.bucket,
-                settings.credentials,
+                settings.auth,
+                &settings.trust,
                 settings.timeout,
                 settings.origin,
             ),

@@ -20,6 +20,7 @@ use serde::Deserialize;
 use toml::Spanned;
 use url::Url;
 
+use crate::creds::{Auth, Aws, Trust};
 use crate::keys;
 use crate::seal::SigningKey;
 
@@ -50,26 +51,27 @@ pub(crate) struct Raw {
     /// Where entries go in the bucket, e.g. `"qik/main"` (default: the top).
     #[schemars(with = "Option<String>")]
     prefix: Option<Spanned<String>>,
-    /// Default: `AWS_ACCESS_KEY_ID`. Give both keys or neither.
+    /// Default: the AWS credential chain (environment, profiles, web
+    /// identity, ECS, instance metadata). Give both keys or neither.
     #[serde(alias = "aws_access_key_id")]
     #[schemars(with = "Option<String>", extend("x-aliases" = ["aws_access_key_id"]))]
     aws_access_key_id: Option<Spanned<String>>,
-    /// Default: `AWS_SECRET_ACCESS_KEY`. Give both keys or neither.
+    /// Default: the AWS credential chain. Give both keys or neither.
     #[serde(alias = "aws_secret_access_key")]
     #[schemars(with = "Option<String>", extend("x-aliases" = ["aws_secret_access_key"]))]
     aws_secret_access_key: Option<Spanned<String>>,
-    /// For temporary credentials (default: `AWS_SESSION_TOKEN`, with
-    /// credentials from the environment).
+    /// For temporary credentials given with the two keys above.
     #[serde(alias = "aws_session_token")]
     #[schemars(with = "Option<String>", extend("x-aliases" = ["aws_session_token"]))]
     aws_session_token: Option<Spanned<String>>,
     /// The bucket's region (default: `AWS_REGION`, `AWS_DEFAULT_REGION`,
-    /// then `us-east-1`; `auto` for R2).
+    /// the AWS profile's `region`, then `us-east-1`; `auto` for R2).
     #[serde(alias = "region_name")]
     #[schemars(with = "Option<String>", extend("x-aliases" = ["region_name"]))]
     region_name: Option<Spanned<String>>,
     /// The store's URL, e.g. `"http://127.0.0.1:9000"` for MinIO (default:
-    /// `AWS_ENDPOINT_URL_S3`, `AWS_ENDPOINT_URL`, then AWS).
+    /// `AWS_ENDPOINT_URL_S3`, `AWS_ENDPOINT_URL`, the AWS profile's
+    /// `endpoint_url`, then AWS).
     #[serde(alias = "endpoint_url")]
     #[schemars(with = "Option<String>", extend("x-aliases" = ["endpoint_url"]))]
     endpoint_url: Option<Spanned<String>>,
@@ -78,9 +80,19 @@ pub(crate) struct Raw {
     #[serde(alias = "signing_key")]
     #[schemars(with = "Option<String>", extend("x-aliases" = ["signing_key"]))]
     signing_key: Option<Spanned<String>>,
-    /// `false` makes the cache read-only (default `true`).
+    /// `false` makes the cache read-only (default `true`, `false` with
+    /// `anonymous`).
     #[schemars(with = "Option<Flag>")]
     upload: Option<Spanned<Flag>>,
+    /// `true` reads without credentials (unsigned requests), from a bucket
+    /// whose policy allows it; such a cache never uploads. Also a template.
+    #[schemars(with = "Option<Flag>")]
+    anonymous: Option<Spanned<Flag>>,
+    /// A PEM file of certificate authorities to trust besides the system's,
+    /// relative to this file (default: `AWS_CA_BUNDLE`).
+    #[serde(alias = "ca_file")]
+    #[schemars(with = "Option<String>", extend("x-aliases" = ["ca_file"]))]
+    ca_file: Option<Spanned<String>>,
     /// Seconds: to connect, to get an answer, and of silence within a
     /// transfer (default 10, at most 600).
     #[schemars(with = "Option<f64>", range(max = 600.0), extend("exclusiveMinimum" = 0))]
@@ -100,6 +112,8 @@ pub(crate) struct Conf {
     endpoint: Option<Spanned<String>>,
     signing_key: Option<Spanned<String>>,
     upload: Option<Spanned<Flag>>,
+    anonymous: Option<Spanned<Flag>>,
+    ca_file: Option<Spanned<String>>,
     timeout: Duration,
 }
 
@@ -119,7 +133,8 @@ pub(crate) struct Settings {
     pub(crate) bucket: rusty_s3::Bucket,
     pub(crate) origin: String,
     pub(crate) prefix: String,
-    pub(crate) credentials: Credentials,
+    pub(crate) auth: Auth,
+    pub(crate) trust: Trust,
     pub(crate) signing_key: Option<SigningKey>,
     pub(crate) upload: bool,
     pub(crate) timeout: Duration,
@@ -132,6 +147,7 @@ impl fmt::Debug for Settings {
             .field("bucket", &self.bucket.name())
             .field("origin", &self.origin)
             .field("prefix", &self.prefix)
+            .field("auth", &self.auth)
             .finish_non_exhaustive()
     }
 }
@@ -215,6 +231,28 @@ impl Conf {
                 )
             })?;
         }
+        if let Some(Flag::Bool(true)) = raw.anonymous.as_ref().map(Spanned::get_ref) {
+            if let Some(upload) = raw
+                .upload
+                .as_ref()
+                .filter(|u| matches!(u.get_ref(), Flag::Bool(true)))
+            {
+                return Err(Diagnostic::error(
+                    Code::ConfigParse,
+                    "an anonymous cache cannot upload: unsigned writes are refused",
+                )
+                .with_label(&file, upload.span(), "here")
+                .with_hint("remove `upload = true`, or `anonymous` to upload with credentials"));
+            }
+            if let Some(key) = &raw.aws_access_key_id {
+                return Err(Diagnostic::error(
+                    Code::ConfigParse,
+                    "`anonymous = true` signs nothing, so aws-access-key-id would be ignored",
+                )
+                .with_label(&file, key.span(), "here")
+                .with_hint("keep one of the two"));
+            }
+        }
         let timeout = match &raw.timeout {
             None => DEFAULT_TIMEOUT,
             Some(t) if *t.get_ref() > 0.0 && *t.get_ref() <= MAX_TIMEOUT => *t.get_ref(),
@@ -239,6 +277,8 @@ impl Conf {
             endpoint: raw.endpoint_url,
             signing_key: raw.signing_key,
             upload: raw.upload,
+            anonymous: raw.anonymous,
+            ca_file: raw.ca_file,
             timeout: Duration::from_secs_f64(timeout),
         })
     }
@@ -293,7 +333,27 @@ impl Conf {
         }
     }
 
-    /// Renders and checks every key; environment fallbacks fill the gaps.
+    /// A `true`/`false` key, literal or rendered.
+    fn flag(&self, ctx: &Ctx, key: &str, flag: &Spanned<Flag>) -> Result<bool, String> {
+        match flag.get_ref() {
+            Flag::Bool(value) => Ok(*value),
+            Flag::Template(text) => {
+                let value = Spanned::new(flag.span(), text.clone());
+                let rendered = self.render(ctx, key, &value)?;
+                parse_flag(&rendered).ok_or_else(|| {
+                    self.located(
+                        key,
+                        &value,
+                        &format!("{rendered:?} is not true or false"),
+                        None,
+                    )
+                })
+            }
+        }
+    }
+
+    /// Renders and checks every key; what the settings leave open comes from
+    /// the AWS environment and config files (see `creds`).
     pub(crate) fn resolve(&self, ctx: &Ctx, env: Env<'_>) -> Result<Settings, String> {
         let env_value = |name: &str| env(name).filter(|v| !v.is_empty());
         let bucket = self.render(ctx, "bucket", &self.bucket)?;
@@ -307,28 +367,75 @@ impl Conf {
                 })?
             }
         };
-        let region = match self.optional(ctx, "region-name", &self.region)? {
-            Some(region) => region,
-            None => env_value("AWS_REGION")
-                .or_else(|| env_value("AWS_DEFAULT_REGION"))
-                .unwrap_or_else(|| DEFAULT_REGION.to_string()),
+        let anonymous = match &self.anonymous {
+            None => false,
+            Some(flag) => self.flag(ctx, "anonymous", flag)?,
         };
-        check_region(&region).map_err(|err| format!("region: {err}"))?;
+        let fixed = self.fixed_credentials(ctx)?;
+        if anonymous && fixed.is_some() {
+            return Err(
+                "`anonymous` is true and aws-access-key-id is set; keep one of the two".into(),
+            );
+        }
+        let region = self.optional(ctx, "region-name", &self.region)?;
+        if let Some(region) = &region {
+            check_region(region).map_err(|err| {
+                let value = self.region.as_ref().expect("rendered from a value");
+                self.located("region-name", value, &err, None)
+            })?;
+        }
         let endpoint = match self.optional(ctx, "endpoint-url", &self.endpoint)? {
             Some(text) => Some(parse_endpoint(&text).map_err(|err| {
                 let value = self.endpoint.as_ref().expect("rendered from a value");
                 self.located("endpoint-url", value, &err, None)
             })?),
-            None => {
-                match env_value("AWS_ENDPOINT_URL_S3").or_else(|| env_value("AWS_ENDPOINT_URL")) {
-                    Some(text) => Some(
-                        parse_endpoint(&text).map_err(|err| format!("AWS_ENDPOINT_URL: {err}"))?,
-                    ),
-                    None => None,
-                }
-            }
+            None => None,
         };
-        let credentials = self.credentials(ctx, &env_value)?;
+        let trust = match self.optional(ctx, "ca-file", &self.ca_file)? {
+            Some(text) => {
+                let dir = self
+                    .file
+                    .path()
+                    .parent()
+                    .unwrap_or(std::path::Path::new("."));
+                Trust::new(Some((dir.join(text), "ca-file")))?
+            }
+            None => Trust::new(env_value("AWS_CA_BUNDLE").map(|p| (p.into(), "AWS_CA_BUNDLE")))?,
+        };
+        // The AWS config is read only for what the settings leave open.
+        let needs_chain = !anonymous && fixed.is_none();
+        let aws = if needs_chain || region.is_none() || endpoint.is_none() {
+            Some(Aws::load(region.as_deref(), &trust, self.timeout)?)
+        } else {
+            None
+        };
+        let region = match (region, &aws) {
+            (Some(region), _) => region,
+            (None, Some(aws)) => {
+                let region = aws.region().unwrap_or_else(|| DEFAULT_REGION.to_string());
+                check_region(&region).map_err(|err| format!("region: {err}"))?;
+                region
+            }
+            (None, None) => DEFAULT_REGION.to_string(),
+        };
+        let endpoint = match (endpoint, &aws) {
+            (Some(url), _) => Some(url),
+            (None, Some(aws)) => match aws.s3_endpoint() {
+                Some(text) => Some(parse_endpoint(&text).map_err(|err| {
+                    format!(
+                        "the endpoint from AWS_ENDPOINT_URL_S3, AWS_ENDPOINT_URL or the AWS profile's endpoint_url: {err}"
+                    )
+                })?),
+                None => None,
+            },
+            (None, None) => None,
+        };
+        let auth = match (anonymous, fixed, aws) {
+            (true, _, _) => Auth::Anonymous,
+            (false, Some(credentials), _) => Auth::Fixed(credentials),
+            (false, None, Some(aws)) => Auth::Chain(aws.into_chain()),
+            (false, None, None) => unreachable!("the AWS config is loaded for the chain"),
+        };
         let signing_key = match &self.signing_key {
             None => None,
             Some(value) => {
@@ -349,22 +456,19 @@ impl Conf {
             }
         };
         let upload = match self.upload.as_ref() {
-            None => true,
-            Some(flag) => match flag.get_ref() {
-                Flag::Bool(value) => *value,
-                Flag::Template(text) => {
-                    let value = Spanned::new(flag.span(), text.clone());
-                    let rendered = self.render(ctx, "upload", &value)?;
-                    parse_flag(&rendered).ok_or_else(|| {
-                        self.located(
-                            "upload",
-                            &value,
-                            &format!("{rendered:?} is not true or false"),
-                            None,
-                        )
-                    })?
+            None => !anonymous,
+            Some(flag) => {
+                let upload = self.flag(ctx, "upload", flag)?;
+                if upload && anonymous {
+                    return Err(self.located(
+                        "upload",
+                        &Spanned::new(flag.span(), String::new()),
+                        "an anonymous cache cannot upload: unsigned writes are refused",
+                        Some("make `upload` false whenever `anonymous` is true"),
+                    ));
                 }
-            },
+                upload
+            }
         };
         let (endpoint, style) = match endpoint {
             // Custom endpoints (MinIO, R2, GCS, ...) all take path-style URLs.
@@ -388,35 +492,25 @@ impl Conf {
             bucket,
             origin,
             prefix,
-            credentials,
+            auth,
+            trust,
             signing_key,
             upload,
             timeout: self.timeout,
         })
     }
 
-    /// Config first (all of the pair from there), then `AWS_*` variables.
-    fn credentials(
-        &self,
-        ctx: &Ctx,
-        env: &dyn Fn(&str) -> Option<String>,
-    ) -> Result<Credentials, String> {
+    /// Keys written in the settings: both or neither.
+    fn fixed_credentials(&self, ctx: &Ctx) -> Result<Option<Credentials>, String> {
         let id = self.optional(ctx, "aws-access-key-id", &self.access_key_id)?;
         let secret = self.optional(ctx, "aws-secret-access-key", &self.secret_access_key)?;
         let token = self.optional(ctx, "aws-session-token", &self.session_token)?;
         match (id, secret) {
-            (Some(id), Some(secret)) => Ok(make_credentials(id, secret, token)),
+            (Some(id), Some(secret)) => Ok(Some(make_credentials(id, secret, token))),
             (Some(_), None) | (None, Some(_)) => Err(
                 "only one of aws-access-key-id and aws-secret-access-key is set; set both".into(),
             ),
-            (None, None) => match (env("AWS_ACCESS_KEY_ID"), env("AWS_SECRET_ACCESS_KEY")) {
-                (Some(id), Some(secret)) => Ok(make_credentials(
-                    id,
-                    secret,
-                    env("AWS_SESSION_TOKEN"),
-                )),
-                _ => Err("no credentials: set aws-access-key-id and aws-secret-access-key, or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY".into()),
-            },
+            (None, None) => Ok(None),
         }
     }
 }
@@ -556,19 +650,16 @@ mod tests {
         }
     }
 
+    /// Every key given, so nothing is read from the AWS environment.
     #[test]
-    fn renders_ctx_and_falls_back_to_the_environment() {
+    fn renders_ctx() {
         let conf = conf(
             "[caches.remote]\ntype = \"s3\"\nbucket = \"{ctx.bucket}\"\nprefix = \"ci/\"\n\
-             endpoint-url = \"{ctx.endpoint}\"\nupload = \"{ctx.upload}\"\n",
+             endpoint-url = \"{ctx.endpoint}\"\nupload = \"{ctx.upload}\"\n\
+             region-name = \"eu-west-1\"\naws-access-key-id = \"id\"\n\
+             aws-secret-access-key = \"secret\"\n",
         )
         .unwrap();
-        let env = |k: &str| match k {
-            "AWS_ACCESS_KEY_ID" => Some("id".to_string()),
-            "AWS_SECRET_ACCESS_KEY" => Some("secret".to_string()),
-            "AWS_REGION" => Some("eu-west-1".to_string()),
-            _ => None,
-        };
         let settings = conf
             .resolve(
                 &ctx(&[
@@ -576,7 +667,7 @@ mod tests {
                     ("endpoint", "http://127.0.0.1:9000"),
                     ("upload", "False"),
                 ]),
-                &env,
+                &no_env,
             )
             .unwrap();
         assert_eq!(settings.bucket.name(), "my-bucket");
@@ -584,39 +675,88 @@ mod tests {
         assert_eq!(settings.prefix, "ci");
         assert_eq!(settings.origin, "http://127.0.0.1:9000");
         assert!(!settings.upload);
-        assert_eq!(settings.credentials.key(), "id");
-
-        // An unset optional endpoint means AWS itself.
-        let settings = conf
-            .resolve(
-                &ctx(&[("bucket", "my-bucket"), ("endpoint", ""), ("upload", "1")]),
-                &env,
-            )
-            .unwrap();
-        assert_eq!(settings.origin, "https://s3.eu-west-1.amazonaws.com");
-        assert!(settings.upload);
+        assert!(matches!(&settings.auth, Auth::Fixed(c) if c.key() == "id"));
 
         let err = conf
             .resolve(
-                &ctx(&[("bucket", "Bad_Bucket"), ("endpoint", ""), ("upload", "1")]),
-                &env,
-            )
-            .unwrap_err();
-        assert!(err.contains("qik.toml:3:10"), "{err}");
-        let err = conf
-            .resolve(
-                &ctx(&[("bucket", "b-1"), ("endpoint", ""), ("upload", "1")]),
+                &ctx(&[
+                    ("bucket", "Bad_Bucket"),
+                    ("endpoint", "http://127.0.0.1:9000"),
+                    ("upload", "1"),
+                ]),
                 &no_env,
             )
             .unwrap_err();
-        assert!(err.contains("no credentials"), "{err}");
+        assert!(err.contains("qik.toml:3:10"), "{err}");
+    }
+
+    #[test]
+    fn anonymous_reads_only() {
+        let base = "[caches.remote]\ntype = \"s3\"\nbucket = \"b-1\"\nregion-name = \"eu-west-1\"\n\
+                    endpoint-url = \"http://127.0.0.1:9\"\n";
+        let settings = conf(&format!("{base}anonymous = true\n"))
+            .unwrap()
+            .resolve(&Ctx::default(), &no_env)
+            .unwrap();
+        assert!(matches!(settings.auth, Auth::Anonymous));
+        assert!(!settings.upload, "anonymous caches do not upload");
+
+        for (extra, expect) in [
+            ("anonymous = true\nupload = true", "cannot upload"),
+            (
+                "anonymous = true\naws-access-key-id = \"i\"\naws-secret-access-key = \"s\"",
+                "would be ignored",
+            ),
+        ] {
+            let err = conf(&format!("{base}{extra}\n")).unwrap_err();
+            assert!(err.message.contains(expect), "{extra}: {}", err.message);
+            assert!(err.location().is_some(), "{extra}");
+        }
+
+        // The same mistake through templates shows once rendered.
+        let conf = conf(&format!(
+            "{base}anonymous = \"{{ctx.anon}}\"\nupload = \"{{ctx.up}}\"\n"
+        ))
+        .unwrap();
+        let err = conf
+            .resolve(&ctx(&[("anon", "true"), ("up", "true")]), &no_env)
+            .unwrap_err();
+        assert!(
+            err.contains("cannot upload") && err.contains("qik.toml:7"),
+            "{err}"
+        );
+        let settings = conf
+            .resolve(&ctx(&[("anon", "true"), ("up", "false")]), &no_env)
+            .unwrap();
+        assert!(matches!(settings.auth, Auth::Anonymous));
+    }
+
+    #[test]
+    fn ca_files_are_checked_by_name() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("empty.pem"), "no certificate here\n").unwrap();
+        let text = "[caches.remote]\ntype = \"s3\"\nbucket = \"b-1\"\nanonymous = true\n\
+                    region-name = \"eu-west-1\"\nendpoint-url = \"https://127.0.0.1:9\"\n";
+        let conf = conf(text).unwrap();
+        let missing = dir.path().join("missing.pem").display().to_string();
+        let env = |k: &str| (k == "AWS_CA_BUNDLE").then(|| missing.clone());
+        let err = conf.resolve(&Ctx::default(), &env).unwrap_err();
+        assert!(
+            err.contains("AWS_CA_BUNDLE") && err.contains("missing.pem"),
+            "{err}"
+        );
+        let empty = dir.path().join("empty.pem").display().to_string();
+        let env = |k: &str| (k == "AWS_CA_BUNDLE").then(|| empty.clone());
+        let err = conf.resolve(&Ctx::default(), &env).unwrap_err();
+        assert!(err.contains("holds no certificate"), "{err}");
     }
 
     #[test]
     fn an_empty_signing_key_is_an_error_not_a_disabled_check() {
         let conf = conf(
             "[caches.remote]\ntype = \"s3\"\nbucket = \"b-1\"\naws-access-key-id = \"i\"\n\
-             aws-secret-access-key = \"s\"\nsigning-key = \"{ctx.key}\"\n",
+             aws-secret-access-key = \"s\"\nsigning-key = \"{ctx.key}\"\n\
+             region-name = \"eu-west-1\"\nendpoint-url = \"http://127.0.0.1:9\"\n",
         )
         .unwrap();
         let err = conf.resolve(&ctx(&[("key", "")]), &no_env).unwrap_err();

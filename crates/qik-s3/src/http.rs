@@ -17,6 +17,8 @@ use std::time::{Duration, Instant};
 
 use rusty_s3::actions::CreateMultipartUpload;
 use rusty_s3::{Bucket, Credentials, S3Action};
+
+use crate::creds::{Auth, Trust};
 use ureq::Agent;
 use ureq::http::Response;
 
@@ -73,6 +75,19 @@ pub(crate) enum S3Error {
     },
     #[error("cannot use {}: {source}", .path.display())]
     Local { path: PathBuf, source: io::Error },
+    /// No credentials to sign with; the message names where qik looked.
+    #[error("{0}")]
+    Credentials(String),
+}
+
+/// A TLS failure users can act on, in fixed words.
+fn tls_reason(err: &rustls::Error) -> &'static str {
+    match err {
+        rustls::Error::InvalidCertificate(_) => {
+            "TLS failed: the server's certificate is not trusted; for a private CA set `ca-file` or AWS_CA_BUNDLE"
+        }
+        _ => "TLS failed",
+    }
 }
 
 fn code_suffix(code: &Option<String>) -> String {
@@ -84,9 +99,15 @@ fn explain(status: u16, code: &Option<String>) -> &'static str {
     match (status, code.as_deref()) {
         (
             _,
-            Some("InvalidAccessKeyId" | "SignatureDoesNotMatch" | "InvalidToken" | "ExpiredToken"),
+            Some(
+                "InvalidAccessKeyId"
+                | "SignatureDoesNotMatch"
+                | "InvalidToken"
+                | "ExpiredToken"
+                | "NotSignedUp",
+            ),
         ) => {
-            ": the credentials were refused; check aws-access-key-id, aws-secret-access-key and aws-session-token (or the AWS_* variables)"
+            ": the credentials were refused; check aws-access-key-id and aws-secret-access-key, or what the AWS chain found (AWS_PROFILE, AWS_* variables, roles)"
         }
         (_, Some("NoSuchBucket")) => {
             ": the bucket does not exist; check `bucket` and `endpoint-url`"
@@ -111,7 +132,7 @@ pub(crate) struct Received {
 pub(crate) struct Client {
     agent: Agent,
     bucket: Bucket,
-    credentials: Credentials,
+    auth: Auth,
     timeout: Duration,
     /// `scheme://host:port` of the endpoint, for messages.
     origin: String,
@@ -136,10 +157,17 @@ fn budget(timeout: Duration, bytes: u64) -> Duration {
 impl Client {
     pub(crate) fn new(
         bucket: Bucket,
-        credentials: Credentials,
+        auth: Auth,
+        trust: &Trust,
         timeout: Duration,
         origin: String,
     ) -> Client {
+        // Plain HTTP needs no roots; reading the system's costs a few ms.
+        let tls = if origin.starts_with("https:") {
+            trust.ureq_config()
+        } else {
+            ureq::tls::TlsConfig::default()
+        };
         let agent = Agent::config_builder()
             // Statuses are ours to interpret (404 is a miss, 5xx is retried).
             .http_status_as_error(false)
@@ -155,15 +183,21 @@ impl Client {
             // Bodies are hashed byte for byte: no transparent decompression.
             .accept_encoding("identity")
             .user_agent(concat!("qik-s3/", env!("CARGO_PKG_VERSION")))
+            .tls_config(tls)
             .build()
             .new_agent();
         Client {
             agent,
             bucket,
-            credentials,
+            auth,
             timeout,
             origin,
         }
+    }
+
+    /// The credentials for the next request; `None` signs nothing.
+    fn credentials(&self) -> Result<Option<Credentials>, S3Error> {
+        self.auth.current().map_err(S3Error::Credentials)
     }
 
     /// Sends one request; reads are retried once after a 5xx.
@@ -220,12 +254,14 @@ impl Client {
                 origin,
                 reason: "connection failed".into(),
             },
-            ureq::Error::Tls(_) | ureq::Error::Rustls(_) | ureq::Error::Pem(_) => {
-                S3Error::Unreachable {
-                    origin,
-                    reason: "TLS failed".into(),
-                }
-            }
+            ureq::Error::Rustls(tls) => S3Error::Unreachable {
+                origin,
+                reason: tls_reason(&tls).into(),
+            },
+            ureq::Error::Tls(_) | ureq::Error::Pem(_) => S3Error::Unreachable {
+                origin,
+                reason: "TLS failed".into(),
+            },
             ureq::Error::Protocol(_) | ureq::Error::LargeResponseHeader(..) => S3Error::Protocol {
                 op,
                 key,
@@ -263,6 +299,12 @@ impl Client {
             };
         }
         let origin = self.origin.clone();
+        if let Some(tls) = io.get_ref().and_then(|e| e.downcast_ref::<rustls::Error>()) {
+            return S3Error::Unreachable {
+                origin,
+                reason: tls_reason(tls).into(),
+            };
+        }
         match io.kind() {
             io::ErrorKind::ConnectionRefused
             | io::ErrorKind::AddrNotAvailable
@@ -290,9 +332,10 @@ impl Client {
     /// GETs an object, following a 404 to "missing". `Ok(None)` when the
     /// object does not exist.
     fn get(&self, key: &str, expected: u64) -> Result<Option<Response<ureq::Body>>, S3Error> {
+        let credentials = self.credentials()?;
         let url = self
             .bucket
-            .get_object(Some(&self.credentials), key)
+            .get_object(credentials.as_ref(), key)
             .sign(SIGNED_FOR);
         let response = self.send("GET", key, true, || {
             self.agent
@@ -418,9 +461,10 @@ impl Client {
 
     /// PUTs bytes held in memory (seals).
     pub(crate) fn put_bytes(&self, key: &str, bytes: &[u8]) -> Result<(), S3Error> {
+        let credentials = self.credentials()?;
         let url = self
             .bucket
-            .put_object(Some(&self.credentials), key)
+            .put_object(credentials.as_ref(), key)
             .sign(SIGNED_FOR);
         let response = self.send("PUT", key, false, || {
             self.agent
@@ -435,6 +479,7 @@ impl Client {
 
     /// PUTs a file of `size` bytes, in parts above [`MULTIPART_THRESHOLD`].
     pub(crate) fn put_file(&self, key: &str, path: &Path, size: u64) -> Result<(), S3Error> {
+        let credentials = self.credentials()?;
         if size > MULTIPART_THRESHOLD {
             return self.put_multipart(key, path, size);
         }
@@ -444,7 +489,7 @@ impl Client {
         };
         let url = self
             .bucket
-            .put_object(Some(&self.credentials), key)
+            .put_object(credentials.as_ref(), key)
             .sign(SIGNED_FOR);
         let mut file = File::open(path).map_err(local)?;
         let response = self.send("PUT", key, false, || {
@@ -473,9 +518,10 @@ impl Client {
     }
 
     fn put_multipart(&self, key: &str, path: &Path, size: u64) -> Result<(), S3Error> {
+        let credentials = self.credentials()?;
         let create = self
             .bucket
-            .create_multipart_upload(Some(&self.credentials), key);
+            .create_multipart_upload(credentials.as_ref(), key);
         let url = create.sign(SIGNED_FOR);
         let response = self.send("POST", key, false, || {
             self.agent
@@ -501,7 +547,7 @@ impl Client {
             // cost) until a lifecycle rule removes them.
             let url = self
                 .bucket
-                .abort_multipart_upload(Some(&self.credentials), key, &upload_id)
+                .abort_multipart_upload(credentials.as_ref(), key, &upload_id)
                 .sign(SIGNED_FOR);
             let _ = self
                 .agent
@@ -521,6 +567,7 @@ impl Client {
         size: u64,
         upload_id: &str,
     ) -> Result<(), S3Error> {
+        let credentials = self.credentials()?;
         let local = |source| S3Error::Local {
             path: path.to_path_buf(),
             source,
@@ -534,7 +581,7 @@ impl Client {
             let length = part_size.min(size - offset);
             let url = self
                 .bucket
-                .upload_part(Some(&self.credentials), key, number, upload_id)
+                .upload_part(credentials.as_ref(), key, number, upload_id)
                 .sign(SIGNED_FOR);
             let response = self.send("PUT", key, false, || {
                 self.agent
@@ -567,7 +614,7 @@ impl Client {
             })?;
         }
         let complete = self.bucket.complete_multipart_upload(
-            Some(&self.credentials),
+            credentials.as_ref(),
             key,
             upload_id,
             etags.iter().map(String::as_str),
@@ -616,10 +663,11 @@ impl Client {
     /// Every object under `prefix` with its size, following continuation
     /// tokens (S3 answers at most 1,000 keys per page).
     pub(crate) fn list(&self, prefix: &str) -> Result<Vec<(String, u64)>, S3Error> {
+        let credentials = self.credentials()?;
         let mut found = Vec::new();
         let mut token: Option<String> = None;
         for _ in 0..MAX_LIST_PAGES {
-            let mut action = self.bucket.list_objects_v2(Some(&self.credentials));
+            let mut action = self.bucket.list_objects_v2(credentials.as_ref());
             action.with_prefix(prefix);
             if let Some(token) = &token {
                 action.with_continuation_token(token.as_str());
@@ -672,91 +720,64 @@ struct Page {
     next: Option<String>,
 }
 
-/// Reads the parts of a listing this cache needs. Hand-rolled rather than
-/// rusty-s3's parser, which insists on fields (`ETag`) that some compatible
-/// servers leave out.
+/// `<ListBucketResult>`, with only the fields this cache reads: some
+/// compatible servers leave out others (`ETag`), so rusty-s3's own parser,
+/// which insists on them, is not used.
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct Listing {
+    #[serde(default)]
+    contents: Vec<Listed>,
+    #[serde(default)]
+    is_truncated: bool,
+    next_continuation_token: Option<String>,
+    encoding_type: Option<String>,
+}
+
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct Listed {
+    key: String,
+    size: u64,
+}
+
+/// Reads one page of a `ListObjectsV2` answer; `None` if it is not one.
 fn parse_listing(text: &str) -> Option<Page> {
-    if !text.contains("<ListBucketResult") {
+    // The deserializer ignores the root's name; an error document must not
+    // pass for an empty listing.
+    let mut reader = quick_xml::Reader::from_str(text);
+    let root = loop {
+        match reader.read_event().ok()? {
+            quick_xml::events::Event::Start(e) | quick_xml::events::Event::Empty(e) => {
+                break e.local_name().as_ref().to_vec();
+            }
+            quick_xml::events::Event::Eof => return None,
+            _ => {}
+        }
+    };
+    if root != b"ListBucketResult" {
         return None;
     }
-    let url_encoded = tag(text, "EncodingType") == Some("url");
-    let mut objects = Vec::new();
-    let mut rest = text;
-    while let Some(start) = rest.find("<Contents>") {
-        let after = &rest[start + "<Contents>".len()..];
-        let end = after.find("</Contents>")?;
-        let item = &after[..end];
-        let mut key = xml_unescape(tag(item, "Key")?)?;
-        if url_encoded {
-            key = percent_decode(&key)?;
-        }
-        let size = tag(item, "Size")?.trim().parse().ok()?;
-        objects.push((key, size));
-        rest = &after[end..];
+    let listing: Listing = quick_xml::de::from_str(text).ok()?;
+    let url_encoded = listing.encoding_type.as_deref() == Some("url");
+    let mut objects = Vec::with_capacity(listing.contents.len());
+    for item in listing.contents {
+        let key = if url_encoded {
+            percent_encoding::percent_decode_str(&item.key)
+                .decode_utf8()
+                .ok()?
+                .into_owned()
+        } else {
+            item.key
+        };
+        objects.push((key, item.size));
     }
-    let truncated = tag(text, "IsTruncated").is_some_and(|t| t.trim() == "true");
-    let next = match tag(text, "NextContinuationToken") {
-        Some(token) if !token.is_empty() => Some(xml_unescape(token)?),
-        _ if truncated => return None,
+    let next = match listing.next_continuation_token {
+        Some(token) if !token.is_empty() => Some(token),
+        _ if listing.is_truncated => return None,
         _ => None,
     };
     Some(Page { objects, next })
-}
-
-/// The text of the first `<name>...</name>` in `text`.
-fn tag<'a>(text: &'a str, name: &str) -> Option<&'a str> {
-    let open = format!("<{name}>");
-    let close = format!("</{name}>");
-    let start = text.find(&open)? + open.len();
-    let end = start + text[start..].find(&close)?;
-    Some(&text[start..end])
-}
-
-fn xml_unescape(text: &str) -> Option<String> {
-    let mut out = String::with_capacity(text.len());
-    let mut rest = text;
-    while let Some(amp) = rest.find('&') {
-        out.push_str(&rest[..amp]);
-        let after = &rest[amp + 1..];
-        let semi = after.find(';')?;
-        let entity = &after[..semi];
-        let c = match entity {
-            "amp" => '&',
-            "lt" => '<',
-            "gt" => '>',
-            "quot" => '"',
-            "apos" => '\'',
-            _ => {
-                let code = entity
-                    .strip_prefix("#x")
-                    .map(|hex| u32::from_str_radix(hex, 16))
-                    .or_else(|| entity.strip_prefix('#').map(str::parse))?
-                    .ok()?;
-                char::from_u32(code)?
-            }
-        };
-        out.push(c);
-        rest = &after[semi + 1..];
-    }
-    out.push_str(rest);
-    Some(out)
-}
-
-fn percent_decode(text: &str) -> Option<String> {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' {
-            let hex = text.get(i + 1..i + 3)?;
-            out.push(u8::from_str_radix(hex, 16).ok()?);
-            i += 3;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8(out).ok()
 }
 
 /// The `<Code>` of an S3 error document, if the body has one.

@@ -22,6 +22,8 @@ use serde::Deserialize;
 mod cache;
 /// The keys of `[caches.<name>]` and their rendering.
 mod config;
+/// Credentials (the AWS chain, fixed or none) and the TLS roots.
+mod creds;
 /// Signed requests, sent with bounded time and streamed bodies.
 mod http;
 /// Object keys and entry paths, validated.

@@ -1,17 +1,22 @@
 //! The hidden commands `uv.lock` and `uv.install`, one runnable per space.
 
+use std::io::Write;
 use std::path::Path;
 use std::sync::Arc;
 
 use qik_core::cache::CacheWhen;
 use qik_core::diagnostic::{Code, Diagnostic};
 use qik_core::ext::{
-    Args, CacheRef, CommandDep, CommandFactory, FactoryCx, Instances, ReplayCheck, Runnable,
-    SPACE_ARG,
+    ActionCx, Args, CacheRef, CommandDep, CommandFactory, FactoryCx, Instances, LoadDep,
+    NativeAction, ReplayCheck, Runnable, SPACE_ARG, native,
 };
 
 use crate::config::UvConfig;
-use crate::venv::{UvVenv, lock_cache, plugin_name, venv_dir, venv_is_intact};
+use crate::lockfile::{LockError, Pick, member_resolution};
+use crate::venv::{
+    ProjectLayout, UvVenv, join, local_projects_path, lock_cache, plugin_name, resolution_path,
+    venv_dir, venv_is_intact,
+};
 use crate::{INSTALL, LOCK};
 
 pub(crate) static FACTORIES: [CommandFactory; 2] = [
@@ -65,11 +70,15 @@ fn space_venv<'a>(cx: &FactoryCx<'a>, args: &Args) -> Result<(String, &'a UvVenv
     }
 }
 
-/// `uv pip compile --universal` of the space's requirements into its lock file.
+/// `uv pip compile --universal` of the space's requirements into its lock
+/// file; for a uv project, its share of the workspace's `uv.lock`.
 fn lock(cx: &FactoryCx<'_>, args: &Args) -> Result<Runnable, Diagnostic> {
     let (space, venv) = space_venv(cx, args)?;
     let config: &UvConfig = cx.config()?;
     let project = cx.project;
+    if let Some(layout) = venv.layout(project, &space)? {
+        return lock_project(cx, args, &space, venv, layout.clone());
+    }
     let lock = venv.lock_path(project, &space)?;
     let constraint = venv.constraint(project, config, &space)?;
 
@@ -92,19 +101,29 @@ fn lock(cx: &FactoryCx<'_>, args: &Args) -> Result<Runnable, Diagnostic> {
     runnable.in_space_env = false;
     runnable.deps.globs.extend(reqs);
     runnable.deps.globs.extend(constraint);
-    runnable.artifacts = vec![lock];
+    runnable.artifacts = vec![lock.clone()];
     runnable.cache = CacheRef::from_name(lock_cache(project)?);
     runnable.cache_when = CacheWhen::Success;
+    // The repo cache keeps no copy of artifacts (the others restore theirs):
+    // its entry replays only while the lock file is there, so a clone of a
+    // repository that never committed it locks again.
+    if runnable.cache == CacheRef::Named("repo".to_string()) {
+        runnable.replay_check = Some(Arc::new(FileExists(lock.clone())));
+    }
     runnable.env = index_env(cx, config)?;
     add_base_deps(cx, &space, &mut runnable)?;
     Ok(runnable)
 }
 
-/// `uv venv` for the space, then `uv pip sync` of its lock file.
+/// `uv venv` for the space, then `uv pip sync` of its lock file; for a uv
+/// project, `uv sync --frozen`.
 fn install(cx: &FactoryCx<'_>, args: &Args) -> Result<Runnable, Diagnostic> {
     let (space, venv) = space_venv(cx, args)?;
     let config: &UvConfig = cx.config()?;
     let project = cx.project;
+    if let Some(layout) = venv.layout(project, &space)? {
+        return install_project(cx, args, &space, venv, layout.clone());
+    }
     let lock = venv.lock_path(project, &space)?;
     let python = venv.python(project, config)?;
     let dir = venv_dir(&space);
@@ -158,6 +177,242 @@ fn install(cx: &FactoryCx<'_>, args: &Args) -> Result<Runnable, Diagnostic> {
     runnable.env = index_env(cx, config)?;
     add_base_deps(cx, &space, &mut runnable)?;
     Ok(runnable)
+}
+
+/// A uv project's `uv.lock`: a native runnable that writes the project's
+/// share of the workspace lock, the input its install and commands hash
+/// instead of the whole lock.
+fn lock_project(
+    cx: &FactoryCx<'_>,
+    args: &Args,
+    space: &str,
+    venv: &UvVenv,
+    layout: ProjectLayout,
+) -> Result<Runnable, Diagnostic> {
+    let project = cx.project;
+    let resolution = resolution_path(project, space);
+    let local_projects = local_projects_path(project, space);
+    let mut runnable = cx.runnable(space, args);
+    runnable.exec = format!(
+        "qik.uv: the resolution of {} in {}",
+        layout.member,
+        layout.lock_file()
+    );
+    runnable.in_space_env = false;
+    runnable.deps.globs.insert(layout.lock_file());
+    runnable.deps.consts.extend([
+        format!("uv-project={}", layout.member),
+        format!("uv-groups={}", pick_text(&venv.groups())),
+        format!("uv-extras={}", pick_text(&venv.extras())),
+    ]);
+    runnable.artifacts = vec![resolution.clone(), local_projects.clone()];
+    runnable.cache = CacheRef::Named("local".to_string());
+    runnable.cache_when = CacheWhen::Success;
+    runnable.native = native(ResolveProject {
+        layout,
+        groups: venv.groups(),
+        extras: venv.extras(),
+        resolution,
+        local_projects,
+    });
+    add_base_deps(cx, space, &mut runnable)?;
+    Ok(runnable)
+}
+
+fn pick_text(pick: &Pick) -> String {
+    match pick {
+        Pick::All => "*".to_string(),
+        Pick::Only(names) => names.join(","),
+    }
+}
+
+/// Writes a uv project's share of its workspace's `uv.lock`.
+#[derive(Debug)]
+struct ResolveProject {
+    layout: ProjectLayout,
+    groups: Pick,
+    extras: Pick,
+    resolution: String,
+    local_projects: String,
+}
+
+impl NativeAction for ResolveProject {
+    fn run(&self, cx: &mut ActionCx<'_>) -> Result<i32, Diagnostic> {
+        let root = cx.project.root();
+        let lock_file = self.layout.lock_file();
+        let text = match std::fs::read_to_string(root.join(&lock_file)) {
+            Ok(text) => text,
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
+                return Err(Diagnostic::error(
+                    Code::General,
+                    format!(
+                        "the uv project `{}` has no uv.lock (looked in {} and the directories above it)",
+                        self.layout.member, self.layout.member
+                    ),
+                )
+                .with_hint(format!(
+                    "qik installs uv projects from their lock and never locks them itself: run `uv lock` in {} and commit uv.lock",
+                    self.layout.workspace
+                )));
+            }
+            Err(err) => {
+                return Err(Diagnostic::error(
+                    Code::General,
+                    format!("cannot read {lock_file}: {err}"),
+                ));
+            }
+        };
+        let resolution = member_resolution(
+            &text,
+            &self.layout.member_in_workspace,
+            &self.groups,
+            &self.extras,
+        )
+        .map_err(|err| {
+            let hint = match err {
+                LockError::Malformed(_) => "restore it from git, or run `uv lock` to write it again",
+                LockError::NoMember(_) => {
+                    "check the venv's `project`; if it is a new workspace member, run `uv lock` and commit uv.lock"
+                }
+                LockError::Unknown { .. } => {
+                    "check the venv's `groups`/`extras` against the project's pyproject.toml; if you just added it, run `uv lock`"
+                }
+            };
+            Diagnostic::error(Code::General, format!("{lock_file}: {err}")).with_hint(hint)
+        })?;
+        let pyprojects: Vec<String> = resolution
+            .local_projects
+            .iter()
+            .map(|dir| join(&join(&self.layout.workspace, dir), "pyproject.toml"))
+            .collect();
+        let deps = serde_json::json!({ "globs": pyprojects }).to_string();
+        for (path, body) in [
+            (&self.resolution, resolution.text.as_bytes()),
+            (&self.local_projects, deps.as_bytes()),
+        ] {
+            write_file(&root.join(path), body).map_err(|err| {
+                Diagnostic::error(Code::General, format!("cannot write {path}: {err}"))
+            })?;
+        }
+        cx.line(format!(
+            "{}: {} packages from {lock_file}",
+            self.layout.member, resolution.packages
+        ));
+        Ok(0)
+    }
+}
+
+/// Writes a file in one rename, so a reader never sees half of it.
+fn write_file(path: &Path, body: &[u8]) -> std::io::Result<()> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir)?;
+    let mut file = tempfile::NamedTempFile::new_in(dir)?;
+    file.write_all(body)?;
+    file.persist(path).map_err(|err| err.error)?;
+    Ok(())
+}
+
+/// A uv project's `uv.install`: `uv lock --check`, so a stale lock fails
+/// with the command that fixes it, then `uv sync --frozen` of the project
+/// (installed editable, as uv does), its groups and extras into the space's
+/// venv.
+fn install_project(
+    cx: &FactoryCx<'_>,
+    args: &Args,
+    space: &str,
+    venv: &UvVenv,
+    layout: ProjectLayout,
+) -> Result<Runnable, Diagnostic> {
+    let config: &UvConfig = cx.config()?;
+    let project = cx.project;
+    let python = venv.python(project, config)?;
+    let dir = venv_dir(space);
+    let resolution = resolution_path(project, space);
+    let member = sh_quote(&layout.member);
+    let python_arg = python
+        .as_ref()
+        .map(|python| format!(" --python {}", sh_quote(python)))
+        .unwrap_or_default();
+
+    let check = format!(
+        "uv lock --check --quiet --project {member}{python_arg} || {{ echo {} >&2; exit 1; }}",
+        sh_quote(&format!(
+            "qik.uv: {} is out of date for the uv project {}; qik never re-locks it: run `uv lock` and commit {}",
+            layout.lock_file(),
+            layout.member,
+            layout.lock_file(),
+        ))
+    );
+    let mut sync =
+        format!("uv sync --frozen --quiet --project {member}{python_arg} --no-default-groups");
+    match venv.groups() {
+        Pick::All => sync.push_str(" --all-groups"),
+        Pick::Only(groups) => {
+            for group in groups {
+                sync.push_str(" --group ");
+                sync.push_str(&sh_quote(&group));
+            }
+        }
+    }
+    match venv.extras() {
+        Pick::All => sync.push_str(" --all-extras"),
+        Pick::Only(extras) => {
+            for extra in extras {
+                sync.push_str(" --extra ");
+                sync.push_str(&sh_quote(&extra));
+            }
+        }
+    }
+    // `$PWD` (the project root) rather than an absolute path in the text:
+    // the definition, so the cache key, stays the same in every clone.
+    let exec = format!(
+        "{REQUIRE_UV}; {check}; UV_PROJECT_ENVIRONMENT=\"$PWD\"/{venv} {sync} && cp {resolution} {installed}",
+        venv = sh_quote(&dir),
+        resolution = sh_quote(&resolution),
+        installed = sh_quote(&format!("{dir}/{INSTALLED_LOCK}")),
+    );
+
+    let mut runnable = cx.runnable(space, args);
+    runnable.exec = exec;
+    runnable.in_space_env = false;
+    runnable.deps.globs.insert(layout.pyproject());
+    runnable.deps.globs.insert(layout.workspace_pyproject());
+    // Every local project the resolution holds: a changed pyproject.toml
+    // there makes the lock stale, which the check reports.
+    runnable.deps.loads.insert(LoadDep {
+        path: local_projects_path(project, space),
+        default: vec![layout.pyproject()],
+    });
+    runnable
+        .deps
+        .consts
+        .insert(format!("python={}", python.as_deref().unwrap_or("")));
+    runnable.deps.commands.push(CommandDep {
+        name: format!("{}.{LOCK}", plugin_name(project)),
+        args: args.clone(),
+        strict: true,
+        isolated: None,
+        origin: None,
+    });
+    runnable.cache = CacheRef::Named("local".to_string());
+    runnable.cache_when = CacheWhen::Success;
+    runnable.replay_check = Some(Arc::new(VenvMatchesLock {
+        space: space.to_string(),
+        lock: resolution,
+    }));
+    runnable.env = index_env(cx, config)?;
+    add_base_deps(cx, space, &mut runnable)?;
+    Ok(runnable)
+}
+
+/// A cached lock holds while its file is there.
+#[derive(Debug)]
+struct FileExists(String);
+
+impl ReplayCheck for FileExists {
+    fn holds(&self, root: &Path) -> bool {
+        root.join(&self.0).is_file()
+    }
 }
 
 /// The copy of the lock file a venv was last synced to.

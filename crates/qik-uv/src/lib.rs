@@ -10,6 +10,7 @@
 
 mod commands;
 mod config;
+mod lockfile;
 mod venv;
 
 use linkme::distributed_slice;

@@ -2,9 +2,10 @@
 //! commands see it.
 
 use std::any::Any;
+use std::collections::BTreeMap;
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use linkme::distributed_slice;
 use qik_core::diagnostic::{Code, Diagnostic};
@@ -19,15 +20,39 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use crate::config::{Constraint, UvConfig};
-use crate::{ID, INSTALL};
+use crate::lockfile::{Pick, member_resolution, requirements_versions};
+use crate::{ID, INSTALL, LOCK};
 
-/// A virtualenv that uv locks and installs (`uv.lock`, `uv.install`).
+/// A virtualenv that uv locks and installs (`uv.lock`, `uv.install`): from
+/// requirement files (`reqs`), or from a uv project or workspace member and
+/// its `uv.lock` (`project`).
 #[derive(Debug, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+#[schemars(extend("oneOf" = [{"required": ["reqs"]}, {"required": ["project"]}]))]
 pub struct UvVenv {
     /// Requirement files, compiled into the lock.
+    #[serde(default)]
     reqs: OneOrMany,
-    /// The lock file (default under `.qik/artifacts/uv.lock/`).
+    /// A uv project or workspace member: its directory (holding its
+    /// `pyproject.toml`), relative to the project root. It is installed
+    /// (editable) with its dependencies from the `uv.lock` of its workspace
+    /// by `uv sync --frozen`.
+    project: Option<String>,
+    /// Dependency groups of `project` to install. Only these: uv's default
+    /// groups are not implied.
+    #[serde(default)]
+    groups: Vec<String>,
+    /// Install every dependency group of `project`.
+    #[serde(default)]
+    all_groups: bool,
+    /// Extras (optional dependencies) of `project` to install.
+    #[serde(default)]
+    extras: Vec<String>,
+    /// Install every extra of `project`.
+    #[serde(default)]
+    all_extras: bool,
+    /// The lock file of requirement files (default under
+    /// `.qik/artifacts/uv.lock/`).
     lock: Option<String>,
     /// Python version for `uv venv --python` (default: `[plugins.uv]`'s).
     #[schemars(with = "Option<String>")]
@@ -37,17 +62,152 @@ pub struct UvVenv {
     constraint: Option<Constraint>,
     #[serde(skip)]
     file: Option<Arc<SourceFile>>,
+    /// Where the project and its lock are, found on first use.
+    #[serde(skip)]
+    #[schemars(skip)]
+    layout: OnceLock<Result<ProjectLayout, Diagnostic>>,
+}
+
+/// A project-backed venv's files, relative to the project root.
+#[derive(Clone, Debug)]
+pub(crate) struct ProjectLayout {
+    /// The project's directory (`.` for the root).
+    pub(crate) member: String,
+    /// The directory of the `uv.lock` it is installed from: the nearest one
+    /// at or above the project, within the qik project (the project's own
+    /// while there is none yet).
+    pub(crate) workspace: String,
+    /// The project's directory relative to `workspace`, as uv.lock names it.
+    pub(crate) member_in_workspace: String,
+}
+
+impl ProjectLayout {
+    pub(crate) fn lock_file(&self) -> String {
+        join(&self.workspace, "uv.lock")
+    }
+
+    pub(crate) fn pyproject(&self) -> String {
+        join(&self.member, "pyproject.toml")
+    }
+
+    /// The workspace root's `pyproject.toml` (its members and sources).
+    pub(crate) fn workspace_pyproject(&self) -> String {
+        join(&self.workspace, "pyproject.toml")
+    }
+
+    fn find(root: &Path, member: String) -> ProjectLayout {
+        let mut dir = member.as_str();
+        let workspace = loop {
+            if root.join(dir).join("uv.lock").is_file() {
+                break dir.to_string();
+            }
+            match dir.rsplit_once('/') {
+                Some((parent, _)) => dir = parent,
+                None if dir != "." => dir = ".",
+                None => break member.clone(),
+            }
+        };
+        let member_in_workspace = if workspace == "." {
+            member.clone()
+        } else if workspace == member {
+            ".".to_string()
+        } else {
+            member[workspace.len() + 1..].to_string()
+        };
+        ProjectLayout {
+            member,
+            workspace,
+            member_in_workspace,
+        }
+    }
+}
+
+/// `dir/file`, where `.` is the root.
+pub(crate) fn join(dir: &str, file: &str) -> String {
+    if dir == "." {
+        file.to_string()
+    } else {
+        format!("{dir}/{file}")
+    }
+}
+
+/// A relative directory without `.` parts or a trailing slash (`.` for the
+/// root), or `None` when it leaves the project.
+fn normalize_dir(dir: &str) -> Option<String> {
+    if dir.starts_with('/') {
+        return None;
+    }
+    let mut parts = Vec::new();
+    for part in dir.split('/') {
+        match part {
+            "" | "." => {}
+            ".." => return None,
+            part => parts.push(part),
+        }
+    }
+    Some(if parts.is_empty() {
+        ".".to_string()
+    } else {
+        parts.join("/")
+    })
 }
 
 impl UvVenv {
     fn from_reqs(reqs: Vec<String>) -> UvVenv {
         UvVenv {
             reqs: OneOrMany(reqs),
+            project: None,
+            groups: Vec::new(),
+            all_groups: false,
+            extras: Vec::new(),
+            all_extras: false,
             lock: None,
             python: None,
             constraint: None,
             file: None,
+            layout: OnceLock::new(),
         }
+    }
+
+    /// Where the project of a project-backed venv is; `None` for requirement
+    /// files.
+    pub(crate) fn layout(
+        &self,
+        project: &dyn ProjectView,
+        space: &str,
+    ) -> Result<Option<&ProjectLayout>, Diagnostic> {
+        let Some(member) = &self.project else {
+            return Ok(None);
+        };
+        self.layout
+            .get_or_init(|| {
+                let rendered = VenvCx { project, space }.render(member)?;
+                let member = normalize_dir(&rendered).ok_or_else(|| {
+                    Diagnostic::error(
+                        Code::ConfigParse,
+                        format!(
+                            "the uv project `{rendered}` of space `{space}` is outside the project"
+                        ),
+                    )
+                    .with_hint(
+                        "write the project's directory relative to the directory of qik.toml",
+                    )
+                })?;
+                Ok(ProjectLayout::find(project.root(), member))
+            })
+            .as_ref()
+            .map(Some)
+            .map_err(Clone::clone)
+    }
+
+    /// The groups to install.
+    pub(crate) fn groups(&self) -> Pick {
+        pick(self.all_groups, &self.groups)
+    }
+
+    /// The extras to install.
+    pub(crate) fn extras(&self) -> Pick {
+        pick(self.all_extras, &self.extras)
     }
 
     /// The uv venv that `space` uses, with the space that defines it.
@@ -178,6 +338,14 @@ impl UvVenv {
     }
 }
 
+fn pick(all: bool, names: &[String]) -> Pick {
+    if all {
+        Pick::All
+    } else {
+        Pick::Only(names.to_vec())
+    }
+}
+
 /// The cache of lock files: `[plugins.uv] cache`, else `[defaults] cache`,
 /// else `repo`.
 pub(crate) fn lock_cache(project: &dyn ProjectView) -> Result<String, Diagnostic> {
@@ -214,14 +382,32 @@ pub(crate) fn plugin_name(project: &dyn ProjectView) -> &str {
     project.plugin_name(ID).unwrap_or("uv")
 }
 
-fn install_dep(cx: &VenvCx<'_>) -> CommandDep {
+fn plugin_dep(cx: &VenvCx<'_>, command: &str) -> CommandDep {
     CommandDep {
-        name: format!("{}.{INSTALL}", plugin_name(cx.project)),
+        name: format!("{}.{command}", plugin_name(cx.project)),
         args: Args::from([(SPACE_ARG.to_string(), cx.space.to_string())]),
         strict: true,
         isolated: None,
         origin: None,
     }
+}
+
+/// Where `uv.lock` of a project-backed space writes the project's share of
+/// the workspace lock (see [`crate::lockfile`]), relative to the root.
+pub(crate) fn resolution_path(project: &dyn ProjectView, space: &str) -> String {
+    format!(
+        "._qik/artifacts/{}.lock/{space}-resolution.toml",
+        plugin_name(project)
+    )
+}
+
+/// The deps file (read by a `load` dep) listing the `pyproject.toml` of every
+/// local project in a space's resolution.
+pub(crate) fn local_projects_path(project: &dyn ProjectView, space: &str) -> String {
+    format!(
+        "._qik/artifacts/{}.lock/{space}-projects.json",
+        plugin_name(project)
+    )
 }
 
 impl VenvSpec for UvVenv {
@@ -244,18 +430,28 @@ impl VenvSpec for UvVenv {
 
     fn lock(&self, cx: &VenvCx<'_>) -> Option<String> {
         // An unrenderable cache name is reported when the lock runnable is built.
-        self.lock_path(cx.project, cx.space).ok()
+        match self.layout(cx.project, cx.space) {
+            Ok(Some(layout)) => Some(layout.lock_file()),
+            Ok(None) => self.lock_path(cx.project, cx.space).ok(),
+            Err(_) => None,
+        }
     }
 
     fn inputs(&self, cx: &VenvCx<'_>) -> Result<Vec<String>, Diagnostic> {
+        // A project's share of uv.lock reaches its commands as an artifact
+        // of `uv.lock`, their upstream; the whole lock is not theirs.
+        if let Some(layout) = self.layout(cx.project, cx.space)? {
+            return Ok(vec![layout.pyproject()]);
+        }
+        // The lock file is an artifact of `uv.lock`, an upstream of the
+        // commands: hashed by content whether or not git tracks it yet.
         let mut inputs = self.rendered_reqs(cx.project, cx.space)?;
-        inputs.push(self.lock_path(cx.project, cx.space)?);
         inputs.extend(self.constraint(cx.project, plugin_config(cx.project)?, cx.space)?);
         Ok(inputs)
     }
 
     fn runnable_deps(&self, cx: &VenvCx<'_>) -> Vec<CommandDep> {
-        vec![install_dep(cx)]
+        vec![plugin_dep(cx, INSTALL), plugin_dep(cx, LOCK)]
     }
 
     fn site_packages(&self, cx: &VenvCx<'_>) -> Option<Vec<PathBuf>> {
@@ -264,9 +460,51 @@ impl VenvSpec for UvVenv {
         ))
     }
 
-    fn install_command(&self, cx: &VenvCx<'_>) -> Option<CommandDep> {
-        Some(install_dep(cx))
+    fn locked_versions(
+        &self,
+        cx: &VenvCx<'_>,
+    ) -> Result<Option<BTreeMap<String, String>>, Diagnostic> {
+        let root = cx.project.root();
+        let (path, layout) = match self.layout(cx.project, cx.space)? {
+            Some(layout) => (layout.lock_file(), Some(layout)),
+            None => (self.lock_path(cx.project, cx.space)?, None),
+        };
+        let text = match std::fs::read_to_string(root.join(&path)) {
+            Ok(text) => text,
+            // Not locked yet: its `uv.lock` runnable says so.
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(err) => {
+                return Err(Diagnostic::error(
+                    Code::General,
+                    format!("cannot read {path}: {err}"),
+                ));
+            }
+        };
+        let Some(layout) = layout else {
+            return Ok(Some(requirements_versions(&text)));
+        };
+        member_resolution(
+            &text,
+            &layout.member_in_workspace,
+            &self.groups(),
+            &self.extras(),
+        )
+        .map(|resolution| Some(resolution.versions))
+        .map_err(|err| {
+            Diagnostic::error(Code::General, format!("{path}: {err}"))
+                .with_hint("run `uv lock`, then qik again")
+        })
     }
+
+    fn install_command(&self, cx: &VenvCx<'_>) -> Option<CommandDep> {
+        Some(plugin_dep(cx, INSTALL))
+    }
+}
+
+/// An error at `key` of a venv table.
+fn key_error(node: &Node<'_>, key: &str, message: &str, hint: &str) -> Diagnostic {
+    let at = node.get(key).unwrap_or(*node);
+    at.error(Code::ConfigParse, message, "here").with_hint(hint)
 }
 
 fn parse(node: Node<'_>) -> Result<Box<dyn VenvSpec>, Diagnostic> {
@@ -274,14 +512,71 @@ fn parse(node: Node<'_>) -> Result<Box<dyn VenvSpec>, Diagnostic> {
         file: Some(Arc::clone(node.file())),
         ..node.deserialize_without::<UvVenv>("type")?
     };
-    if venv.reqs.0.is_empty() {
-        return Err(node
-            .error(
-                Code::ConfigParse,
-                "a uv venv needs requirement files",
-                "no `reqs`",
-            )
-            .with_hint("write reqs = \"requirements.txt\" (or a list of files)"));
+    match (&venv.project, venv.reqs.0.is_empty()) {
+        (None, true) => {
+            return Err(node
+                .error(
+                    Code::ConfigParse,
+                    "a uv venv needs requirement files or a uv project",
+                    "no `reqs` and no `project`",
+                )
+                .with_hint(
+                    "write reqs = \"requirements.txt\" (or a list of files), or project = \"path/to/project\" for a uv project or workspace member",
+                ));
+        }
+        (Some(_), false) => {
+            return Err(key_error(
+                &node,
+                "project",
+                "a uv venv has requirement files or a uv project, not both",
+                "remove `reqs`: a project's dependencies are in its pyproject.toml and uv.lock",
+            ));
+        }
+        (Some(_), true) => {
+            for key in ["lock", "constraint"] {
+                if node.get(key).is_some() {
+                    return Err(key_error(
+                        &node,
+                        key,
+                        &format!("`{key}` applies to requirement files, not to a uv project"),
+                        "a project is installed from the uv.lock of its workspace; remove this key",
+                    ));
+                }
+            }
+        }
+        (None, false) => {
+            for key in ["groups", "all-groups", "extras", "all-extras"] {
+                if node.get(key).is_some() {
+                    return Err(key_error(
+                        &node,
+                        key,
+                        &format!("`{key}` applies to a uv project, not to requirement files"),
+                        "set `project` to the project's directory instead of `reqs`, or remove this key",
+                    ));
+                }
+            }
+        }
+    }
+    for (all, list) in [("all-groups", &venv.groups), ("all-extras", &venv.extras)] {
+        let all_set = node.get(all).and_then(|n| n.as_bool()) == Some(true);
+        if all_set && !list.is_empty() {
+            return Err(key_error(
+                &node,
+                all,
+                &format!("`{all}` and a list of names exclude each other"),
+                "keep one of them",
+            ));
+        }
+    }
+    if let Some(project) = &venv.project {
+        if !project.contains('{') && normalize_dir(project).is_none() {
+            return Err(key_error(
+                &node,
+                "project",
+                "a uv project must be a directory inside the qik project",
+                "write its path relative to the directory of qik.toml, without `..`",
+            ));
+        }
     }
     Ok(Box::new(venv))
 }

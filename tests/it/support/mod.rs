@@ -339,6 +339,9 @@ pub(crate) fn run_bin(bin: &Path, cwd: &Path, args: &[&str], env: &[(&str, &str)
 }
 
 /// A binary with a clean environment: PATH, HOME, `NO_COLOR=1`, and `env`.
+/// The AWS credential chain finds nothing unless a test gives it something:
+/// no shared config files of the machine's user, and no instance metadata
+/// (whose address is not on loopback).
 fn qik_command(bin: &Path, cwd: &Path, args: &[&str], env: &[(&str, &str)]) -> Command {
     let mut command = Command::new(bin);
     command
@@ -347,7 +350,13 @@ fn qik_command(bin: &Path, cwd: &Path, args: &[&str], env: &[(&str, &str)]) -> C
         .env_clear()
         .env("PATH", std::env::var_os("PATH").unwrap_or_default())
         .env("HOME", std::env::var_os("HOME").unwrap_or_default())
-        .env("NO_COLOR", "1");
+        .env("NO_COLOR", "1")
+        .env("AWS_CONFIG_FILE", "/nonexistent/qik-tests/aws-config")
+        .env(
+            "AWS_SHARED_CREDENTIALS_FILE",
+            "/nonexistent/qik-tests/aws-credentials",
+        )
+        .env("AWS_EC2_METADATA_DISABLED", "true");
     for (key, value) in env {
         command.env(key, value);
     }

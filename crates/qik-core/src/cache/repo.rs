@@ -24,10 +24,16 @@ pub enum RepoError {
     Git { args: String, stderr: String },
 }
 
-/// `git add -N` the files of freshly written entries, once per run.
-pub fn register(root: &Path, entry_dirs: &[PathBuf]) -> Result<(), RepoError> {
+/// `git add -N` the files of freshly written entries, and `artifacts` (files
+/// that runnables of the repo cache wrote under `.qik/`, which the entries
+/// do not copy), once per run.
+pub fn register(
+    root: &Path,
+    entry_dirs: &[PathBuf],
+    artifacts: &[PathBuf],
+) -> Result<(), RepoError> {
     ensure_attributes(root)?;
-    let mut files = Vec::new();
+    let mut files = artifacts.to_vec();
     for dir in entry_dirs {
         let entries = std::fs::read_dir(dir).map_err(|source| RepoError::List {
             dir: dir.clone(),

@@ -13,6 +13,7 @@ use std::path::{Component, Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use crate::fsutil::joined;
 use crate::hashing::inputs::Inputs;
 
 pub(crate) const MANIFEST: &str = "manifest.json";
@@ -223,43 +224,75 @@ pub struct Store {
 
 /// A file-name-safe, collision-free name for a runnable or command.
 pub fn slug(name: &str) -> String {
+    // A replay names its command's and its runnable's directories more than
+    // once, and a command's once per runnable: the digest is worth keeping.
+    thread_local! {
+        static KNOWN: std::cell::RefCell<rustc_hash::FxHashMap<String, String>> =
+            Default::default();
+    }
+    KNOWN.with_borrow_mut(|known| {
+        if let Some(slug) = known.get(name) {
+            return slug.clone();
+        }
+        if known.len() >= 4096 {
+            known.clear();
+        }
+        let slug = compute_slug(name);
+        known.insert(name.to_string(), slug.clone());
+        slug
+    })
+}
+
+fn compute_slug(name: &str) -> String {
     const DIGITS: &[u8; 16] = b"0123456789abcdef";
     // Built by hand: a replay computes a few of these, and `format!` with a
     // full hex digest cost more than the lookup itself.
-    let mut slug = String::with_capacity(name.len().min(80) + 9);
+    let mut slug = Vec::with_capacity(name.len().min(80) + 9);
     slug.extend(
         name.chars()
             .map(|c| {
                 if c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_') {
-                    c
+                    c as u8
                 } else {
-                    '_'
+                    b'_'
                 }
             })
             .take(80),
     );
-    slug.push('-');
+    slug.push(b'-');
     for byte in &blake3::hash(name.as_bytes()).as_bytes()[..4] {
-        slug.push(char::from(DIGITS[usize::from(byte >> 4)]));
-        slug.push(char::from(DIGITS[usize::from(byte & 0xf)]));
+        slug.extend_from_slice(&[
+            DIGITS[usize::from(byte >> 4)],
+            DIGITS[usize::from(byte & 0xf)],
+        ]);
     }
-    slug
+    String::from_utf8(slug).expect("slugs are ASCII")
 }
 
 impl Store {
     fn runnable_dir(&self, command: &str, runnable: &str) -> PathBuf {
-        self.dir.join(slug(command)).join(slug(runnable))
+        joined(
+            &self.dir,
+            &[slug(command).as_bytes(), slug(runnable).as_bytes()],
+        )
     }
 
     /// The directory an entry lives in (where a remote cache places a download).
     pub fn entry_dir(&self, command: &str, runnable: &str, hash: &str) -> PathBuf {
-        self.runnable_dir(command, runnable).join(hash)
+        joined(
+            &self.dir,
+            &[
+                slug(command).as_bytes(),
+                slug(runnable).as_bytes(),
+                hash.as_bytes(),
+            ],
+        )
     }
 
     /// Looks an entry up; a torn or inconsistent entry is `Corrupt`.
     pub fn get(&self, command: &str, runnable: &str, hash: &str) -> Lookup {
-        let dir = self.runnable_dir(command, runnable).join(hash);
-        let manifest_path = dir.join(MANIFEST);
+        let dir = self.entry_dir(command, runnable, hash);
+        let manifest_path = joined(&dir, &[MANIFEST.as_bytes()]);
         let bytes = match read_small(&manifest_path) {
             Ok(bytes) => bytes,
             Err(err) if err.kind() == io::ErrorKind::NotFound => return Lookup::Miss,

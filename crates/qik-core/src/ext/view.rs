@@ -181,6 +181,17 @@ pub trait VenvSpec: Any + Send + Sync + fmt::Debug {
         let _ = cx;
         None
     }
+    /// The versions the venv's lock pins, by normalised distribution name,
+    /// read without starting Python. `pydist` deps use them for a
+    /// distribution the venv does not have (not installed yet, say), so a
+    /// hash is the same before and after the install. `None`: no lock.
+    fn locked_versions(
+        &self,
+        cx: &VenvCx<'_>,
+    ) -> Result<Option<BTreeMap<String, String>>, crate::diagnostic::Diagnostic> {
+        let _ = cx;
+        Ok(None)
+    }
     /// The command that installs this venv for `qikx --install`, if any.
     fn install_command(&self, cx: &VenvCx<'_>) -> Option<CommandDep> {
         let _ = cx;

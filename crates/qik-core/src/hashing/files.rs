@@ -279,7 +279,7 @@ impl TrackedFiles {
     fn compute_digest(&self, file: usize) -> Result<Option<FileDigest>, Diagnostic> {
         let (path, entry) = &self.entries[file];
         let relative = String::from_utf8_lossy(&path[self.prefix.len()..]).into_owned();
-        let absolute = self.repo.work_tree().join(bytes_to_path(path));
+        let absolute = crate::fsutil::joined(self.repo.work_tree(), &[path]);
         let meta = match fs::symlink_metadata(&absolute) {
             Ok(meta) => meta,
             Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(None),
@@ -295,7 +295,7 @@ impl TrackedFiles {
             return Ok(None);
         }
         let id = if git::stat_matches(entry, &meta) {
-            entry.id.to_string()
+            entry.id.to_hex()
         } else if let Some(id) = self
             .stat_cache
             .lock()

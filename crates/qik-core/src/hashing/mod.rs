@@ -163,7 +163,16 @@ pub struct Hasher<'a> {
     /// Distributions installed per space, read on first use: a uv venv is
     /// only there once its install runnable finished.
     installed: Mutex<HashMap<String, Arc<Result<Installed, Diagnostic>>>>,
+    /// What each space's lock pins, read only when a distribution is not
+    /// installed.
+    locked: Mutex<HashMap<String, Arc<LockedVersions>>>,
+    /// Upstream artifacts named by their path, digested once per run: the
+    /// runnable that writes one has finished before anything hashes it,
+    /// and the many runnables of a space share their venv's lock.
+    artifacts: Mutex<HashMap<String, Option<FileDigest>>>,
 }
+
+type LockedVersions = Result<Option<BTreeMap<String, String>>, Diagnostic>;
 
 impl<'a> Hasher<'a> {
     pub fn new(project: &'a Project, files: &'a TrackedFiles) -> Hasher<'a> {
@@ -171,6 +180,8 @@ impl<'a> Hasher<'a> {
             project,
             files,
             installed: Mutex::new(HashMap::new()),
+            locked: Mutex::new(HashMap::new()),
+            artifacts: Mutex::new(HashMap::new()),
         }
     }
 
@@ -187,11 +198,30 @@ impl<'a> Hasher<'a> {
         upstream_artifacts: &[String],
     ) -> Result<Hashed<'a>, Diagnostic> {
         let loaded = loaded_globs(self.project, runnable)?;
+        // An upstream artifact named by its path is an output: its content
+        // counts, whether or not git tracks it (a pygraph lock re-runs when
+        // the graph it reads changes, an install when its lock file does;
+        // a lock the repo cache adds to git hashes as it did before).
+        let (literal, patterns): (Vec<&str>, Vec<&str>) = upstream_artifacts
+            .iter()
+            .map(String::as_str)
+            .partition(|artifact| is_literal_path(artifact));
+        let mut untracked = Vec::new();
+        for artifact in &literal {
+            if let Some(digest) = self.artifact_digest(artifact)? {
+                untracked.push(digest);
+            }
+        }
+        untracked.sort_unstable_by(|a, b| a.path.cmp(&b.path));
+        untracked.dedup_by(|a, b| a.path == b.path);
         // Mostly sorted runs already (a deps file can hold hundreds): a
         // vector sorted once, not a tree built insert by insert.
         let mut globs: Vec<&str> = runnable.deps.globs.iter().map(String::as_str).collect();
-        globs.extend(upstream_artifacts.iter().map(String::as_str));
+        globs.extend(patterns);
         globs.extend(loaded.globs.iter().map(String::as_str));
+        if !literal.is_empty() {
+            globs.retain(|glob| !literal.contains(glob));
+        }
         globs.sort_unstable();
         globs.dedup();
         let mut pydists: BTreeSet<&str> =
@@ -199,20 +229,6 @@ impl<'a> Hasher<'a> {
         pydists.extend(loaded.pydists.iter().map(String::as_str));
 
         let globs: Vec<String> = globs.into_iter().map(str::to_string).collect();
-        // An upstream artifact named by its path is an output, usually not
-        // tracked by git: its content counts all the same (a pygraph lock
-        // re-runs when the graph it reads changes, an install when its lock
-        // file does).
-        let mut untracked = Vec::new();
-        for artifact in upstream_artifacts {
-            if is_literal_path(artifact) && !self.files.is_tracked(artifact) {
-                if let Some(digest) = self.files.untracked_digest(artifact)? {
-                    untracked.push(digest);
-                }
-            }
-        }
-        untracked.sort_unstable_by(|a, b| a.path.cmp(&b.path));
-        untracked.dedup_by(|a, b| a.path == b.path);
         let mut versions = BTreeMap::new();
         for name in pydists {
             if let Some(version) = self.pydist_version(&runnable.space, name)? {
@@ -241,16 +257,49 @@ impl<'a> Hasher<'a> {
         read
     }
 
-    /// A distribution's version: installed, else `[pydist] versions`, else
-    /// nothing when `ignore-missing`, else an error.
+    fn artifact_digest(&self, path: &str) -> Result<Option<FileDigest>, Diagnostic> {
+        if let Some(known) = self.artifacts.lock().expect("not poisoned").get(path) {
+            return Ok(known.clone());
+        }
+        let digest = self.files.untracked_digest(path)?;
+        self.artifacts
+            .lock()
+            .expect("not poisoned")
+            .insert(path.to_string(), digest.clone());
+        Ok(digest)
+    }
+
+    fn locked(&self, space: &str) -> Arc<LockedVersions> {
+        let mut known = self.locked.lock().expect("not poisoned");
+        if let Some(found) = known.get(space) {
+            return Arc::clone(found);
+        }
+        let read = Arc::new(self.project.locked_versions(space));
+        known.insert(space.to_string(), Arc::clone(&read));
+        read
+    }
+
+    /// A distribution's version: installed, else pinned by the venv's lock,
+    /// else `[pydist] versions`, else nothing when `ignore-missing`, else an
+    /// error.
     fn pydist_version(&self, space: &str, name: &str) -> Result<Option<String>, Diagnostic> {
         let installed = self.installed(space);
         let installed = installed.as_ref().as_ref().map_err(Clone::clone)?;
         if let Some(version) = installed.version(name) {
             return Ok(Some(version.to_string()));
         }
-        let pydist = &self.project.config.pydist;
         let wanted = normalize_pydist(name);
+        let locked = self.locked(space);
+        if let Some(version) = locked
+            .as_ref()
+            .as_ref()
+            .map_err(Clone::clone)?
+            .as_ref()
+            .and_then(|versions| versions.get(&wanted))
+        {
+            return Ok(Some(version.clone()));
+        }
+        let pydist = &self.project.config.pydist;
         if let Some((_, version)) = pydist
             .versions
             .iter()
@@ -310,7 +359,8 @@ pub struct Hashed<'a> {
     /// of files of an import closure per runnable would cost more than
     /// everything else a cached run does.
     selections: Vec<SelectionDigest>,
-    /// Upstream artifacts git does not track, sorted by path.
+    /// Upstream artifacts named by their path, hashed by content whether
+    /// or not git tracks them, sorted by path.
     untracked: Vec<FileDigest>,
     consts: BTreeSet<String>,
     pydists: BTreeMap<String, String>,

@@ -2,6 +2,8 @@
 //! test: lock and install once, re-lock and re-install exactly when inputs
 //! change, commands run inside the venv, and the failures a user can hit.
 
+mod project;
+
 use std::path::Path;
 
 use crate::support::tools::{build_wheel, uv_env};
@@ -115,6 +117,49 @@ fn locks_installs_and_runs_inside_the_venv_then_replays() {
     let replay = uv.qik(&["-n", "1"]);
     assert_ok(&replay);
     assert_has(&replay.stdout, "tinypkg 1.0");
+}
+
+#[test]
+fn the_lock_file_is_added_to_git_so_a_commit_and_a_clone_work() {
+    let uv = UvProject::new(&config("requirements.txt", ""));
+    uv.project.write("requirements.txt", "tinypkg==1.0\n");
+    uv.commit();
+    let lock = ".qik/artifacts/uv.lock/requirements-default-lock.txt";
+    uv.qik(&["-n", "1"]).assert_ok();
+    // Intent-to-add, like the repo cache's entries: `git commit -a` takes it.
+    assert_eq!(uv.project.git(&["ls-files", "--", lock]).trim(), lock);
+    // Git tracking it now changes no hash.
+    let again = uv.qik(&["--cache-status", "warm", "--ls"]);
+    assert_eq!(
+        again.lines(),
+        ["show", "uv.install", "uv.lock"],
+        "{again:#?}"
+    );
+    uv.project.git(&["commit", "-q", "-a", "-m", "lock"]);
+
+    let clone = UvProject {
+        project: uv.project.clone_repo(),
+        wheels: uv.wheels,
+    };
+    assert!(clone.project.root.join(lock).is_file());
+    let run = clone.qik(&["-n", "1"]);
+    run.assert_ok();
+    run.assert_cached("uv.lock");
+    assert_has(&run.stdout, "tinypkg 1.0");
+
+    // A repository that never committed its lock: the entry's artifact is
+    // missing, so `uv.lock` runs instead of replaying nothing.
+    clone.project.git(&["rm", "-q", "--cached", "--", lock]);
+    clone.project.remove(lock);
+    let explain = clone.qik(&["--ls", "--explain", "uv.lock"]);
+    assert_has(
+        &explain.stdout,
+        "runs: what its cached run left outside the cache is gone",
+    );
+    let run = clone.qik(&["-n", "1"]);
+    run.assert_ok();
+    run.assert_ran("uv.lock");
+    assert!(clone.project.root.join(lock).is_file());
 }
 
 #[test]
@@ -385,6 +430,65 @@ fn qikx_install_builds_every_venv() {
         &env,
     );
     assert_eq!(default.stdout.trim(), "1.0", "{default:#?}");
+}
+
+#[test]
+fn pydist_versions_come_from_the_lock_file_before_the_install() {
+    let uv = UvProject::new(&config(
+        "requirements.txt",
+        "uses = {exec = \"echo uses\", deps = [{type = \"pydist\", name = \"tinypkg\"}]}\n",
+    ));
+    uv.project.write("requirements.txt", "tinypkg==1.0\n");
+    uv.commit();
+    let hash = || {
+        let run = uv.qik(&["--ls", "--json", "uses"]);
+        assert_ok(&run);
+        let document: serde_json::Value = serde_json::from_str(&run.stdout).expect("JSON");
+        let runnables = document["runnables"].as_array().expect("runnables").clone();
+        let uses = runnables.iter().find(|r| r["name"] == "uses");
+        uses.expect("uses is listed")["hash"].clone()
+    };
+    assert!(hash().is_null(), "a hash before anything is locked");
+    assert_ok(&uv.qik(&["uv.lock"]));
+    assert!(!uv.project.root.join("._qik/venv").exists());
+    assert!(hash().is_string(), "no hash from the lock file");
+}
+
+#[test]
+fn qikx_installs_a_missing_venv_and_never_runs_another_python() {
+    let uv = UvProject::new(&config("requirements.txt", ""));
+    uv.project.write("requirements.txt", "tinypkg==1.0\n");
+    uv.commit();
+    let env = uv_env(uv.wheels());
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let venv = uv.project.root.join("._qik/venv/default");
+    let show_prefix = ["python", "-c", "import sys, tinypkg; print(sys.prefix)"];
+
+    // Never installed: qikx installs it first; stdout is the program's only.
+    let run = uv.project.qikx(".", &show_prefix, &env);
+    assert_eq!(run.code, 0, "{run:#?}");
+    assert_eq!(run.stdout, format!("{}\n", venv.display()), "{run:#?}");
+    assert_has(
+        &run.stderr,
+        "the venv of space `default` is missing or out of date",
+    );
+
+    // Deleted after a cached install: installed again, not replayed.
+    std::fs::remove_dir_all(&venv).expect("remove the venv");
+    let run = uv.project.qikx(".", &show_prefix, &env);
+    assert_eq!(run.code, 0, "{run:#?}");
+    assert_eq!(run.stdout, format!("{}\n", venv.display()), "{run:#?}");
+
+    // An install that fails runs nothing, and says what to run.
+    std::fs::remove_dir_all(&venv).expect("remove the venv");
+    uv.project.write("requirements.txt", "nosuchpkg==1.0\n");
+    let run = uv
+        .project
+        .qikx(".", &["python", "-c", "print('ran')"], &env);
+    assert_eq!(run.code, 1, "{run:#?}");
+    assert!(!run.stdout.contains("ran"), "another python ran: {run:#?}");
+    assert_has(&run.stderr, "could not be installed, so qikx runs nothing");
+    assert_has(&run.stderr, "qik uv.install");
 }
 
 #[test]
