@@ -2,7 +2,9 @@
 //! with the real tools the plugins drive. One test binary, a module per
 //! area, one harness (`support`).
 
+mod ci_doc;
 mod cli;
+mod install;
 mod parity;
 mod pre_commit;
 mod pygraph;

@@ -337,7 +337,7 @@ pub(crate) fn run_in(cwd: &Path, args: &[&str], env: &[(&str, &str)]) -> Run {
     run_bin(qik_bin(), cwd, args, env)
 }
 
-fn run_bin(bin: &Path, cwd: &Path, args: &[&str], env: &[(&str, &str)]) -> Run {
+pub(crate) fn run_bin(bin: &Path, cwd: &Path, args: &[&str], env: &[(&str, &str)]) -> Run {
     let started = Instant::now();
     let output = qik_command(bin, cwd, args, env)
         .output()

