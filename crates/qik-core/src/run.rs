@@ -87,7 +87,12 @@ pub fn run(
         }
     }
     let nodes: Vec<Arc<Runnable>> = graph.runnables().cloned().collect();
-    let position = |name: &str| nodes.iter().position(|n| n.name == name);
+    let positions: std::collections::HashMap<&str, usize> = nodes
+        .iter()
+        .enumerate()
+        .map(|(index, node)| (node.name.as_str(), index))
+        .collect();
+    let position = |name: &str| positions.get(name).copied();
     let upstream: Vec<Vec<usize>> = nodes
         .iter()
         .map(|node| graph.upstream(&node.name).filter_map(position).collect())
