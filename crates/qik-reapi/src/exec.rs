@@ -32,11 +32,12 @@ use qik_core::runner::{MAX_LINE, ProcessResult, ProcessSpec, run_process};
 use crate::action::{Dg, plain_path};
 use crate::batch;
 use crate::client::{Client, RpcError, Waited};
-use crate::config::{Settings, redact};
+use crate::config::Settings;
 use crate::exec_config::ExecConf;
 use crate::mode::set_executable;
 use crate::transfer::{Source, UploadError, upload_missing};
 use crate::tree::{self, TreeError};
+use qik_core::ext::remote::redact;
 
 /// Variables qik sets that differ between runs of the same job; sending
 /// them would make every action distinct to the server's action cache.
