@@ -75,6 +75,47 @@ impl ServerProcess {
         );
     }
 
+    /// Runs a process that serves no port (a worker), its output in `log`.
+    pub(crate) fn spawn(what: &str, log: &Path, mut command: Command) -> ServerProcess {
+        let out = std::fs::File::create(log).expect("log file");
+        let err = out.try_clone().expect("log file");
+        let child = command
+            .stdin(Stdio::null())
+            .stdout(out)
+            .stderr(err)
+            .spawn()
+            .unwrap_or_else(|e| panic!("{what} cannot start: {e}"));
+        ServerProcess {
+            child: Some(child),
+            port: 0,
+        }
+    }
+
+    /// Whether the process has exited.
+    pub(crate) fn exited(&mut self) -> bool {
+        self.child
+            .as_mut()
+            .is_none_or(|child| matches!(child.try_wait(), Ok(Some(_))))
+    }
+
+    /// Asks the server to stop with `signal` and waits up to `grace` for it
+    /// (a server with children of its own reaps them), then kills it.
+    pub(crate) fn stop(&mut self, signal: nix::sys::signal::Signal, grace: Duration) {
+        if let Some(child) = self.child.as_mut() {
+            let pid = nix::unistd::Pid::from_raw(i32::try_from(child.id()).unwrap_or(i32::MAX));
+            if nix::sys::signal::kill(pid, signal).is_ok() {
+                let deadline = Instant::now() + grace;
+                while Instant::now() < deadline {
+                    if matches!(child.try_wait(), Ok(Some(_))) {
+                        break;
+                    }
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+            }
+        }
+        self.kill();
+    }
+
     /// Kills the server now (SIGKILL: no goodbye to its clients).
     pub(crate) fn kill(&mut self) {
         if let Some(mut child) = self.child.take() {
