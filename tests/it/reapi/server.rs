@@ -112,14 +112,24 @@ impl Bgd {
     }
 
     fn launch(options: &Options<'_>) -> Bgd {
-        let root = buildgrid_dir();
         let data = tempfile::tempdir().expect("temp dir");
-        let config_path = data.path().join("config.yml");
-        let cas = data.path().join("cas");
+        let process = Bgd::serve(data.path(), options);
+        Bgd {
+            port: process.port,
+            process,
+            data,
+        }
+    }
+
+    /// A server process over the CAS in `data`.
+    fn serve(data: &Path, options: &Options<'_>) -> ServerProcess {
+        let root = buildgrid_dir();
+        let config_path = data.join("config.yml");
+        let cas = data.join("cas");
         // Python imports take seconds, more on a busy machine.
-        let process = ServerProcess::start(
+        ServerProcess::start(
             "BuildGrid",
-            &data.path().join("server.log"),
+            &data.join("server.log"),
             Duration::from_secs(60),
             |port| {
                 std::fs::write(&config_path, config(port, &cas, options))
@@ -133,18 +143,21 @@ impl Bgd {
                     .env("PYTHONNOUSERSITE", "1");
                 command
             },
-        );
-        Bgd {
-            port: process.port,
-            process,
-            data,
-        }
+        )
     }
 
-    /// Kills the server now, as a crash would.
-    #[allow(dead_code, reason = "used by the fault tests")]
+    /// Kills the server now (SIGKILL), as a crash would.
     pub(crate) fn kill(&mut self) {
         self.process.kill();
+    }
+
+    /// Starts the server again over the same storage, on a new port. The
+    /// action cache is in memory (LRU), so results do not survive a crash;
+    /// the CAS on disk does.
+    pub(crate) fn restart(&mut self) {
+        self.process.kill();
+        self.process = Bgd::serve(self.data.path(), &Options::default());
+        self.port = self.process.port;
     }
 
     pub(crate) fn endpoint(&self) -> String {
