@@ -24,7 +24,7 @@ use crate::measure::{Measured, Probe, Row, Stats, measure, run_ok};
 const PYTHON_QIK: &str = "0.2.10";
 
 const USAGE: &str = "usage: cargo xtask bench [--modules N[,N...]] [--runs N] [--workers N] \
-                     [--no-python] [--pygraph]";
+                     [--no-python] [--pygraph] [--reapi]";
 
 struct Options {
     modules: Vec<usize>,
@@ -32,6 +32,7 @@ struct Options {
     workers: usize,
     python: bool,
     pygraph: bool,
+    reapi: bool,
 }
 
 fn parse(args: &[String]) -> Result<Options> {
@@ -41,6 +42,7 @@ fn parse(args: &[String]) -> Result<Options> {
         workers: 2,
         python: true,
         pygraph: false,
+        reapi: false,
     };
     let mut args = args.iter();
     let number = |value: Option<&String>, flag: &str| -> Result<usize> {
@@ -62,6 +64,7 @@ fn parse(args: &[String]) -> Result<Options> {
             "--workers" => options.workers = number(args.next(), "--workers")?.max(1),
             "--no-python" => options.python = false,
             "--pygraph" => options.pygraph = true,
+            "--reapi" => options.reapi = true,
             other => bail!("unknown argument {other}\n{USAGE}"),
         }
     }
@@ -297,6 +300,11 @@ pub(crate) fn main(args: &[String]) -> Result<()> {
     if let (true, Some(python_qik)) = (options.pygraph, python.as_deref()) {
         let interpreter = python_qik.with_file_name("python");
         rows.extend(crate::package_graph::rows(&qik, &interpreter, tmp, runs)?);
+    }
+    if options.reapi {
+        rows.extend(crate::reapi_bench::rows(&workspace, &qik, tmp, runs)?);
+    } else {
+        rows.extend(crate::reapi_bench::pending());
     }
 
     let report = render(&rows, &options);

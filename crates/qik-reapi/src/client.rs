@@ -139,6 +139,19 @@ pub(crate) struct Client {
     pub(crate) caps: Caps,
 }
 
+/// Retries of a call the server turned away for now, and the first pause
+/// (doubled each time: 1.5 s in all).
+const RETRIES: u32 = 4;
+const RETRY_PAUSE: Duration = Duration::from_millis(100);
+
+/// Codes that say "not now" rather than "no".
+fn transient(code: tonic::Code) -> bool {
+    matches!(
+        code,
+        tonic::Code::ResourceExhausted | tonic::Code::Unavailable
+    )
+}
+
 /// A status that means the connection broke rather than the call failed.
 fn broken(status: &tonic::Status) -> bool {
     matches!(
@@ -382,6 +395,7 @@ impl Client {
         self.runtime.block_on(async {
             let mut operation: Option<String> = None;
             let mut rejoins = 0;
+            let mut refusals = 0;
             loop {
                 let opened = match &operation {
                     None => {
@@ -401,6 +415,16 @@ impl Client {
                 };
                 let mut stream = match opened {
                     Ok(response) => response.into_inner(),
+                    Err(status)
+                        if operation.is_none()
+                            && transient(status.code())
+                            && refusals < RETRIES
+                            && tokio::time::Instant::now() < deadline =>
+                    {
+                        tokio::time::sleep(RETRY_PAUSE * 2u32.pow(refusals)).await;
+                        refusals += 1;
+                        continue;
+                    }
                     Err(status) if operation.is_some() && rejoins < REJOINS && broken(&status) => {
                         rejoins += 1;
                         tokio::time::sleep(POLL * 5).await;
@@ -504,16 +528,44 @@ impl Client {
         })
     }
 
+    /// Runs a unary call within `limit`, again after a pause when the
+    /// server sheds load (RESOURCE_EXHAUSTED, as BuildGrid does when its
+    /// RPC slots are full) or is briefly unavailable: `make` builds each
+    /// attempt.
+    fn run_retrying<T, F>(
+        &self,
+        what: &'static str,
+        limit: Duration,
+        mut make: impl FnMut() -> F,
+    ) -> Result<T, RpcError>
+    where
+        F: Future<Output = Result<T, RpcError>>,
+    {
+        self.run(what, limit, async {
+            let mut pause = RETRY_PAUSE;
+            for _ in 0..RETRIES {
+                match make().await {
+                    Err(err) if err.code().is_some_and(transient) => {
+                        tokio::time::sleep(pause).await;
+                        pause *= 2;
+                    }
+                    done => return done,
+                }
+            }
+            make().await
+        })
+    }
+
     fn capabilities(&self) -> Result<Caps, RpcError> {
         const WHAT: &str = "GetCapabilities";
         let request = re::GetCapabilitiesRequest {
             instance_name: self.instance.clone(),
         };
-        let caps = self.run(WHAT, self.timeout, async {
+        let caps = self.run_retrying(WHAT, self.timeout, || async {
             let mut client =
                 CapabilitiesClient::with_interceptor(self.channel.clone(), self.headers.clone());
             client
-                .get_capabilities(request)
+                .get_capabilities(request.clone())
                 .await
                 .map(tonic::Response::into_inner)
                 .map_err(|status| self.status(WHAT, &status))
@@ -561,8 +613,8 @@ impl Client {
             digest_function: self.caps.digest_function,
             ..Default::default()
         };
-        self.run(WHAT, self.timeout, async {
-            match self.ac().get_action_result(request).await {
+        self.run_retrying(WHAT, self.timeout, || async {
+            match self.ac().get_action_result(request.clone()).await {
                 Ok(response) => Ok(Some(response.into_inner())),
                 Err(status) if status.code() == tonic::Code::NotFound => Ok(None),
                 Err(status) => Err(self.status(WHAT, &status)),
@@ -583,9 +635,9 @@ impl Client {
             digest_function: self.caps.digest_function,
             ..Default::default()
         };
-        self.run(WHAT, self.timeout, async {
+        self.run_retrying(WHAT, self.timeout, || async {
             self.ac()
-                .update_action_result(request)
+                .update_action_result(request.clone())
                 .await
                 .map(|_| ())
                 .map_err(|status| self.status(WHAT, &status))
@@ -602,9 +654,9 @@ impl Client {
                 blob_digests: chunk.iter().map(Dg::to_proto).collect(),
                 digest_function: self.caps.digest_function,
             };
-            let response = self.run(WHAT, self.timeout, async {
+            let response = self.run_retrying(WHAT, self.timeout, || async {
                 self.cas()
-                    .find_missing_blobs(request)
+                    .find_missing_blobs(request.clone())
                     .await
                     .map(tonic::Response::into_inner)
                     .map_err(|status| self.status(WHAT, &status))
@@ -634,9 +686,9 @@ impl Client {
                 .collect(),
             digest_function: self.caps.digest_function,
         };
-        let response = self.run(WHAT, allowance(self.timeout, bytes), async {
+        let response = self.run_retrying(WHAT, allowance(self.timeout, bytes), || async {
             self.cas()
-                .batch_update_blobs(request)
+                .batch_update_blobs(request.clone())
                 .await
                 .map(tonic::Response::into_inner)
                 .map_err(|status| self.status(WHAT, &status))
@@ -662,9 +714,9 @@ impl Client {
             acceptable_compressors: Vec::new(),
             digest_function: self.caps.digest_function,
         };
-        let response = self.run(WHAT, allowance(self.timeout, bytes), async {
+        let response = self.run_retrying(WHAT, allowance(self.timeout, bytes), || async {
             self.cas()
-                .batch_read_blobs(request)
+                .batch_read_blobs(request.clone())
                 .await
                 .map(tonic::Response::into_inner)
                 .map_err(|status| self.status(WHAT, &status))

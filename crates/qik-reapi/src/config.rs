@@ -14,9 +14,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use qik_core::ctx::Ctx;
-use qik_core::diagnostic::{Code, Diagnostic};
+use qik_core::diagnostic::Diagnostic;
+use qik_core::ext::remote::{Flag, SettingsFile, is_template, unset};
 use qik_core::source::{Node, SourceFile};
-use qik_core::template::{self, Scope};
 use schemars::JsonSchema;
 use serde::Deserialize;
 use toml::Spanned;
@@ -34,15 +34,6 @@ const RESERVED_SEGMENTS: [&str; 7] = [
     "capabilities",
     "compressed-blobs",
 ];
-
-/// `upload = false`, or a template such as `"{ctx.upload}"`.
-#[derive(Clone, Debug, Deserialize, JsonSchema)]
-#[serde(untagged)]
-pub(crate) enum Flag {
-    Bool(bool),
-    /// A `{ctx...}` template that renders to true or false.
-    Template(String),
-}
 
 /// A remote cache on a server of the Remote Execution API v2 (Buildbarn,
 /// BuildBuddy, NativeLink, BuildGrid, bazel-remote, ...), with the local
@@ -115,7 +106,7 @@ struct Header {
 /// A cache's config as written, kept for rendering on first use.
 pub(crate) struct Conf {
     pub(crate) name: String,
-    file: Arc<SourceFile>,
+    at: SettingsFile,
     endpoint: Spanned<String>,
     instance: Option<Spanned<String>>,
     headers: Vec<Header>,
@@ -159,16 +150,6 @@ impl fmt::Debug for Settings {
     }
 }
 
-fn is_template(text: &str) -> bool {
-    text.contains(['{', '}'])
-}
-
-/// Unset optional context variables render as `None` (as in the reference);
-/// for an optional value that means "not set".
-fn unset(text: &str) -> bool {
-    text.is_empty() || text == "None"
-}
-
 impl Conf {
     pub(crate) fn parse(name: &str, node: Node<'_>) -> Result<Conf, Diagnostic> {
         let raw: Raw = node.deserialize_without("type")?;
@@ -177,11 +158,8 @@ impl Conf {
 
     /// Checks the keys a cache and an executor share.
     pub(crate) fn build(name: &str, file: Arc<SourceFile>, raw: Raw) -> Result<Conf, Diagnostic> {
-        let at = |span: std::ops::Range<usize>, err: String, hint: &str| {
-            Diagnostic::error(Code::ConfigParse, err)
-                .with_label(&file, span, "here")
-                .with_hint(hint)
-        };
+        let file = SettingsFile::new(file);
+        let at = |span, err: String, hint: &str| file.error_at(span, err, hint);
         // Literal values are checked now, so mistakes point at the file.
         if !is_template(raw.endpoint.get_ref()) {
             parse_endpoint(raw.endpoint.get_ref())
@@ -217,8 +195,7 @@ impl Conf {
             }
             headers.push(Header { name, value });
         }
-        let timeout = seconds(
-            &file,
+        let timeout = file.seconds(
             "timeout",
             raw.timeout.as_ref(),
             DEFAULT_TIMEOUT,
@@ -226,7 +203,7 @@ impl Conf {
         )?;
         Ok(Conf {
             name: name.to_string(),
-            file,
+            at: file,
             endpoint: raw.endpoint,
             instance: raw.instance_name,
             headers,
@@ -238,70 +215,42 @@ impl Conf {
 
     /// Where `endpoint` is written, for diagnostics.
     pub(crate) fn endpoint_at(&self) -> (&Arc<SourceFile>, std::ops::Range<usize>) {
-        (&self.file, self.endpoint.span())
+        (self.at.file(), self.endpoint.span())
     }
 
     /// Whether uploads are configured off without rendering anything.
     pub(crate) fn literal_read_only(&self) -> bool {
-        matches!(
-            self.upload.as_ref().map(Spanned::get_ref),
-            Some(Flag::Bool(false))
-        )
-    }
-
-    /// Fills placeholders; a failure names the key and its location, since the
-    /// message is shown as a warning line without the snippet.
-    fn render(&self, ctx: &Ctx, key: &str, value: &Spanned<String>) -> Result<String, String> {
-        let scope = Scope { module: None, ctx };
-        template::render_at(value.get_ref(), scope, &self.file, value.span())
-            .map_err(|d| self.located(key, value.span(), &d.message, d.hint.as_deref()))
-    }
-
-    fn located(
-        &self,
-        key: &str,
-        span: std::ops::Range<usize>,
-        message: &str,
-        hint: Option<&str>,
-    ) -> String {
-        let (line, col) = self.file.line_col(span.start);
-        let mut text = format!(
-            "`{key}` ({}:{line}:{col}): {message}",
-            self.file.display_path()
-        );
-        if let Some(hint) = hint {
-            text.push_str("; hint: ");
-            text.push_str(hint);
-        }
-        text
+        Flag::literal_false(self.upload.as_ref())
     }
 
     /// Renders and checks every key.
     pub(crate) fn resolve(&self, ctx: &Ctx) -> Result<Settings, String> {
-        let text = self.render(ctx, "endpoint", &self.endpoint)?;
-        let endpoint = parse_endpoint(&text)
-            .map_err(|err| self.located("endpoint", self.endpoint.span(), &err, None))?;
+        let text = self.at.render(ctx, "endpoint", &self.endpoint)?;
+        let endpoint = parse_endpoint(&text).map_err(|err| {
+            self.at
+                .located("endpoint", self.endpoint.span(), &err, None)
+        })?;
         let instance = match &self.instance {
             None => String::new(),
             Some(value) => {
-                let text = self.render(ctx, "instance-name", value)?;
+                let text = self.at.render(ctx, "instance-name", value)?;
                 let text = if unset(&text) { String::new() } else { text };
                 check_instance(&text)
-                    .map_err(|err| self.located("instance-name", value.span(), &err, None))?;
+                    .map_err(|err| self.at.located("instance-name", value.span(), &err, None))?;
                 text
             }
         };
         let mut headers = Vec::new();
         for header in &self.headers {
             let key = format!("headers.{}", header.name);
-            let value = self.render(ctx, &key, &header.value)?;
+            let value = self.at.render(ctx, &key, &header.value)?;
             // An unset variable sends no header (a public, read-only cache);
             // a server that needs it says so in the one warning.
             if unset(&value) {
                 continue;
             }
             if !valid_header_value(&value) {
-                return Err(self.located(
+                return Err(self.at.located(
                     &key,
                     header.value.span(),
                     "the rendered value is not valid in a gRPC header (printable ASCII only)",
@@ -310,39 +259,13 @@ impl Conf {
             }
             headers.push((header.name.clone(), value));
         }
-        let ca_file = match &self.ca_file {
-            None => None,
-            Some(value) => {
-                let text = self.render(ctx, "ca-file", value)?;
-                if unset(&text) {
-                    None
-                } else {
-                    let base = self
-                        .file
-                        .path()
-                        .parent()
-                        .unwrap_or(std::path::Path::new("."));
-                    Some(base.join(text))
-                }
-            }
-        };
+        let ca_file = self
+            .at
+            .optional(ctx, "ca-file", self.ca_file.as_ref())?
+            .map(|text| self.at.path(&text));
         let upload = match self.upload.as_ref() {
             None => true,
-            Some(flag) => match flag.get_ref() {
-                Flag::Bool(value) => *value,
-                Flag::Template(text) => {
-                    let value = Spanned::new(flag.span(), text.clone());
-                    let rendered = self.render(ctx, "upload", &value)?;
-                    parse_flag(&rendered).ok_or_else(|| {
-                        self.located(
-                            "upload",
-                            flag.span(),
-                            &format!("{rendered:?} is not true or false"),
-                            None,
-                        )
-                    })?
-                }
-            },
+            Some(flag) => self.at.flag(ctx, "upload", flag)?,
         };
         Ok(Settings {
             endpoint,
@@ -355,64 +278,18 @@ impl Conf {
     }
 }
 
-/// A duration in seconds, checked to lie in (0, `max`], else `default`.
-pub(crate) fn seconds(
-    file: &Arc<SourceFile>,
-    key: &str,
-    value: Option<&Spanned<f64>>,
-    default: f64,
-    max: f64,
-) -> Result<Duration, Diagnostic> {
-    let secs = match value {
-        None => default,
-        Some(t) if *t.get_ref() > 0.0 && *t.get_ref() <= max => *t.get_ref(),
-        Some(t) => {
-            return Err(Diagnostic::error(
-                Code::ConfigParse,
-                format!("{key} must be between 0 and {max} seconds"),
-            )
-            .with_label(file, t.span(), "here")
-            .with_hint(format!("the default is {default} seconds")));
-        }
-    };
-    Ok(Duration::from_secs_f64(secs))
-}
-
 impl Settings {
-    /// The header values worth hiding (short ones would mangle messages).
+    /// The header values, for taking out of any text a server sends back.
     pub(crate) fn secrets(&self) -> Vec<String> {
         self.headers
             .iter()
             .map(|(_, value)| value.clone())
-            .filter(|value| value.len() >= 4)
             .collect()
     }
 }
 
-/// Takes every header value out of a message, should a server echo one.
-pub(crate) fn redact(secrets: &[String], mut message: String) -> String {
-    for secret in secrets {
-        message = message.replace(secret.as_str(), "<redacted>");
-        // Bearer tokens are often echoed without their scheme.
-        if let Some((_, token)) = secret.split_once(' ') {
-            if token.len() >= 4 {
-                message = message.replace(token, "<redacted>");
-            }
-        }
-    }
-    message
-}
-
 const ENDPOINT_HINT: &str =
     "write grpc://host:port, or grpcs://host:port for TLS, e.g. \"grpcs://remote.example.com:443\"";
-
-fn parse_flag(text: &str) -> Option<bool> {
-    match text.trim().to_ascii_lowercase().as_str() {
-        "true" | "yes" | "1" => Some(true),
-        "false" | "no" | "0" | "none" | "" => Some(false),
-        _ => None,
-    }
-}
 
 /// `grpc://host:port` or `grpcs://host[:port]`; nothing else, so a URL
 /// never carries credentials or paths into messages.

@@ -32,11 +32,12 @@ use qik_core::runner::{MAX_LINE, ProcessResult, ProcessSpec, run_process};
 use crate::action::{Dg, plain_path};
 use crate::batch;
 use crate::client::{Client, RpcError, Waited};
-use crate::config::{Settings, redact};
+use crate::config::Settings;
 use crate::exec_config::ExecConf;
 use crate::mode::set_executable;
 use crate::transfer::{Source, UploadError, upload_missing};
 use crate::tree::{self, TreeError};
+use qik_core::ext::remote::redact;
 
 /// Variables qik sets that differ between runs of the same job; sending
 /// them would make every action distinct to the server's action cache.
@@ -63,6 +64,10 @@ enum ExecError {
     Artifacts(String),
     #[error("the server could not run the action: {0}")]
     Failed(String),
+    /// The action ran past `action-timeout`: the server stopped it, or it
+    /// did not answer within the timeout and its margin.
+    #[error("it ran longer than its action-timeout of {}s and was stopped{}", secs_text(*.secs), .detail)]
+    TimedOut { secs: f64, detail: String },
     #[error("{}: {source}", path.display())]
     Local {
         path: PathBuf,
@@ -82,6 +87,12 @@ impl ExecError {
             _ => false,
         }
     }
+}
+
+/// Seconds as written in qik.toml: `2`, `2.5`.
+fn secs_text(secs: f64) -> String {
+    let text = format!("{secs:.3}");
+    text.trim_end_matches('0').trim_end_matches('.').to_string()
 }
 
 fn local(path: &Path) -> impl FnOnce(std::io::Error) -> ExecError + '_ {
@@ -202,6 +213,8 @@ impl ReapiExecutor {
         let (file, span) = self.conf.server.endpoint_at();
         let hint = if err.is_unreachable() {
             "check that the server runs and the endpoint is right, or set `local-fallback = true` to run locally when it is down"
+        } else if matches!(err, ExecError::TimedOut { .. }) {
+            "raise `action-timeout` (seconds) in this executor's table if the command needs longer"
         } else {
             "see docs/reapi.md for what the server and its worker image need"
         };
@@ -266,7 +279,17 @@ impl ReapiExecutor {
         upload_missing(client, &blobs, &|_| false)?;
 
         let stop = || job.interrupt.is_interrupted();
-        let response = match client.execute(&action_digest, &stop, timeout + WAIT_MARGIN)? {
+        let timed_out = |detail: &str| ExecError::TimedOut {
+            secs: timeout.as_secs_f64(),
+            detail: detail.to_string(),
+        };
+        let waited = match client.execute(&action_digest, &stop, timeout + WAIT_MARGIN) {
+            Err(RpcError::Timeout { .. }) => {
+                return Err(timed_out(" (the server gave no answer)"));
+            }
+            waited => waited?,
+        };
+        let response = match waited {
             Waited::Done(response) => response,
             Waited::Stopped => {
                 return Ok(ProcessResult {
@@ -278,6 +301,9 @@ impl ReapiExecutor {
         };
         if let Some(status) = response.status.as_ref().filter(|s| s.code != 0) {
             let code = tonic::Code::from_i32(status.code);
+            if code == tonic::Code::DeadlineExceeded {
+                return Err(timed_out(" by the server"));
+            }
             let mut text = format!("{code:?}");
             if !status.message.trim().is_empty() {
                 text.push_str(": ");
@@ -686,6 +712,21 @@ mod tests {
     use std::sync::atomic::AtomicUsize;
 
     use super::*;
+
+    #[test]
+    fn timeouts_read_as_written() {
+        assert_eq!(secs_text(2.0), "2");
+        assert_eq!(secs_text(2.5), "2.5");
+        assert_eq!(secs_text(3600.0), "3600");
+        let err = ExecError::TimedOut {
+            secs: 90.0,
+            detail: " by the server".into(),
+        };
+        assert_eq!(
+            err.to_string(),
+            "it ran longer than its action-timeout of 90s and was stopped by the server"
+        );
+    }
 
     #[test]
     fn artifact_globs_ask_for_their_literal_directory_or_file() {

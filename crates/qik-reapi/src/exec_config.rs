@@ -6,12 +6,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use qik_core::diagnostic::{Code, Diagnostic};
+use qik_core::ext::remote::SettingsFile;
 use qik_core::source::Node;
 use schemars::JsonSchema;
 use serde::Deserialize;
 use toml::Spanned;
 
-use crate::config::{self, Conf, Raw};
+use crate::config::{Conf, Raw};
 
 /// Remote actions in flight per executor unless `max-in-flight` says.
 const DEFAULT_IN_FLIGHT: usize = 8;
@@ -91,8 +92,7 @@ impl ExecConf {
     pub(crate) fn parse(name: &str, node: Node<'_>) -> Result<ExecConf, Diagnostic> {
         let raw: ExecRaw = node.deserialize_without("type")?;
         let file = Arc::clone(node.file());
-        let action_timeout = config::seconds(
-            &file,
+        let action_timeout = SettingsFile::new(Arc::clone(&file)).seconds(
             "action-timeout",
             raw.action_timeout.as_ref(),
             DEFAULT_ACTION_TIMEOUT,

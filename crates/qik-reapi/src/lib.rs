@@ -18,12 +18,10 @@ use std::sync::Arc;
 
 use linkme::distributed_slice;
 use qik_core::diagnostic::Diagnostic;
-use qik_core::ext::CacheBackend;
+use qik_core::ext::remote::remote_cache_type;
 use qik_core::ext::{CACHE_TYPES, EXECUTOR_TYPES, Executor, ExecutorType, PLUGINS};
-use qik_core::ext::{CacheType, PluginConfig, PluginDef, schema_of};
+use qik_core::ext::{CacheType, PluginDef, schema_of};
 use qik_core::source::Node;
-use schemars::JsonSchema;
-use serde::Deserialize;
 
 /// Entries as REAPI actions and results.
 mod action;
@@ -49,38 +47,14 @@ mod tree;
 /// The id users write in `[plugins]`.
 pub const ID: &str = "qik.reapi";
 
-/// `[plugins.reapi]` takes no keys besides `pyimport`.
-#[derive(Debug, Default, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-struct ReapiConfig {}
-
-fn parse_config(node: Option<Node<'_>>) -> Result<PluginConfig, Diagnostic> {
-    if let Some(node) = node {
-        node.deserialize_without::<ReapiConfig>("pyimport")?;
-    }
-    Ok(Arc::new(ReapiConfig::default()))
-}
-
 #[distributed_slice(PLUGINS)]
-static PLUGIN: PluginDef = PluginDef {
-    id: ID,
-    config: parse_config,
-    commands: "",
-    factories: &[],
-    schema: Some(schema_of::<ReapiConfig>),
-};
-
-/// Parsing only checks the config: nothing connects until first use.
-fn parse_cache(name: &str, node: Node<'_>) -> Result<CacheBackend, Diagnostic> {
-    let conf = config::Conf::parse(name, node)?;
-    Ok(CacheBackend::Remote(Arc::new(cache::ReapiCache::new(conf))))
-}
+static PLUGIN: PluginDef = PluginDef::types_only(ID);
 
 #[distributed_slice(CACHE_TYPES)]
 static REAPI_CACHE: CacheType = CacheType {
     tag: "reapi",
     plugin: ID,
-    parse: parse_cache,
+    parse: remote_cache_type::<cache::ReapiCache>,
     schema: Some(schema_of::<config::Raw>),
 };
 

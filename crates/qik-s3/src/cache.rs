@@ -1,26 +1,30 @@
 //! The `s3` remote cache: downloads verified entries into the local store
 //! and uploads new ones, without ever breaking a build.
 //!
-//! Failures come in two kinds. A *fault* (server down, timeouts, 5xx after
-//! the retry, refused credentials, a broken connection, bad settings) turns
-//! the cache off for the rest of the run, so a dead server costs one timeout,
-//! not one per runnable. A *refused entry* (bad seal or signature, a file
-//! that fails its digest, unsafe paths) is a miss for that entry only. Either
-//! way at most one warning per cache per run reaches the user; the command
-//! runs as if uncached.
+//! The fault policy is every remote cache's (`qik_core::ext::remote`): a
+//! *fault* (server down, timeouts, 5xx after the retry, refused credentials,
+//! a broken connection, bad settings) turns the cache off for the run; a
+//! *refused entry* (bad seal or signature, a file that fails its digest,
+//! unsafe paths) is a miss for that entry only. At most one warning per
+//! cache per run; the command runs as if uncached.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt;
 use std::fs::{self, File};
-use std::io::{BufWriter, Read, Write};
+use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Mutex, OnceLock};
 
 use qik_core::cache::{EntryKey, Manifest};
 use qik_core::ctx::Ctx;
 use qik_core::diagnostic::Diagnostic;
 use qik_core::ext::RemoteCache;
+use qik_core::ext::remote::{
+    Guard, MANIFEST_LIMIT, ParseRemote, Problem, place_entry, read_local_manifest,
+    short_hash as short, stage_entry,
+};
+use qik_core::source::Node;
 
 use crate::config::{Conf, Settings};
 use crate::http::{Client, S3Error};
@@ -29,20 +33,9 @@ use crate::seal::{ARTIFACTS, FORMAT, LOG, MANIFEST, Plan, Refusal, Seal, SealedF
 
 /// Seals list every file of an entry; even 100,000 artifacts fit.
 const SEAL_LIMIT: u64 = 32 * 1024 * 1024;
-/// Core's manifests are small; a bigger one is not ours.
-const MANIFEST_LIMIT: u64 = 64 * 1024 * 1024;
 /// Blobs move a few at a time: enough to hide latency for many small
 /// artifacts, few enough to stay polite to the server.
 const TRANSFER_THREADS: usize = 4;
-
-/// What went wrong, and how much it matters.
-#[derive(Debug)]
-enum Problem {
-    /// The cache cannot be used this run.
-    Fault(String),
-    /// This entry is not trusted; a miss.
-    Refused(String),
-}
 
 impl From<S3Error> for Problem {
     fn from(err: S3Error) -> Problem {
@@ -52,14 +45,6 @@ impl From<S3Error> for Problem {
             _ => Problem::Fault(err.to_string()),
         }
     }
-}
-
-fn refused(err: impl fmt::Display) -> Problem {
-    Problem::Refused(err.to_string())
-}
-
-fn local(path: &Path, err: impl fmt::Display) -> Problem {
-    Problem::Refused(format!("{}: {err}", path.display()))
 }
 
 /// The settings, rendered on first use, and the client built from them.
@@ -90,11 +75,7 @@ impl Remote {
 /// One `[caches.<name>] type = "s3"`.
 pub(crate) struct S3Cache {
     conf: Conf,
-    remote: OnceLock<Result<Remote, String>>,
-    /// Set by the first fault: the cache is skipped for the rest of the run.
-    off: AtomicBool,
-    /// Set by the first warning: later problems stay quiet.
-    warned: AtomicBool,
+    guard: Guard<Remote>,
     /// Blobs that failed their digest in this run; the next upload of their
     /// entry rewrites them even though the listing shows them.
     bad_blobs: Mutex<HashSet<String>>,
@@ -122,54 +103,25 @@ enum Source {
 impl S3Cache {
     pub(crate) fn new(conf: Conf) -> S3Cache {
         S3Cache {
+            guard: Guard::new(conf.name.clone()),
             conf,
-            remote: OnceLock::new(),
-            off: AtomicBool::new(false),
-            warned: AtomicBool::new(false),
             bad_blobs: Mutex::new(HashSet::new()),
         }
     }
 
-    /// Runs `work` against the remote, turning problems into at most one
-    /// warning per run and `fallback` otherwise.
+    /// Runs `work` against the remote under the fault policy.
     fn guarded<T>(
         &self,
         ctx: &Ctx,
         fallback: T,
         work: impl FnOnce(&Remote) -> Result<T, Problem>,
     ) -> Result<T, Diagnostic> {
-        if self.off.load(Ordering::Acquire) {
-            return Ok(fallback);
-        }
-        let remote = self.remote.get_or_init(|| {
+        let connect = || {
             self.conf
                 .resolve(ctx, &|name| std::env::var(name).ok())
                 .map(Remote::new)
-        });
-        let result = match remote {
-            Ok(remote) => work(remote),
-            Err(message) => Err(Problem::Fault(message.clone())),
         };
-        match result {
-            Ok(value) => Ok(value),
-            Err(problem) => {
-                let message = match problem {
-                    Problem::Fault(message) => {
-                        self.off.store(true, Ordering::Release);
-                        format!(
-                            "`{}`: {message}; running without this cache for the rest of the run",
-                            self.conf.name
-                        )
-                    }
-                    Problem::Refused(message) => format!("`{}`: {message}", self.conf.name),
-                };
-                if self.warned.swap(true, Ordering::AcqRel) {
-                    Ok(fallback)
-                } else {
-                    Err(Diagnostic::warning(message))
-                }
-            }
-        }
+        self.guard.run(connect, fallback, work)
     }
 
     fn remember_bad(&self, key: String) {
@@ -204,7 +156,7 @@ impl S3Cache {
     }
 
     fn fetch(&self, remote: &Remote, key: EntryKey<'_>, dest: &Path) -> Result<bool, Problem> {
-        let layout = Layout::new(&remote.prefix, key).map_err(refused)?;
+        let layout = Layout::new(&remote.prefix, key).map_err(Problem::refused)?;
         let Some(plan) = Self::read_seal(remote, &layout, key)? else {
             return Ok(false);
         };
@@ -222,18 +174,12 @@ impl S3Cache {
             .map_err(|_| entry_err("its manifest does not parse".into()))?;
         check_manifest(&manifest, key, &plan).map_err(entry_err)?;
 
-        let parent = dest
-            .parent()
-            .ok_or_else(|| refused("the local entry has no parent directory"))?;
-        fs::create_dir_all(parent).map_err(|err| local(parent, err))?;
-        let temp =
-            qik_core::fsutil::staging::dir_in(parent, qik_core::fsutil::staging::REMOTE_PREFIX)
-                .map_err(|err| local(parent, err))?;
+        let temp = stage_entry(dest)?;
         let mut targets = vec![(temp.path().join(LOG), &plan.log)];
         for (relative, file) in &plan.artifacts {
             let target = temp.path().join(ARTIFACTS).join(relative);
             if let Some(dir) = target.parent() {
-                fs::create_dir_all(dir).map_err(|err| local(dir, err))?;
+                fs::create_dir_all(dir).map_err(|err| Problem::local(dir, err))?;
             }
             targets.push((target, file));
         }
@@ -241,17 +187,10 @@ impl S3Cache {
             self.fetch_blob(remote, &layout, key, file, target)
         })?;
         let manifest_path = temp.path().join(MANIFEST);
-        fs::write(&manifest_path, &manifest_bytes).map_err(|err| local(&manifest_path, err))?;
+        fs::write(&manifest_path, &manifest_bytes)
+            .map_err(|err| Problem::local(&manifest_path, err))?;
         // Whole or nothing: the entry appears with one rename.
-        // Claimed until renamed: a sweep in another qik leaves it alone.
-        let (staged, _claim) = temp.keep();
-        if let Err(err) = fs::rename(&staged, dest) {
-            let _ = fs::remove_dir_all(&staged);
-            // Another process placed the same entry first: that is a hit too.
-            if !dest.join(MANIFEST).is_file() {
-                return Err(local(dest, err));
-            }
-        }
+        place_entry(temp, dest)?;
         Ok(true)
     }
 
@@ -262,17 +201,17 @@ impl S3Cache {
         file: &SealedFile,
     ) -> Result<Vec<u8>, Problem> {
         if file.size > MANIFEST_LIMIT {
-            return Err(refused("the remote manifest is implausibly large"));
+            return Err(Problem::refused("the remote manifest is implausibly large"));
         }
-        let blob = layout.blob(&file.blake3).map_err(refused)?;
+        let blob = layout.blob(&file.blake3).map_err(Problem::refused)?;
         let bytes = remote
             .client
             .get_small(&blob, file.size)?
-            .ok_or_else(|| refused(format!("the remote entry lacks its {}", file.path)))?;
+            .ok_or_else(|| Problem::refused(format!("the remote entry lacks its {}", file.path)))?;
         if bytes.len() as u64 != file.size || blake3::hash(&bytes).to_hex().as_str() != file.blake3
         {
             self.remember_bad(blob);
-            return Err(refused(format!(
+            return Err(Problem::refused(format!(
                 "the remote {} does not match its digest",
                 file.path
             )));
@@ -288,33 +227,33 @@ impl S3Cache {
         file: &SealedFile,
         target: &Path,
     ) -> Result<(), Problem> {
-        let blob = layout.blob(&file.blake3).map_err(refused)?;
-        let out = File::create(target).map_err(|err| local(target, err))?;
+        let blob = layout.blob(&file.blake3).map_err(Problem::refused)?;
+        let out = File::create(target).map_err(|err| Problem::local(target, err))?;
         let mut out = BufWriter::with_capacity(256 * 1024, out);
         let Some(received) = remote.client.get_to(&blob, file.size, &mut out, target)? else {
             // Lifecycle rules may expire blobs before seals.
-            return Err(refused(format!(
+            return Err(Problem::refused(format!(
                 "the remote entry of {} lacks {}",
                 key.runnable, file.path
             )));
         };
         if received.size != file.size || received.digest != file.blake3 {
             self.remember_bad(blob);
-            return Err(refused(format!(
+            return Err(Problem::refused(format!(
                 "ignoring the remote entry of {} at {}: {} does not match its digest",
                 key.runnable,
                 short(key.hash),
                 file.path
             )));
         }
-        out.flush().map_err(|err| local(target, err))
+        out.flush().map_err(|err| Problem::local(target, err))
     }
 
     fn push(&self, remote: &Remote, key: EntryKey<'_>, src: &Path) -> Result<(), Problem> {
         if !remote.upload {
             return Ok(());
         }
-        let layout = Layout::new(&remote.prefix, key).map_err(refused)?;
+        let layout = Layout::new(&remote.prefix, key).map_err(Problem::refused)?;
         let files = outgoing(key, src)?;
         // Blobs already there (a rerun with `-f`, a concurrent writer, an
         // upload that died before its seal) are not sent again, unless this
@@ -327,7 +266,7 @@ impl S3Cache {
             if !seen.insert(file.sealed.blake3.as_str()) {
                 continue;
             }
-            let blob = layout.blob(&file.sealed.blake3).map_err(refused)?;
+            let blob = layout.blob(&file.sealed.blake3).map_err(Problem::refused)?;
             if existing.get(&blob) == Some(&file.sealed.size) && !self.is_bad(&blob) {
                 continue;
             }
@@ -355,19 +294,25 @@ impl S3Cache {
         if let Some(signing_key) = &remote.signing_key {
             seal.sign(signing_key);
         }
-        let bytes = serde_json::to_vec(&seal).map_err(refused)?;
+        let bytes = serde_json::to_vec(&seal).map_err(Problem::refused)?;
         remote.client.put_bytes(&layout.seal(), &bytes)?;
         Ok(())
     }
 
     fn probe(&self, remote: &Remote, key: EntryKey<'_>) -> Result<bool, Problem> {
-        let layout = Layout::new(&remote.prefix, key).map_err(refused)?;
+        let layout = Layout::new(&remote.prefix, key).map_err(Problem::refused)?;
         match Self::read_seal(remote, &layout, key) {
             Ok(plan) => Ok(plan.is_some()),
             // An untrusted entry is simply cold; the run will say why.
             Err(Problem::Refused(_)) => Ok(false),
             Err(fault) => Err(fault),
         }
+    }
+}
+
+impl ParseRemote for S3Cache {
+    fn parse(name: &str, node: Node<'_>) -> Result<S3Cache, Diagnostic> {
+        Ok(S3Cache::new(Conf::parse(name, node)?))
     }
 }
 
@@ -386,11 +331,6 @@ impl RemoteCache for S3Cache {
     fn contains(&self, ctx: &Ctx, key: EntryKey<'_>) -> Result<bool, Diagnostic> {
         self.guarded(ctx, false, |remote| self.probe(remote, key))
     }
-}
-
-/// The first characters of a hash, for messages.
-fn short(hash: &str) -> &str {
-    hash.get(..12).unwrap_or(hash)
 }
 
 /// The manifest must be for this runnable and hash and list exactly the
@@ -431,24 +371,7 @@ fn check_manifest(manifest: &Manifest, key: EntryKey<'_>, plan: &Plan) -> Result
 /// The files of a local entry to upload, hashed, with artifacts checked
 /// against the manifest so a damaged local copy is never shared.
 fn outgoing(key: EntryKey<'_>, src: &Path) -> Result<Vec<Outgoing>, Problem> {
-    let manifest_path = src.join(MANIFEST);
-    let mut manifest_bytes = Vec::new();
-    File::open(&manifest_path)
-        .and_then(|f| f.take(MANIFEST_LIMIT + 1).read_to_end(&mut manifest_bytes))
-        .map_err(|err| local(&manifest_path, err))?;
-    let manifest: Manifest = serde_json::from_slice(&manifest_bytes).map_err(|_| {
-        refused(format!(
-            "{} does not parse; not uploading",
-            manifest_path.display()
-        ))
-    })?;
-    if manifest.name != key.runnable || manifest.hash != key.hash {
-        return Err(refused(format!(
-            "{} is not the entry of {}; not uploading",
-            src.display(),
-            key.runnable
-        )));
-    }
+    let (manifest_bytes, manifest) = read_local_manifest(key, src)?;
     let mut files = vec![Outgoing {
         sealed: SealedFile {
             path: MANIFEST.into(),
@@ -469,7 +392,7 @@ fn outgoing(key: EntryKey<'_>, src: &Path) -> Result<Vec<Outgoing>, Problem> {
     });
     for artifact in &manifest.artifacts {
         let relative = entry_relative(&artifact.path).ok_or_else(|| {
-            refused(format!(
+            Problem::refused(format!(
                 "the artifact path {:?} is not plain; not uploading",
                 artifact.path
             ))
@@ -477,7 +400,7 @@ fn outgoing(key: EntryKey<'_>, src: &Path) -> Result<Vec<Outgoing>, Problem> {
         let path = src.join(ARTIFACTS).join(relative);
         let (digest, size) = hash_file(&path)?;
         if digest != artifact.digest || size != artifact.size {
-            return Err(refused(format!(
+            return Err(Problem::refused(format!(
                 "the cached copy of {} does not match its manifest; not uploading",
                 artifact.path
             )));
@@ -496,9 +419,9 @@ fn outgoing(key: EntryKey<'_>, src: &Path) -> Result<Vec<Outgoing>, Problem> {
 
 /// blake3 and size of a file, streamed.
 fn hash_file(path: &Path) -> Result<(String, u64), Problem> {
-    let mut file = File::open(path).map_err(|err| local(path, err))?;
+    let mut file = File::open(path).map_err(|err| Problem::local(path, err))?;
     let mut hasher = blake3::Hasher::new();
-    let size = std::io::copy(&mut file, &mut hasher).map_err(|err| local(path, err))?;
+    let size = std::io::copy(&mut file, &mut hasher).map_err(|err| Problem::local(path, err))?;
     Ok((hasher.finalize().to_hex().to_string(), size))
 }
 
@@ -523,11 +446,7 @@ fn parallel<T: Sync>(
                     if let Err(problem) = work(item) {
                         stop.store(true, Ordering::Relaxed);
                         if let Ok(mut slot) = first.lock() {
-                            // Faults outrank refusals: they turn the cache off.
-                            let replace = matches!(
-                                (&*slot, &problem),
-                                (None, _) | (Some(Problem::Refused(_)), Problem::Fault(_))
-                            );
+                            let replace = slot.as_ref().is_none_or(|old| problem.outranks(old));
                             if replace {
                                 *slot = Some(problem);
                             }
@@ -591,7 +510,7 @@ mod tests {
                 .upload(&Ctx::default(), KEY, Path::new("/nonexistent"))
                 .is_ok()
         );
-        assert!(!cache.warned.load(Ordering::Relaxed));
+        assert!(!cache.guard.warned());
     }
 
     fn plan(paths: &[(&str, &str)]) -> Plan {

@@ -7,13 +7,12 @@
 //! their mistakes point at the file like any config error.
 
 use std::fmt;
-use std::sync::Arc;
 use std::time::Duration;
 
 use qik_core::ctx::Ctx;
-use qik_core::diagnostic::{Code, Diagnostic};
-use qik_core::source::{Node, SourceFile};
-use qik_core::template::{self, Scope};
+use qik_core::diagnostic::Diagnostic;
+use qik_core::ext::remote::{Flag, SettingsFile, is_template, unset};
+use qik_core::source::Node;
 use rusty_s3::Credentials;
 use schemars::JsonSchema;
 use serde::Deserialize;
@@ -29,15 +28,6 @@ const MAX_TIMEOUT: f64 = 600.0;
 const DEFAULT_REGION: &str = "us-east-1";
 /// HMAC keys shorter than this are guessable.
 const MIN_SIGNING_KEY: usize = 16;
-
-/// `upload = false`, or a template such as `"{ctx.upload}"`.
-#[derive(Clone, Debug, Deserialize, JsonSchema)]
-#[serde(untagged)]
-enum Flag {
-    Bool(bool),
-    /// A `{ctx...}` template that renders to true or false.
-    Template(String),
-}
 
 /// A remote cache in an S3 bucket (or any S3-compatible store), with the
 /// local cache as hot storage. String values may hold `{ctx...}`
@@ -102,7 +92,7 @@ pub(crate) struct Raw {
 /// A cache's config as written, kept for rendering on first use.
 pub(crate) struct Conf {
     pub(crate) name: String,
-    file: Arc<SourceFile>,
+    at: SettingsFile,
     bucket: Spanned<String>,
     prefix: Option<Spanned<String>>,
     access_key_id: Option<Spanned<String>>,
@@ -155,24 +145,12 @@ impl fmt::Debug for Settings {
 /// Where the environment comes from (the process's, or a test's).
 pub(crate) type Env<'a> = &'a dyn Fn(&str) -> Option<String>;
 
-fn is_template(text: &str) -> bool {
-    text.contains(['{', '}'])
-}
-
-/// Values of unset optional context variables render as `None` (as in the
-/// reference); for an optional key that means "not set".
-fn unset(text: &str) -> bool {
-    text.is_empty() || text == "None"
-}
-
 impl Conf {
     pub(crate) fn parse(name: &str, node: Node<'_>) -> Result<Conf, Diagnostic> {
         let raw: Raw = node.deserialize_without("type")?;
-        let file = Arc::clone(node.file());
+        let file = SettingsFile::of(&node);
         let at = |value: &Spanned<String>, err: String, hint: &str| {
-            Diagnostic::error(Code::ConfigParse, err)
-                .with_label(&file, value.span(), "here")
-                .with_hint(hint)
+            file.error_at(value.span(), err, hint)
         };
         // Literal values are checked now, so mistakes point at the file.
         if !is_template(raw.bucket.get_ref()) {
@@ -237,37 +215,29 @@ impl Conf {
                 .as_ref()
                 .filter(|u| matches!(u.get_ref(), Flag::Bool(true)))
             {
-                return Err(Diagnostic::error(
-                    Code::ConfigParse,
+                return Err(file.error_at(
+                    upload.span(),
                     "an anonymous cache cannot upload: unsigned writes are refused",
-                )
-                .with_label(&file, upload.span(), "here")
-                .with_hint("remove `upload = true`, or `anonymous` to upload with credentials"));
+                    "remove `upload = true`, or `anonymous` to upload with credentials",
+                ));
             }
             if let Some(key) = &raw.aws_access_key_id {
-                return Err(Diagnostic::error(
-                    Code::ConfigParse,
+                return Err(file.error_at(
+                    key.span(),
                     "`anonymous = true` signs nothing, so aws-access-key-id would be ignored",
-                )
-                .with_label(&file, key.span(), "here")
-                .with_hint("keep one of the two"));
+                    "keep one of the two",
+                ));
             }
         }
-        let timeout = match &raw.timeout {
-            None => DEFAULT_TIMEOUT,
-            Some(t) if *t.get_ref() > 0.0 && *t.get_ref() <= MAX_TIMEOUT => *t.get_ref(),
-            Some(t) => {
-                return Err(Diagnostic::error(
-                    Code::ConfigParse,
-                    format!("timeout must be between 0 and {MAX_TIMEOUT} seconds"),
-                )
-                .with_label(&file, t.span(), "here")
-                .with_hint(format!("the default is {DEFAULT_TIMEOUT} seconds")));
-            }
-        };
+        let timeout = file.seconds(
+            "timeout",
+            raw.timeout.as_ref(),
+            DEFAULT_TIMEOUT,
+            MAX_TIMEOUT,
+        )?;
         Ok(Conf {
             name: name.to_string(),
-            file,
+            at: file,
             bucket: raw.bucket,
             prefix: raw.prefix,
             access_key_id: raw.aws_access_key_id,
@@ -279,97 +249,39 @@ impl Conf {
             upload: raw.upload,
             anonymous: raw.anonymous,
             ca_file: raw.ca_file,
-            timeout: Duration::from_secs_f64(timeout),
+            timeout,
         })
     }
 
     /// Whether uploads are configured off without rendering anything.
     pub(crate) fn literal_read_only(&self) -> bool {
-        matches!(
-            self.upload.as_ref().map(Spanned::get_ref),
-            Some(Flag::Bool(false))
-        )
-    }
-
-    /// Fills placeholders; a failure names the key and its location, since the
-    /// message is shown as a warning line without the snippet.
-    fn render(&self, ctx: &Ctx, key: &str, value: &Spanned<String>) -> Result<String, String> {
-        let scope = Scope { module: None, ctx };
-        template::render_at(value.get_ref(), scope, &self.file, value.span())
-            .map_err(|d| self.located(key, value, &d.message, d.hint.as_deref()))
-    }
-
-    fn located(
-        &self,
-        key: &str,
-        value: &Spanned<String>,
-        message: &str,
-        hint: Option<&str>,
-    ) -> String {
-        let (line, col) = self.file.line_col(value.span().start);
-        let mut text = format!(
-            "`{key}` ({}:{line}:{col}): {message}",
-            self.file.display_path()
-        );
-        if let Some(hint) = hint {
-            text.push_str("; hint: ");
-            text.push_str(hint);
-        }
-        text
-    }
-
-    fn optional(
-        &self,
-        ctx: &Ctx,
-        key: &str,
-        value: &Option<Spanned<String>>,
-    ) -> Result<Option<String>, String> {
-        match value {
-            None => Ok(None),
-            Some(value) => {
-                let text = self.render(ctx, key, value)?;
-                Ok((!unset(&text)).then_some(text))
-            }
-        }
-    }
-
-    /// A `true`/`false` key, literal or rendered.
-    fn flag(&self, ctx: &Ctx, key: &str, flag: &Spanned<Flag>) -> Result<bool, String> {
-        match flag.get_ref() {
-            Flag::Bool(value) => Ok(*value),
-            Flag::Template(text) => {
-                let value = Spanned::new(flag.span(), text.clone());
-                let rendered = self.render(ctx, key, &value)?;
-                parse_flag(&rendered).ok_or_else(|| {
-                    self.located(
-                        key,
-                        &value,
-                        &format!("{rendered:?} is not true or false"),
-                        None,
-                    )
-                })
-            }
-        }
+        Flag::literal_false(self.upload.as_ref())
     }
 
     /// Renders and checks every key; what the settings leave open comes from
     /// the AWS environment and config files (see `creds`).
     pub(crate) fn resolve(&self, ctx: &Ctx, env: Env<'_>) -> Result<Settings, String> {
         let env_value = |name: &str| env(name).filter(|v| !v.is_empty());
-        let bucket = self.render(ctx, "bucket", &self.bucket)?;
-        check_bucket(&bucket).map_err(|err| self.located("bucket", &self.bucket, &err, None))?;
+        let bucket = self.at.render(ctx, "bucket", &self.bucket)?;
+        check_bucket(&bucket)
+            .map_err(|err| self.at.located("bucket", self.bucket.span(), &err, None))?;
         let prefix = match &self.prefix {
             None => String::new(),
             Some(value) => {
-                let text = self.render(ctx, "prefix", value)?;
+                let text = self.at.render(ctx, "prefix", value)?;
                 keys::normalize_prefix(if text == "None" { "" } else { &text }).map_err(|err| {
-                    self.located("prefix", value, &format!("invalid prefix: {err}"), None)
+                    self.at.located(
+                        "prefix",
+                        value.span(),
+                        &format!("invalid prefix: {err}"),
+                        None,
+                    )
                 })?
             }
         };
         let anonymous = match &self.anonymous {
             None => false,
-            Some(flag) => self.flag(ctx, "anonymous", flag)?,
+            Some(flag) => self.at.flag(ctx, "anonymous", flag)?,
         };
         let fixed = self.fixed_credentials(ctx)?;
         if anonymous && fixed.is_some() {
@@ -377,29 +289,25 @@ impl Conf {
                 "`anonymous` is true and aws-access-key-id is set; keep one of the two".into(),
             );
         }
-        let region = self.optional(ctx, "region-name", &self.region)?;
+        let region = self.at.optional(ctx, "region-name", self.region.as_ref())?;
         if let Some(region) = &region {
             check_region(region).map_err(|err| {
                 let value = self.region.as_ref().expect("rendered from a value");
-                self.located("region-name", value, &err, None)
+                self.at.located("region-name", value.span(), &err, None)
             })?;
         }
-        let endpoint = match self.optional(ctx, "endpoint-url", &self.endpoint)? {
+        let endpoint = match self
+            .at
+            .optional(ctx, "endpoint-url", self.endpoint.as_ref())?
+        {
             Some(text) => Some(parse_endpoint(&text).map_err(|err| {
                 let value = self.endpoint.as_ref().expect("rendered from a value");
-                self.located("endpoint-url", value, &err, None)
+                self.at.located("endpoint-url", value.span(), &err, None)
             })?),
             None => None,
         };
-        let trust = match self.optional(ctx, "ca-file", &self.ca_file)? {
-            Some(text) => {
-                let dir = self
-                    .file
-                    .path()
-                    .parent()
-                    .unwrap_or(std::path::Path::new("."));
-                Trust::new(Some((dir.join(text), "ca-file")))?
-            }
+        let trust = match self.at.optional(ctx, "ca-file", self.ca_file.as_ref())? {
+            Some(text) => Trust::new(Some((self.at.path(&text), "ca-file")))?,
             None => Trust::new(env_value("AWS_CA_BUNDLE").map(|p| (p.into(), "AWS_CA_BUNDLE")))?,
         };
         // The AWS config is read only for what the settings leave open.
@@ -439,30 +347,30 @@ impl Conf {
         let signing_key = match &self.signing_key {
             None => None,
             Some(value) => {
-                let text = self.render(ctx, "signing-key", value)?;
+                let text = self.at.render(ctx, "signing-key", value)?;
                 // A key that is configured but empty must not silently turn
                 // verification off: that would accept anyone's entries.
                 if unset(&text) {
-                    return Err(self.located(
+                    return Err(self.at.located(
                         "signing-key",
-                        value,
+                        value.span(),
                         "the signing key is empty, so entries cannot be verified",
                         Some("set the variable it refers to, or remove `signing-key`"),
                     ));
                 }
                 check_signing_key(&text)
-                    .map_err(|err| self.located("signing-key", value, &err, None))?;
+                    .map_err(|err| self.at.located("signing-key", value.span(), &err, None))?;
                 Some(SigningKey::new(&text))
             }
         };
         let upload = match self.upload.as_ref() {
             None => !anonymous,
             Some(flag) => {
-                let upload = self.flag(ctx, "upload", flag)?;
+                let upload = self.at.flag(ctx, "upload", flag)?;
                 if upload && anonymous {
-                    return Err(self.located(
+                    return Err(self.at.located(
                         "upload",
-                        &Spanned::new(flag.span(), String::new()),
+                        flag.span(),
                         "an anonymous cache cannot upload: unsigned writes are refused",
                         Some("make `upload` false whenever `anonymous` is true"),
                     ));
@@ -502,9 +410,17 @@ impl Conf {
 
     /// Keys written in the settings: both or neither.
     fn fixed_credentials(&self, ctx: &Ctx) -> Result<Option<Credentials>, String> {
-        let id = self.optional(ctx, "aws-access-key-id", &self.access_key_id)?;
-        let secret = self.optional(ctx, "aws-secret-access-key", &self.secret_access_key)?;
-        let token = self.optional(ctx, "aws-session-token", &self.session_token)?;
+        let id = self
+            .at
+            .optional(ctx, "aws-access-key-id", self.access_key_id.as_ref())?;
+        let secret = self.at.optional(
+            ctx,
+            "aws-secret-access-key",
+            self.secret_access_key.as_ref(),
+        )?;
+        let token = self
+            .at
+            .optional(ctx, "aws-session-token", self.session_token.as_ref())?;
         match (id, secret) {
             (Some(id), Some(secret)) => Ok(Some(make_credentials(id, secret, token))),
             (Some(_), None) | (None, Some(_)) => Err(
@@ -519,14 +435,6 @@ fn make_credentials(id: String, secret: String, token: Option<String>) -> Creden
     match token {
         Some(token) => Credentials::new_with_token(id, secret, token),
         None => Credentials::new(id, secret),
-    }
-}
-
-fn parse_flag(text: &str) -> Option<bool> {
-    match text.trim().to_ascii_lowercase().as_str() {
-        "true" | "yes" | "1" => Some(true),
-        "false" | "no" | "0" | "none" | "" => Some(false),
-        _ => None,
     }
 }
 
@@ -598,7 +506,9 @@ mod tests {
     use super::*;
 
     fn conf(text: &str) -> Result<Conf, Diagnostic> {
-        let file = SourceFile::parse("qik.toml".into(), "qik.toml".into(), text.into()).unwrap();
+        let file =
+            qik_core::source::SourceFile::parse("qik.toml".into(), "qik.toml".into(), text.into())
+                .unwrap();
         let node = file.root();
         let table = node.get("caches").unwrap().get("remote").unwrap();
         Conf::parse("remote", table)

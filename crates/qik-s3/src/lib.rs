@@ -7,16 +7,10 @@
 //! uploaded seal-last; faults degrade to running uncached with one warning.
 //! The user-facing description is `docs/s3.md`.
 
-use std::sync::Arc;
-
 use linkme::distributed_slice;
-use qik_core::diagnostic::Diagnostic;
-use qik_core::ext::CacheBackend;
+use qik_core::ext::remote::remote_cache_type;
 use qik_core::ext::{CACHE_TYPES, PLUGINS};
-use qik_core::ext::{CacheType, PluginConfig, PluginDef, schema_of};
-use qik_core::source::Node;
-use schemars::JsonSchema;
-use serde::Deserialize;
+use qik_core::ext::{CacheType, PluginDef, schema_of};
 
 /// The remote cache and its failure policy.
 mod cache;
@@ -51,37 +45,13 @@ pub fn fuzz_read_seal(bytes: &[u8]) {
     let _ = seal.plan(key);
 }
 
-/// `[plugins.s3]` takes no keys besides `pyimport`.
-#[derive(Debug, Default, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-struct S3Config {}
-
-fn parse_config(node: Option<Node<'_>>) -> Result<PluginConfig, Diagnostic> {
-    if let Some(node) = node {
-        node.deserialize_without::<S3Config>("pyimport")?;
-    }
-    Ok(Arc::new(S3Config::default()))
-}
-
 #[distributed_slice(PLUGINS)]
-static PLUGIN: PluginDef = PluginDef {
-    id: ID,
-    config: parse_config,
-    commands: "",
-    factories: &[],
-    schema: Some(schema_of::<S3Config>),
-};
-
-/// Parsing only checks the config: nothing connects until first use.
-fn parse_cache(name: &str, node: Node<'_>) -> Result<CacheBackend, Diagnostic> {
-    let conf = config::Conf::parse(name, node)?;
-    Ok(CacheBackend::Remote(Arc::new(cache::S3Cache::new(conf))))
-}
+static PLUGIN: PluginDef = PluginDef::types_only(ID);
 
 #[distributed_slice(CACHE_TYPES)]
 static S3_CACHE: CacheType = CacheType {
     tag: "s3",
     plugin: ID,
-    parse: parse_cache,
+    parse: remote_cache_type::<cache::S3Cache>,
     schema: Some(schema_of::<config::Raw>),
 };

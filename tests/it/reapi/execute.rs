@@ -282,3 +282,32 @@ fn an_uncached_command_gets_its_inputs_too() {
     assert!(run.stdout.contains("one"), "{run:#?}");
     assert!(local_entries(&p).is_empty(), "not cached");
 }
+
+#[test]
+fn an_action_over_its_timeout_fails_naming_the_runnable_and_the_timeout() {
+    let casd = Casd::start();
+    let text = format!(
+        "[plugins]\nreapi = \"qik.reapi\"\n\n\
+         [executors.farm]\ntype = \"reapi\"\nendpoint = \"{}\"\ntimeout = 5\naction-timeout = 2\n\n\
+         [commands.slow]\nexec = \"echo started; sleep 30; echo never\"\ndeps = [\"src/a.txt\"]\nexecutor = \"farm\"\n",
+        casd.endpoint()
+    );
+    let p = project(&text);
+    let run = p.qik(".", &["slow"], &[]);
+    assert_ne!(run.code, 0, "{run:#?}");
+    assert!(
+        run.elapsed < std::time::Duration::from_secs(20),
+        "stopped near its timeout, not after the command: {:?}",
+        run.elapsed
+    );
+    let all = run.all();
+    assert!(all.contains("slow"), "{run:#?}");
+    assert!(all.contains("action-timeout"), "{run:#?}");
+    assert!(all.contains("2s"), "{run:#?}");
+    // (stderr echoes the command; stdout has the log and the error.)
+    assert!(!run.stdout.contains("never"), "{run:#?}");
+    assert!(
+        local_entries(&p).is_empty(),
+        "a timed-out action is not stored"
+    );
+}

@@ -123,3 +123,73 @@ fn a_tampered_blob_is_a_miss_never_a_wrong_replay() {
     assert!(!run.stdout.contains("build two"), "{run:#?}");
     assert_one_warning(&run, "does not match its digest");
 }
+
+/// 100 MB of text that depends on `src/input.txt`: the same bytes in every
+/// clone, far over the batch limit, so it goes up as a ByteStream upload that
+/// takes a while.
+const BIG: &str = "mkdir -p out && yes \\\"$(cat src/input.txt)\\\" | head -c 100000000 > out/big.txt && echo big";
+
+fn big_config(endpoint: &str) -> String {
+    format!(
+        "[plugins]\nreapi = \"qik.reapi\"\n\n\
+         [caches.remote]\ntype = \"reapi\"\nendpoint = \"{endpoint}\"\ntimeout = 5\n\n\
+         [commands.make]\nexec = \"{BIG}\"\ndeps = [\"src/**\"]\n\
+         artifacts = [\"out/big.txt\"]\ncache = \"remote\"\n"
+    )
+}
+
+#[test]
+fn a_server_killed_mid_upload_stores_nothing_partial_and_the_next_run_uploads_again() {
+    let mut server = Bgd::start();
+    let a = Project::with_files(&[
+        ("qik.toml", &big_config(&server.endpoint())),
+        ("src/input.txt", "one\n"),
+    ]);
+    let child = a.spawn_qik(&["make"], &[]);
+    // Small blobs go up in one batch first, then the big one is streamed,
+    // and the result last: kill the server once the batch has landed.
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while server.blobs().is_empty() {
+        assert!(std::time::Instant::now() < deadline, "nothing was uploaded");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    server.kill();
+    let run = child.wait_at_most(BOUND * 4).expect("qik does not hang");
+    // The run is green, with its result kept locally, and says the upload
+    // failed once.
+    run.assert_ok();
+    run.assert_ran("make");
+    assert_one_warning(&run, "running without this cache");
+    assert_eq!(local_entries(&a).len(), 1);
+    assert!(local_leftovers(&a).is_empty(), "{:?}", local_leftovers(&a));
+    let content = std::fs::read(a.root.join("out/big.txt")).unwrap();
+    assert_eq!(content.len(), 100_000_000);
+
+    // The server comes back over the same CAS. No blob of the entry is kept
+    // cut short under its name, and the entry is not there: another clone
+    // runs the command, and its run uploads the entry whole.
+    server.restart();
+    let big = server.blob_path(&sha256(&content));
+    if let Ok(meta) = std::fs::metadata(&big) {
+        assert_eq!(meta.len(), 100_000_000, "a partial blob under its name");
+    }
+    let b = a.clone_repo();
+    // (The hash ignores cache settings: same entry, new port.)
+    b.write("qik.toml", &big_config(&server.endpoint()));
+    b.git_add();
+    let rerun = b.qik(".", &["make"], &[]);
+    rerun.assert_ok();
+    rerun.assert_ran("make");
+    assert_quiet(&rerun);
+    assert!(big.is_file(), "the big blob was uploaded again");
+
+    let c = b.clone_repo();
+    let replay = c.qik(".", &["make"], &[]);
+    replay.assert_ok();
+    replay.assert_cached("make");
+    assert_quiet(&replay);
+    assert!(
+        std::fs::read(c.root.join("out/big.txt")).unwrap() == content,
+        "the artifact comes back whole"
+    );
+}

@@ -3,8 +3,10 @@
 
 mod casd;
 mod config;
+mod distribute;
 mod execute;
 mod faults;
+mod grid;
 mod round_trip;
 mod scale;
 mod secrets;

@@ -4,28 +4,19 @@
 //!
 //! BuildGrid comes from the harness's tools (`support::tools::buildgrid_dir`).
 
-use std::net::{Ipv4Addr, SocketAddrV4, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
 
+use crate::support::server::ServerProcess;
 use crate::support::tools::buildgrid_dir;
 use crate::support::walk;
 
 /// A running BuildGrid, stopped on drop.
 pub(crate) struct Bgd {
-    child: Child,
+    process: ServerProcess,
     pub(crate) port: u16,
     data: tempfile::TempDir,
-}
-
-/// A port nobody listens on right now.
-pub(crate) fn free_port() -> u16 {
-    TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
-        .and_then(|l| l.local_addr())
-        .expect("a free port")
-        .port()
 }
 
 /// TLS for the channel: the server's key and certificate (PEM files).
@@ -121,52 +112,52 @@ impl Bgd {
     }
 
     fn launch(options: &Options<'_>) -> Bgd {
-        // Serialise starts: two servers racing for one free port would both
-        // look it up before either binds.
-        static STARTING: Mutex<()> = Mutex::new(());
-        let root = buildgrid_dir();
         let data = tempfile::tempdir().expect("temp dir");
-        let log = data.path().join("server.log");
-        let _guard = STARTING.lock().unwrap_or_else(|e| e.into_inner());
-        for _ in 0..5 {
-            let port = free_port();
-            let config_path = data.path().join("config.yml");
-            std::fs::write(
-                &config_path,
-                config(port, &data.path().join("cas"), options),
-            )
-            .expect("write the config");
-            let log_file = std::fs::File::create(&log).expect("log file");
-            let mut child = Command::new("python3")
-                .arg(root.join("bin/bgd"))
-                .args(["server", "start"])
-                .arg(&config_path)
-                .env("PYTHONPATH", root)
-                .env("PYTHONNOUSERSITE", "1")
-                .stdin(Stdio::null())
-                .stdout(log_file.try_clone().expect("log file"))
-                .stderr(log_file)
-                .spawn()
-                .expect("bgd starts");
-            // Python imports take seconds, more on a busy machine.
-            let deadline = Instant::now() + Duration::from_secs(60);
-            while Instant::now() < deadline {
-                if matches!(child.try_wait(), Ok(Some(_))) {
-                    break;
-                }
-                let addr = SocketAddrV4::new(Ipv4Addr::LOCALHOST, port);
-                if TcpStream::connect_timeout(&addr.into(), Duration::from_millis(100)).is_ok() {
-                    return Bgd { child, port, data };
-                }
-                std::thread::sleep(Duration::from_millis(50));
-            }
-            let _ = child.kill();
-            let _ = child.wait();
+        let process = Bgd::serve(data.path(), options);
+        Bgd {
+            port: process.port,
+            process,
+            data,
         }
-        panic!(
-            "BuildGrid did not start: {}",
-            std::fs::read_to_string(&log).unwrap_or_default()
-        );
+    }
+
+    /// A server process over the CAS in `data`.
+    fn serve(data: &Path, options: &Options<'_>) -> ServerProcess {
+        let root = buildgrid_dir();
+        let config_path = data.join("config.yml");
+        let cas = data.join("cas");
+        // Python imports take seconds, more on a busy machine.
+        ServerProcess::start(
+            "BuildGrid",
+            &data.join("server.log"),
+            Duration::from_secs(60),
+            |port| {
+                std::fs::write(&config_path, config(port, &cas, options))
+                    .expect("write the config");
+                let mut command = Command::new("python3");
+                command
+                    .arg(root.join("bin/bgd"))
+                    .args(["server", "start"])
+                    .arg(&config_path)
+                    .env("PYTHONPATH", root)
+                    .env("PYTHONNOUSERSITE", "1");
+                command
+            },
+        )
+    }
+
+    /// Kills the server now (SIGKILL), as a crash would.
+    pub(crate) fn kill(&mut self) {
+        self.process.kill();
+    }
+
+    /// Starts the server again over the same storage, on a new port. The
+    /// action cache is in memory (LRU), so results do not survive a crash;
+    /// the CAS on disk does.
+    pub(crate) fn restart(&mut self) {
+        self.process.kill();
+        self.process = Bgd::serve(self.data.path(), &Options::default());
+        self.port = self.process.port;
     }
 
     pub(crate) fn endpoint(&self) -> String {
@@ -190,13 +181,5 @@ impl Bgd {
             .join("cas/cas/objects")
             .join(&sha256[..2])
             .join(&sha256[2..])
-    }
-}
-
-impl Drop for Bgd {
-    fn drop(&mut self) {
-        // Our own child, by its handle.
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }

@@ -4,7 +4,8 @@
 
 use std::path::PathBuf;
 
-pub(crate) use super::server::{Bgd, free_port};
+pub(crate) use super::server::Bgd;
+pub(crate) use crate::support::server::free_port;
 use crate::support::walk;
 pub(crate) use crate::support::{Project, Run};
 

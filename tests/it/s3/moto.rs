@@ -7,17 +7,17 @@
 //! (create a bucket, set its policy, list it).
 
 use std::io::{Read, Write};
-use std::net::{Ipv4Addr, SocketAddrV4, TcpStream};
+use std::net::{Ipv4Addr, TcpStream};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
 
-use super::server::free_port;
+use crate::support::server::ServerProcess;
 use crate::support::tools::moto_dir;
 
 /// A running moto server, stopped on drop.
 pub(crate) struct Moto {
-    child: Child,
+    _process: ServerProcess,
     pub(crate) port: u16,
     tls: bool,
     _log: tempfile::TempDir,
@@ -36,49 +36,28 @@ impl Moto {
     fn start_with(tls: Option<(&Path, &Path)>) -> Moto {
         let dir = moto_dir();
         let log_dir = tempfile::tempdir().expect("temp dir");
-        let log = log_dir.path().join("moto.log");
-        for _ in 0..5 {
-            let port = free_port();
-            let mut command = Command::new("python3");
-            command
-                .args(["-m", "moto.server", "-H", "127.0.0.1", "-p"])
-                .arg(port.to_string())
-                .env("PYTHONPATH", dir)
-                .stdin(Stdio::null())
-                .stdout(std::fs::File::create(&log).expect("log file"))
-                .stderr(Stdio::from(
-                    std::fs::OpenOptions::new()
-                        .append(true)
-                        .open(&log)
-                        .expect("log file"),
-                ));
-            if let Some((cert, key)) = tls {
-                command.arg("-c").arg(cert).arg("-k").arg(key);
-            }
-            let mut child = command.spawn().expect("python3 starts moto");
-            let deadline = Instant::now() + Duration::from_secs(30);
-            while Instant::now() < deadline {
-                if matches!(child.try_wait(), Ok(Some(_))) {
-                    break;
+        let process = ServerProcess::start(
+            "moto",
+            &log_dir.path().join("moto.log"),
+            Duration::from_secs(30),
+            |port| {
+                let mut command = Command::new("python3");
+                command
+                    .args(["-m", "moto.server", "-H", "127.0.0.1", "-p"])
+                    .arg(port.to_string())
+                    .env("PYTHONPATH", dir);
+                if let Some((cert, key)) = tls {
+                    command.arg("-c").arg(cert).arg("-k").arg(key);
                 }
-                let addr = SocketAddrV4::new(Ipv4Addr::LOCALHOST, port);
-                if TcpStream::connect_timeout(&addr.into(), Duration::from_millis(100)).is_ok() {
-                    return Moto {
-                        child,
-                        port,
-                        tls: tls.is_some(),
-                        _log: log_dir,
-                    };
-                }
-                std::thread::sleep(Duration::from_millis(50));
-            }
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-        panic!(
-            "moto did not start: {}",
-            std::fs::read_to_string(&log).unwrap_or_default()
+                command
+            },
         );
+        Moto {
+            port: process.port,
+            _process: process,
+            tls: tls.is_some(),
+            _log: log_dir,
+        }
     }
 
     pub(crate) fn endpoint(&self) -> String {
@@ -106,14 +85,6 @@ impl Moto {
             .filter_map(|rest| rest.split("</Key>").next())
             .map(str::to_string)
             .collect()
-    }
-}
-
-impl Drop for Moto {
-    fn drop(&mut self) {
-        // Our own child, by its handle.
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 

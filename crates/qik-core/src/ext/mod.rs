@@ -15,6 +15,9 @@ pub(crate) mod depset;
 pub(crate) mod executor;
 pub(crate) mod factory;
 pub(crate) mod registry;
+/// What remote caches share: the fault policy, settings rendered on first
+/// use, local entries read and placed. Its names are used as `remote::Guard`.
+pub mod remote;
 pub(crate) mod runnable;
 pub(crate) mod view;
 

@@ -43,6 +43,32 @@ pub struct PluginDef {
     pub schema: Option<SchemaFn>,
 }
 
+impl PluginDef {
+    /// A plugin whose `[plugins.<name>]` takes no keys besides `pyimport`
+    /// and that ships no commands: only types registered in other slices.
+    pub const fn types_only(id: &'static str) -> PluginDef {
+        PluginDef {
+            id,
+            config: parse_no_settings,
+            commands: "",
+            factories: &[],
+            schema: Some(schema_of::<NoSettings>),
+        }
+    }
+}
+
+/// The plugin takes no keys besides `pyimport`.
+#[derive(Debug, Default, serde::Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+struct NoSettings {}
+
+fn parse_no_settings(node: Option<Node<'_>>) -> Result<PluginConfig, Diagnostic> {
+    if let Some(node) = node {
+        node.deserialize_without::<NoSettings>("pyimport")?;
+    }
+    Ok(Arc::new(NoSettings::default()))
+}
+
 /// A `type = "..."` of a command dependency.
 pub struct DepType {
     pub tag: &'static str,
