@@ -4,7 +4,8 @@ use std::process::ExitCode;
 
 use qik_core::diagnostic::{Code, Diagnostic, choices_hint};
 
-use crate::{EXIT_USER_ERROR, output, project};
+use crate::exit::Failure;
+use crate::{output, project};
 
 const USAGE: &str = "usage: qikx <executable>[@<space>] [args...]\n       qikx --install";
 
@@ -13,8 +14,9 @@ pub(crate) fn main() -> ExitCode {
     match run(&args) {
         Ok(code) => code,
         Err(err) => {
-            output::print_diagnostic(&err);
-            ExitCode::from(EXIT_USER_ERROR)
+            let failure = Failure::from(err);
+            output::print_diagnostic(&failure.diagnostic);
+            failure.exit_code()
         }
     }
 }
@@ -104,7 +106,13 @@ fn ensure_venv(
     );
     let graph = qik_core::graph::Graph::of_runnables(project, installs.clone())?;
     let code =
-        crate::execute::execute_to(project, &graph, qik_args, crate::execute::Output::Stderr)?;
+        crate::execute::execute_to(
+            project,
+            &graph,
+            qik_args,
+            crate::execute::Output::Stderr,
+            None,
+        )?;
     if code == ExitCode::SUCCESS && usable(&installs) {
         return Ok(());
     }
