@@ -49,7 +49,7 @@ pub(crate) const MAX_VERBOSITY: u8 = 3;
     about,
     max_term_width = 100,
     disable_version_flag = true,
-    after_help = "Exit codes: 0 ok; the highest exit code of the runnables that failed; 2 bad arguments or names; 78 a configuration error; 74 qik could not use a file or process; 130/143 interrupted. See docs/cli.md."
+    after_help = "Exit codes: 0 ok; the highest exit code of the runnables that failed; 2 bad arguments or names; 78 a configuration error; 74 qik could not use a file, git or a process; 130 interrupted. See docs/cli.md."
 )]
 pub struct QikArgs {
     /// Commands to run, or single runnables by the names `--ls` prints
@@ -58,9 +58,9 @@ pub struct QikArgs {
     #[arg(value_name = "NAME", env = "QIK__COMMANDS", value_delimiter = ',', add = ArgValueCompleter::new(completions::commands))]
     pub commands: Vec<String>,
 
-    /// Select runnables of these modules, by the names the config gives them
-    /// (`[[modules]] name`, or the path with `/` as `.` when unnamed), not
-    /// by file path.
+    /// Select runnables of these modules, by module name: the `name` given
+    /// in `modules = [...]`, else the path it is listed as (`api/users`).
+    /// A module's path is refused when the module has another name.
     #[arg(
         short = 'm',
         long = "module",
@@ -254,12 +254,18 @@ mod tests {
 
     #[test]
     fn reference_levels_become_verbosity_and_counts_stay() {
-        assert_eq!(rewritten(&["qik", "-v", "2", "lint"]), ["qik", "--verbosity=2", "lint"]);
+        assert_eq!(
+            rewritten(&["qik", "-v", "2", "lint"]),
+            ["qik", "--verbosity=2", "lint"]
+        );
         assert_eq!(rewritten(&["qik", "-v0"]), ["qik", "--verbosity=0"]);
         assert_eq!(rewritten(&["qik", "-v", "lint"]), ["qik", "-v", "lint"]);
         assert_eq!(rewritten(&["qik", "-vv"]), ["qik", "-vv"]);
         assert_eq!(rewritten(&["qik", "-v", "3"]), ["qik", "-v", "3"]);
-        assert_eq!(rewritten(&["qik", "--", "-v", "2"]), ["qik", "--", "-v", "2"]);
+        assert_eq!(
+            rewritten(&["qik", "--", "-v", "2"]),
+            ["qik", "--", "-v", "2"]
+        );
     }
 
     #[test]

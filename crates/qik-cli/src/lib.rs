@@ -136,15 +136,24 @@ fn print_version(plugins: bool) {
         let owned = |plugin: &str| plugin == id;
         add(
             "deps",
-            &mut registry.dep_types().filter(|t| owned(t.plugin)).map(|t| t.tag),
+            &mut registry
+                .dep_types()
+                .filter(|t| owned(t.plugin))
+                .map(|t| t.tag),
         );
         add(
             "caches",
-            &mut registry.cache_types().filter(|t| owned(t.plugin)).map(|t| t.tag),
+            &mut registry
+                .cache_types()
+                .filter(|t| owned(t.plugin))
+                .map(|t| t.tag),
         );
         add(
             "venvs",
-            &mut registry.venv_types().filter(|t| owned(t.plugin)).map(|t| t.tag),
+            &mut registry
+                .venv_types()
+                .filter(|t| owned(t.plugin))
+                .map(|t| t.tag),
         );
         add(
             "executors",

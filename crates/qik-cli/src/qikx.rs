@@ -105,14 +105,13 @@ fn ensure_venv(
         "qikx: the venv of space `{owner}` is missing or out of date; installing it ({command})"
     );
     let graph = qik_core::graph::Graph::of_runnables(project, installs.clone())?;
-    let code =
-        crate::execute::execute_to(
-            project,
-            &graph,
-            qik_args,
-            crate::execute::Output::Stderr,
-            None,
-        )?;
+    let code = crate::execute::execute_to(
+        project,
+        &graph,
+        qik_args,
+        crate::execute::Output::Stderr,
+        None,
+    )?;
     if code == ExitCode::SUCCESS && usable(&installs) {
         return Ok(());
     }

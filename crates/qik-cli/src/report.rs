@@ -63,7 +63,9 @@ impl Target {
         serde_json::to_writer_pretty(&mut *file, report).map_err(|e| failed(e.to_string()))?;
         file.write_all(b"\n").map_err(|e| failed(e.to_string()))?;
         let path = self.path.clone();
-        self.temp.persist(&path).map_err(|e| failed(e.error.to_string()))?;
+        self.temp
+            .persist(&path)
+            .map_err(|e| failed(e.error.to_string()))?;
         Ok(())
     }
 }

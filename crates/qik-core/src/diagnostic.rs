@@ -10,7 +10,9 @@ use std::sync::Arc;
 
 use crate::source_file::SourceFile;
 
-/// The troubleshooting codes users know from the reference documentation.
+/// The troubleshooting codes users know from the reference documentation;
+/// each has an entry in docs/errors.md (the reference's `conf4` and `args0`
+/// have no case here and are not emitted).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Code {
     /// No configuration found.
@@ -19,7 +21,6 @@ pub enum Code {
     ConfigParse,
     ModuleNotFound,
     PluginNotFound,
-    ModuleOrPluginNotFound,
     CommandNotFound,
     /// A plugin listed in `[plugins]` is not compiled into this binary.
     PluginImport,
@@ -40,7 +41,6 @@ pub enum Code {
     CtxValueNotFound,
     UnconfiguredCtx,
     InvalidCtxNamespace,
-    ArgNotSupplied,
     /// A `pydist` dep names a distribution that is not installed.
     DistributionNotFound,
     /// The machine failed us: a file or process could not be used.
@@ -56,7 +56,6 @@ impl Code {
             Code::ConfigParse => "conf1",
             Code::ModuleNotFound => "conf2",
             Code::PluginNotFound => "conf3",
-            Code::ModuleOrPluginNotFound => "conf4",
             Code::CommandNotFound => "conf5",
             Code::PluginImport => "conf6",
             Code::GraphCycle => "conf7",
@@ -74,7 +73,6 @@ impl Code {
             Code::CtxValueNotFound => "ctx2",
             Code::UnconfiguredCtx => "ctx3",
             Code::InvalidCtxNamespace => "ctx4",
-            Code::ArgNotSupplied => "args0",
             Code::DistributionNotFound => "dep0",
             Code::General => "general",
             Code::DotenvNotFound => "space2",
@@ -185,11 +183,10 @@ impl Diagnostic {
             group = group.element(Level::HELP.no_name().message(format!("hint: {hint}")));
         }
         if let Some(code) = self.code {
-            group = group.element(
-                Level::NOTE
-                    .no_name()
-                    .message(format!("see the troubleshooting entry `{}`", code.as_str())),
-            );
+            group = group.element(Level::NOTE.no_name().message(format!(
+                "see the troubleshooting entry `{}` in docs/errors.md",
+                code.as_str()
+            )));
         }
         let renderer = if styled {
             Renderer::styled()

@@ -52,8 +52,13 @@ impl Outcome {
         }
     }
 
+    /// The command failed: a non-zero exit, run or replayed. Work qik
+    /// stopped did not fail; its dependents are skipped as interrupted.
     pub fn failed(self) -> bool {
-        self.code() != 0
+        match self {
+            Outcome::Ran { code } | Outcome::Cached { code, .. } => code != 0,
+            Outcome::Stopped | Outcome::Skipped => false,
+        }
     }
 }
 

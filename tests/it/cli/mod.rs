@@ -4,11 +4,13 @@
 
 mod completions;
 mod config_errors;
+mod conventions;
 mod explain;
 mod kept_files;
 mod limits;
 mod ls_json;
 mod qikx;
+mod report;
 mod run;
 mod shard;
 mod since;

@@ -521,10 +521,8 @@ impl Renderer {
             let line = format!(
                 "{} {name} {}",
                 self.paint.pick("■", "stopped"),
-                self.paint.yellow(&format!(
-                    "(interrupted after {})",
-                    style::duration(elapsed)
-                ))
+                self.paint
+                    .yellow(&format!("(interrupted after {})", style::duration(elapsed)))
             );
             self.err_line(&line);
         }

@@ -122,7 +122,15 @@ fn ran(name: &str, code: i32, millis: u64) -> Event {
 }
 
 fn cached(name: &str, code: i32) -> Event {
-    finished(name, Outcome::Cached { code, source: CacheSource::Local }, 0, None)
+    finished(
+        name,
+        Outcome::Cached {
+            code,
+            source: CacheSource::Local,
+        },
+        0,
+        None,
+    )
 }
 
 fn cached_with_log(name: &str, log: Option<PathBuf>) -> Event {
