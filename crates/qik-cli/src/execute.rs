@@ -112,7 +112,13 @@ pub(crate) fn execute_to(
             exit_code: code,
             interrupted: ran.interrupted,
             duration_ms: wall.as_secs_f64() * 1000.0,
-            summary: report::Counts::of(&ended.summary),
+            summary: report::Counts {
+                ran: ended.summary.ran,
+                cached: ended.summary.cached,
+                failed: ended.summary.failed,
+                skipped: ended.summary.skipped,
+                stopped: ended.summary.stopped,
+            },
             runnables: &runnables,
         })?;
     }

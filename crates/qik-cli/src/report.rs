@@ -12,7 +12,6 @@ use qik_core::diagnostic::{Code, Diagnostic};
 use qik_core::events::{Outcome, SkipReason};
 use serde::Serialize;
 
-use crate::render::Summary;
 
 /// The report format's version: bumped when a field changes meaning or goes
 /// away (new fields do not bump it).
@@ -200,17 +199,5 @@ impl Records {
     pub(crate) fn into_sorted(mut self) -> Vec<Record> {
         self.0.sort_by(|a, b| a.name.cmp(&b.name));
         self.0
-    }
-}
-
-impl Counts {
-    pub(crate) fn of(summary: &Summary) -> Counts {
-        Counts {
-            ran: summary.ran,
-            cached: summary.cached,
-            failed: summary.failed,
-            skipped: summary.skipped,
-            stopped: summary.stopped,
-        }
     }
 }
