@@ -12,7 +12,6 @@ use qik_core::diagnostic::{Code, Diagnostic};
 use qik_core::events::{Outcome, SkipReason};
 use serde::Serialize;
 
-
 /// The report format's version: bumped when a field changes meaning or goes
 /// away (new fields do not bump it).
 pub(crate) const VERSION: u32 = 1;
