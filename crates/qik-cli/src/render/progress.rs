@@ -215,7 +215,7 @@ impl CommandBar {
         } else if incomplete {
             paint.yellow(&format!(
                 "{} {name} {counts}{not_done} ({took})",
-                paint.pick("■", "stopped")
+                paint.pick("■", "incomplete")
             ))
         } else {
             paint.green(&format!(
@@ -247,5 +247,56 @@ fn running_style(paint: Paint, known_total: bool) -> ProgressStyle {
         style.progress_chars("━╸─")
     } else {
         style.progress_chars("=> ").tick_chars("-\\|/ ")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn bars() -> Bars {
+        let mut bars = Bars::new(ProgressDrawTarget::hidden(), Paint { on: false });
+        bars.set_totals([("deploy".to_string(), 3)]);
+        bars
+    }
+
+    /// The frozen line of the command's bar, without its duration.
+    fn frozen(bars: &Bars) -> String {
+        let message = bars.bars[0].bar.message();
+        message.split(" (").next().unwrap_or_default().to_string()
+    }
+
+    #[test]
+    fn skipped_runnables_are_not_counted_as_done() {
+        let mut bars = bars();
+        bars.started("deploy", "deploy#a");
+        bars.ended("deploy", "deploy#a", End::Done);
+        bars.ended("deploy", "deploy#b", End::Skipped);
+        assert_eq!(
+            bars.bars[0].bar.position(),
+            1,
+            "the bar advances for done only"
+        );
+        bars.ended("deploy", "deploy#c", End::Skipped);
+        // All three ended: the bar froze, yellow, saying what did not run.
+        assert!(bars.bars[0].finished);
+        assert_eq!(frozen(&bars), "incomplete deploy 1/3, 2 skipped");
+    }
+
+    #[test]
+    fn failures_and_stops_are_named_on_the_frozen_line() {
+        let mut bars = bars();
+        bars.ended("deploy", "deploy#a", End::Failed);
+        bars.ended("deploy", "deploy#b", End::Stopped);
+        bars.ended("deploy", "deploy#c", End::Skipped);
+        assert_eq!(
+            frozen(&bars),
+            "failed deploy 1/3, 1 failed, 1 skipped, 1 stopped"
+        );
+        let mut bars = self::tests::bars();
+        for name in ["deploy#a", "deploy#b", "deploy#c"] {
+            bars.ended("deploy", name, End::Done);
+        }
+        assert_eq!(frozen(&bars), "ok deploy 3/3");
     }
 }
