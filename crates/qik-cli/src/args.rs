@@ -170,7 +170,7 @@ pub struct QikArgs {
 
     /// Write a JSON report of the run to FILE: each runnable's status,
     /// duration, cache source and hash (docs/cli.md).
-    #[arg(long, value_name = "FILE", env = "QIK__REPORT")]
+    #[arg(long, value_name = "FILE", env = "QIK__REPORT", conflicts_with_all = ["ls", "fail", "watch"])]
     pub report: Option<std::path::PathBuf>,
 
     /// Print the selected runnables and their dependencies as a graph

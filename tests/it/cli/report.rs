@@ -150,6 +150,11 @@ fn a_report_path_that_cannot_be_written_fails_before_anything_runs() {
         assert!(run.stderr.contains("hint:"), "{run:#?}");
         assert!(!p.root.join("ran-lint").exists(), "lint ran: {run:#?}");
     }
+    // A report of a run that does not run is refused, not skipped silently.
+    for other in ["--ls", "--watch", "--fail"] {
+        let run = p.qik(".", &["lint", "--report", "r.json", other], &[]);
+        assert_eq!(run.code, 2, "{other}: {run:#?}");
+    }
     // Nothing is left beside the report's place either.
     let leftovers: Vec<_> = std::fs::read_dir(&p.root)
         .unwrap()
