@@ -164,6 +164,41 @@ fn color_follows_the_flag_and_the_usual_variables() {
     assert_code(&p.qik(".", &["--color", "sometimes"], &[]), 2, "a bad WHEN");
 }
 
+/// `qik lint` on a terminal (a pty that `script` from util-linux makes),
+/// with `env` only: what it printed, stderr and stdout merged.
+fn on_a_terminal(p: &Project, env: &[(&str, &str)]) -> String {
+    let qik = crate::support::qik_bin().display().to_string();
+    let output = std::process::Command::new("script")
+        .args(["-qec", &format!("{qik} lint"), "/dev/null"])
+        .current_dir(&p.root)
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .envs(env.iter().copied())
+        .output()
+        .expect("script (util-linux) runs");
+    assert!(output.status.success(), "{output:?}");
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+#[test]
+fn on_a_terminal_color_is_on_unless_term_is_dumb_or_clicolor_0() {
+    let p = project();
+    let colored = |text: &str| text.contains("\x1b[");
+    let text = on_a_terminal(&p, &[("TERM", "xterm")]);
+    assert!(colored(&text), "{text:?}");
+    for env in [
+        [("TERM", "dumb"), ("X", "")],
+        [("TERM", "xterm"), ("CLICOLOR", "0")],
+        [("TERM", "xterm"), ("NO_COLOR", "1")],
+    ] {
+        let text = on_a_terminal(&p, &env);
+        assert!(!colored(&text), "{env:?}: {text:?}");
+        assert!(text.contains("lint"), "{env:?}: {text:?}");
+    }
+    let text = on_a_terminal(&p, &[("TERM", "dumb"), ("CLICOLOR_FORCE", "1")]);
+    assert!(colored(&text), "CLICOLOR_FORCE: {text:?}");
+}
+
 #[test]
 fn version_with_v_lists_the_compiled_plugins() {
     let p = project();
