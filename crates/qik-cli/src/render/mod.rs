@@ -154,7 +154,7 @@ pub(crate) struct Renderer {
     failed_names: Vec<String>,
     skipped_names: Vec<String>,
     stopped_names: Vec<String>,
-    /// The slowest runnables that ran (not replays), slowest first; at most
+    /// The slowest runnables that ran (not replays); at most
     /// [`Renderer::slowest_kept`].
     slowest: Vec<(Duration, String)>,
     /// Every runnable's record, when `--report` asked for them.
@@ -370,7 +370,9 @@ impl Renderer {
             return;
         }
         let p = self.paint;
-        let slowest = std::mem::take(&mut self.slowest);
+        let mut slowest = std::mem::take(&mut self.slowest);
+        // Slowest first; equal durations by name, so the list is stable.
+        slowest.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.cmp(&b.1)));
         if self.opts.verbosity >= 3 {
             self.err_line(&p.dim("durations:"));
             for (elapsed, name) in &slowest {
@@ -407,6 +409,11 @@ impl Renderer {
     /// Keeps `name` among the slowest runnables that ran, if it is.
     fn note_duration(&mut self, name: &str, elapsed: Duration) {
         let kept = self.slowest_kept();
+        if kept == usize::MAX {
+            // Every one: sorted once at the end.
+            self.slowest.push((elapsed, name.to_owned()));
+            return;
+        }
         if kept == 0 || (self.slowest.len() >= kept && self.slowest[kept - 1].0 >= elapsed) {
             return;
         }
