@@ -49,7 +49,7 @@ pub(crate) const MAX_VERBOSITY: u8 = 3;
     about,
     max_term_width = 100,
     disable_version_flag = true,
-    after_help = "Exit codes: 0 ok; the highest exit code of the runnables that failed; 2 bad arguments or names; 78 a configuration error; 74 qik could not use a file, git or a process; 130 interrupted. See docs/cli.md."
+    after_help = "Exit codes: 0 ok; the highest exit code of the runnables that failed; 2 bad arguments or names; 78 a configuration error; 74 qik could not use a file, git or a process; 130 Ctrl-C (143 SIGTERM). See docs/cli.md."
 )]
 pub struct QikArgs {
     /// Commands to run, or single runnables by the names `--ls` prints

@@ -100,7 +100,7 @@ pub(crate) fn execute_to(
     let ended = sink.finish(wall);
     let ran = ran?;
     let code = if ran.interrupted {
-        exit::INTERRUPTED
+        u8::try_from(ran.exit_code).unwrap_or(exit::INTERRUPTED)
     } else {
         ended.summary.exit_code()
     };

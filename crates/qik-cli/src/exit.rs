@@ -17,7 +17,8 @@ pub(crate) const USAGE: u8 = 2;
 pub(crate) const IO: u8 = 74;
 /// The configuration (qik.toml, context, profiles) is wrong (`EX_CONFIG`).
 pub(crate) const CONFIG: u8 = 78;
-/// qik was interrupted (SIGINT, SIGTERM or SIGHUP), as shells report Ctrl-C.
+/// qik was interrupted by SIGINT (Ctrl-C), as shells report it; SIGTERM
+/// gives 143 and SIGHUP 129 (128 + the signal's number).
 pub(crate) const INTERRUPTED: u8 = 130;
 
 /// An error qik stops with: what it prints, and its exit code.

@@ -31,7 +31,8 @@ pub struct RunOptions {
 /// What a run did.
 #[derive(Debug, Default)]
 pub struct RunReport {
-    /// The highest exit code of any runnable; 130 when interrupted.
+    /// The highest exit code of any runnable; 128 + the signal's number
+    /// when interrupted.
     pub exit_code: i32,
     pub interrupted: bool,
 }
@@ -151,7 +152,7 @@ pub fn run(
     job.add_repo_entries();
     if interrupt.is_interrupted() {
         report.interrupted = true;
-        report.exit_code = 130;
+        report.exit_code = interrupt.exit_code();
     }
     Ok(report)
 }

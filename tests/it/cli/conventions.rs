@@ -277,3 +277,36 @@ fn graph_prints_the_selected_dag_as_dot_or_mermaid() {
     // Nothing ran.
     assert!(!p.root.join("._qik/out").exists());
 }
+
+/// Starts `qik slow` and sends `signal` once the command runs; its run.
+fn signalled(signal: &str) -> Run {
+    let p = Project::with_config(
+        "[commands]\nslow = {exec = \"echo started; sleep 30\", deps = [\"qik.toml\"]}\n",
+    );
+    let child = p.spawn_qik(&["slow"], &[]);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let started = || {
+        std::fs::read_dir(p.root.join("._qik/out"))
+            .into_iter()
+            .flatten()
+            .flatten()
+            .any(|e| std::fs::read_to_string(e.path()).is_ok_and(|t| t.contains("started")))
+    };
+    while !started() {
+        assert!(std::time::Instant::now() < deadline, "never started");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let sent = std::process::Command::new("kill")
+        .args([signal, &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(sent.success());
+    child.wait()
+}
+
+#[test]
+fn a_signal_exits_128_plus_its_number() {
+    assert_code(&signalled("-INT"), 130, "SIGINT");
+    assert_code(&signalled("-TERM"), 143, "SIGTERM");
+    assert_code(&signalled("-HUP"), 129, "SIGHUP");
+}
