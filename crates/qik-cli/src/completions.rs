@@ -21,30 +21,40 @@ const SHELLS: Shells<'static> = Shells::builtins();
 /// CLI whose arguments are completed (the arguments use this module's
 /// completers, so they are passed in rather than named here).
 pub(crate) fn complete_if_asked(command: fn() -> clap::Command) {
-    if std::env::var_os(VAR).is_some() {
+    complete_if_asked_as(command, VAR);
+}
+
+/// [`complete_if_asked`] for a binary whose scripts set `var`.
+pub(crate) fn complete_if_asked_as(command: fn() -> clap::Command, var: &'static str) {
+    if std::env::var_os(var).is_some() {
         clap_complete::CompleteEnv::with_factory(command)
-            .var(VAR)
+            .var(var)
             .complete();
     }
 }
 
 /// `qik completions <shell>`: the registration script for that shell.
 pub(crate) fn print_script(shell: &str) -> ExitCode {
+    print_script_for(shell, "qik", VAR)
+}
+
+/// The registration script of binary `bin` (which answers `var`) for a shell.
+pub(crate) fn print_script_for(shell: &str, bin: &str, var: &str) -> ExitCode {
     let Some(completer) = SHELLS.completer(shell) else {
         let names: Vec<&str> = SHELLS.names().collect();
         eprintln!(
             "error: no completions for shell `{shell}`\n  = hint: choose one of: {}",
             names.join(", ")
         );
-        return ExitCode::from(2);
+        return ExitCode::from(crate::exit::USAGE);
     };
     let mut script = Vec::new();
-    let written = completer.write_registration(VAR, "qik", "qik", "qik", &mut script);
+    let written = completer.write_registration(var, bin, bin, bin, &mut script);
     match written.and_then(|()| std::io::Write::write_all(&mut std::io::stdout(), &script)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             eprintln!("error: cannot write the completion script: {err}");
-            ExitCode::from(1)
+            ExitCode::from(crate::exit::IO)
         }
     }
 }

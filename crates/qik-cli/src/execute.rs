@@ -12,11 +12,9 @@ use qik_core::run::{self, RunOptions};
 use qik_core::runner::Interrupt;
 
 use crate::args::{Logger, QikArgs};
-use crate::output;
 use crate::render::{Mode, RenderOptions, Renderer};
-
-/// Exit code after Ctrl-C, as shells report it.
-const EXIT_INTERRUPTED: u8 = 130;
+use crate::report::{self, Report};
+use crate::{exit, output};
 
 pub(crate) fn workers(args: &QikArgs) -> usize {
     args.workers
@@ -29,7 +27,17 @@ pub(crate) fn execute(
     graph: &Graph,
     args: &QikArgs,
 ) -> Result<ExitCode, Diagnostic> {
-    execute_to(project, graph, args, Output::Standard)
+    execute_to(project, graph, args, Output::Standard, None)
+}
+
+/// [`execute`], writing a `--report` at the end.
+pub(crate) fn execute_reported(
+    project: &Project,
+    graph: &Graph,
+    args: &QikArgs,
+    report: Option<report::Target>,
+) -> Result<ExitCode, Diagnostic> {
+    execute_to(project, graph, args, Output::Standard, report)
 }
 
 /// Where a run's output goes.
@@ -47,6 +55,7 @@ pub(crate) fn execute_to(
     graph: &Graph,
     args: &QikArgs,
     output_to: Output,
+    report: Option<report::Target>,
 ) -> Result<ExitCode, Diagnostic> {
     let interrupt = Interrupt::install()
         .map_err(|err| Diagnostic::error(Code::General, format!("cannot handle Ctrl-C: {err}")))?;
@@ -57,7 +66,7 @@ pub(crate) fn execute_to(
         Mode::Progress
     };
     let options = RenderOptions {
-        verbosity: args.verbosity.unwrap_or(1),
+        verbosity: args.verbosity_level(),
         mode,
         styled: output::stderr_styled(),
         progress_allowed: std::io::stderr().is_terminal() && args.logger != Some(Logger::Stdout),
@@ -76,6 +85,9 @@ pub(crate) fn execute_to(
         *totals.entry(runnable.command.clone()).or_default() += 1;
     }
     renderer.set_command_totals(totals);
+    if report.is_some() {
+        renderer.keep_records();
+    }
     let started = Instant::now();
     let sink = renderer.share();
     let options = RunOptions {
@@ -83,11 +95,32 @@ pub(crate) fn execute_to(
         force: args.force,
         explain: args.explain,
     };
-    let report = run::run(project, graph, &options, &interrupt, &sink);
-    let summary = sink.finish(started.elapsed());
-    let report = report?;
-    if report.interrupted {
-        return Ok(ExitCode::from(EXIT_INTERRUPTED));
+    let ran = run::run(project, graph, &options, &interrupt, &sink);
+    let wall = started.elapsed();
+    let ended = sink.finish(wall);
+    let ran = ran?;
+    let code = if ran.interrupted {
+        u8::try_from(ran.exit_code).unwrap_or(exit::INTERRUPTED)
+    } else {
+        ended.summary.exit_code()
+    };
+    if let (Some(target), Some(records)) = (report, ended.records) {
+        let runnables = records.into_sorted();
+        target.write(&Report {
+            version: report::VERSION,
+            qik_version: crate::VERSION,
+            exit_code: code,
+            interrupted: ran.interrupted,
+            duration_ms: wall.as_secs_f64() * 1000.0,
+            summary: report::Counts {
+                ran: ended.summary.ran,
+                cached: ended.summary.cached,
+                failed: ended.summary.failed,
+                skipped: ended.summary.skipped,
+                stopped: ended.summary.stopped,
+            },
+            runnables: &runnables,
+        })?;
     }
-    Ok(ExitCode::from(summary.exit_code()))
+    Ok(ExitCode::from(code))
 }

@@ -54,13 +54,13 @@ pub(crate) fn apply(
                     .ok_or_else(|| bad("a positive integer"))?;
                 args.workers = Some(n);
             }
-            "verbosity" if args.verbosity.is_none() => {
+            "verbosity" if args.verbosity.is_none() && !args.quiet && args.verbose == 0 => {
                 let n = value
                     .get_ref()
                     .as_integer()
                     .and_then(|n| u8::try_from(n).ok())
-                    .filter(|n| *n <= 2)
-                    .ok_or_else(|| bad("0, 1 or 2"))?;
+                    .filter(|n| *n <= crate::args::MAX_VERBOSITY)
+                    .ok_or_else(|| bad("0, 1, 2 or 3"))?;
                 args.verbosity = Some(n);
             }
             "since" if args.since.is_none() => {

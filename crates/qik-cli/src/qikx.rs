@@ -1,41 +1,82 @@
-//! `qikx <executable>[@<space>] [args...]`: run any executable in a space.
+//! `qikx <executable>[@<space>] [args...]`: run any executable in a space,
+//! the way `uv run` does: qikx's own flags come before the executable;
+//! everything after it, `--` included, is the executable's.
 
+use std::ffi::OsString;
 use std::process::ExitCode;
 
+use clap::{ArgAction, CommandFactory, Parser};
 use qik_core::diagnostic::{Code, Diagnostic, choices_hint};
 
-use crate::{EXIT_USER_ERROR, output, project};
+use crate::exit::Failure;
+use crate::{completions, output, project};
 
-const USAGE: &str = "usage: qikx <executable>[@<space>] [args...]\n       qikx --install";
+/// Run an executable in the environment of a qik space: its venv (installed
+/// first when missing or out of date) and its dotenv files.
+#[derive(Debug, Parser)]
+#[command(
+    name = "qikx",
+    max_term_width = 100,
+    disable_version_flag = true,
+    after_help = "Examples:\n  qikx pytest -x            pytest of the space of the current directory\n  qikx python@api -m app    python of space `api`\n  qikx -- -weird-name       an executable whose name starts with `-`"
+)]
+struct QikxArgs {
+    /// The executable to run, with the space after `@` (default: the space
+    /// whose root holds the current directory).
+    #[arg(value_name = "EXECUTABLE[@SPACE]", required_unless_present_any = ["install", "version", "completions"])]
+    executable: Option<String>,
+
+    /// Arguments for the executable, passed as they are (`--` too).
+    #[arg(
+        value_name = "ARGS",
+        trailing_var_arg = true,
+        allow_hyphen_values = true
+    )]
+    args: Vec<OsString>,
+
+    /// Install the venv of every space, then exit.
+    #[arg(short = 'i', long, action = ArgAction::SetTrue, conflicts_with = "executable")]
+    install: bool,
+
+    /// Print the completion script for a shell (bash, zsh, fish, elvish,
+    /// powershell).
+    #[arg(long, value_name = "SHELL", conflicts_with = "executable")]
+    completions: Option<String>,
+
+    /// Print the version.
+    #[arg(short = 'V', long, action = ArgAction::SetTrue)]
+    version: bool,
+}
+
+/// The variable qikx's completion scripts set when asking for candidates.
+const COMPLETE_VAR: &str = "QIKX_COMPLETE";
 
 pub(crate) fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    match run(&args) {
+    completions::complete_if_asked_as(QikxArgs::command, COMPLETE_VAR);
+    let args = QikxArgs::parse();
+    match run(args) {
         Ok(code) => code,
-        Err(err) => {
-            output::print_diagnostic(&err);
-            ExitCode::from(EXIT_USER_ERROR)
+        Err(failure) => {
+            output::print_diagnostic(&failure.diagnostic);
+            failure.exit_code()
         }
     }
 }
 
-fn run(args: &[String]) -> Result<ExitCode, Diagnostic> {
-    let Some(first) = args.first() else {
-        eprintln!("{USAGE}");
-        return Ok(ExitCode::from(2));
-    };
-    match first.as_str() {
-        "-h" | "--help" => {
-            println!("Run an executable in the environment of a qik space.\n\n{USAGE}");
-            return Ok(ExitCode::SUCCESS);
-        }
-        "-V" | "--version" => {
-            println!("qikx {}", crate::VERSION);
-            return Ok(ExitCode::SUCCESS);
-        }
-        "-i" | "--install" => return install(),
-        _ => {}
+fn run(args: QikxArgs) -> Result<ExitCode, Failure> {
+    if args.version {
+        println!("qikx {}", crate::VERSION);
+        return Ok(ExitCode::SUCCESS);
     }
+    if let Some(shell) = &args.completions {
+        return Ok(completions::print_script_for(shell, "qikx", COMPLETE_VAR));
+    }
+    if args.install {
+        return Ok(install()?);
+    }
+    let Some(first) = args.executable else {
+        unreachable!("clap requires the executable without --install");
+    };
     let (executable, space) = match first.split_once('@') {
         Some((exe, space)) => (exe.to_string(), Some(space.to_string())),
         None => (first.clone(), None),
@@ -55,17 +96,19 @@ fn run(args: &[String]) -> Result<ExitCode, Diagnostic> {
         }
     };
     if !project.space_names().contains(space.as_str()) {
-        return Err(Diagnostic::error(
-            Code::SpaceNotFound,
-            format!("space `{space}` is not configured"),
-        )
-        .with_hint(choices_hint(&space, project.space_names())));
+        return Err(Failure::bad_argument(
+            Diagnostic::error(
+                Code::SpaceNotFound,
+                format!("space `{space}` is not configured"),
+            )
+            .with_hint(choices_hint(&space, project.space_names())),
+        ));
     }
     ensure_venv(&project, &space, &qik_args)?;
     let env = project.environment(&space)?;
     let mut command = std::process::Command::new(&executable);
-    command.args(&args[1..]).envs(env);
-    Err(exec(command, &executable))
+    command.args(&args.args).envs(env);
+    Err(exec(command, &executable).into())
 }
 
 /// Installs the space's venv when it is missing or out of date (its install
@@ -103,8 +146,13 @@ fn ensure_venv(
         "qikx: the venv of space `{owner}` is missing or out of date; installing it ({command})"
     );
     let graph = qik_core::graph::Graph::of_runnables(project, installs.clone())?;
-    let code =
-        crate::execute::execute_to(project, &graph, qik_args, crate::execute::Output::Stderr)?;
+    let code = crate::execute::execute_to(
+        project,
+        &graph,
+        qik_args,
+        crate::execute::Output::Stderr,
+        None,
+    )?;
     if code == ExitCode::SUCCESS && usable(&installs) {
         return Ok(());
     }

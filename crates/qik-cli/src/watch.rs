@@ -34,8 +34,10 @@ use crate::args::QikArgs;
 use crate::project::{self, Loaded};
 use crate::{execute, output, select};
 
-/// Exit code after Ctrl-C, as shells report it.
-const EXIT_INTERRUPTED: u8 = 130;
+/// Exit code after a signal, as shells report it (130 for Ctrl-C).
+fn exit_interrupted(interrupt: &Interrupt) -> ExitCode {
+    ExitCode::from(u8::try_from(interrupt.exit_code()).unwrap_or(crate::exit::INTERRUPTED))
+}
 
 /// A batch ends once no relevant event came for this long...
 const QUIET: Duration = Duration::from_millis(200);
@@ -67,12 +69,12 @@ pub(crate) fn watch(loaded: Loaded, raw_args: &QikArgs) -> Result<ExitCode, Diag
     execute::execute(&session.loaded.project, &first, &session.loaded.args)?;
     session.ran = first.runnables().map(|r| r.name.clone()).collect();
     if interrupt.is_interrupted() {
-        return Ok(ExitCode::from(EXIT_INTERRUPTED));
+        return Ok(exit_interrupted(&interrupt));
     }
     announce();
     loop {
         let Some(batch) = session.next_batch(&events, &interrupt) else {
-            return Ok(ExitCode::from(EXIT_INTERRUPTED));
+            return Ok(exit_interrupted(&interrupt));
         };
         let changes = session.apply(batch);
         if changes.is_empty() {
@@ -105,7 +107,7 @@ pub(crate) fn watch(loaded: Loaded, raw_args: &QikArgs) -> Result<ExitCode, Diag
             output::print_diagnostic(&err);
         }
         if interrupt.is_interrupted() {
-            return Ok(ExitCode::from(EXIT_INTERRUPTED));
+            return Ok(exit_interrupted(&interrupt));
         }
         announce();
     }

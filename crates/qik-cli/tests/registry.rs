@@ -55,7 +55,8 @@ fn text(bytes: &[u8]) -> String {
 #[track_caller]
 fn assert_error(output: &Output, parts: &[&str]) {
     let stderr = text(&output.stderr);
-    assert_eq!(output.status.code(), Some(1), "expected exit 1: {stderr}");
+    // 78: a configuration error (docs/cli.md).
+    assert_eq!(output.status.code(), Some(78), "expected exit 78: {stderr}");
     for part in parts {
         assert!(stderr.contains(part), "stderr lacks {part:?}:\n{stderr}");
     }

@@ -3,28 +3,62 @@
 
 use std::time::Duration;
 
+/// Where a replayed entry came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CacheSource {
+    /// `._qik/cache`: the local cache, or a remote cache's hot storage
+    /// already holding the entry.
+    Local,
+    /// `.qik/cache`, the cache kept in the repository.
+    Repo,
+    /// Downloaded from a remote cache (S3, REAPI, a plugin's) for this run.
+    Remote,
+}
+
+impl CacheSource {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CacheSource::Local => "local",
+            CacheSource::Repo => "repo",
+            CacheSource::Remote => "remote",
+        }
+    }
+}
+
 /// How a runnable ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Outcome {
     /// Ran now, with this exit code.
     Ran { code: i32 },
     /// Replayed from a cache, with the exit code of the cached run.
-    Cached { code: i32 },
+    Cached { code: i32, source: CacheSource },
+    /// Started, then stopped by qik on Ctrl-C: its exit says nothing about
+    /// the command, and nothing was cached.
+    Stopped,
     /// Not run because an upstream runnable failed or qik was interrupted.
     Skipped,
 }
 
 impl Outcome {
+    /// Exit code of work qik stopped, as shells report Ctrl-C.
+    pub const STOPPED_CODE: i32 = 130;
+
     /// The exit code that counts towards qik's own.
     pub fn code(self) -> i32 {
         match self {
-            Outcome::Ran { code } | Outcome::Cached { code } => code,
+            Outcome::Ran { code } | Outcome::Cached { code, .. } => code,
+            Outcome::Stopped => Self::STOPPED_CODE,
             Outcome::Skipped => 0,
         }
     }
 
+    /// The command failed: a non-zero exit, run or replayed. Work qik
+    /// stopped did not fail; its dependents are skipped as interrupted.
     pub fn failed(self) -> bool {
-        self.code() != 0
+        match self {
+            Outcome::Ran { code } | Outcome::Cached { code, .. } => code != 0,
+            Outcome::Stopped | Outcome::Skipped => false,
+        }
     }
 }
 
@@ -59,6 +93,9 @@ pub enum Event {
         elapsed: Duration,
         /// Where the full output is kept (`._qik/out/<runnable>.out`).
         log: Option<std::path::PathBuf>,
+        /// The runnable's hash, when it has one and the sink asked for
+        /// hashes ([`EventSink::wants_hashes`]).
+        hash: Option<String>,
     },
     /// A runnable did not run.
     Skipped {
@@ -89,6 +126,13 @@ pub trait EventSink: Send + Sync {
     /// disk, where `Finished { log }` points).
     fn wants_output(&self) -> bool {
         true
+    }
+
+    /// Whether [`Event::Finished`] carries the runnable's hash. Off unless
+    /// asked (a run report): a cached run sends thousands of these, and
+    /// each hash would be one more allocation.
+    fn wants_hashes(&self) -> bool {
+        false
     }
 }
 

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use crate::builtin::executor::Local;
 use crate::cache::{self, CacheWhen, Lookup, Manifest, WorkDirs};
 use crate::diagnostic::{Code, Diagnostic};
-use crate::events::{Event, EventSink, Outcome, SkipReason};
+use crate::events::{CacheSource, Event, EventSink, Outcome, SkipReason};
 use crate::ext::CacheBackend;
 use crate::ext::{ActionCx, Executor, Job as ExecJob, JobInputs, NativeAction};
 use crate::fsutil::{ReadError, WriteError};
@@ -31,7 +31,8 @@ pub struct RunOptions {
 /// What a run did.
 #[derive(Debug, Default)]
 pub struct RunReport {
-    /// The highest exit code of any runnable; 130 when interrupted.
+    /// The highest exit code of any runnable; 128 + the signal's number
+    /// when interrupted.
     pub exit_code: i32,
     pub interrupted: bool,
 }
@@ -161,7 +162,7 @@ pub fn run(
     job.add_repo_entries();
     if interrupt.is_interrupted() {
         report.interrupted = true;
-        report.exit_code = 130;
+        report.exit_code = interrupt.exit_code();
     }
     Ok(report)
 }
@@ -194,7 +195,7 @@ impl Job<'_> {
             });
         }
         let outcome = Outcome::Ran { code: 1 };
-        self.finished(runnable, outcome, started.elapsed(), None);
+        self.finished(runnable, outcome, started.elapsed(), None, None);
         outcome
     }
 
@@ -204,13 +205,16 @@ impl Job<'_> {
         outcome: Outcome,
         elapsed: Duration,
         log: Option<PathBuf>,
+        hash: Option<&str>,
     ) {
+        let hash = hash.filter(|_| self.sink.wants_hashes()).map(str::to_owned);
         self.sink.emit(Event::Finished {
             name: runnable.name.clone(),
             command: runnable.command.clone(),
             outcome,
             elapsed,
             log,
+            hash,
         });
     }
 
@@ -345,9 +349,13 @@ impl Job<'_> {
                 return Ok(self.failed(runnable, &diagnostic, started));
             }
         };
+        let reported_hash = hashed
+            .as_ref()
+            .filter(|_| self.sink.wants_hashes())
+            .map(|h| h.hash.clone());
         // Interrupted work is never cached.
         let (outcome, store) = if result.interrupted {
-            (Outcome::Ran { code: 130 }, None)
+            (Outcome::Stopped, None)
         } else {
             let kept = should_store(runnable.cache_when, result.code);
             if let (Some(Hashed { hash, .. }), false) = (&hashed, kept) {
@@ -384,7 +392,13 @@ impl Job<'_> {
                 None
             }
         };
-        self.finished(runnable, outcome, started.elapsed(), log);
+        self.finished(
+            runnable,
+            outcome,
+            started.elapsed(),
+            log,
+            reported_hash.as_deref(),
+        );
         Ok(outcome)
     }
 
@@ -455,8 +469,22 @@ impl Job<'_> {
         };
         let out = self.dirs.out_log(&runnable.name);
         let dir = store.entry_dir(&runnable.command, &runnable.name, hash);
+        let mut source = match backend {
+            CacheBackend::Repo => CacheSource::Repo,
+            _ => CacheSource::Local,
+        };
         if let Some(code) = self.replays.check(&dir, &out) {
-            return self.replay_remembered(runnable, code, out, started);
+            if self.options.explain {
+                // The fast path does not read the entry; explaining it does.
+                if let Lookup::Hit(entry) = store.get(&runnable.command, &runnable.name, hash) {
+                    self.sink.emit(Event::Explained {
+                        name: runnable.name.clone(),
+                        reason: Box::new(crate::explain::hit(runnable, &entry)),
+                    });
+                }
+            }
+            let outcome = Outcome::Cached { code, source };
+            return self.replay_remembered(runnable, outcome, out, hash, started);
         }
         let mut lookup = store.get(&runnable.command, &runnable.name, hash);
         if let (Lookup::Miss, CacheBackend::Remote(remote)) = (&lookup, backend) {
@@ -469,7 +497,10 @@ impl Job<'_> {
                 hash,
             };
             match remote.download(&self.project.ctx, key, &dest) {
-                Ok(true) => lookup = store.get(&runnable.command, &runnable.name, hash),
+                Ok(true) => {
+                    lookup = store.get(&runnable.command, &runnable.name, hash);
+                    source = CacheSource::Remote;
+                }
                 Ok(false) => {}
                 Err(err) => self.warn(runnable, format!("remote cache: {}", err.message)),
             }
@@ -542,8 +573,9 @@ impl Job<'_> {
         }
         let outcome = Outcome::Cached {
             code: entry.manifest.code,
+            source,
         };
-        self.finished(runnable, outcome, started.elapsed(), Some(out));
+        self.finished(runnable, outcome, started.elapsed(), Some(out), Some(hash));
         Some(outcome)
     }
 
@@ -551,16 +583,16 @@ impl Job<'_> {
     fn replay_remembered(
         &self,
         runnable: &Runnable,
-        code: i32,
+        outcome: Outcome,
         out: PathBuf,
+        hash: &str,
         started: Instant,
     ) -> Option<Outcome> {
         if let Err(message) = self.replay_output(runnable, &out) {
             self.warn(runnable, message);
             return None;
         }
-        let outcome = Outcome::Cached { code };
-        self.finished(runnable, outcome, started.elapsed(), Some(out));
+        self.finished(runnable, outcome, started.elapsed(), Some(out), Some(hash));
         Some(outcome)
     }
 

@@ -514,7 +514,7 @@ fn qik_setting(key: &str) -> Value {
         "tags" => ("--tag", strings),
         "verbosity" => (
             "--verbosity",
-            json!({"type": "integer", "minimum": 0, "maximum": 2}),
+            json!({"type": "integer", "minimum": 0, "maximum": 3}),
         ),
         "workers" => ("--workers", json!({"type": "integer", "minimum": 1})),
         flag => (flag, json!({"type": "boolean"})),

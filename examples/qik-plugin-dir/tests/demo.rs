@@ -259,7 +259,8 @@ fn bad_plugin_config_points_at_the_line() {
     ] {
         let site = Site::new(&config);
         let run = qik(&site.path("origin"), &["--ls"], &[]);
-        assert_eq!(run.code, 1, "{}", run.stderr);
+        // 78: a configuration error (docs/cli.md).
+        assert_eq!(run.code, 78, "{}", run.stderr);
         for part in expected {
             assert!(run.stderr.contains(part), "lacks {part:?}:\n{}", run.stderr);
         }
@@ -271,7 +272,7 @@ fn the_env_type_needs_the_plugin_enabled() {
     let config = CONFIG.replace("[plugins.dir]\npyimport = \"example.dir\"\nkeep = 1\n", "");
     let site = Site::new(&config);
     let run = qik(&site.path("origin"), &["--ls"], &[]);
-    assert_eq!(run.code, 1);
+    assert_eq!(run.code, 78);
     assert!(
         run.stderr.contains("needs the plugin \"example.dir\""),
         "{}",
@@ -288,7 +289,8 @@ fn a_second_plugin_claiming_the_env_type_stops_the_binary_naming_both() {
         &["--ls"],
         &[],
     );
-    assert_eq!(run.code, 1, "{}", run.stderr);
+    // 74: qik cannot work (`general`), not the project's configuration.
+    assert_eq!(run.code, 74, "{}", run.stderr);
     assert!(
         run.stderr
             .contains("dep type `env` is registered by both `acme.env` and `example.dir`"),

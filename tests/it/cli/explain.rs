@@ -96,6 +96,29 @@ fn a_hit_names_the_entry_it_replays() {
 }
 
 #[test]
+fn a_remembered_replay_is_explained_too() {
+    let p = hello();
+    assert_eq!(p.qik(".", &["hello"], &[]).code, 0);
+    // The first replay reads the entry and remembers it (once its manifest
+    // is older than a timestamp tick); later ones take the fast path of
+    // `._qik/replays`, which reads nothing but stat data.
+    for _ in 0..5 {
+        std::thread::sleep(std::time::Duration::from_millis(1100));
+        assert_eq!(p.qik(".", &["hello"], &[]).code, 0);
+        if p.root.join("._qik/replays").exists() {
+            break;
+        }
+    }
+    assert!(p.root.join("._qik/replays").exists(), "never remembered");
+    for _ in 0..2 {
+        let run = p.qik(".", &["hello", "--explain"], &[]);
+        let block = explained(&run, "hello");
+        assert!(block[0].starts_with("replays entry "), "{block:#?}");
+        assert_eq!(run.stdout, "one\n", "the output is still replayed");
+    }
+}
+
+#[test]
 fn forced_runs_say_so() {
     let p = hello();
     assert_eq!(p.qik(".", &["hello"], &[]).code, 0);

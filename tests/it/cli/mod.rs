@@ -4,6 +4,7 @@
 
 mod completions;
 mod config_errors;
+mod conventions;
 mod explain;
 mod kept_files;
 mod limits;
@@ -11,6 +12,7 @@ mod ls_json;
 mod qikx;
 mod replayed_logs;
 mod repo_cache;
+mod report;
 mod run;
 mod shard;
 mod since;

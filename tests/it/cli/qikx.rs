@@ -23,6 +23,41 @@ fn unknown_space_and_missing_executable_are_errors() {
         .qikx(".", &["no-such-executable-here"], &[])
         .assert_error(&["cannot run `no-such-executable-here`"]);
     assert_eq!(project.qikx(".", &[], &[]).code, 2);
+    // The space is a command-line argument: a usage error.
+    assert_eq!(project.qikx(".", &["echo@tool"], &[]).code, 2);
+}
+
+#[test]
+fn everything_after_the_executable_is_its_own() {
+    let project = Project::with_config("[spaces.tools]\nroot = \"tools\"\n");
+    let args = ["printf", "%s|", "a", "--help", "--", "-x", "-V"];
+    let run = project.qikx(".", &args, &[]);
+    assert_eq!(run.stdout, "a|--help|--|-x|-V|", "{run:#?}");
+    // `--` before the executable ends qikx's flags.
+    let run = project.qikx(".", &["--", "printf", "%s", "-i"], &[]);
+    assert_eq!(run.stdout, "-i", "{run:#?}");
+}
+
+#[test]
+fn help_version_and_completions() {
+    let project = Project::with_config("[spaces.tools]\nroot = \"tools\"\n");
+    let run = project.qikx(".", &["--help"], &[]);
+    run.assert_ok();
+    assert!(run.stdout.contains("EXECUTABLE[@SPACE]"), "{run:#?}");
+    assert!(run.stdout.contains("--install"), "{run:#?}");
+    let run = project.qikx(".", &["-V"], &[]);
+    assert!(run.stdout.starts_with("qikx "), "{run:#?}");
+    let run = project.qikx(".", &["--completions", "bash"], &[]);
+    run.assert_ok();
+    assert!(run.stdout.contains("QIKX_COMPLETE"), "{run:#?}");
+    // The script's question is answered with qikx's flags.
+    let run = project.qikx(".", &["--", "qikx", "--ins"], &[("QIKX_COMPLETE", "fish")]);
+    assert_eq!(
+        run.lines(),
+        ["--install\tInstall the venv of every space, then exit"],
+        "{run:#?}"
+    );
+    assert_eq!(project.qikx(".", &["--completions", "nosh"], &[]).code, 2);
 }
 
 #[test]

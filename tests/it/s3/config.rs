@@ -20,7 +20,7 @@ fn literal_mistakes_point_at_the_line() {
         // `extra` replaces the `timeout = 1` line of the test config.
         let p = project(&config(&endpoint, "").replace("timeout = 1", extra));
         let run = p.qik(".", &["build"], AWS_ENV);
-        assert_eq!(run.code, 1, "{extra}: {run:#?}");
+        assert_eq!(run.code, 78, "a config error; {extra}: {run:#?}");
         assert!(run.stderr.contains(expect), "{extra}: {run:#?}");
         assert!(run.stderr.contains("qik.toml:"), "{extra}: {run:#?}");
         assert!(!run.stderr.contains("\"short\" "), "never echo a key");
@@ -28,7 +28,7 @@ fn literal_mistakes_point_at_the_line() {
     let bad_bucket =
         config(&endpoint, "").replace("bucket = \"qik-cache\"", "bucket = \"Bad/Bucket\"");
     let run = project(&bad_bucket).qik(".", &["build"], AWS_ENV);
-    assert_eq!(run.code, 1, "{run:#?}");
+    assert_eq!(run.code, 78, "a config error: {run:#?}");
     assert!(run.stderr.contains("not a valid bucket name"), "{run:#?}");
 }
 
@@ -36,7 +36,7 @@ fn literal_mistakes_point_at_the_line() {
 fn the_plugin_must_be_enabled() {
     let text = config(&free_port_endpoint(), "").replace("[plugins]\ns3 = \"qik.s3\"\n", "");
     let run = project(&text).qik(".", &["build"], AWS_ENV);
-    assert_eq!(run.code, 1, "{run:#?}");
+    assert_eq!(run.code, 78, "a config error: {run:#?}");
     assert!(run.stderr.contains("qik.s3"), "{run:#?}");
 }
 

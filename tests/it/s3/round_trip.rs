@@ -42,11 +42,12 @@ fn an_entry_uploaded_by_one_clone_is_replayed_by_another() {
         "--cache-status downloads nothing"
     );
 
-    let replay = b.qik(".", &["build"], &env);
+    let replay = b.qik(".", &["build", "--report", "report.json"], &env);
     replay.assert_ok();
     replay.assert_cached("build");
     replay.assert_quiet();
     assert!(replay.stdout.contains("built one"), "{replay:#?}");
+    assert_eq!(report_cache(&b), "remote", "--report names the source");
     assert_eq!(b.read("out/result.txt"), "one\n");
     assert_eq!(
         b.local_entries().len(),
@@ -58,11 +59,21 @@ fn an_entry_uploaded_by_one_clone_is_replayed_by_another() {
     // The local cache is hot storage: no server needed any more.
     drop(server);
     std::fs::remove_file(b.root.join("out/result.txt")).unwrap();
-    let offline = b.qik(".", &["build"], &env);
+    let offline = b.qik(".", &["build", "--report", "report.json"], &env);
     offline.assert_ok();
     offline.assert_cached("build");
     offline.assert_quiet();
     assert_eq!(b.read("out/result.txt"), "one\n");
+    assert_eq!(report_cache(&b), "local", "from the local copy this time");
+}
+
+/// The `cache` of the one runnable of `report.json` (docs/cli.md).
+fn report_cache(p: &crate::support::Project) -> String {
+    let report: serde_json::Value = serde_json::from_str(&p.read("report.json")).unwrap();
+    report["runnables"][0]["cache"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string()
 }
 
 #[test]

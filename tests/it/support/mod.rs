@@ -319,10 +319,15 @@ impl Run {
         );
     }
 
-    /// Asserts a user error (exit 1) whose message has all of `parts`.
+    /// Asserts one of qik's own errors (bad arguments 2, qik could not use
+    /// a file or process 74, configuration 78: never a runnable's 1) whose
+    /// message has all of `parts`. `cli::exit_codes` pins which is which.
     #[track_caller]
     pub(crate) fn assert_error(&self, parts: &[&str]) {
-        assert_eq!(self.code, 1, "expected exit 1, got {self:#?}");
+        assert!(
+            matches!(self.code, 2 | 74 | 78),
+            "expected qik's own error (2, 74 or 78), got {self:#?}"
+        );
         for part in parts {
             assert!(
                 self.stderr.contains(part),

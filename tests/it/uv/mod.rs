@@ -485,7 +485,7 @@ fn qikx_installs_a_missing_venv_and_never_runs_another_python() {
     let run = uv
         .project
         .qikx(".", &["python", "-c", "print('ran')"], &env);
-    assert_eq!(run.code, 1, "{run:#?}");
+    assert_eq!(run.code, 74, "qik could not install the venv: {run:#?}");
     assert!(!run.stdout.contains("ran"), "another python ran: {run:#?}");
     assert_has(&run.stderr, "could not be installed, so qikx runs nothing");
     assert_has(&run.stderr, "qik uv.install");

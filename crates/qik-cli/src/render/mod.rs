@@ -23,7 +23,8 @@
 //! |---|---|
 //! | 0 | warnings, and at the end each failure's header and output; no headers, bars, live output, skip lines or summary |
 //! | 1 | the mode's normal view, failures' output (live in stream mode, at the end in progress mode) and the summary |
-//! | 2 | as 1; in progress mode every runnable's output is printed at the end, not just the failures' |
+//! | 2 | as 1; in progress mode every runnable's output is printed at the end, not just the failures'; the slowest runnables; every failed or skipped name |
+//! | 3 | as 2; the duration of every runnable that ran |
 //!
 //! Level 0 still prints failures: a quiet run that fails without saying why
 //! leaves the user with nothing to act on (the habit of `make -s`).
@@ -49,11 +50,20 @@ use std::time::Duration;
 use indicatif::ProgressDrawTarget;
 use qik_core::events::{Event, Outcome, SkipReason};
 
-use progress::Bars;
+use crate::report::Records;
+use progress::{Bars, End};
 use style::Paint;
 
 /// The exit code shells use for "command not found".
 const EXIT_NOT_FOUND: i32 = 127;
+
+/// How many of the slowest runnables the summary names at verbosity 1 and 2:
+/// at 1 when more than this many ran (fewer are easy to see), at 2 when more
+/// than one did.
+const SLOWEST: usize = 5;
+
+/// How many failed or skipped names the summary lists below verbosity 2.
+const NAMES_LISTED: usize = 20;
 
 /// How a run is shown.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -79,21 +89,23 @@ pub(crate) struct RenderOptions {
     pub(crate) github: bool,
 }
 
-/// What happened, for the exit code. The four counts partition the runnables
-/// that ended: `failed` holds every non-zero exit, replayed or not.
+/// What happened, for the exit code. The five counts partition the runnables
+/// that ended: `failed` holds every non-zero exit, replayed or not;
+/// `stopped` the ones qik stopped on Ctrl-C.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub(crate) struct Summary {
     pub(crate) ran: usize,
     pub(crate) cached: usize,
     pub(crate) failed: usize,
     pub(crate) skipped: usize,
+    pub(crate) stopped: usize,
     /// The highest exit code (0 when nothing failed).
     pub(crate) code: i32,
 }
 
 impl Summary {
     pub(crate) fn total(&self) -> usize {
-        self.ran + self.cached + self.failed + self.skipped
+        self.ran + self.cached + self.failed + self.skipped + self.stopped
     }
 
     /// `code` as a process exit status: 0 only when nothing failed.
@@ -138,6 +150,21 @@ pub(crate) struct Renderer {
     summary: Summary,
     planned: Option<usize>,
     line: Vec<u8>,
+    /// Names the summary ends with, in the order they ended.
+    failed_names: Vec<String>,
+    skipped_names: Vec<String>,
+    stopped_names: Vec<String>,
+    /// The slowest runnables that ran (not replays); at most
+    /// [`Renderer::slowest_kept`].
+    slowest: Vec<(Duration, String)>,
+    /// Every runnable's record, when `--report` asked for them.
+    records: Option<Records>,
+}
+
+/// What a finished renderer hands back.
+pub(crate) struct Ended {
+    pub(crate) summary: Summary,
+    pub(crate) records: Option<Records>,
 }
 
 impl Renderer {
@@ -186,6 +213,30 @@ impl Renderer {
             summary: Summary::default(),
             planned: None,
             line: Vec::new(),
+            failed_names: Vec::new(),
+            skipped_names: Vec::new(),
+            stopped_names: Vec::new(),
+            slowest: Vec::new(),
+            records: None,
+        }
+    }
+
+    /// Keeps a record of every runnable for `--report`.
+    pub(crate) fn keep_records(&mut self) {
+        self.records = Some(Records::default());
+    }
+
+    /// Whether `Finished` events should carry hashes (only for a report).
+    pub(crate) fn wants_hashes(&self) -> bool {
+        self.records.is_some()
+    }
+
+    /// How many of the slowest runnables the summary may name.
+    fn slowest_kept(&self) -> usize {
+        match self.opts.verbosity {
+            0 => 0,
+            1 | 2 => SLOWEST,
+            _ => usize::MAX,
         }
     }
 
@@ -235,7 +286,8 @@ impl Renderer {
                 outcome,
                 elapsed,
                 log,
-            } => self.finished(name, &command, outcome, elapsed, log),
+                hash,
+            } => self.finished(name, &command, outcome, elapsed, log, hash),
             Event::Skipped {
                 name,
                 command,
@@ -269,8 +321,15 @@ impl Renderer {
         }
     }
 
-    /// Ends the bars, prints the outputs kept for the end and the summary.
-    pub(crate) fn finish(mut self, wall: Duration) -> Summary {
+    /// Ends the bars, prints the outputs kept for the end and the summary:
+    /// the slowest runnables, the counts, then the names of the failed,
+    /// stopped and skipped runnables.
+    pub(crate) fn finish(self, wall: Duration) -> Summary {
+        self.end(wall).summary
+    }
+
+    /// [`Renderer::finish`], handing back the records kept for a report.
+    pub(crate) fn end(mut self, wall: Duration) -> Ended {
         if let Some(bars) = &mut self.bars {
             bars.finish_all();
         }
@@ -279,12 +338,88 @@ impl Renderer {
             self.print_section(&section);
         }
         if self.opts.verbosity >= 1 {
+            self.print_slowest();
             let line = self.summary_line(wall);
             self.err_line(&line);
+            let p = self.paint;
+            let failed = std::mem::take(&mut self.failed_names);
+            let stopped = std::mem::take(&mut self.stopped_names);
+            let skipped = std::mem::take(&mut self.skipped_names);
+            self.print_names(&p.bold_red("failed"), &failed);
+            self.print_names(&p.yellow("stopped"), &stopped);
+            self.print_names(&p.yellow("skipped"), &skipped);
         }
         let _ = self.out.flush();
         let _ = self.err.flush();
-        self.summary
+        Ended {
+            summary: self.summary,
+            records: self.records.take(),
+        }
+    }
+
+    /// `slowest: test#b 3.2s, lint#a 1.1s` (one per line at verbosity 3).
+    fn print_slowest(&mut self) {
+        let ran = self.slowest.len();
+        let shown = match self.opts.verbosity {
+            0 => false,
+            1 => self.summary.ran + self.summary.failed > SLOWEST && ran > 0,
+            // One runnable's duration is no ranking.
+            _ => ran > 1,
+        };
+        if !shown {
+            return;
+        }
+        let p = self.paint;
+        let mut slowest = std::mem::take(&mut self.slowest);
+        // Slowest first; equal durations by name, so the list is stable.
+        slowest.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.cmp(&b.1)));
+        if self.opts.verbosity >= 3 {
+            self.err_line(&p.dim("durations:"));
+            for (elapsed, name) in &slowest {
+                let line = format!("  {:>8}  {name}", style::duration(*elapsed));
+                self.err_line(&line);
+            }
+        } else {
+            let items: Vec<String> = slowest
+                .iter()
+                .map(|(elapsed, name)| format!("{name} {}", style::duration(*elapsed)))
+                .collect();
+            let line = format!("{} {}", p.dim("slowest:"), items.join(", "));
+            self.err_line(&line);
+        }
+    }
+
+    /// `failed: test#b, test#c` (the first [`NAMES_LISTED`] below verbosity 2).
+    fn print_names(&mut self, label: &str, names: &[String]) {
+        if names.is_empty() {
+            return;
+        }
+        let limit = if self.opts.verbosity >= 2 {
+            names.len()
+        } else {
+            NAMES_LISTED
+        };
+        let mut line = format!("{label}: {}", names[..names.len().min(limit)].join(", "));
+        if names.len() > limit {
+            line.push_str(&format!(" and {} more", names.len() - limit));
+        }
+        self.err_line(&line);
+    }
+
+    /// Keeps `name` among the slowest runnables that ran, if it is.
+    fn note_duration(&mut self, name: &str, elapsed: Duration) {
+        let kept = self.slowest_kept();
+        if kept == usize::MAX {
+            // Every one: sorted once at the end.
+            self.slowest.push((elapsed, name.to_owned()));
+            return;
+        }
+        if kept == 0 || (self.slowest.len() >= kept && self.slowest[kept - 1].0 >= elapsed) {
+            return;
+        }
+        let at = self.slowest.partition_point(|(d, _)| *d >= elapsed);
+        self.slowest.insert(at, (elapsed, name.to_owned()));
+        self.slowest.truncate(kept);
     }
 
     /// Whether `Output` events are shown; when not, the runner need not
@@ -305,25 +440,32 @@ impl Renderer {
         outcome: Outcome,
         elapsed: Duration,
         log: Option<PathBuf>,
+        hash: Option<String>,
     ) {
         let exec = self.execs.remove(&name);
         let headed = self.headed.remove(&name);
         let code = match outcome {
             Outcome::Skipped => return self.skip(name, command, None),
-            Outcome::Ran { code } | Outcome::Cached { code } => code,
+            Outcome::Stopped => return self.stopped(name, command, elapsed),
+            Outcome::Ran { code } | Outcome::Cached { code, .. } => code,
         };
         let failed = code != 0;
         if failed {
             self.summary.failed += 1;
             let code = if code > 0 { code } else { 1 };
             self.summary.code = self.summary.code.max(code);
+            self.failed_names.push(name.clone());
         } else if matches!(outcome, Outcome::Cached { .. }) {
             self.summary.cached += 1;
         } else {
             self.summary.ran += 1;
         }
+        if matches!(outcome, Outcome::Ran { .. }) {
+            self.note_duration(&name, elapsed);
+        }
         if let Some(bars) = &mut self.bars {
-            bars.ended(command, &name, failed);
+            let end = if failed { End::Failed } else { End::Done };
+            bars.ended(command, &name, end);
         }
 
         let verbose = self.opts.verbosity >= 1;
@@ -362,6 +504,9 @@ impl Renderer {
         } else {
             failed || (self.opts.verbosity >= 2 && self.opts.mode == Mode::Progress)
         };
+        if let Some(records) = &mut self.records {
+            records.ended(name.clone(), command, outcome, elapsed, hash);
+        }
         if keep {
             self.sections.push(Section {
                 name,
@@ -372,13 +517,39 @@ impl Renderer {
         }
     }
 
+    /// A runnable qik stopped on Ctrl-C: not a failure of its command, and
+    /// its output (cut short) is not dumped.
+    fn stopped(&mut self, name: String, command: &str, elapsed: Duration) {
+        self.summary.stopped += 1;
+        if let Some(bars) = &mut self.bars {
+            bars.ended(command, &name, End::Stopped);
+        }
+        if self.opts.verbosity >= 1 && self.bars.is_none() {
+            let line = format!(
+                "{} {name} {}",
+                self.paint.pick("■", "stopped"),
+                self.paint
+                    .yellow(&format!("(interrupted after {})", style::duration(elapsed)))
+            );
+            self.err_line(&line);
+        }
+        if let Some(records) = &mut self.records {
+            records.ended(name.clone(), command, Outcome::Stopped, elapsed, None);
+        }
+        self.stopped_names.push(name);
+    }
+
     fn skip(&mut self, name: String, command: &str, reason: Option<&SkipReason>) {
         if !self.skipped.insert(name.clone()) {
             return;
         }
         self.summary.skipped += 1;
+        self.skipped_names.push(name.clone());
+        if let Some(records) = &mut self.records {
+            records.skipped(name.clone(), command, reason);
+        }
         if let Some(bars) = &mut self.bars {
-            bars.ended(command, &name, false);
+            bars.ended(command, &name, End::Skipped);
         }
         if self.opts.verbosity >= 1 && self.bars.is_none() {
             let mut line = if self.paint.on {
@@ -406,8 +577,9 @@ impl Renderer {
         let p = self.paint;
         let (cached, code) = match outcome {
             Outcome::Ran { code } => (false, code),
-            Outcome::Cached { code } => (true, code),
+            Outcome::Cached { code, .. } => (true, code),
             Outcome::Skipped => return format!("{} {name}", p.pick("⏭", "skipped")),
+            Outcome::Stopped => return format!("{} {name}", p.pick("■", "stopped")),
         };
         let when = if cached {
             "cached".to_owned()
@@ -501,8 +673,8 @@ impl Renderer {
         let name = &section.name;
         let (cached, code) = match section.outcome {
             Outcome::Ran { code } => (false, code),
-            Outcome::Cached { code } => (true, code),
-            Outcome::Skipped => (false, 0),
+            Outcome::Cached { code, .. } => (true, code),
+            Outcome::Skipped | Outcome::Stopped => (false, 0),
         };
         let mut status = Vec::new();
         if cached {
@@ -626,6 +798,9 @@ impl Renderer {
         }
         if s.failed > 0 {
             parts.push(p.bold_red(&format!("{} failed", s.failed)));
+        }
+        if s.stopped > 0 {
+            parts.push(p.yellow(&format!("{} stopped", s.stopped)));
         }
         if s.skipped > 0 {
             parts.push(p.yellow(&format!("{} skipped", s.skipped)));

@@ -26,12 +26,29 @@ pub(super) struct Bars {
     width: usize,
 }
 
+/// How a runnable left its bar.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum End {
+    /// Ran or replayed, with exit code 0.
+    Done,
+    /// Ran or replayed, with another exit code.
+    Failed,
+    /// Did not run: an upstream failed, or qik was interrupted first.
+    Skipped,
+    /// Started, then stopped by qik on Ctrl-C.
+    Stopped,
+}
+
 struct CommandBar {
     command: String,
     bar: ProgressBar,
     total: Option<usize>,
+    /// Ran or replayed, failures included; skipped and stopped ones are not
+    /// done, and the bar does not advance for them.
     done: usize,
     failed: usize,
+    skipped: usize,
+    stopped: usize,
     /// Runnables on a worker now, in start order (at most one per worker).
     running: Vec<String>,
     since: Instant,
@@ -76,22 +93,29 @@ impl Bars {
         bar.bar.set_message(message);
     }
 
-    /// A runnable of `command` ended (ran, replayed or skipped).
-    pub(super) fn ended(&mut self, command: &str, name: &str, failed: bool) {
+    /// A runnable of `command` ended.
+    pub(super) fn ended(&mut self, command: &str, name: &str, end: End) {
         let i = self.bar(command);
         let paint = self.paint;
         let width = self.width;
         let bar = &mut self.bars[i];
         bar.running.retain(|n| n != name);
-        bar.done += 1;
-        if failed {
-            bar.failed += 1;
+        match end {
+            End::Done => bar.done += 1,
+            End::Failed => {
+                bar.done += 1;
+                bar.failed += 1;
+            }
+            End::Skipped => bar.skipped += 1,
+            End::Stopped => bar.stopped += 1,
         }
-        if bar.total.is_some_and(|t| bar.done >= t) {
+        if bar.total.is_some_and(|t| bar.ended() >= t) {
             bar.finish(paint, width);
         } else {
             bar.bar.set_message(bar.message(paint));
-            bar.bar.inc(1);
+            if matches!(end, End::Done | End::Failed) {
+                bar.bar.inc(1);
+            }
         }
     }
 
@@ -122,6 +146,8 @@ impl Bars {
             total,
             done: 0,
             failed: 0,
+            skipped: 0,
+            stopped: 0,
             running: Vec::new(),
             since: Instant::now(),
             finished: false,
@@ -132,11 +158,19 @@ impl Bars {
 }
 
 impl CommandBar {
-    /// The failures so far, then what is running: `1 failed · test#a +3`.
+    fn ended(&self) -> usize {
+        self.done + self.skipped + self.stopped
+    }
+
+    /// The failures and skips so far, then what is running:
+    /// `1 failed · 2 skipped · test#a +3`.
     fn message(&self, paint: Paint) -> String {
         let mut parts = Vec::new();
         if self.failed > 0 {
             parts.push(paint.red(&format!("{} failed", self.failed)));
+        }
+        if self.skipped > 0 {
+            parts.push(paint.yellow(&format!("{} skipped", self.skipped)));
         }
         if let Some(first) = self.running.first() {
             let more = self.running.len() - 1;
@@ -150,8 +184,9 @@ impl CommandBar {
         parts.join(&paint.dim(" · "))
     }
 
-    /// Freezes the bar into one line: `✔ lint 12/12 (1.2s)` in green, or red
-    /// with the failure count.
+    /// Freezes the bar into one line: `✔ lint 12/12 (1.2s)` in green, red
+    /// with the failure count, yellow when some did not run (`■ lint 9/12,
+    /// 3 skipped`).
     fn finish(&mut self, paint: Paint, width: usize) {
         if self.finished {
             return;
@@ -165,16 +200,22 @@ impl CommandBar {
         let took = style::duration(self.since.elapsed());
         let name = format!("{:<width$}", self.command);
         let incomplete = self.total.is_some_and(|t| self.done < t);
+        let mut not_done = String::new();
+        for (count, what) in [(self.skipped, "skipped"), (self.stopped, "stopped")] {
+            if count > 0 {
+                not_done.push_str(&format!(", {count} {what}"));
+            }
+        }
         let line = if self.failed > 0 {
             paint.red(&format!(
-                "{} {name} {counts}, {} failed ({took})",
+                "{} {name} {counts}, {} failed{not_done} ({took})",
                 paint.pick("✘", "failed"),
                 self.failed
             ))
         } else if incomplete {
             paint.yellow(&format!(
-                "{} {name} {counts} ({took})",
-                paint.pick("■", "stopped")
+                "{} {name} {counts}{not_done} ({took})",
+                paint.pick("■", "incomplete")
             ))
         } else {
             paint.green(&format!(
@@ -206,5 +247,56 @@ fn running_style(paint: Paint, known_total: bool) -> ProgressStyle {
         style.progress_chars("━╸─")
     } else {
         style.progress_chars("=> ").tick_chars("-\\|/ ")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn bars() -> Bars {
+        let mut bars = Bars::new(ProgressDrawTarget::hidden(), Paint { on: false });
+        bars.set_totals([("deploy".to_string(), 3)]);
+        bars
+    }
+
+    /// The frozen line of the command's bar, without its duration.
+    fn frozen(bars: &Bars) -> String {
+        let message = bars.bars[0].bar.message();
+        message.split(" (").next().unwrap_or_default().to_string()
+    }
+
+    #[test]
+    fn skipped_runnables_are_not_counted_as_done() {
+        let mut bars = bars();
+        bars.started("deploy", "deploy#a");
+        bars.ended("deploy", "deploy#a", End::Done);
+        bars.ended("deploy", "deploy#b", End::Skipped);
+        assert_eq!(
+            bars.bars[0].bar.position(),
+            1,
+            "the bar advances for done only"
+        );
+        bars.ended("deploy", "deploy#c", End::Skipped);
+        // All three ended: the bar froze, yellow, saying what did not run.
+        assert!(bars.bars[0].finished);
+        assert_eq!(frozen(&bars), "incomplete deploy 1/3, 2 skipped");
+    }
+
+    #[test]
+    fn failures_and_stops_are_named_on_the_frozen_line() {
+        let mut bars = bars();
+        bars.ended("deploy", "deploy#a", End::Failed);
+        bars.ended("deploy", "deploy#b", End::Stopped);
+        bars.ended("deploy", "deploy#c", End::Skipped);
+        assert_eq!(
+            frozen(&bars),
+            "failed deploy 1/3, 1 failed, 1 skipped, 1 stopped"
+        );
+        let mut bars = self::tests::bars();
+        for name in ["deploy#a", "deploy#b", "deploy#c"] {
+            bars.ended("deploy", name, End::Done);
+        }
+        assert_eq!(frozen(&bars), "ok deploy 3/3");
     }
 }

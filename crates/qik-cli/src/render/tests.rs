@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use qik_core::events::{Event, EventSink, Outcome, SkipReason};
+use qik_core::events::{CacheSource, Event, EventSink, Outcome, SkipReason};
 
 use super::{Mode, RenderOptions, Renderer, Summary};
 
@@ -113,6 +113,7 @@ fn finished(name: &str, outcome: Outcome, millis: u64, log: Option<PathBuf>) -> 
         outcome,
         elapsed: Duration::from_millis(millis),
         log,
+        hash: None,
     }
 }
 
@@ -121,7 +122,20 @@ fn ran(name: &str, code: i32, millis: u64) -> Event {
 }
 
 fn cached(name: &str, code: i32) -> Event {
-    finished(name, Outcome::Cached { code }, 0, None)
+    finished(
+        name,
+        Outcome::Cached {
+            code,
+            source: CacheSource::Local,
+        },
+        0,
+        None,
+    )
+}
+
+fn cached_with_log(name: &str, log: Option<PathBuf>) -> Event {
+    let source = CacheSource::Local;
+    finished(name, Outcome::Cached { code: 0, source }, 0, log)
 }
 
 fn skipped(name: &str, upstream: &str) -> Event {
@@ -281,6 +295,8 @@ fn stream_failure_is_reported_after_its_output_and_not_repeated() {
             "failed test#b: exited 1 (0.50s)",
             "skipped deploy (upstream test#b failed)",
             "1 failed, 1 skipped in 1.2s",
+            "failed: test#b",
+            "skipped: deploy",
         ]
     );
     assert_eq!(summary.exit_code(), 1);
@@ -326,6 +342,8 @@ fn progress_without_terminal_prints_a_line_per_runnable_and_failures_at_the_end(
             "skipped deploy (upstream test#b failed)",
             "==> test#b (exited 1) <==",
             "1 ran, 1 cached, 1 failed, 1 skipped in 1.2s",
+            "failed: test#b",
+            "skipped: deploy",
         ]
     );
     assert_eq!(
@@ -335,6 +353,7 @@ fn progress_without_terminal_prints_a_line_per_runnable_and_failures_at_the_end(
             cached: 1,
             failed: 1,
             skipped: 1,
+            stopped: 0,
             code: 1
         }
     );
@@ -358,7 +377,15 @@ fn under_github_actions_output_is_folded_and_failures_annotated() {
             finished("lint#a", Outcome::Ran { code: 0 }, 300, Some(ok_log)),
             finished("test#b", Outcome::Ran { code: 1 }, 1500, Some(fail_log)),
             // A name with the characters workflow commands use as syntax.
-            finished("odd:a,b%", Outcome::Cached { code: 2 }, 0, None),
+            finished(
+                "odd:a,b%",
+                Outcome::Cached {
+                    code: 2,
+                    source: CacheSource::Local,
+                },
+                0,
+                None,
+            ),
         ],
     );
     s.renderer.finish(WALL);
@@ -400,6 +427,7 @@ fn failure_header_comes_before_its_output() {
             "==> test#b (exited 2) <==",
             "boom",
             "1 failed in 1.2s",
+            "failed: test#b",
         ]
     );
 }
@@ -474,7 +502,7 @@ fn verbosity_2_prints_every_runnables_output_at_the_end() {
             started("lint#a", "ruff check a"),
             output("lint#a", b"a says hi"),
             finished("lint#a", Outcome::Ran { code: 0 }, 200, Some(a)),
-            finished("lint#b", Outcome::Cached { code: 0 }, 0, Some(b)),
+            cached_with_log("lint#b", Some(b)),
             started("test#c", "pytest c"),
             finished("test#c", Outcome::Ran { code: 0 }, 200, Some(c)),
         ],
@@ -491,6 +519,7 @@ fn verbosity_2_prints_every_runnables_output_at_the_end() {
             "==> lint#b (cached) <==",
             "==> test#c (ok) <==",
             "(no output)",
+            "slowest: lint#a 0.20s, test#c 0.20s",
             "2 ran, 1 cached in 1.2s",
         ]
     );
@@ -570,6 +599,7 @@ fn exit_127_hints_command_not_found() {
             "==> lint#a (exited 127) <==",
             hint,
             "1 failed in 1.2s",
+            "failed: lint#a",
         ]
     );
     assert_eq!(summary.exit_code(), 127);
@@ -606,6 +636,7 @@ fn summary_counts_partition_runnables_and_keep_the_highest_code() {
             cached: 1,
             failed: 2,
             skipped: 2,
+            stopped: 0,
             code: 3
         }
     );
@@ -619,9 +650,14 @@ fn summary_counts_partition_runnables_and_keep_the_highest_code() {
         err.contains(&"skipped d#2 (interrupted)".to_owned()),
         "{err:?}"
     );
+    // The summary ends with the names of what failed and was skipped.
     assert_eq!(
-        err.last().unwrap(),
-        "2 ran, 1 cached, 2 failed, 2 skipped in 1.2s"
+        err[err.len() - 3..],
+        [
+            "2 ran, 1 cached, 2 failed, 2 skipped in 1.2s",
+            "failed: b#2, c#1",
+            "skipped: d#1, d#2",
+        ]
     );
 }
 
@@ -741,6 +777,7 @@ fn progress_bars_keep_output_off_stdout_and_report_failures() {
             "failed test#b: exited 1 (0.01s)",
             "==> test#b (exited 1) <==",
             "1 ran, 2 cached, 1 failed in 1.2s",
+            "failed: test#b",
         ]
     );
     assert_eq!(summary.code, 1);
@@ -790,7 +827,8 @@ fn the_shared_renderer_renders_events_from_workers() {
         }
     });
     let summary = sink.finish(WALL);
-    assert_eq!(summary.ran, 100);
-    assert_eq!(s.err.lines().len(), 101);
+    assert_eq!(summary.summary.ran, 100);
+    // A line per runnable, the five slowest, the counts.
+    assert_eq!(s.err.lines().len(), 102);
     assert_eq!(s.err.lines().last().unwrap(), "100 ran in 1.2s");
 }

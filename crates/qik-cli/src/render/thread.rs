@@ -11,13 +11,15 @@ use std::time::Duration;
 
 use qik_core::events::{Event, EventSink};
 
-use super::{Renderer, Summary};
+use super::{Ended, Renderer};
 
 /// The [`EventSink`] handed to the runner.
 pub(crate) struct RenderSink {
     renderer: Mutex<Renderer>,
     /// Whether output lines are shown as they come (read once: fixed per run).
     live_output: bool,
+    /// Whether a report wants each runnable's hash (fixed per run).
+    hashes: bool,
 }
 
 impl EventSink for RenderSink {
@@ -30,26 +32,32 @@ impl EventSink for RenderSink {
     fn wants_output(&self) -> bool {
         self.live_output
     }
+
+    fn wants_hashes(&self) -> bool {
+        self.hashes
+    }
 }
 
 impl Renderer {
     /// Makes the renderer usable from the runner's workers.
     pub(crate) fn share(self) -> RenderSink {
         let live_output = self.wants_output();
+        let hashes = self.wants_hashes();
         RenderSink {
             renderer: Mutex::new(self),
             live_output,
+            hashes,
         }
     }
 }
 
 impl RenderSink {
     /// Renders what is kept for the end and prints the summary.
-    pub(crate) fn finish(self, wall: Duration) -> Summary {
+    pub(crate) fn finish(self, wall: Duration) -> Ended {
         let renderer = self
             .renderer
             .into_inner()
             .unwrap_or_else(|e| e.into_inner());
-        renderer.finish(wall)
+        renderer.end(wall)
     }
 }

@@ -19,7 +19,7 @@ use std::io::{self, PipeReader, Read, Write};
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -116,8 +116,15 @@ pub enum ProcessError {
 #[error("cannot install the Ctrl-C handler: {source}")]
 pub struct InterruptError {
     #[source]
-    source: ctrlc::Error,
+    source: Box<dyn std::error::Error + Send + Sync>,
 }
+
+/// The first signal that interrupted qik (0: none yet). Written in signal
+/// context, where an atomic store is all that is safe.
+static FIRST_SIGNAL: AtomicI32 = AtomicI32::new(0);
+
+/// The signals that interrupt qik.
+const SIGNALS: [Signal; 3] = [Signal::SIGINT, Signal::SIGTERM, Signal::SIGHUP];
 
 /// Tracks the process groups that are running and whether qik was
 /// interrupted. Cheap to clone; all clones share one state.
@@ -153,10 +160,36 @@ impl Interrupt {
         let handler = interrupt.clone();
         // ctrlc runs this on its own thread, not in signal context, so it may
         // lock and spawn; `trigger` never blocks for long.
-        ctrlc::set_handler(move || handler.trigger())
-            .map_err(|source| InterruptError { source })?;
+        ctrlc::set_handler(move || handler.trigger()).map_err(|source| InterruptError {
+            source: Box::new(source),
+        })?;
+        for signal in SIGNALS {
+            let number = signal as i32;
+            let note = move || {
+                let _ =
+                    FIRST_SIGNAL.compare_exchange(0, number, Ordering::SeqCst, Ordering::SeqCst);
+            };
+            // SAFETY: the action only stores to an atomic, which is
+            // async-signal-safe. signal-hook-registry chains to the handler
+            // ctrlc installed just before, so both run.
+            unsafe { signal_hook_registry::register(number, note) }.map_err(|source| {
+                InterruptError {
+                    source: Box::new(source),
+                }
+            })?;
+        }
         *installed = Some(interrupt.clone());
         Ok(interrupt)
+    }
+
+    /// The exit code of an interrupted run, as shells report a process a
+    /// signal ended: 130 for SIGINT (and when no signal is known, as after
+    /// [`Interrupt::trigger`] in tests), 143 for SIGTERM, 129 for SIGHUP.
+    pub fn exit_code(&self) -> i32 {
+        match FIRST_SIGNAL.load(Ordering::SeqCst) {
+            0 => 128 + Signal::SIGINT as i32,
+            signal => 128 + signal,
+        }
     }
 
     /// A handle without a signal handler: [`Interrupt::trigger`] stands in
