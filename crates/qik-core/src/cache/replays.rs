@@ -265,9 +265,7 @@ fn parse(text: &str) -> Option<Vec<(PathBuf, Record)>> {
     }
     let mut records = Vec::new();
     for line in lines {
-        // A predicate, not the char pattern: fields are a few digits long, and
-        // the pattern searcher costs a memchr call per field.
-        let mut fields = line.split(|c: char| c == '\t');
+        let mut fields = line.split('\t');
         let dir = PathBuf::from(fields.next()?);
         let manifest = parse_stamp(&mut fields)?;
         let log = parse_stamp(&mut fields)?;
