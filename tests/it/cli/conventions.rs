@@ -91,6 +91,9 @@ exec = "echo {module.name}"
 #[test]
 fn the_slowest_runnables_are_named_when_many_ran_or_asked() {
     let p = Project::with_config(MANY);
+    for module in ["a", "b", "c", "d", "e"] {
+        p.write(&format!("{module}/__init__.py"), "");
+    }
     p.commit_all();
     // Six ran: the five slowest, slowest first.
     let run = p.qik(".", &["-n", "2"], &[]);
