@@ -7,18 +7,28 @@
 //! uploaded seal-last; faults degrade to running uncached with one warning.
 //! The user-facing description is `docs/s3.md`.
 
+// Without the `client` feature (the fuzz targets' build) only the seal and
+// key readers compile, and what only the cache uses of them goes unused.
+#![cfg_attr(not(feature = "client"), allow(dead_code))]
+
+#[cfg(feature = "client")]
 use linkme::distributed_slice;
+#[cfg(feature = "client")]
 use qik_core::ext::remote::remote_cache_type;
-use qik_core::ext::{CACHE_TYPES, PLUGINS};
-use qik_core::ext::{CacheType, PluginDef, schema_of};
+#[cfg(feature = "client")]
+use qik_core::ext::{CACHE_TYPES, CacheType, PLUGINS, PluginDef, schema_of};
 
 /// The remote cache and its failure policy.
+#[cfg(feature = "client")]
 mod cache;
 /// The keys of `[caches.<name>]` and their rendering.
+#[cfg(feature = "client")]
 mod config;
 /// Credentials (the AWS chain, fixed or none) and the TLS roots.
+#[cfg(feature = "client")]
 mod creds;
 /// Signed requests, sent with bounded time and streamed bodies.
+#[cfg(feature = "client")]
 mod http;
 /// Object keys and entry paths, validated.
 mod keys;
@@ -45,9 +55,11 @@ pub fn fuzz_read_seal(bytes: &[u8]) {
     let _ = seal.plan(key);
 }
 
+#[cfg(feature = "client")]
 #[distributed_slice(PLUGINS)]
 static PLUGIN: PluginDef = PluginDef::types_only(ID);
 
+#[cfg(feature = "client")]
 #[distributed_slice(CACHE_TYPES)]
 static S3_CACHE: CacheType = CacheType {
     tag: "s3",

@@ -55,9 +55,14 @@ fn install_once(dir: &Path, build: impl FnOnce(&Path)) {
 /// `pip install --target <tools>/<name>-<version> <name>==<version>`, once:
 /// the directory holds the package (and its `bin/` scripts).
 fn pip_target(name: &str, version: &str) -> PathBuf {
-    let root = tools_dir().join(format!("{name}-{version}"));
+    pip_install_into(&format!("{name}-{version}"), &format!("{name}=={version}"))
+}
+
+/// `pip install --target <tools>/<dir> <requirement>`, once.
+fn pip_install_into(dir: &str, requirement: &str) -> PathBuf {
+    let root = tools_dir().join(dir);
     install_once(&root, |scratch| {
-        eprintln!("installing {name} {version} from PyPI (first use only)");
+        eprintln!("installing {requirement} from PyPI (first use only)");
         let status = Command::new("python3")
             .args([
                 "-m",
@@ -68,10 +73,10 @@ fn pip_target(name: &str, version: &str) -> PathBuf {
             ])
             .arg("--target")
             .arg(scratch)
-            .arg(format!("{name}=={version}"))
+            .arg(requirement)
             .status()
             .expect("python3 runs (tests install their Python tools with pip)");
-        assert!(status.success(), "pip install {name}=={version} failed");
+        assert!(status.success(), "pip install {requirement} failed");
     });
     root
 }
@@ -84,24 +89,7 @@ const MOTO: &str = "moto[server]==5.2.1";
 pub(crate) fn moto_dir() -> &'static Path {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
     DIR.get_or_init(|| {
-        let root = tools_dir().join("moto-server-5.2.1");
-        install_once(&root, |scratch| {
-            eprintln!("installing {MOTO} from PyPI (first use only)");
-            let status = Command::new("python3")
-                .args([
-                    "-m",
-                    "pip",
-                    "install",
-                    "--quiet",
-                    "--disable-pip-version-check",
-                ])
-                .arg("--target")
-                .arg(scratch)
-                .arg(MOTO)
-                .status()
-                .expect("python3 runs (tests install their Python tools with pip)");
-            assert!(status.success(), "pip install {MOTO} failed");
-        });
+        let root = pip_install_into("moto-server-5.2.1", MOTO);
         assert!(
             root.join("moto/server.py").is_file(),
             "no moto in {}",
