@@ -1,6 +1,5 @@
 //! The hidden commands `uv.lock` and `uv.install`, one runnable per space.
 
-use std::io::Write;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -304,12 +303,7 @@ impl NativeAction for ResolveProject {
 
 /// Writes a file in one rename, so a reader never sees half of it.
 fn write_file(path: &Path, body: &[u8]) -> std::io::Result<()> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir)?;
-    let mut file = tempfile::NamedTempFile::new_in(dir)?;
-    file.write_all(body)?;
-    file.persist(path).map_err(|err| err.error)?;
-    Ok(())
+    qik_core::fsutil::write_atomic(path, body)
 }
 
 /// A uv project's `uv.install`: `uv lock --check`, so a stale lock fails
