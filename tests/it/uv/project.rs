@@ -223,6 +223,56 @@ fn only_a_change_to_a_members_own_resolution_reruns_its_space() {
     assert_eq!((ws.runs("api"), ws.runs("core")), (3, 2));
 }
 
+/// A dependency only another platform installs is still part of the
+/// project's share of `uv.lock` (docs/uv.md says why): a new version of it
+/// re-runs the space here too, and nothing of it is installed here.
+#[test]
+fn a_dependency_for_another_platform_is_in_the_share_but_not_installed() {
+    let ws = Workspace::new();
+    let windows_only = |version: &str| {
+        member_pyproject(
+            "core",
+            &[
+                "tinypkg==1.0",
+                &format!("lonely=={version}; sys_platform == 'win32'"),
+            ],
+            "",
+        )
+    };
+    ws.project
+        .write("libs/core/pyproject.toml", &windows_only("1.0"));
+    ws.uv(&["lock"]);
+    ws.project.commit_all();
+    ws.qik(&["core-show", "-n", "1"]).assert_ok();
+    assert_eq!(ws.runs("core"), 1);
+    let share = ws
+        .project
+        .read("._qik/artifacts/uv.lock/core-resolution.toml");
+    assert_has(&share, "name = \"lonely\"");
+    assert_has(&share, "sys_platform == 'win32'");
+    let python = ws.project.root.join("._qik/venv/core/bin/python");
+    let lonely = Command::new(&python)
+        .args(["-c", "import lonely"])
+        .output()
+        .expect("the venv's python runs");
+    assert!(!lonely.status.success(), "lonely is installed on Linux");
+
+    // lonely 2.0 for Windows: the share changed, so core runs again.
+    build_wheel(ws.wheels.path(), "lonely", "2.0", &[]);
+    ws.project
+        .write("libs/core/pyproject.toml", &windows_only("2.0"));
+    ws.uv(&["lock"]);
+    ws.project.commit_all();
+    let run = ws.qik(&["core-show", "-n", "1"]);
+    run.assert_ok();
+    run.assert_ran("uv.lock@core");
+    assert_eq!(ws.runs("core"), 2);
+    let share = ws
+        .project
+        .read("._qik/artifacts/uv.lock/core-resolution.toml");
+    assert_has(&share, "version = \"2.0\"");
+}
+
 /// The names `qik --ls --json --since REF` selects.
 fn since(ws: &Workspace, reference: &str) -> Vec<String> {
     let run = ws.qik(&["--ls", "--json", "--since", reference]);
