@@ -47,7 +47,12 @@ pub(crate) fn print(project: &Project, graph: &Graph, args: &QikArgs) -> Result<
         explain: args.explain,
         force: args.force,
     };
-    let mut planned = plan(project, graph, &options)?;
+    let plan = plan(project, graph, &options)?;
+    // Said as a run says it: before anything else, on stderr.
+    for warning in plan.warnings {
+        crate::output::print_diagnostic(&Diagnostic::warning(warning));
+    }
+    let mut planned = plan.runnables;
     let stdout = std::io::stdout();
     let mut out = BufWriter::new(stdout.lock());
     if args.json {

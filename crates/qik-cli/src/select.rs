@@ -14,9 +14,12 @@ pub(crate) fn graph(loaded: &Loaded) -> Result<Graph, Diagnostic> {
     let args = &loaded.args;
     let mut graph = Graph::select(&loaded.project, &loaded.selection)?;
     if let Some(status) = args.cache_status {
-        let warm = qik_core::run::cache_status(&loaded.project, &graph)?;
+        let found = qik_core::run::cache_status(&loaded.project, &graph)?;
+        for warning in found.warnings {
+            output::print_diagnostic(&Diagnostic::warning(warning));
+        }
         let want_warm = status == CacheStatus::Warm;
-        graph.retain(|r| warm.get(&r.name) == Some(&want_warm));
+        graph.retain(|r| found.warm.get(&r.name) == Some(&want_warm));
     }
     if let Some(reference) = &args.since {
         // The configuration at the reference is built like the current one,

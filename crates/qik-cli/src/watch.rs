@@ -352,6 +352,7 @@ impl Session {
             files,
             pydists: batch.pydists,
             definitions,
+            dismissed: Default::default(),
         }
     }
 

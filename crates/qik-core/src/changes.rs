@@ -33,6 +33,9 @@ pub struct Changes {
     pub pydists: BTreeSet<String>,
     /// Runnables whose definition changed.
     pub definitions: BTreeSet<String>,
+    /// Per runnable, changed files that its [`crate::ext::ChangeCheck`]
+    /// found to leave it as it was: they do not select it.
+    pub dismissed: BTreeMap<String, BTreeSet<Vec<u8>>>,
 }
 
 impl Changes {
@@ -170,15 +173,27 @@ pub fn affected(
         if patterns.is_empty() {
             continue;
         }
-        let hit = match matched.get(&patterns) {
-            Some(hit) => *hit,
-            None => {
-                let set = PathspecSet::new(patterns.iter().map(String::as_bytes), prefix).map_err(
-                    |err| {
-                        Diagnostic::error(Code::ConfigParse, format!("invalid glob: {err}"))
-                            .with_hint("globs follow git's pathspec syntax")
-                    },
-                )?;
+        let pathspecs = |patterns: &[String]| {
+            PathspecSet::new(patterns.iter().map(String::as_bytes), prefix).map_err(|err| {
+                Diagnostic::error(Code::ConfigParse, format!("invalid glob: {err}"))
+                    .with_hint("globs follow git's pathspec syntax")
+            })
+        };
+        let hit = match (
+            changes.dismissed.get(&runnable.name),
+            matched.get(&patterns),
+        ) {
+            // Its own view of the files: not shared with other runnables.
+            (Some(dismissed), _) => {
+                let set = pathspecs(&patterns)?;
+                files
+                    .iter()
+                    .filter(|file| !dismissed.contains(**file))
+                    .any(|file| set.matches(file))
+            }
+            (None, Some(hit)) => *hit,
+            (None, None) => {
+                let set = pathspecs(&patterns)?;
                 let hit = files.iter().any(|file| set.matches(file));
                 matched.insert(patterns, hit);
                 hit
@@ -349,6 +364,19 @@ deps = [{type = "load", path = "deps.json", default = ["fallback/**"]}]
         // A directory matches everything below it, and nothing else.
         assert_eq!(affected_by("", &files(&["src/a/b.txt"])), ["src@default"]);
         assert!(affected_by("", &files(&["srcs/x"])).is_empty());
+    }
+
+    #[test]
+    fn a_dismissed_file_does_not_select_its_runnable_only() {
+        let mut changes = files(&["a/b/c.py", "src/a/b.txt"]);
+        changes.dismissed.insert(
+            "py@default".to_string(),
+            BTreeSet::from([b"a/b/c.py".to_vec()]),
+        );
+        assert_eq!(affected_by("", &changes), ["src@default"]);
+        // Another changed file it reads still selects it.
+        changes.files.insert(b"d.py".to_vec());
+        assert_eq!(affected_by("", &changes), ["py@default", "src@default"]);
     }
 
     #[test]

@@ -130,9 +130,12 @@ pub fn read_kept_string(path: &Path, limit: u64) -> std::io::Result<String> {
         .map_err(|err| std::io::Error::new(std::io::ErrorKind::InvalidData, err))
 }
 
-/// Writes a file atomically: a temp file in the same directory, then a rename,
-/// so readers see the old content or the new, never a torn one.
-pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+/// Writes a file atomically: a claimed temp file in the same directory, then
+/// a rename, so readers see the old content or the new, never a torn one.
+/// The first write of a process into a directory also removes the temp files
+/// that killed processes left there ([`staging::sweep_writes`]). Plugins
+/// write every file they keep in `._qik`/`.qik` through this.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     replace(path, bytes, true)
 }
 
@@ -146,8 +149,12 @@ pub(crate) fn write_atomic_unsynced(path: &Path, bytes: &[u8]) -> std::io::Resul
 }
 
 fn replace(path: &Path, bytes: &[u8], sync: bool) -> std::io::Result<()> {
-    let dir = path.parent().unwrap_or(Path::new("."));
+    let dir = path
+        .parent()
+        .filter(|dir| !dir.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir)?;
+    staging::sweep_writes(dir);
     let mut temp = tempfile::Builder::new()
         .prefix(staging::WRITE_PREFIX)
         .tempfile_in(dir)?;
@@ -273,6 +280,24 @@ pub mod staging {
         removed
     }
 
+    /// Sweeps `dir` of abandoned atomic writes ([`WRITE_PREFIX`]), once per
+    /// process and directory: [`super::write_atomic`] calls it on its first
+    /// write there, and a user of a directory that may not write this time
+    /// (a cache found up to date) calls it when it opens the directory, so
+    /// a killed run's temp files go with the next run that works there.
+    pub fn sweep_writes(dir: &Path) {
+        use std::collections::BTreeSet;
+        use std::sync::Mutex;
+        static SWEPT: Mutex<BTreeSet<PathBuf>> = Mutex::new(BTreeSet::new());
+        let first = SWEPT
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .insert(dir.to_path_buf());
+        if first {
+            sweep(dir, |name| name.starts_with(WRITE_PREFIX));
+        }
+    }
+
     fn verdict(path: &Path, now: SystemTime) -> Verdict {
         use std::os::fd::AsRawFd;
         use std::os::unix::fs::OpenOptionsExt;
@@ -376,6 +401,28 @@ pub mod staging {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_first_atomic_write_into_a_directory_sweeps_abandoned_writes() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("kept");
+        std::fs::create_dir(&dir).unwrap();
+        let hour_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(3600);
+        let abandoned = dir.join(".qik-write-killed");
+        std::fs::write(&abandoned, "half").unwrap();
+        std::fs::File::open(&abandoned)
+            .unwrap()
+            .set_modified(hour_ago)
+            .unwrap();
+        let fresh = dir.join(".qik-write-just-made");
+        std::fs::write(&fresh, "half").unwrap();
+        write_atomic(&dir.join("file"), b"whole").unwrap();
+        assert!(!abandoned.exists(), "the abandoned write was left");
+        assert!(fresh.exists(), "a fresh write was removed");
+        assert_eq!(std::fs::read(dir.join("file")).unwrap(), b"whole");
+        let names: Vec<_> = std::fs::read_dir(&dir).unwrap().flatten().collect();
+        assert_eq!(names.len(), 2, "nothing else is left: {names:?}");
+    }
 
     #[test]
     fn joined_is_path_join_in_one_allocation() {

@@ -702,6 +702,7 @@ impl Project {
             native: None,
             executor,
             replay_check: None,
+            change_check: None,
         })
     }
 

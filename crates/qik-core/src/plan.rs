@@ -33,18 +33,25 @@ pub struct Planned {
     pub reason: Option<Reason>,
 }
 
+/// The plans of a selection.
+#[derive(Clone, Debug, Default)]
+pub struct Plan {
+    /// Each runnable's plan, by name.
+    pub runnables: BTreeMap<String, Planned>,
+    /// What the caller should say once, as a run does: a speed-up file (the
+    /// stat cache) that is damaged and was not used.
+    pub warnings: Vec<String>,
+}
+
 /// Plans every runnable of `graph`, by name. Hashes use the files as they are
 /// now: a runnable whose upstream would rewrite its artifacts may hash
 /// differently once that upstream ran.
-pub fn plan(
-    project: &Project,
-    graph: &Graph,
-    options: &PlanOptions,
-) -> Result<BTreeMap<String, Planned>, Diagnostic> {
+pub fn plan(project: &Project, graph: &Graph, options: &PlanOptions) -> Result<Plan, Diagnostic> {
     let dirs = WorkDirs {
         root: project.config.root.clone(),
     };
     let files = TrackedFiles::read(&dirs.root, dirs.stat_cache())?;
+    let warnings = files.stat_cache_problem().into_iter().collect();
     let hasher = Hasher::new(project, &files);
     let runs_dir = dirs.runs_dir();
     let mut planned = BTreeMap::new();
@@ -137,5 +144,8 @@ pub fn plan(
         );
     }
     let _ = files.save();
-    Ok(planned)
+    Ok(Plan {
+        runnables: planned,
+        warnings,
+    })
 }

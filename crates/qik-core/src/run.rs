@@ -794,15 +794,24 @@ enum StoreError {
 
 /// Whether each cached runnable of `graph` has an entry for its current hash
 /// (`--cache-status`). Runnables that are never cached are left out.
-pub fn cache_status(
-    project: &Project,
-    graph: &Graph,
-) -> Result<std::collections::BTreeMap<String, bool>, Diagnostic> {
+pub fn cache_status(project: &Project, graph: &Graph) -> Result<CacheStatus, Diagnostic> {
     let planned = crate::plan::plan(project, graph, &crate::plan::PlanOptions::default())?;
-    Ok(planned
-        .into_iter()
-        .filter_map(|(name, p)| Some((name, p.warm?)))
-        .collect())
+    Ok(CacheStatus {
+        warm: planned
+            .runnables
+            .into_iter()
+            .filter_map(|(name, p)| Some((name, p.warm?)))
+            .collect(),
+        warnings: planned.warnings,
+    })
+}
+
+/// Which runnables' caches hold their entry (never-cached ones are absent),
+/// and the warnings to say once (as [`crate::plan::Plan::warnings`]).
+#[derive(Clone, Debug, Default)]
+pub struct CacheStatus {
+    pub warm: std::collections::BTreeMap<String, bool>,
+    pub warnings: Vec<String>,
 }
 
 /// The log of a command this process is running: a file of its own in

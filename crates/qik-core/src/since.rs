@@ -12,8 +12,13 @@
 //! every runnable whose definition differs (or that is new) is selected. When
 //! the configuration at `REF` cannot be loaded, every runnable defined in a
 //! changed file is selected (all of them when the root file changed).
+//!
+//! A runnable that reads only part of a shared input file says so with a
+//! [`crate::ext::ChangeCheck`]: it is shown the file at `REF` and now, and a
+//! change it finds irrelevant (another uv project's share of `uv.lock`) does
+//! not select it, nor, through it, what depends on it.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::io::{Read, Write};
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -100,16 +105,75 @@ pub fn affected(
         }
     }
 
+    let dismissed = dismissed(project, graph, &paths, &tree, &files)?;
     let changes = Changes {
         files,
         pydists: BTreeSet::new(),
         definitions,
+        dismissed,
     };
     report.affected = changes::affected(project, graph, paths.prefix(), &changes)?;
     if let Some(warning) = unseen_pydists(project, graph) {
         report.warnings.push(warning);
     }
     Ok(report)
+}
+
+/// Per runnable with a [`crate::ext::ChangeCheck`], the changed files it
+/// judged and found to leave it as it was (repository-relative, as `files`).
+/// Each file is read once at the reference (one `git cat-file`) and once in
+/// the working tree, however many runnables judge it.
+fn dismissed(
+    project: &Project,
+    graph: &Graph,
+    paths: &ProjectPaths,
+    tree: &str,
+    files: &BTreeSet<Vec<u8>>,
+) -> Result<BTreeMap<String, BTreeSet<Vec<u8>>>, Diagnostic> {
+    let mut judged: Vec<(&str, &dyn crate::ext::ChangeCheck, String)> = Vec::new();
+    for runnable in graph.runnables() {
+        let Some(check) = &runnable.change_check else {
+            continue;
+        };
+        for file in check.files() {
+            if files.contains(&paths.repo_relative(&file)) {
+                judged.push((&runnable.name, check.as_ref(), file));
+            }
+        }
+    }
+    let mut out: BTreeMap<String, BTreeSet<Vec<u8>>> = BTreeMap::new();
+    if judged.is_empty() {
+        return Ok(out);
+    }
+    let mut wanted: Vec<String> = judged.iter().map(|(_, _, file)| file.clone()).collect();
+    wanted.sort();
+    wanted.dedup();
+    let old = show_files(&project.config.root, tree, paths, &wanted)?;
+    let mut new: HashMap<String, Option<Vec<u8>>> = HashMap::new();
+    for file in &wanted {
+        let path = project.config.root.join(file);
+        let content = match std::fs::read(&path) {
+            Ok(bytes) => Some(bytes),
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => None,
+            Err(err) => {
+                return Err(Diagnostic::error(
+                    Code::General,
+                    format!("--since: cannot read {}: {err}", path.display()),
+                ));
+            }
+        };
+        new.insert(file.clone(), content);
+    }
+    for (name, check, file) in judged {
+        let before = old.get(&file).map(Vec::as_slice);
+        let now = new.get(&file).and_then(Option::as_deref);
+        if !check.changes(&file, before, now) {
+            out.entry(name.to_string())
+                .or_default()
+                .insert(paths.repo_relative(&file));
+        }
+    }
+    Ok(out)
 }
 
 /// A warning when runnables depend on distributions whose space names no
@@ -251,7 +315,7 @@ pub fn config_at(
         SourceFile::parse(
             root.join(relative),
             format!("{reference}:{relative}"),
-            text.clone(),
+            String::from_utf8_lossy(text).into_owned(),
         )
         .map(Some)
     };
@@ -265,7 +329,7 @@ fn show_files(
     tree: &str,
     paths: &ProjectPaths,
     files: &[String],
-) -> Result<HashMap<String, String>, Diagnostic> {
+) -> Result<HashMap<String, Vec<u8>>, Diagnostic> {
     let files: Vec<&String> = files.iter().filter(|f| !f.contains('\n')).collect();
     let mut request = Vec::new();
     for file in &files {
@@ -323,7 +387,7 @@ fn show_files(
             .ok_or_else(|| Diagnostic::error(Code::General, "git cat-file: short output"))?;
         at += size + 1;
         if *kind == "blob" {
-            texts.insert(file.clone(), String::from_utf8_lossy(body).into_owned());
+            texts.insert(file.clone(), body.to_vec());
         }
     }
     Ok(texts)

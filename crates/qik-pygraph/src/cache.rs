@@ -8,7 +8,6 @@
 
 use std::collections::HashMap;
 use std::fs;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -85,6 +84,9 @@ impl ImportCache {
         let Some(dir) = dir else {
             return cache;
         };
+        // An unchanged cache is not written: sweep a killed build's temp file
+        // now.
+        qik_core::fsutil::staging::sweep_writes(dir);
         let bytes =
             match qik_core::fsutil::read_kept(&dir.join(FILE), qik_core::fsutil::limits::MEMO) {
                 Ok(bytes) => bytes,
@@ -142,10 +144,7 @@ impl ImportCache {
         if !changed {
             return Ok(());
         }
-        fs::create_dir_all(dir)?;
-        let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
-        tmp.write_all(&encode(&self.entries, &self.stats))?;
-        tmp.persist(dir.join(FILE)).map_err(|e| e.error)?;
+        qik_core::fsutil::write_atomic(&dir.join(FILE), &encode(&self.entries, &self.stats))?;
         self.corrupt = None;
         Ok(())
     }

@@ -8,7 +8,6 @@
 //! - `pygraph.check` (one per fenced space): imports that leave the fence.
 
 use std::collections::BTreeMap;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -399,11 +398,8 @@ fn write_deps_file(path: &Path, relative: &str, lock: &crate::Lock) -> std::io::
     let dir = path.parent().unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir)?;
     let why = why_path(relative);
-    let write = |path: &Path, body: serde_json::Value| -> std::io::Result<()> {
-        let mut file = tempfile::NamedTempFile::new_in(dir)?;
-        file.write_all(body.to_string().as_bytes())?;
-        file.persist(path).map_err(|err| err.error)?;
-        Ok(())
+    let write = |path: &Path, body: serde_json::Value| {
+        qik_core::fsutil::write_atomic(path, body.to_string().as_bytes())
     };
     // The explanations first: a deps file never names a missing one.
     let why_file = PathBuf::from(why_path(&path.to_string_lossy()));

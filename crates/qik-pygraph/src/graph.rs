@@ -4,7 +4,6 @@
 
 use std::collections::HashMap;
 use std::fs;
-use std::io::Write;
 use std::path::Path;
 
 use serde::Deserialize;
@@ -175,22 +174,19 @@ impl Graph {
     /// Writes `graph.json` atomically; an identical file is left untouched.
     pub fn write_json(&self, path: &Path) -> Result<(), GraphFileError> {
         let text = self.to_json();
+        if let Some(dir) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            // Swept even when nothing is written below.
+            qik_core::fsutil::staging::sweep_writes(dir);
+        }
         if fs::read(path).is_ok_and(|old| old == text.as_bytes()) {
             return Ok(());
         }
-        let err = |source| GraphFileError::Write {
-            path: path.display().to_string(),
-            source,
-        };
-        let dir = path
-            .parent()
-            .filter(|p| !p.as_os_str().is_empty())
-            .unwrap_or(Path::new("."));
-        fs::create_dir_all(dir).map_err(err)?;
-        let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(err)?;
-        tmp.write_all(text.as_bytes()).map_err(err)?;
-        tmp.persist(path).map_err(|e| err(e.error))?;
-        Ok(())
+        qik_core::fsutil::write_atomic(path, text.as_bytes()).map_err(|source| {
+            GraphFileError::Write {
+                path: path.display().to_string(),
+                source,
+            }
+        })
     }
 
     /// Reads `graph.json`.

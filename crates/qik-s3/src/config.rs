@@ -79,7 +79,8 @@ pub(crate) struct Raw {
     #[schemars(with = "Option<Flag>")]
     anonymous: Option<Spanned<Flag>>,
     /// A PEM file of certificate authorities to trust besides the system's,
-    /// relative to this file (default: `AWS_CA_BUNDLE`).
+    /// relative to this file (default: `AWS_CA_BUNDLE`, else the AWS
+    /// profile's `ca_bundle`).
     #[serde(alias = "ca_file")]
     #[schemars(with = "Option<String>", extend("x-aliases" = ["ca_file"]))]
     ca_file: Option<Spanned<String>>,
@@ -308,7 +309,13 @@ impl Conf {
         };
         let trust = match self.at.optional(ctx, "ca-file", self.ca_file.as_ref())? {
             Some(text) => Trust::new(Some((self.at.path(&text), "ca-file")))?,
-            None => Trust::new(env_value("AWS_CA_BUNDLE").map(|p| (p.into(), "AWS_CA_BUNDLE")))?,
+            None => match env_value("AWS_CA_BUNDLE") {
+                Some(path) => Trust::new(Some((path.into(), "AWS_CA_BUNDLE")))?,
+                None => Trust::new(
+                    crate::creds::profile_ca_bundle(&env_value)?
+                        .map(|path| (path, "the AWS profile's ca_bundle")),
+                )?,
+            },
         };
         // The AWS config is read only for what the settings leave open.
         let needs_chain = !anonymous && fixed.is_none();
@@ -659,6 +666,32 @@ mod tests {
         let env = |k: &str| (k == "AWS_CA_BUNDLE").then(|| empty.clone());
         let err = conf.resolve(&Ctx::default(), &env).unwrap_err();
         assert!(err.contains("holds no certificate"), "{err}");
+
+        // The selected profile's `ca_bundle`, named as where it came from.
+        let aws_config = dir.path().join("config");
+        std::fs::write(
+            &aws_config,
+            format!("[default]\nca_bundle = {missing}\n\n[profile other]\nregion = eu-west-1\n"),
+        )
+        .unwrap();
+        let aws_config = aws_config.display().to_string();
+        let env = |k: &str| (k == "AWS_CONFIG_FILE").then(|| aws_config.clone());
+        let err = conf.resolve(&Ctx::default(), &env).unwrap_err();
+        assert!(
+            err.contains("profile's ca_bundle") && err.contains("missing.pem"),
+            "{err}"
+        );
+        let env = |k: &str| match k {
+            "AWS_CONFIG_FILE" => Some(aws_config.clone()),
+            "AWS_PROFILE" => Some("other".to_string()),
+            _ => None,
+        };
+        assert!(conf.resolve(&Ctx::default(), &env).is_ok(), "not other's");
+        // A config file that does not parse is named, not skipped.
+        std::fs::write(dir.path().join("config"), "[default]\nno equals sign\n").unwrap();
+        let env = |k: &str| (k == "AWS_CONFIG_FILE").then(|| aws_config.clone());
+        let err = conf.resolve(&Ctx::default(), &env).unwrap_err();
+        assert!(err.contains("AWS config files"), "{err}");
     }
 
     #[test]

@@ -10,8 +10,9 @@
 //! when the settings leave something to find.
 //!
 //! TLS trusts the system's roots plus one PEM file: `ca-file`, else
-//! `AWS_CA_BUNDLE`. The same roots serve S3 (ureq) and the credential
-//! endpoints (aws-config's hyper client).
+//! `AWS_CA_BUNDLE`, else the selected profile's `ca_bundle` (read with
+//! aws-config's own profile loader, as the AWS CLI reads it). The same roots
+//! serve S3 (ureq) and the credential endpoints (aws-config's hyper client).
 
 use std::fmt;
 use std::path::PathBuf;
@@ -114,6 +115,55 @@ impl Trust {
             .build()
             .map_err(|_| "the TLS roots cannot be used".to_string())
     }
+}
+
+/// `ca_bundle` of the selected profile (`AWS_PROFILE`, else `default`) in
+/// the shared config files (`AWS_CONFIG_FILE`, `AWS_SHARED_CREDENTIALS_FILE`
+/// or their defaults), through aws-config's loader: qik parses none of them.
+/// aws-config's credential chain does not use the key, so it is asked here.
+/// `env` gives the variables that choose the files and the profile.
+pub(crate) fn profile_ca_bundle(
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Option<PathBuf>, String> {
+    use aws_runtime::env_config::file::EnvConfigFiles;
+    use aws_types::os_shim_internal::{Env, Fs};
+    let vars: Vec<(&str, String)> = [
+        "AWS_PROFILE",
+        "AWS_CONFIG_FILE",
+        "AWS_SHARED_CREDENTIALS_FILE",
+        "HOME",
+    ]
+    .into_iter()
+    .filter_map(|name| Some((name, env(name)?)))
+    .collect();
+    let vars: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .map_err(|err| format!("cannot start the credential runtime: {}", err.kind()))?;
+    let profiles = runtime
+        .block_on(aws_config::profile::load(
+            &Fs::real(),
+            &Env::from_slice(&vars),
+            &EnvConfigFiles::default(),
+            None,
+        ))
+        .map_err(|err| {
+            // The parse error names the file and line, never a value.
+            let cause = std::error::Error::source(&err)
+                .map(|cause| format!(": {cause}"))
+                .unwrap_or_default();
+            format!("the AWS config files: {err}{cause}")
+        })?;
+    let Some(path) = profiles.get("ca_bundle").map(str::trim) else {
+        return Ok(None);
+    };
+    // `~/` as the AWS CLI expands it.
+    let home = env("HOME").filter(|home| !home.is_empty());
+    Ok(match (path.strip_prefix("~/"), home) {
+        _ if path.is_empty() => None,
+        (Some(rest), Some(home)) => Some(PathBuf::from(home).join(rest)),
+        _ => Some(PathBuf::from(path)),
+    })
 }
 
 /// What the AWS config files and variables say, loaded once.

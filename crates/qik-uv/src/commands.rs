@@ -1,14 +1,13 @@
 //! The hidden commands `uv.lock` and `uv.install`, one runnable per space.
 
-use std::io::Write;
 use std::path::Path;
 use std::sync::Arc;
 
 use qik_core::cache::CacheWhen;
 use qik_core::diagnostic::{Code, Diagnostic};
 use qik_core::ext::{
-    ActionCx, Args, CacheRef, CommandDep, CommandFactory, FactoryCx, Instances, LoadDep,
-    NativeAction, ReplayCheck, Runnable, SPACE_ARG, native,
+    ActionCx, Args, CacheRef, ChangeCheck, CommandDep, CommandFactory, FactoryCx, Instances,
+    LoadDep, NativeAction, ReplayCheck, Runnable, SPACE_ARG, native,
 };
 
 use crate::config::UvConfig;
@@ -208,6 +207,12 @@ fn lock_project(
     runnable.artifacts = vec![resolution.clone(), local_projects.clone()];
     runnable.cache = CacheRef::Named("local".to_string());
     runnable.cache_when = CacheWhen::Success;
+    runnable.change_check = Some(Arc::new(ShareChanged {
+        lock_file: layout.lock_file(),
+        member: layout.member_in_workspace.clone(),
+        groups: venv.groups(),
+        extras: venv.extras(),
+    }));
     runnable.native = native(ResolveProject {
         layout,
         groups: venv.groups(),
@@ -223,6 +228,37 @@ fn pick_text(pick: &Pick) -> String {
     match pick {
         Pick::All => "*".to_string(),
         Pick::Only(names) => names.join(","),
+    }
+}
+
+/// Under `--since`, a change to `uv.lock` changes a project's `uv.lock`
+/// runnable (and so its space) only when the project's share of it changed:
+/// that share is all the runnable writes, so all its dependents see.
+#[derive(Debug)]
+struct ShareChanged {
+    lock_file: String,
+    member: String,
+    groups: Pick,
+    extras: Pick,
+}
+
+impl ChangeCheck for ShareChanged {
+    fn files(&self) -> Vec<String> {
+        vec![self.lock_file.clone()]
+    }
+
+    fn changes(&self, _path: &str, old: Option<&[u8]>, new: Option<&[u8]>) -> bool {
+        let share = |lock: Option<&[u8]>| {
+            let text = std::str::from_utf8(lock?).ok()?;
+            member_resolution(text, &self.member, &self.groups, &self.extras)
+                .ok()
+                .map(|resolution| resolution.text)
+        };
+        // A lock that does not read on either side: the run says why.
+        match (share(old), share(new)) {
+            (Some(before), Some(now)) => before != now,
+            _ => true,
+        }
     }
 }
 
@@ -304,12 +340,7 @@ impl NativeAction for ResolveProject {
 
 /// Writes a file in one rename, so a reader never sees half of it.
 fn write_file(path: &Path, body: &[u8]) -> std::io::Result<()> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir)?;
-    let mut file = tempfile::NamedTempFile::new_in(dir)?;
-    file.write_all(body)?;
-    file.persist(path).map_err(|err| err.error)?;
-    Ok(())
+    qik_core::fsutil::write_atomic(path, body)
 }
 
 /// A uv project's `uv.install`: `uv lock --check`, so a stale lock fails

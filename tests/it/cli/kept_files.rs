@@ -141,6 +141,43 @@ fn a_damaged_speed_up_is_a_warning_once() {
     falls_back_once(&p, "._qik/stat-cache", "line 2 is damaged");
 }
 
+/// Listing with what a run would do (`--ls --json`, `--ls --explain`) and
+/// `--cache-status` hash too, through the same stat cache: a damaged one is
+/// the same single warning there, on stderr, and the answer is the same.
+#[test]
+fn listing_and_cache_status_warn_of_a_damaged_stat_cache_as_a_run_does() {
+    let p = cached();
+    let path = p.root.join("._qik/stat-cache");
+    let said = |run: &Run| {
+        run.stderr
+            .lines()
+            .filter(|line| line.contains(&format!("not using {}", path.display())))
+            .count()
+    };
+    for args in [
+        &["--ls", "--json"][..],
+        &["--ls", "--explain"],
+        &["--ls", "--cache-status", "warm"],
+    ] {
+        std::fs::write(&path, "\u{0}garbage\n").unwrap();
+        let run = p.qik(".", args, &[]);
+        run.assert_ok();
+        assert_eq!(said(&run), 1, "{args:?}: {run:#?}");
+        assert!(
+            run.stderr.contains("does not start with its header"),
+            "{args:?}: {run:#?}"
+        );
+        assert!(run.stdout.contains("build"), "{args:?}: {run:#?}");
+        if args[1] == "--json" {
+            assert!(run.stdout.contains("\"warm\""), "{run:#?}");
+        }
+        // A good one was written: the next listing says nothing.
+        let again = p.qik(".", args, &[]);
+        again.assert_ok();
+        assert_eq!(said(&again), 0, "{args:?}: {again:#?}");
+    }
+}
+
 /// A directory cannot be replaced by the good file: every run says why,
 /// and every run is still right.
 #[test]

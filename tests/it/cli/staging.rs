@@ -189,3 +189,27 @@ fn an_abandoned_atomic_write_in_the_private_dir_goes() {
     p.qik(".", &["quick"], &[]).assert_ran("quick");
     assert!(!stale.exists());
 }
+
+/// Records of runs that were not kept (`._qik/runs`, for `--explain`) are
+/// written atomically too; a killed writer's temp file goes with the next
+/// record, and a fresh one stays.
+#[test]
+fn an_abandoned_record_of_a_run_not_kept_goes() {
+    let p = Project::with_config(
+        "[commands.flaky]\nexec = \"echo try; exit 1\"\ndeps = [\"src.txt\"]\n",
+    );
+    p.write("src.txt", "1\n");
+    p.commit_all();
+    assert_eq!(p.qik(".", &["flaky"], &[]).code, 1);
+    let runs = p.root.join("._qik/runs");
+    assert!(runs.is_dir(), "a failed run is recorded");
+    let stale = runs.join(".qik-write-killed");
+    std::fs::write(&stale, "half").unwrap();
+    age(&stale, AN_HOUR);
+    let fresh = runs.join(".qik-write-just-made");
+    std::fs::write(&fresh, "half").unwrap();
+    p.write("src.txt", "2\n");
+    assert_eq!(p.qik(".", &["flaky"], &[]).code, 1);
+    assert!(!stale.exists(), "the abandoned record was left");
+    assert!(fresh.exists(), "a fresh write was removed");
+}

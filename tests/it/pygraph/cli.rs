@@ -303,3 +303,52 @@ fn results_can_live_in_the_repo_cache() {
     assert!(status.contains("pygraph.build"), "{status}");
     assert!(status.contains("pygraph.lock"), "{status}");
 }
+
+/// Temp files of the plugin's atomic writes as a killed qik leaves them:
+/// the import cache, the graph, the locks and the map of distributions'
+/// modules are each written beside a claimed temp file, and the next run
+/// that works in that directory removes the abandoned ones (an hour old,
+/// unclaimed) and leaves a fresh one alone.
+#[test]
+fn temp_files_a_killed_build_or_lock_left_go_with_the_next_run_that_works_there() {
+    let project = project();
+    assert_ok(&project.qik(".", &["test"], &[]));
+    ran(&project);
+    let dirs = [
+        "._qik/pygraph",
+        "._qik/pygraph/pydist-modules",
+        "._qik/artifacts/pygraph.build",
+        "._qik/artifacts/pygraph.lock",
+    ];
+    let hour_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(3600);
+    let mut stale = Vec::new();
+    let mut fresh = Vec::new();
+    for dir in dirs {
+        let dir = project.root.join(dir);
+        assert!(dir.is_dir(), "{} exists after a build", dir.display());
+        let old = dir.join(".qik-write-killed");
+        std::fs::write(&old, "half").unwrap();
+        std::fs::File::open(&old)
+            .unwrap()
+            .set_modified(hour_ago)
+            .unwrap();
+        stale.push(old);
+        let new = dir.join(".qik-write-just-made");
+        std::fs::write(&new, "half").unwrap();
+        fresh.push(new);
+    }
+    // A fully cached run works nowhere: it leaves everything.
+    assert_ok(&project.qik(".", &["test"], &[]));
+    assert!(stale.iter().all(|path| path.exists()));
+
+    // A new import re-runs the build and web's lock.
+    project.write("web/views.py", "import core.a\nimport core.b\n");
+    assert_ok(&project.qik(".", &["test"], &[]));
+    assert_eq!(ran(&project), ["web"]);
+    for path in &stale {
+        assert!(!path.exists(), "{} was left behind", path.display());
+    }
+    for path in &fresh {
+        assert!(path.exists(), "{} was removed while fresh", path.display());
+    }
+}

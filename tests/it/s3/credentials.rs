@@ -2,7 +2,8 @@
 //! server that checks them: a profile with its endpoint, `credential_process`,
 //! web identity through STS, ECS container credentials, instance metadata
 //! with IMDSv2 tokens; anonymous reads of a bucket opened by its policy; and
-//! a private CA through `AWS_CA_BUNDLE`. No secret ever shows.
+//! a private CA through `AWS_CA_BUNDLE`, `ca-file` or the profile's
+//! `ca_bundle`. No secret ever shows.
 
 use std::path::Path;
 
@@ -384,6 +385,27 @@ fn a_private_ca_is_trusted_through_aws_ca_bundle_or_ca_file() {
     let run = a.qik(".", &["build", "-f"], &with_bundle);
     run.assert_ok();
     run.assert_quiet();
+
+    // The selected profile's `ca_bundle` in the AWS config file does too;
+    // another profile's is not the selected one's.
+    let aws = tempfile::tempdir().unwrap();
+    let config_file = write(
+        aws.path(),
+        "config",
+        &format!("[default]\nregion = us-east-1\n\n[profile tls]\nca_bundle = {ca}\n"),
+    );
+    let mut with_profile = env.to_vec();
+    with_profile.extend([
+        ("AWS_CONFIG_FILE", config_file.as_str()),
+        ("AWS_PROFILE", "tls"),
+    ]);
+    let run = a.qik(".", &["build", "-f"], &with_profile);
+    run.assert_ok();
+    run.assert_quiet();
+    with_profile.pop();
+    let untrusted = a.qik(".", &["build", "-f"], &with_profile);
+    untrusted.assert_ok();
+    untrusted.assert_one_warning("certificate is not trusted");
 
     // `ca-file`, relative to qik.toml, does the same.
     let b = a.clone_repo();

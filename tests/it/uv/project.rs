@@ -182,6 +182,16 @@ fn a_member_is_installed_editable_with_its_group_from_uv_lock_then_replayed() {
 fn only_a_change_to_a_members_own_resolution_reruns_its_space() {
     let ws = Workspace::new();
     ws.qik(&["-n", "1"]).assert_ok();
+    // What a qik killed while writing a share leaves beside it.
+    let stale = ws
+        .project
+        .root
+        .join("._qik/artifacts/uv.lock/.qik-write-killed");
+    std::fs::write(&stale, "half").unwrap();
+    std::fs::File::open(&stale)
+        .unwrap()
+        .set_modified(std::time::SystemTime::now() - std::time::Duration::from_secs(3600))
+        .unwrap();
 
     // api gains a dependency: core's share of uv.lock stays the same.
     ws.project.write(
@@ -197,6 +207,7 @@ fn only_a_change_to_a_members_own_resolution_reruns_its_space() {
     run.assert_cached("uv.install@core");
     run.assert_cached("core-show@core");
     assert_eq!((ws.runs("api"), ws.runs("core")), (2, 1));
+    assert!(!stale.exists(), "the next share written removes it");
 
     // core moves to tinypkg 2.0: api resolves through core, so both re-run.
     ws.project.write(
@@ -210,6 +221,116 @@ fn only_a_change_to_a_members_own_resolution_reruns_its_space() {
     assert_has(&run.stdout, "core tinypkg 2.0");
     assert_has(&run.stdout, "tinypkg 2.0");
     assert_eq!((ws.runs("api"), ws.runs("core")), (3, 2));
+}
+
+/// A dependency only another platform installs is still part of the
+/// project's share of `uv.lock` (docs/uv.md says why): a new version of it
+/// re-runs the space here too, and nothing of it is installed here.
+#[test]
+fn a_dependency_for_another_platform_is_in_the_share_but_not_installed() {
+    let ws = Workspace::new();
+    let windows_only = |version: &str| {
+        member_pyproject(
+            "core",
+            &[
+                "tinypkg==1.0",
+                &format!("lonely=={version}; sys_platform == 'win32'"),
+            ],
+            "",
+        )
+    };
+    ws.project
+        .write("libs/core/pyproject.toml", &windows_only("1.0"));
+    ws.uv(&["lock"]);
+    ws.project.commit_all();
+    ws.qik(&["core-show", "-n", "1"]).assert_ok();
+    assert_eq!(ws.runs("core"), 1);
+    let share = ws
+        .project
+        .read("._qik/artifacts/uv.lock/core-resolution.toml");
+    assert_has(&share, "name = \"lonely\"");
+    assert_has(&share, "sys_platform == 'win32'");
+    let python = ws.project.root.join("._qik/venv/core/bin/python");
+    let lonely = Command::new(&python)
+        .args(["-c", "import lonely"])
+        .output()
+        .expect("the venv's python runs");
+    assert!(!lonely.status.success(), "lonely is installed on Linux");
+
+    // lonely 2.0 for Windows: the share changed, so core runs again.
+    build_wheel(ws.wheels.path(), "lonely", "2.0", &[]);
+    ws.project
+        .write("libs/core/pyproject.toml", &windows_only("2.0"));
+    ws.uv(&["lock"]);
+    ws.project.commit_all();
+    let run = ws.qik(&["core-show", "-n", "1"]);
+    run.assert_ok();
+    run.assert_ran("uv.lock@core");
+    assert_eq!(ws.runs("core"), 2);
+    let share = ws
+        .project
+        .read("._qik/artifacts/uv.lock/core-resolution.toml");
+    assert_has(&share, "version = \"2.0\"");
+}
+
+/// The names `qik --ls --json --since REF` selects.
+fn since(ws: &Workspace, reference: &str) -> Vec<String> {
+    let run = ws.qik(&["--ls", "--json", "--since", reference]);
+    run.assert_ok();
+    let document: serde_json::Value = serde_json::from_str(&run.stdout).expect("JSON");
+    document["runnables"]
+        .as_array()
+        .expect("runnables")
+        .iter()
+        .map(|r| r["name"].as_str().expect("a name").to_string())
+        .collect()
+}
+
+#[test]
+fn since_selects_a_space_only_when_its_share_of_uv_lock_changed() {
+    let ws = Workspace::new();
+    let base = ws.project.git(&["rev-parse", "HEAD"]).trim().to_string();
+
+    // api gains a dependency: uv.lock changes, core's share of it does not.
+    ws.project.write(
+        "services/api/pyproject.toml",
+        &api_pyproject(&["core", "lonely"]),
+    );
+    ws.uv(&["lock"]);
+    ws.project.commit_all();
+    let selected = since(&ws, &base);
+    for name in ["uv.lock@api", "uv.install@api", "api-show@api"] {
+        assert!(selected.iter().any(|n| n == name), "{name}: {selected:?}");
+    }
+    let core: Vec<&String> = selected.iter().filter(|n| n.ends_with("@core")).collect();
+    assert!(core.is_empty(), "core's share did not change: {selected:?}");
+
+    // core moves to tinypkg 2.0: both shares change (api resolves through
+    // core), so both spaces are selected.
+    ws.project.write(
+        "libs/core/pyproject.toml",
+        &member_pyproject("core", &["tinypkg==2.0"], ""),
+    );
+    ws.uv(&["lock"]);
+    ws.project.commit_all();
+    let selected = since(&ws, "HEAD~1");
+    for name in [
+        "uv.lock@core",
+        "core-show@core",
+        "uv.lock@api",
+        "api-show@api",
+    ] {
+        assert!(selected.iter().any(|n| n == name), "{name}: {selected:?}");
+    }
+
+    // A lock that no longer parses is judged changed for everyone: the run
+    // then says what is wrong with it.
+    ws.project.write("uv.lock", "not a lock [");
+    let selected = since(&ws, "HEAD");
+    assert!(
+        selected.iter().any(|n| n == "core-show@core"),
+        "{selected:?}"
+    );
 }
 
 /// The hash and cache status `--ls --json` gives a runnable.

@@ -82,6 +82,7 @@ impl FactoryCx<'_> {
             native: None,
             executor: None,
             replay_check: None,
+            change_check: None,
         }
     }
 }

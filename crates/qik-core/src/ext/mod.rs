@@ -32,7 +32,8 @@ pub use registry::{
     VenvType, schema_of,
 };
 pub use runnable::{
-    ActionCx, Args, CacheRef, InstalledOf, NativeAction, ReplayCheck, Runnable, SPACE_ARG, native,
+    ActionCx, Args, CacheRef, ChangeCheck, InstalledOf, NativeAction, ReplayCheck, Runnable,
+    SPACE_ARG, native,
 };
 pub use view::{
     DEFAULT_SPACE, PluginConfig, ProjectView, SpaceVenv, VenvCx, VenvSpec, downcast_config,

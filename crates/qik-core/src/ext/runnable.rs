@@ -51,6 +51,9 @@ pub struct Runnable {
     /// Checks, before a replay, that what the cached run produced outside
     /// the cache is still there (a venv); when it is not, the runnable runs.
     pub replay_check: Option<Arc<dyn ReplayCheck>>,
+    /// Judges, for `--since`, whether changes to some of its input files
+    /// change it; `None`: any change to an input does.
+    pub change_check: Option<Arc<dyn ChangeCheck>>,
 }
 
 /// Which cache keeps a runnable's results.
@@ -101,6 +104,21 @@ pub trait NativeAction: Send + Sync + fmt::Debug {
 pub trait ReplayCheck: Send + Sync + fmt::Debug {
     /// `root` is the project root.
     fn holds(&self, root: &Path) -> bool;
+}
+
+/// Whether a change to one of a runnable's input files changes what the
+/// runnable computes. `--since` otherwise selects a runnable when any input
+/// file differs; a runnable that reads only part of a shared file (a uv
+/// project's share of a workspace's `uv.lock`) tells the two apart, so a
+/// change to another part does not select it or what depends on it.
+pub trait ChangeCheck: Send + Sync + fmt::Debug {
+    /// The input files it judges (project-relative, `/`-separated); a change
+    /// to any other input selects the runnable as usual.
+    fn files(&self) -> Vec<String>;
+    /// Whether `path` changing from `old` (its content at the reference;
+    /// `None` where it did not exist) to `new` (its content in the working
+    /// tree; `None`: deleted) changes the runnable. When unsure: `true`.
+    fn changes(&self, path: &str, old: Option<&[u8]>, new: Option<&[u8]>) -> bool;
 }
 
 /// The distributions installed for a space's commands, read once per run.

@@ -604,6 +604,7 @@ mod tests {
             native: None,
             executor: None,
             replay_check: None,
+            change_check: None,
         }
     }
 

@@ -133,6 +133,10 @@ impl Installed {
         let cache = cache_dir
             .join("pydist-modules")
             .join(format!("{}.json", listing.finalize().to_hex()));
+        if let Some(dir) = cache.parent() {
+            // A found map writes nothing: sweep a killed writer's temp file.
+            crate::fsutil::staging::sweep_writes(dir);
+        }
         if let Some(map) = crate::fsutil::read_kept(&cache, crate::fsutil::limits::MEMO)
             .ok()
             .and_then(|bytes| serde_json::from_slice(&bytes).ok())
