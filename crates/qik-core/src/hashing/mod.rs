@@ -316,6 +316,18 @@ impl<'a> Hasher<'a> {
             .map(|d| d.display().to_string())
             .collect::<Vec<_>>()
             .join(", ");
+        if installed.without_venv {
+            return Err(Diagnostic::error(
+                Code::DistributionNotFound,
+                format!("distribution \"{name}\" not found, and no venv is active"),
+            )
+            .with_hint(format!(
+                "space `{space}` has no venv and VIRTUAL_ENV is not set, so qik looked in the site-packages \
+                 of the python3 on PATH ({searched}); give the space a venv \
+                 (`[spaces.{space}] venv = \"requirements.txt\"`) or activate one, \
+                 or set its version under [pydist.versions], or set [pydist] ignore-missing = true"
+            )));
+        }
         Err(Diagnostic::error(Code::DistributionNotFound, format!("distribution \"{name}\" not found"))
             .with_hint(format!(
                 "install it (searched: {searched}), or set its version under [pydist.versions], or set [pydist] ignore-missing = true"
