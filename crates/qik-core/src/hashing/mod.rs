@@ -336,7 +336,7 @@ impl<'a> Hasher<'a> {
 }
 
 /// A pattern that names one file: no glob characters, no pathspec magic.
-fn is_literal_path(pattern: &str) -> bool {
+pub(crate) fn is_literal_path(pattern: &str) -> bool {
     !pattern.is_empty()
         && !pattern.starts_with(':')
         && !pattern.ends_with('/')
