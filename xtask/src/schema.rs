@@ -528,6 +528,180 @@ cache = "qik.s3"
         }
     }
 
+    /// The JSON value at a JSON pointer of the committed schema.
+    fn at<'a>(schema: &'a Value, pointer: &str) -> &'a Value {
+        schema
+            .pointer(pointer)
+            .unwrap_or_else(|| panic!("the schema has nothing at {pointer}"))
+    }
+
+    fn strings(value: &Value) -> Vec<&str> {
+        value
+            .as_array()
+            .unwrap_or_else(|| panic!("not a list: {value}"))
+            .iter()
+            .map(|v| v.as_str().expect("a string"))
+            .collect()
+    }
+
+    /// Editors complete and check a closed set of strings from an `enum`;
+    /// a `const` or a `oneOf` of them they do not offer.
+    #[test]
+    fn value_lists_are_enums() {
+        let text =
+            std::fs::read_to_string(crate::workspace_root().join(PATH)).expect("schema file");
+        let schema: Value = serde_json::from_str(&text).expect("the schema is JSON");
+        fn consts(value: &Value, at: &str, found: &mut Vec<String>) {
+            match value {
+                Value::Object(object) => {
+                    if object.contains_key("const") {
+                        found.push(at.to_string());
+                    }
+                    for (key, child) in object {
+                        consts(child, &format!("{at}/{key}"), found);
+                    }
+                }
+                Value::Array(items) => {
+                    for (i, child) in items.iter().enumerate() {
+                        consts(child, &format!("{at}/{i}"), found);
+                    }
+                }
+                _ => {}
+            }
+        }
+        let mut left = Vec::new();
+        consts(&schema, "", &mut left);
+        assert!(left.is_empty(), "`const` is left at {left:#?}");
+        let registry = Registry::get();
+        let command = "/properties/commands/additionalProperties/properties";
+        assert_eq!(
+            strings(at(&schema, &format!("{command}/cache-when/enum"))),
+            ["success", "failed", "finished", "always"]
+        );
+        assert_eq!(
+            strings(at(
+                &schema,
+                "/properties/defaults/properties/cache-when/enum"
+            )),
+            ["success", "failed", "finished", "always"]
+        );
+        let dep_tags: Vec<&str> = registry.dep_types().map(|t| t.tag).collect();
+        assert_eq!(
+            strings(at(
+                &schema,
+                &format!("{command}/deps/items/properties/type/enum")
+            )),
+            dep_tags
+        );
+        let cache_tags: Vec<&str> = registry.cache_types().map(|t| t.tag).collect();
+        assert_eq!(
+            strings(at(
+                &schema,
+                "/properties/caches/additionalProperties/properties/type/enum"
+            )),
+            cache_tags
+        );
+        // Plugins' tags are in the lists: this binary links them all.
+        for tag in ["s3", "reapi"] {
+            assert!(cache_tags.contains(&tag), "{cache_tags:?}");
+        }
+        let venv_tags: Vec<&str> = registry.venv_types().map(|t| t.tag).collect();
+        assert!(venv_tags.contains(&"uv"), "{venv_tags:?}");
+        let space = "/properties/spaces/additionalProperties/properties";
+        let venv_table = at(&schema, &format!("{space}/venv/anyOf/1"));
+        assert_eq!(
+            strings(&venv_table["properties"]["type"]["enum"]),
+            venv_tags
+        );
+        let executor_tags: Vec<&str> = registry.executor_types().map(|t| t.tag).collect();
+        assert_eq!(
+            strings(at(
+                &schema,
+                "/properties/executors/additionalProperties/properties/type/enum"
+            )),
+            executor_tags
+        );
+        let ids: Vec<&str> = registry.plugin_ids().collect();
+        assert_eq!(
+            strings(at(
+                &schema,
+                "/properties/plugins/additionalProperties/properties/pyimport/enum"
+            )),
+            ids
+        );
+        assert_eq!(
+            strings(at(&schema, "/properties/ctx/items/properties/type/enum")),
+            ["str", "int", "bool"]
+        );
+        assert_eq!(
+            strings(at(
+                &schema,
+                &format!("{space}/fence/items/properties/type/enum")
+            )),
+            ["space"]
+        );
+    }
+
+    /// A wrong value of a closed set is flagged where it is, with the values
+    /// allowed there.
+    #[test]
+    fn a_wrong_value_is_refused_with_the_allowed_ones() {
+        let validator = validator();
+        let registry = Registry::get();
+        let cases: Vec<(&str, &str, Vec<&str>)> = vec![
+            (
+                "[commands.a]\nexec = \"echo\"\ncache-when = \"sometimes\"\n",
+                "/commands/a/cache-when",
+                vec!["success", "failed", "finished", "always"],
+            ),
+            (
+                "[commands.a]\nexec = \"echo\"\ndeps = [{type = \"glb\", pattern = \"x\"}]\n",
+                "/commands/a/deps/0/type",
+                registry.dep_types().map(|t| t.tag).collect(),
+            ),
+            (
+                "[caches.c]\ntype = \"s4\"\n",
+                "/caches/c/type",
+                registry.cache_types().map(|t| t.tag).collect(),
+            ),
+            (
+                "[spaces.default]\nvenv = {type = \"conda\", reqs = \"r.txt\"}\n",
+                "/spaces/default/venv/type",
+                registry.venv_types().map(|t| t.tag).collect(),
+            ),
+            (
+                "[executors.e]\ntype = \"ssh\"\n",
+                "/executors/e/type",
+                registry.executor_types().map(|t| t.tag).collect(),
+            ),
+            (
+                "[plugins.uv]\npyimport = \"qik.uvv\"\n",
+                "/plugins/uv/pyimport",
+                registry.plugin_ids().collect(),
+            ),
+            (
+                "[ctx.ci.qik]\nlogger = \"fancy\"\n",
+                "/ctx/ci/qik/logger",
+                vec!["progress", "stdout"],
+            ),
+        ];
+        for (config, pointer, allowed) in cases {
+            let errors = schema_errors(&validator, config);
+            let here: Vec<&String> = errors
+                .iter()
+                .filter(|e| e.starts_with(&format!("{pointer}: ")))
+                .collect();
+            // The validator names the first candidates; the schema's enum
+            // there holds them all (`value_lists_are_enums`).
+            assert!(
+                here.iter()
+                    .any(|e| e.contains("is not one of")
+                        && e.contains(&format!("\"{}\"", allowed[0]))),
+                "no error at {pointer} names the values of {allowed:?}: {errors:#?}"
+            );
+        }
+    }
+
     /// Every qik.toml of the repository's example and parity projects that
     /// qik loads, module files included.
     #[test]

@@ -129,6 +129,11 @@ pub struct QikArgs {
     #[arg(long, requires = "ls", action = ArgAction::SetTrue, value_parser = BoolishValueParser::new(), env = "QIK__JSON")]
     pub json: bool,
 
+    /// With --ls --json: list each runnable's inputs (files with digests,
+    /// constants, distributions, upstream runnables and their artifacts).
+    #[arg(long, requires = "json", action = ArgAction::SetTrue, value_parser = BoolishValueParser::new(), env = "QIK__INPUTS")]
+    pub inputs: bool,
+
     /// Say why each runnable runs, or which cache entry it replays (with
     /// --ls: would run / would replay).
     #[arg(long, action = ArgAction::SetTrue, value_parser = BoolishValueParser::new(), env = "QIK__EXPLAIN")]

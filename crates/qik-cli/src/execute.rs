@@ -1,6 +1,6 @@
 //! `qik` without `--ls`: run the selected graph and render what happens.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::io::IsTerminal;
 use std::process::ExitCode;
 use std::time::Instant;
@@ -50,6 +50,27 @@ pub(crate) enum Output {
     Stderr,
 }
 
+/// The runnables that run with no venv active, with their spaces: their
+/// space has no venv of its own and `VIRTUAL_ENV` is unset, so a program
+/// they start comes from `PATH` alone.
+fn without_venv(project: &Project, graph: &Graph) -> HashMap<String, String> {
+    if std::env::var_os("VIRTUAL_ENV").is_some_and(|v| !v.is_empty()) {
+        return HashMap::new();
+    }
+    let mut bare: HashMap<&str, bool> = HashMap::new();
+    graph
+        .runnables()
+        .filter(|r| r.in_space_env)
+        .filter(|r| {
+            // A venv qik cannot locate is another error's business.
+            *bare
+                .entry(r.space.as_str())
+                .or_insert_with(|| matches!(project.site_packages(&r.space), Ok(None)))
+        })
+        .map(|r| (r.name.clone(), r.space.clone()))
+        .collect()
+}
+
 pub(crate) fn execute_to(
     project: &Project,
     graph: &Graph,
@@ -85,6 +106,7 @@ pub(crate) fn execute_to(
         *totals.entry(runnable.command.clone()).or_default() += 1;
     }
     renderer.set_command_totals(totals);
+    renderer.set_without_venv(without_venv(project, graph));
     if report.is_some() {
         renderer.keep_records();
     }

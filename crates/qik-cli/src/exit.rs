@@ -59,7 +59,7 @@ impl From<Diagnostic> for Failure {
     fn from(diagnostic: Diagnostic) -> Failure {
         let code = match diagnostic.code {
             Some(Code::General) => IO,
-            Some(Code::CtxProfileNotFound) => USAGE,
+            Some(Code::CtxProfileNotFound | Code::UnknownReference) => USAGE,
             _ => CONFIG,
         };
         Failure { diagnostic, code }

@@ -1,6 +1,6 @@
 //! `qik --ls --json` and `qik --ls --explain`: the selection with what a run
 //! would do. Unlike plain `--ls`, this hashes every runnable and looks at its
-//! cache, so it reads files.
+//! cache, so it reads files. `--inputs` adds what went into each hash.
 //!
 //! The JSON document is an interface for CI: its field names are stable
 //! (see docs/ci.md); new fields may be added, none renamed or removed.
@@ -10,7 +10,9 @@ use std::io::{BufWriter, Write};
 use qik_core::diagnostic::Diagnostic;
 use qik_core::graph::Graph;
 use qik_core::model::Project;
-use qik_core::plan::{PlanOptions, plan};
+use std::collections::BTreeMap;
+
+use qik_core::plan::{Artifact, Listed, PlanOptions, plan};
 use serde::Serialize;
 
 use crate::args::QikArgs;
@@ -40,12 +42,70 @@ struct Item<'a> {
     cache_status: Option<&'static str>,
     /// Null unless `--explain`.
     reason: Option<qik_core::explain::Reason>,
+    /// Only with `--inputs`: what went into `hash`, null when nothing is
+    /// hashed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    inputs: Option<Option<InputsItem>>,
+}
+
+/// `--inputs`: one runnable's inputs (docs/ci.md).
+#[derive(Serialize)]
+struct InputsItem {
+    definition: String,
+    definition_parts: BTreeMap<String, String>,
+    files: BTreeMap<String, String>,
+    /// blake3 digests of the values: a constant may carry a secret.
+    consts: Vec<String>,
+    pydists: BTreeMap<String, String>,
+    upstream: Vec<UpstreamItem>,
+}
+
+#[derive(Serialize)]
+struct UpstreamItem {
+    name: String,
+    hash: Option<String>,
+    /// Path → git blob id, `not built` or `no tracked file`.
+    artifacts: BTreeMap<String, String>,
+}
+
+impl From<Listed> for InputsItem {
+    fn from(listed: Listed) -> InputsItem {
+        let inputs = listed.inputs;
+        InputsItem {
+            definition: inputs.definition,
+            definition_parts: inputs.definition_fields,
+            files: inputs.files,
+            consts: inputs.consts.into_iter().collect(),
+            pydists: inputs.pydists,
+            upstream: listed
+                .upstream
+                .into_iter()
+                .map(|up| UpstreamItem {
+                    name: up.name,
+                    hash: up.hash,
+                    artifacts: up
+                        .artifacts
+                        .into_iter()
+                        .map(|(path, state)| {
+                            let state = match state {
+                                Artifact::Digest(id) => id,
+                                Artifact::NotBuilt => "not built".to_string(),
+                                Artifact::NoTrackedFile => "no tracked file".to_string(),
+                            };
+                            (path, state)
+                        })
+                        .collect(),
+                })
+                .collect(),
+        }
+    }
 }
 
 pub(crate) fn print(project: &Project, graph: &Graph, args: &QikArgs) -> Result<(), Diagnostic> {
     let options = PlanOptions {
         explain: args.explain,
         force: args.force,
+        inputs: args.json && args.inputs,
     };
     let plan = plan(project, graph, &options)?;
     // Said as a run says it: before anything else, on stderr.
@@ -72,6 +132,7 @@ pub(crate) fn print(project: &Project, graph: &Graph, args: &QikArgs) -> Result<
                     hash: p.hash,
                     cache_status: p.warm.map(|w| if w { "warm" } else { "cold" }),
                     reason: p.reason,
+                    inputs: args.inputs.then(|| p.inputs.map(InputsItem::from)),
                 }
             })
             .collect();

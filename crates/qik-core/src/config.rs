@@ -1736,14 +1736,14 @@ mod tests {
         let options = deps["items"]["anyOf"].as_array().unwrap();
         let testdep = options
             .iter()
-            .find(|o| o["properties"]["type"]["const"] == "testdep")
+            .find(|o| o["properties"]["type"]["enum"] == serde_json::json!(["testdep"]))
             .expect("the test plugin's dep type is described");
         assert_eq!(testdep["required"], serde_json::json!(["type"]));
         assert!(testdep.get("additionalProperties").is_none(), "{testdep}");
         // A described type refuses keys it does not know.
         let glob = options
             .iter()
-            .find(|o| o["properties"]["type"]["const"] == "glob")
+            .find(|o| o["properties"]["type"]["enum"] == serde_json::json!(["glob"]))
             .unwrap();
         assert_eq!(glob["additionalProperties"], false);
         assert_eq!(glob["required"], serde_json::json!(["type", "pattern"]));

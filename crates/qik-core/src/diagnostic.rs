@@ -47,11 +47,13 @@ pub enum Code {
     General,
     /// A space's dotenv file is missing or does not parse.
     DotenvNotFound,
+    /// `--since` names a git reference the repository does not know.
+    UnknownReference,
 }
 
 impl Code {
     /// Every code, for the docs' test.
-    pub const ALL: [Code; 24] = [
+    pub const ALL: [Code; 25] = [
         Code::ConfigNotFound,
         Code::ConfigParse,
         Code::ModuleNotFound,
@@ -76,6 +78,7 @@ impl Code {
         Code::DistributionNotFound,
         Code::General,
         Code::DotenvNotFound,
+        Code::UnknownReference,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -104,6 +107,7 @@ impl Code {
             Code::DistributionNotFound => "dep0",
             Code::General => "general",
             Code::DotenvNotFound => "space2",
+            Code::UnknownReference => "since0",
         }
     }
 }

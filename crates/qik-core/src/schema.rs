@@ -37,6 +37,7 @@ pub(crate) fn generator() -> SchemaGenerator {
                     Box::new(Aliases) as Box<dyn schemars::generate::GenTransform>,
                     Box::new(NoNull),
                     Box::new(Tidy),
+                    Box::new(ConstEnums),
                 ],
             );
         })
@@ -262,6 +263,99 @@ impl Transform for Tidy {
     }
 }
 
+/// A closed set of strings becomes an `enum`, which editors offer as
+/// completions and name in their complaint about a wrong value; a single
+/// `const` string too. schemars
+/// writes an enum whose variants have doc comments as a `oneOf` of
+/// `const`s; their descriptions move to taplo's `x-taplo.docs.enumValues`
+/// (in the order of `enum`).
+#[derive(Clone)]
+struct ConstEnums;
+
+impl Transform for ConstEnums {
+    fn transform(&mut self, schema: &mut Schema) {
+        // One allowed string (a tag of a tagged table) is an enum of one.
+        if let Some(value) = schema.get("const").filter(|c| c.is_string()).cloned() {
+            schema.remove("const");
+            schema.insert("type".into(), "string".into());
+            schema.insert("enum".into(), Value::Array(vec![value]));
+        }
+        for key in ["oneOf", "anyOf"] {
+            let Some(Value::Array(options)) = schema.get(key) else {
+                continue;
+            };
+            let Some(values) = const_strings(options) else {
+                continue;
+            };
+            let (values, descriptions): (Vec<Value>, Vec<Option<Value>>) =
+                values.into_iter().unzip();
+            schema.remove(key);
+            schema.insert("type".into(), "string".into());
+            schema.insert("enum".into(), Value::Array(values));
+            if let Some(descriptions) = descriptions.into_iter().collect::<Option<Vec<_>>>() {
+                let taplo = schema
+                    .as_object_mut()
+                    .expect("an object schema")
+                    .entry("x-taplo")
+                    .or_insert_with(|| Value::Object(Map::new()));
+                if let Value::Object(taplo) = taplo {
+                    taplo.insert(
+                        "docs".into(),
+                        json_object([("enumValues", Value::Array(descriptions))]),
+                    );
+                }
+            }
+        }
+        transform_subschemas(self, schema);
+    }
+}
+
+/// Each option's string `const` and description, when every option is only
+/// that (a `type` of `string` at most).
+fn const_strings(options: &[Value]) -> Option<Vec<(Value, Option<Value>)>> {
+    if options.is_empty() {
+        return None;
+    }
+    options
+        .iter()
+        .map(|option| {
+            let option = option.as_object()?;
+            let value = option.get("const").filter(|c| c.is_string())?;
+            let only_const = option.iter().all(|(k, v)| match k.as_str() {
+                "const" | "description" => true,
+                "type" => v == "string",
+                _ => false,
+            });
+            only_const.then(|| (value.clone(), option.get("description").cloned()))
+        })
+        .collect()
+}
+
+/// Beside the alternatives of tagged tables: the tag key with every tag as
+/// an `enum`, so an editor completes `type = "` and names the allowed tags
+/// for a wrong one (each alternative pins its own with a `const`).
+fn with_tag_enum(
+    options: Vec<Value>,
+    tag_key: &str,
+    tags: Vec<&str>,
+    what: &str,
+    table_only: bool,
+) -> Value {
+    let tag = json_object([
+        ("type", "string".into()),
+        ("enum", tags.into_iter().map(Value::from).collect()),
+        ("description", what.into()),
+    ]);
+    let mut schema = json_object([
+        ("anyOf", Value::Array(options)),
+        ("properties", json_object([(tag_key, tag)])),
+    ]);
+    if table_only {
+        schema["type"] = "object".into();
+    }
+    schema
+}
+
 fn json_object<const N: usize>(entries: [(&str, Value); N]) -> Value {
     Value::Object(
         entries
@@ -364,7 +458,8 @@ marker!(
             let description = format!("The dep type `{}`.{}", dep.tag, owner_note(dep.plugin));
             options.push(tagged_table(generator, "type", dep.tag, description, dep.schema));
         }
-        json_object([("anyOf", Value::Array(options))])
+        let tags = registry.dep_types().map(|dep| dep.tag).collect();
+        with_tag_enum(options, "type", tags, "The dep type.", false)
     }
 );
 
@@ -381,7 +476,8 @@ marker!(
                 tagged_table(generator, "type", venv.tag, description, venv.schema)
             })
             .collect();
-        json_object([("anyOf", Value::Array(options))])
+        let tags = registry.venv_types().map(|venv| venv.tag).collect();
+        with_tag_enum(options, "type", tags, "The venv type.", true)
     }
 );
 
@@ -403,7 +499,10 @@ marker!(
     |generator| {
         let shorthand = venv_shorthand(generator);
         let table = generator.subschema_for::<VenvTable>().to_value();
-        json!({"anyOf": [shorthand, table]})
+        // The tags beside the alternatives as well: a validator names the
+        // allowed ones for a wrong tag, not "valid under none of them".
+        let tags = table["properties"]["type"].clone();
+        json!({"anyOf": [shorthand, table], "properties": {"type": tags}})
     }
 );
 
@@ -426,7 +525,8 @@ marker!(
                 tagged_table(generator, "type", cache.tag, description, cache.schema)
             })
             .collect();
-        json_object([("anyOf", Value::Array(options))])
+        let tags = registry.cache_types().map(|cache| cache.tag).collect();
+        with_tag_enum(options, "type", tags, "The cache type.", true)
     }
 );
 
@@ -441,12 +541,12 @@ marker!(
             ("enum", ids.iter().map(|id| Value::from(*id)).collect()),
             ("description", "A plugin id: enables the plugin with its default settings.".into()),
         ])];
-        for id in ids {
+        for id in &ids {
             let def = registry.plugin(id).expect("listed plugins exist");
             let description = format!("Enables the plugin `{id}`.");
             options.push(tagged_table(generator, "pyimport", id, description, def.schema));
         }
-        json_object([("anyOf", Value::Array(options))])
+        with_tag_enum(options, "pyimport", ids, "The plugin's id.", false)
     }
 );
 
@@ -553,7 +653,8 @@ marker!(
                 tagged_table(generator, "type", executor.tag, description, executor.schema)
             })
             .collect();
-        json_object([("anyOf", Value::Array(options))])
+        let tags = registry.executor_types().map(|executor| executor.tag).collect();
+        with_tag_enum(options, "type", tags, "The executor type.", true)
     }
 );
 

@@ -238,7 +238,7 @@ fn git_failed(what: &str, output: &std::process::Output) -> Diagnostic {
 pub fn resolve(dir: &Path, reference: &str) -> Result<String, Diagnostic> {
     let unknown = || {
         Diagnostic::error(
-            Code::General,
+            Code::UnknownReference,
             format!("--since: unknown git reference `{reference}`"),
         )
         .with_hint(

@@ -38,7 +38,9 @@ fn every_code_has_an_entry_and_the_docs_cite_no_other() {
             "docs/errors.md has no entry for `{code}`"
         );
     }
-    let troubleshooting_like = ["conf", "ctx", "exec", "dep", "space", "args", "graph"];
+    let troubleshooting_like = [
+        "conf", "ctx", "exec", "dep", "space", "args", "graph", "since",
+    ];
     for entry in std::fs::read_dir(docs_dir()).expect("docs/") {
         let path = entry.expect("entry").path();
         if path.extension().is_none_or(|e| e != "md") {

@@ -112,13 +112,13 @@ pub struct Guide;
 mod tests {
     use serde_json::{Value, json};
 
-    /// The option of an `anyOf` whose `key` is the constant `tag`.
+    /// The option of an `anyOf` whose `key` allows `tag` alone.
     fn option<'a>(options: &'a Value, key: &str, tag: &str) -> &'a Value {
         options
             .as_array()
             .expect("a list of options")
             .iter()
-            .find(|o| o["properties"][key]["const"] == tag)
+            .find(|o| o["properties"][key]["enum"] == json!([tag]))
             .unwrap_or_else(|| panic!("no option with {key} = {tag:?}"))
     }
 
@@ -151,5 +151,28 @@ mod tests {
             "example.dir",
         );
         assert_eq!(section["properties"]["keep"]["minimum"], 1);
+
+        // Editors complete tags from the lists beside the options, where
+        // this plugin's tags are with the built-in ones.
+        let tags = |at: &Value| at["properties"]["type"]["enum"].clone();
+        let cache_tags = tags(&root["caches"]["additionalProperties"]);
+        assert!(
+            cache_tags.as_array().unwrap().contains(&json!("dir")),
+            "{cache_tags}"
+        );
+        assert!(
+            cache_tags.as_array().unwrap().contains(&json!("local")),
+            "{cache_tags}"
+        );
+        let dep_tags = tags(deps);
+        assert!(
+            dep_tags.as_array().unwrap().contains(&json!("env")),
+            "{dep_tags}"
+        );
+        let ids = &plugins["additionalProperties"]["properties"]["pyimport"]["enum"];
+        assert!(
+            ids.as_array().unwrap().contains(&json!("example.dir")),
+            "{ids}"
+        );
     }
 }

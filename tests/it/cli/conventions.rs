@@ -56,7 +56,7 @@ fn qiks_own_errors_exit_apart_from_a_command_that_exits_1() {
 
     p.write("qik.toml", CONFIG);
     let run = p.qik(".", &["--since", "no-such-ref", "--ls"], &[]);
-    assert_code(&run, 74, "git cannot resolve the reference");
+    assert_code(&run, 2, "an unknown --since reference is bad input");
 }
 
 #[test]

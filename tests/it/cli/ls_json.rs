@@ -303,3 +303,239 @@ fn an_unknown_runnable_name_lists_the_closest_ones() {
         "command `tset@app#app/users` is not configured",
     ]);
 }
+
+/// `--inputs`: a build whose artifact a test reads, a constant carrying a
+/// context value (a token), a dotenv file holding a secret and a
+/// distribution.
+const WITH_INPUTS: &str = r#"
+ctx = ["token"]
+
+[spaces.default]
+dotenv = "app.env"
+
+[commands.build]
+exec = "mkdir -p dist && cat src.txt > dist/out.txt"
+deps = ["src.txt"]
+artifacts = ["dist/out.txt"]
+
+[commands.test]
+exec = "echo test"
+deps = [
+    "app/**",
+    {type = "const", val = "token={ctx.token}"},
+    {type = "pydist", name = "Foo_Bar"},
+    {type = "command", name = "build"},
+]
+
+[commands.plain]
+exec = "echo plain"
+"#;
+
+const TOKEN: &str = "tok-3f9a1c-never-printed";
+const DOTENV_SECRET: &str = "dotenv-secret-never-printed";
+
+struct Inputs {
+    p: Project,
+    venv: String,
+    _outside: tempfile::TempDir,
+}
+
+fn with_inputs() -> Inputs {
+    let p = Project::with_config(WITH_INPUTS);
+    p.write("src.txt", "source\n");
+    p.write("app.env", &format!("PASSWORD={DOTENV_SECRET}\n"));
+    p.write("app/a.py", "a = 1\n");
+    p.write("app/sub/b.py", "b = 1\n");
+    p.commit_all();
+    let outside = tempfile::tempdir().expect("temp dir");
+    let site = outside.path().join("venv/lib/python3.11/site-packages");
+    std::fs::create_dir_all(site.join("foo_bar-1.2.3.dist-info")).expect("dist-info");
+    let venv = outside.path().join("venv").to_string_lossy().into_owned();
+    Inputs {
+        p,
+        venv,
+        _outside: outside,
+    }
+}
+
+impl Inputs {
+    /// `qik --ls --json --inputs`: stdout and the runnables by name.
+    #[track_caller]
+    fn listed(&self, token: &str) -> (String, serde_json::Map<String, Value>) {
+        let env = [("VIRTUAL_ENV", self.venv.as_str()), ("TOKEN", token)];
+        let run = self.p.qik(".", &["--ls", "--json", "--inputs"], &env);
+        assert_eq!(run.code, 0, "{run:#?}");
+        let document: Value = serde_json::from_str(&run.stdout).expect("one JSON document");
+        let by_name = document["runnables"]
+            .as_array()
+            .expect("runnables")
+            .iter()
+            .map(|r| (r["name"].as_str().expect("name").to_string(), r.clone()))
+            .collect();
+        (run.stdout, by_name)
+    }
+
+    fn blob_id(&self, path: &str) -> String {
+        self.p.git(&["hash-object", path]).trim().to_string()
+    }
+}
+
+#[test]
+fn inputs_list_each_file_with_its_git_blob_id() {
+    let t = with_inputs();
+    let (_, all) = t.listed(TOKEN);
+    let files = all["test"]["inputs"]["files"].as_object().expect("files");
+    let paths: Vec<&str> = files.keys().map(String::as_str).collect();
+    // Its globs, and its space's dotenv file; the upstream artifact is not
+    // built yet, so it is not an input yet.
+    assert_eq!(paths, ["app.env", "app/a.py", "app/sub/b.py"]);
+    for path in paths {
+        assert_eq!(files[path], t.blob_id(path).as_str(), "{path}");
+    }
+    // Every command of the space reads its dotenv file.
+    assert_eq!(
+        all["build"]["inputs"]["files"],
+        serde_json::json!({"app.env": t.blob_id("app.env"), "src.txt": t.blob_id("src.txt")})
+    );
+}
+
+#[test]
+fn editing_a_file_changes_its_listed_digest_and_the_hash() {
+    let t = with_inputs();
+    let (_, before) = t.listed(TOKEN);
+    t.p.write("app/sub/b.py", "b = 2\n");
+    let (_, after) = t.listed(TOKEN);
+    let digest = |all: &serde_json::Map<String, Value>| {
+        all["test"]["inputs"]["files"]["app/sub/b.py"]
+            .as_str()
+            .expect("a digest")
+            .to_string()
+    };
+    assert_ne!(digest(&after), digest(&before));
+    assert_eq!(
+        digest(&after),
+        t.blob_id("app/sub/b.py"),
+        "the working tree's content"
+    );
+    assert_eq!(
+        after["test"]["inputs"]["files"]["app/a.py"],
+        before["test"]["inputs"]["files"]["app/a.py"]
+    );
+    assert_ne!(after["test"]["hash"], before["test"]["hash"]);
+    assert_eq!(after["build"], before["build"], "build reads none of it");
+}
+
+#[test]
+fn inputs_list_distributions_with_versions_and_the_definition() {
+    let t = with_inputs();
+    let (_, all) = t.listed(TOKEN);
+    let inputs = &all["test"]["inputs"];
+    assert_eq!(inputs["pydists"], serde_json::json!({"foo-bar": "1.2.3"}));
+    assert_eq!(inputs["definition"].as_str().expect("digest").len(), 64);
+    let parts = inputs["definition_parts"].as_object().expect("parts");
+    for part in ["exec", "deps", "artifacts", "dotenv"] {
+        assert!(parts.contains_key(part), "{part}: {parts:?}");
+    }
+    assert_eq!(all["build"]["inputs"]["pydists"], serde_json::json!({}));
+}
+
+#[test]
+fn constants_are_listed_as_digests_and_no_secret_is_printed() {
+    let t = with_inputs();
+    let (stdout, all) = t.listed(TOKEN);
+    assert!(
+        !stdout.contains(TOKEN),
+        "the context value leaked:\n{stdout}"
+    );
+    assert!(
+        !stdout.contains(DOTENV_SECRET),
+        "the dotenv value leaked:\n{stdout}"
+    );
+    let consts = all["test"]["inputs"]["consts"].as_array().expect("consts");
+    assert_eq!(consts.len(), 1);
+    let digest = consts[0].as_str().expect("a digest");
+    assert_eq!(digest.len(), 64);
+    assert!(digest.bytes().all(|b| b.is_ascii_hexdigit()));
+    // Another token: another constant, another hash.
+    let (_, other) = t.listed("another-token");
+    assert_ne!(other["test"]["inputs"]["consts"][0], digest);
+    assert_ne!(other["test"]["hash"], all["test"]["hash"]);
+}
+
+#[test]
+fn upstream_artifacts_are_not_built_until_their_runnable_ran() {
+    let t = with_inputs();
+    let (_, before) = t.listed(TOKEN);
+    let upstream = &before["test"]["inputs"]["upstream"];
+    assert_eq!(
+        upstream,
+        &serde_json::json!([{
+            "name": "build",
+            "hash": before["build"]["hash"],
+            "artifacts": {"dist/out.txt": "not built"},
+        }])
+    );
+    let env = [("VIRTUAL_ENV", t.venv.as_str()), ("TOKEN", TOKEN)];
+    t.p.qik(".", &["build"], &env).assert_ok();
+    let (_, after) = t.listed(TOKEN);
+    let built = t.blob_id("dist/out.txt");
+    assert_eq!(
+        after["test"]["inputs"]["upstream"][0]["artifacts"],
+        serde_json::json!({"dist/out.txt": built})
+    );
+    // Built, the artifact is one of its files, and its hash moved.
+    assert_eq!(
+        after["test"]["inputs"]["files"]["dist/out.txt"],
+        built.as_str()
+    );
+    assert_ne!(after["test"]["hash"], before["test"]["hash"]);
+    assert_eq!(after["build"]["hash"], before["build"]["hash"]);
+    // Running `test` now replays nothing stale: its hash is the one listed.
+    let run = t.p.qik(".", &["test", "--report", "report.json"], &env);
+    run.assert_ok();
+    let report: Value = serde_json::from_str(&t.p.read("report.json")).expect("a report");
+    let test = report["runnables"]
+        .as_array()
+        .expect("runnables")
+        .iter()
+        .find(|r| r["name"] == "test")
+        .expect("test ran");
+    assert_eq!(test["hash"], after["test"]["hash"]);
+}
+
+#[test]
+fn upstream_not_selected_is_still_listed_under_isolated() {
+    let t = with_inputs();
+    let env = [("VIRTUAL_ENV", t.venv.as_str()), ("TOKEN", TOKEN)];
+    let run = t.p.qik(
+        ".",
+        &["test", "--isolated", "--ls", "--json", "--inputs"],
+        &env,
+    );
+    assert_eq!(run.code, 0, "{run:#?}");
+    let document: Value = serde_json::from_str(&run.stdout).expect("JSON");
+    let test = &document["runnables"][0];
+    assert_eq!(test["upstream"], serde_json::json!([]), "not selected");
+    assert_eq!(test["inputs"]["upstream"][0]["name"], "build");
+    assert_eq!(
+        test["inputs"]["upstream"][0]["hash"].as_str().map(str::len),
+        Some(64)
+    );
+}
+
+#[test]
+fn inputs_are_opt_in_and_null_when_nothing_is_hashed() {
+    let t = with_inputs();
+    let (_, all) = t.listed(TOKEN);
+    assert_eq!(all["plain"]["inputs"], Value::Null);
+    let env = [("VIRTUAL_ENV", t.venv.as_str()), ("TOKEN", TOKEN)];
+    let run = t.p.qik(".", &["--ls", "--json"], &env);
+    let document: Value = serde_json::from_str(&run.stdout).expect("JSON");
+    for runnable in document["runnables"].as_array().expect("runnables") {
+        assert!(runnable.get("inputs").is_none(), "{runnable}");
+    }
+    // Without --json there is nothing to add them to.
+    let run = t.p.qik(".", &["--ls", "--inputs"], &env);
+    assert_eq!(run.code, 2, "{run:#?}");
+    assert!(run.stderr.contains("--json"), "{}", run.stderr);
+}

@@ -399,6 +399,24 @@ exec = "qik-no-such-program-here --flag"
         "{}",
         run.stdout
     );
+    // The space has no venv and none is active: the hint says PATH alone was
+    // searched and how to give the space one.
+    assert_stderr_has(
+        &run,
+        &[
+            "no venv is active",
+            "space `default` has none and VIRTUAL_ENV is not set",
+            "[spaces.default] venv",
+        ],
+    );
+    // With a venv active, a missing program is only "not on PATH".
+    let outside = tempfile::tempdir().expect("temp dir");
+    let venv = fake_venv(outside.path(), "other-1.0.dist-info");
+    let venv = venv.to_string_lossy().into_owned();
+    let run = p.qik(".", &["missing"], &[("VIRTUAL_ENV", &venv)]);
+    assert_code(&run, 127);
+    assert_stderr_has(&run, &["command not found; is it installed and on PATH?"]);
+    assert!(!run.stderr.contains("no venv"), "{run:#?}");
 }
 
 #[test]
@@ -847,6 +865,22 @@ deps = [{type = "pydist", name = "bar"}]
     let all = format!("{}{}", run.stdout, run.stderr);
     assert!(all.contains("dep0"), "{all}");
     assert!(all.contains("\"bar\""), "{all}");
+    assert!(!all.contains("no venv"), "a venv is active: {all}");
+    assert_eq!(times(&p, "ran-bar"), 0);
+
+    // No space venv and no VIRTUAL_ENV: the error says no venv is active,
+    // and the hint how to give the space one.
+    let run = p.qik(".", &["uses-bar"], &[]);
+    assert_code(&run, 1);
+    let all = format!("{}{}", run.stdout, run.stderr);
+    for part in [
+        "dep0",
+        "distribution \"bar\" not found, and no venv is active",
+        "space `default` has no venv and VIRTUAL_ENV is not set",
+        "[spaces.default] venv",
+    ] {
+        assert!(all.contains(part), "lacks {part:?}: {all}");
+    }
     assert_eq!(times(&p, "ran-bar"), 0);
 
     for extra in [

@@ -436,10 +436,16 @@ fn an_unknown_reference_is_a_clear_error() {
     let p = project();
     for reference in ["no-such-branch", "origin/main", "--output=x", "HEAD~99"] {
         let run = p.qik(".", &["--ls", &format!("--since={reference}")], &[]);
-        run.assert_error(&["unknown git reference", reference, "hint:"]);
+        run.assert_error(&["unknown git reference", reference, "hint:", "since0"]);
+        // Bad input on the command line, not a machine failure (docs/cli.md).
+        assert_eq!(run.code, 2, "{run:#?}");
         assert!(run.stdout.is_empty(), "{run:#?}");
     }
     assert!(!p.root.join("x").exists());
+    // From the environment it is the same bad input.
+    let run = p.qik(".", &["--ls"], &[("QIK__SINCE", "no-such-branch")]);
+    run.assert_error(&["unknown git reference", "no-such-branch", "hint:"]);
+    assert_eq!(run.code, 2, "{run:#?}");
 }
 
 #[test]

@@ -159,6 +159,10 @@ pub(crate) struct Renderer {
     slowest: Vec<(Duration, String)>,
     /// Every runnable's record, when `--report` asked for them.
     records: Option<Records>,
+    /// Runnable → space, for runnables that run with no venv active (their
+    /// space has none and `VIRTUAL_ENV` is unset): a "command not found"
+    /// then says that only `PATH` was searched.
+    without_venv: HashMap<String, String>,
 }
 
 /// What a finished renderer hands back.
@@ -218,7 +222,13 @@ impl Renderer {
             stopped_names: Vec::new(),
             slowest: Vec::new(),
             records: None,
+            without_venv: HashMap::new(),
         }
+    }
+
+    /// Names the runnables (and their spaces) that run with no venv active.
+    pub(crate) fn set_without_venv(&mut self, runnables: HashMap<String, String>) {
+        self.without_venv = runnables;
     }
 
     /// Keeps a record of every runnable for `--report`.
@@ -481,7 +491,7 @@ impl Renderer {
             let line = self.end_line(&name, outcome, elapsed);
             self.err_line(&line);
             if code == EXIT_NOT_FOUND {
-                self.hint_not_found();
+                self.hint_not_found(&name);
             }
         }
         if failed && self.opts.github {
@@ -598,11 +608,19 @@ impl Renderer {
         }
     }
 
-    fn hint_not_found(&mut self) {
-        let line = format!(
-            "{}: exit code {EXIT_NOT_FOUND} means command not found; is it installed and on PATH?",
-            self.paint.bold("hint")
-        );
+    fn hint_not_found(&mut self, name: &str) {
+        let hint = self.paint.bold("hint");
+        let line = match self.without_venv.get(name) {
+            Some(space) => format!(
+                "{hint}: exit code {EXIT_NOT_FOUND} means command not found, and no venv is active \
+                 (space `{space}` has none and VIRTUAL_ENV is not set), so only PATH was searched; \
+                 give the space a venv (`[spaces.{space}] venv = \"requirements.txt\"`), \
+                 activate one, or put the program on PATH"
+            ),
+            None => format!(
+                "{hint}: exit code {EXIT_NOT_FOUND} means command not found; is it installed and on PATH?"
+            ),
+        };
         self.err_line(&line);
     }
 
@@ -708,7 +726,7 @@ impl Renderer {
         };
         self.err_line(&header);
         if code == EXIT_NOT_FOUND {
-            self.hint_not_found();
+            self.hint_not_found(name);
         }
         if self.opts.github {
             let _ = self.err.flush();

@@ -316,6 +316,18 @@ impl<'a> Hasher<'a> {
             .map(|d| d.display().to_string())
             .collect::<Vec<_>>()
             .join(", ");
+        if installed.without_venv {
+            return Err(Diagnostic::error(
+                Code::DistributionNotFound,
+                format!("distribution \"{name}\" not found, and no venv is active"),
+            )
+            .with_hint(format!(
+                "space `{space}` has no venv and VIRTUAL_ENV is not set, so qik looked in the site-packages \
+                 of the python3 on PATH ({searched}); give the space a venv \
+                 (`[spaces.{space}] venv = \"requirements.txt\"`) or activate one, \
+                 or set its version under [pydist.versions], or set [pydist] ignore-missing = true"
+            )));
+        }
         Err(Diagnostic::error(Code::DistributionNotFound, format!("distribution \"{name}\" not found"))
             .with_hint(format!(
                 "install it (searched: {searched}), or set its version under [pydist.versions], or set [pydist] ignore-missing = true"
@@ -324,7 +336,7 @@ impl<'a> Hasher<'a> {
 }
 
 /// A pattern that names one file: no glob characters, no pathspec magic.
-fn is_literal_path(pattern: &str) -> bool {
+pub(crate) fn is_literal_path(pattern: &str) -> bool {
     !pattern.is_empty()
         && !pattern.starts_with(':')
         && !pattern.ends_with('/')

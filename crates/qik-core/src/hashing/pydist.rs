@@ -36,6 +36,9 @@ pub struct Installed {
     pub dirs: Vec<PathBuf>,
     /// Module → distributions, read on first use.
     modules: std::sync::OnceLock<BTreeMap<String, Vec<String>>>,
+    /// Read from the `python3` on `PATH` because no venv is active (the
+    /// space has none and `VIRTUAL_ENV` is unset), for messages.
+    pub without_venv: bool,
 }
 
 impl Installed {
@@ -68,6 +71,7 @@ impl Installed {
             versions,
             dirs,
             modules: std::sync::OnceLock::new(),
+            without_venv: false,
         }
     }
 
@@ -91,7 +95,10 @@ impl Installed {
             .lines()
             .map(PathBuf::from)
             .collect();
-        Ok(Installed::read(dirs))
+        Ok(Installed {
+            without_venv: true,
+            ..Installed::read(dirs)
+        })
     }
 
     pub fn version(&self, name: &str) -> Option<&str> {
