@@ -2,48 +2,26 @@
 //! system's roots plus `ca-file`; without the right authority the cache is
 //! off for the run with one warning, and the run stays green.
 
-use std::path::Path;
-use std::process::Command;
-
 use super::server::Tls;
 use super::support::{Bgd, Project, assert_one_warning, assert_quiet, config, local_entries};
+use crate::support::certs::{Certs, throwaway_ca};
 
-/// A throwaway CA and a server certificate it signed for 127.0.0.1, made
-/// with the `openssl` command.
-fn certificates(dir: &Path) -> Tls {
-    let script = r#"set -e
-cd "$1"
-openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.pem -days 2 \
-  -subj "/CN=qik test CA" -addext "basicConstraints=critical,CA:TRUE" \
-  -addext "keyUsage=critical,keyCertSign,cRLSign" 2>/dev/null
-openssl req -newkey rsa:2048 -nodes -keyout server.key -out server.csr \
-  -subj "/CN=127.0.0.1" 2>/dev/null
-printf 'subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n' > ext.cnf
-openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial \
-  -out server.pem -days 2 -extfile ext.cnf 2>/dev/null
-"#;
-    let status = Command::new("sh")
-        .args(["-c", script, "sh"])
-        .arg(dir)
-        .status()
-        .expect("sh runs");
-    assert!(
-        status.success(),
-        "openssl could not make the test certificates"
-    );
+/// The server's side of a throwaway CA's certificates.
+fn server_tls(certs: &Certs) -> Tls {
     Tls {
-        key: dir.join("server.key"),
-        cert: dir.join("server.pem"),
+        key: certs.key.clone(),
+        cert: certs.cert.clone(),
     }
 }
 
 #[test]
 fn grpcs_with_a_ca_file_round_trips() {
-    let certs = tempfile::tempdir().unwrap();
-    let tls = certificates(certs.path());
+    let dir = tempfile::tempdir().unwrap();
+    let certs = throwaway_ca(dir.path());
+    let tls = server_tls(&certs);
     let server = Bgd::start_tls(&tls);
     let endpoint = format!("grpcs://127.0.0.1:{}", server.port);
-    let ca = std::fs::read_to_string(certs.path().join("ca.pem")).unwrap();
+    let ca = std::fs::read_to_string(&certs.ca).unwrap();
     let a = Project::with_files(&[
         ("qik.toml", &config(&endpoint, "ca-file = \"certs/ca.pem\"")),
         ("certs/ca.pem", &ca),

@@ -11,6 +11,7 @@ use super::metadata::{ECS_AUTH, ECS_PATH, MetadataServer, SESSION_TOKEN};
 use super::moto::Moto;
 use super::support::RemoteWarnings as _;
 use super::support::{ACCESS_KEY, BUCKET, Project, Run, S3Server, SECRET_KEY, config};
+use crate::support::certs::throwaway_ca;
 
 /// The test config with no `endpoint-url`: it must come from elsewhere.
 fn config_without_endpoint(extra: &str) -> String {
@@ -331,36 +332,12 @@ fn anonymous_reads_a_bucket_opened_by_its_policy() {
     );
 }
 
-/// A throwaway CA and a server certificate it signed for 127.0.0.1.
-fn certificates(dir: &Path) {
-    let script = r#"set -e
-cd "$1"
-openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.pem -days 2 \
-  -subj "/CN=qik s3 test CA" -addext "basicConstraints=critical,CA:TRUE" \
-  -addext "keyUsage=critical,keyCertSign,cRLSign" 2>/dev/null
-openssl req -newkey rsa:2048 -nodes -keyout server.key -out server.csr \
-  -subj "/CN=127.0.0.1" 2>/dev/null
-printf 'subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n' > ext.cnf
-openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial \
-  -out server.pem -days 2 -extfile ext.cnf 2>/dev/null
-"#;
-    let status = std::process::Command::new("sh")
-        .args(["-c", script, "sh"])
-        .arg(dir)
-        .status()
-        .expect("sh runs");
-    assert!(status.success(), "openssl could not make the certificates");
-}
-
 #[test]
 fn a_private_ca_is_trusted_through_aws_ca_bundle_or_ca_file() {
-    let certs = tempfile::tempdir().unwrap();
-    certificates(certs.path());
-    let moto = Moto::start_tls(
-        &certs.path().join("server.pem"),
-        &certs.path().join("server.key"),
-    );
-    let ca = certs.path().join("ca.pem").display().to_string();
+    let dir = tempfile::tempdir().unwrap();
+    let certs = throwaway_ca(dir.path());
+    let moto = Moto::start_tls(&certs.cert, &certs.key);
+    let ca = certs.ca.display().to_string();
     let env = [
         ("AWS_ACCESS_KEY_ID", ACCESS_KEY),
         ("AWS_SECRET_ACCESS_KEY", SECRET_KEY),

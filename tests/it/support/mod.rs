@@ -3,6 +3,7 @@
 //! tools some tests need (installed on first use, see [`tools`]).
 
 pub(crate) mod bins;
+pub(crate) mod certs;
 pub(crate) mod server;
 pub(crate) mod tools;
 
