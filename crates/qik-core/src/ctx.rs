@@ -158,6 +158,20 @@ fn render_value(value: &toml::Value) -> String {
 }
 
 impl Ctx {
+    /// A context of string variables with these values, as if each were
+    /// declared with `type = "str"` and set in the environment: what a
+    /// plugin's tests render its `{ctx...}` settings with.
+    pub fn of_strings(vars: &[(&str, &str)]) -> Ctx {
+        let project = vars
+            .iter()
+            .map(|(name, value)| (name.to_string(), VarState::Value(value.to_string())))
+            .collect();
+        Ctx {
+            project,
+            qik: BTreeMap::new(),
+        }
+    }
+
     /// Resolves declared variables from the environment (`my_var` reads `MY_VAR`).
     ///
     /// A value that is set but does not cast is an error right away; a missing

@@ -381,8 +381,6 @@ fn valid_header_value(value: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use qik_core::ctx::CtxVar;
-
     use super::*;
 
     fn conf(text: &str) -> Result<Conf, Diagnostic> {
@@ -397,21 +395,7 @@ mod tests {
     }
 
     fn ctx(vars: &[(&str, &str)]) -> Ctx {
-        let declared: Vec<CtxVar> = vars
-            .iter()
-            .map(|(name, _)| CtxVar {
-                name: name.to_string(),
-                ty: qik_core::ctx::VarType::Str,
-                default: None,
-                required: false,
-                origin: None,
-            })
-            .collect();
-        let values: BTreeMap<String, String> = vars
-            .iter()
-            .map(|(n, v)| (n.to_uppercase(), v.to_string()))
-            .collect();
-        Ctx::resolve(&declared, |k| values.get(k).cloned(), BTreeMap::new()).unwrap()
+        Ctx::of_strings(vars)
     }
 
     #[test]

@@ -506,9 +506,6 @@ fn parse_endpoint(text: &str) -> Result<Url, String> {
 
 #[cfg(test)]
 mod tests {
-    use std::collections::BTreeMap;
-
-    use qik_core::ctx::CtxVar;
 
     use super::*;
 
@@ -522,21 +519,7 @@ mod tests {
     }
 
     fn ctx(vars: &[(&str, &str)]) -> Ctx {
-        let declared: Vec<CtxVar> = vars
-            .iter()
-            .map(|(name, _)| CtxVar {
-                name: name.to_string(),
-                ty: qik_core::ctx::VarType::Str,
-                default: None,
-                required: false,
-                origin: None,
-            })
-            .collect();
-        let values: BTreeMap<String, String> = vars
-            .iter()
-            .map(|(n, v)| (n.to_uppercase(), v.to_string()))
-            .collect();
-        Ctx::resolve(&declared, |k| values.get(k).cloned(), BTreeMap::new()).unwrap()
+        Ctx::of_strings(vars)
     }
 
     fn no_env(_: &str) -> Option<String> {

@@ -426,10 +426,7 @@ pub fn remote_cache_type<C: ParseRemote>(
 
 #[cfg(test)]
 mod tests {
-    use std::collections::BTreeMap;
-
     use crate::cache::ArtifactRecord;
-    use crate::ctx::{CtxVar, VarType};
 
     use super::*;
 
@@ -535,21 +532,7 @@ mod tests {
     }
 
     fn ctx(vars: &[(&str, &str)]) -> Ctx {
-        let declared: Vec<CtxVar> = vars
-            .iter()
-            .map(|(name, _)| CtxVar {
-                name: name.to_string(),
-                ty: VarType::Str,
-                default: None,
-                required: false,
-                origin: None,
-            })
-            .collect();
-        let values: BTreeMap<String, String> = vars
-            .iter()
-            .map(|(n, v)| (n.to_uppercase(), v.to_string()))
-            .collect();
-        Ctx::resolve(&declared, |k| values.get(k).cloned(), BTreeMap::new()).unwrap()
+        Ctx::of_strings(vars)
     }
 
     #[derive(Deserialize)]
