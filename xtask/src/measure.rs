@@ -82,6 +82,85 @@ pub(crate) struct Row {
     pub(crate) qik: Measured,
     pub(crate) floor: Option<(String, Measured)>,
     pub(crate) python: Option<Measured>,
+    /// Instructions executed by one run of qik and of the floor, where
+    /// counted (see [`instructions`]).
+    pub(crate) instructions: Instructions,
+}
+
+/// Instruction counts of one run each (`None`: not counted for this row).
+#[derive(Clone, Default)]
+pub(crate) struct Instructions {
+    pub(crate) qik: Option<Counted>,
+    pub(crate) floor: Option<Counted>,
+}
+
+/// Instructions executed (callgrind's `Ir`, every thread), or why not.
+pub(crate) type Counted = std::result::Result<u64, String>;
+
+/// The instructions one run of `probe` executes, all threads together, as
+/// callgrind counts them. Deterministic where wall time is not: the same
+/// binary on the same files counts within a fraction of a percent from run
+/// to run, whatever else the machine is doing.
+pub(crate) fn instructions(label: &str, probe: &Probe<'_>) -> Counted {
+    let count = || -> Result<u64> {
+        let out = tempfile::NamedTempFile::new()?;
+        let mut valgrind = Command::new("valgrind");
+        valgrind
+            .arg("--tool=callgrind")
+            .arg("--quiet")
+            .arg(format!("--callgrind-out-file={}", out.path().display()))
+            .arg(&probe.program)
+            .args(&probe.args)
+            .current_dir(probe.cwd)
+            .envs(probe.env.iter().map(|(k, v)| (k, v)))
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        if let Some(stdin) = &probe.stdin {
+            valgrind.stdin(fs::File::open(stdin)?);
+        } else {
+            valgrind.stdin(Stdio::null());
+        }
+        let output = valgrind
+            .output()
+            .with_context(|| format!("cannot start valgrind for {}", probe.describe()))?;
+        if !output.status.success() {
+            let text = String::from_utf8_lossy(&output.stderr);
+            let tail: Vec<&str> = text.lines().rev().take(5).collect();
+            bail!(
+                "{} under callgrind failed ({}): {}",
+                probe.describe(),
+                output.status,
+                tail.join(" | ")
+            );
+        }
+        let profile = fs::read_to_string(out.path())?;
+        profile
+            .lines()
+            .find_map(|line| line.strip_prefix("summary:"))
+            .and_then(|n| n.trim().parse().ok())
+            .with_context(|| {
+                format!(
+                    "no summary line in callgrind's output for {}",
+                    probe.describe()
+                )
+            })
+    };
+    let counted = count().map_err(|err| format!("{err:#}"));
+    match &counted {
+        Ok(n) => eprintln!("{label:<64} {:>12.2} M instructions", *n as f64 / 1e6),
+        Err(why) => eprintln!("{label:<64} instructions FAILED: {why}"),
+    }
+    counted
+}
+
+/// Whether `valgrind` can be run.
+pub(crate) fn valgrind_available() -> bool {
+    Command::new("valgrind")
+        .arg("--version")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|status| status.success())
 }
 
 /// A command to time, set up fresh for every run.
