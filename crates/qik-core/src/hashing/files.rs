@@ -178,16 +178,16 @@ impl TrackedFiles {
         &self,
         patterns: &[String],
     ) -> Result<Vec<SelectionDigest>, Diagnostic> {
-        {
+        // Only positive patterns are known here: a set with an exclusion
+        // always reaches the loop below, which digests it whole.
+        let mut out: Vec<Option<SelectionDigest>> = {
             let known = self.pattern_digests.lock().expect("not poisoned");
-            let all_known: Option<Vec<SelectionDigest>> =
-                patterns.iter().map(|p| known.get(p).copied()).collect();
-            if let Some(all_known) = all_known {
-                return Ok(all_known);
+            patterns.iter().map(|p| known.get(p).copied()).collect()
+        };
+        for (pattern, slot) in patterns.iter().zip(out.iter_mut()) {
+            if slot.is_some() {
+                continue;
             }
-        }
-        let mut out = Vec::with_capacity(patterns.len());
-        for pattern in patterns {
             match self.single_selection(pattern)? {
                 Some(files) => {
                     let digest = self.memo_digest(pattern, || Ok(files))?;
@@ -195,7 +195,7 @@ impl TrackedFiles {
                         .lock()
                         .expect("not poisoned")
                         .insert(pattern.clone(), digest);
-                    out.push(digest);
+                    *slot = Some(digest);
                 }
                 None => {
                     // An exclusion applies to the whole set.
@@ -205,7 +205,7 @@ impl TrackedFiles {
                 }
             }
         }
-        Ok(out)
+        Ok(out.into_iter().flatten().collect())
     }
 
     fn memo_digest(

@@ -46,9 +46,36 @@ struct LoadedGlobs {
 #[derive(Debug, Default, Deserialize)]
 struct BorrowedGlobs<'a> {
     #[serde(default, borrow)]
-    globs: Vec<std::borrow::Cow<'a, str>>,
+    globs: Vec<Text<'a>>,
     #[serde(default, borrow)]
-    pydists: Vec<std::borrow::Cow<'a, str>>,
+    pydists: Vec<Text<'a>>,
+}
+
+/// A JSON string borrowed from the input when it has no escapes (serde's
+/// own `Cow<str>` always copies inside a sequence).
+#[derive(Debug)]
+struct Text<'a>(std::borrow::Cow<'a, str>);
+
+impl<'de: 'a, 'a> Deserialize<'de> for Text<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visitor<'a>(std::marker::PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> serde::de::Visitor<'de> for Visitor<'a> {
+            type Value = Text<'a>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_borrowed_str<E>(self, text: &'de str) -> Result<Text<'a>, E> {
+                Ok(Text(text.into()))
+            }
+            fn visit_str<E>(self, text: &str) -> Result<Text<'a>, E> {
+                Ok(Text(text.to_owned().into()))
+            }
+            fn visit_string<E>(self, text: String) -> Result<Text<'a>, E> {
+                Ok(Text(text.into()))
+            }
+        }
+        deserializer.deserialize_str(Visitor(std::marker::PhantomData))
+    }
 }
 
 /// The bytes of each of a runnable's `load` deps files (`None`: absent).
@@ -80,7 +107,7 @@ fn borrowed_globs<'a>(
             }
             None => out
                 .globs
-                .extend(load.default.iter().map(|g| g.as_str().into())),
+                .extend(load.default.iter().map(|g| Text(g.as_str().into()))),
         }
     }
     Ok(out)
@@ -280,7 +307,7 @@ impl<'a> Hasher<'a> {
         // vector sorted once, not a tree built insert by insert.
         let mut globs: Vec<&str> = runnable.deps.globs.iter().map(String::as_str).collect();
         globs.extend(patterns);
-        globs.extend(loaded.globs.iter().map(|g| g.as_ref()));
+        globs.extend(loaded.globs.iter().map(|g| g.0.as_ref()));
         if !literal.is_empty() {
             globs.retain(|glob| !literal.contains(glob));
         }
@@ -290,7 +317,7 @@ impl<'a> Hasher<'a> {
         globs.dedup();
         let mut pydists: BTreeSet<&str> =
             runnable.deps.pydists.iter().map(String::as_str).collect();
-        pydists.extend(loaded.pydists.iter().map(|p| p.as_ref()));
+        pydists.extend(loaded.pydists.iter().map(|p| p.0.as_ref()));
 
         let globs: Vec<String> = globs.into_iter().map(str::to_string).collect();
         let mut versions = BTreeMap::new();
@@ -564,6 +591,17 @@ mod tests {
 
     fn read(root: &Path) -> TrackedFiles {
         TrackedFiles::read(root, root.join("._qik/stat-cache")).unwrap()
+    }
+
+    #[test]
+    fn deps_files_read_escaped_and_plain_globs_alike() {
+        let text = br#"{"globs": ["a.py", "b\/c \"q\".py", "\u00fc.py"], "pydists": ["Django"], "why": "w.json"}"#;
+        let read: BorrowedGlobs<'_> = serde_json::from_slice(text).unwrap();
+        let globs: Vec<&str> = read.globs.iter().map(|g| g.0.as_ref()).collect();
+        assert_eq!(globs, ["a.py", "b/c \"q\".py", "ü.py"]);
+        assert_eq!(read.pydists[0].0, "Django");
+        let bad: Result<BorrowedGlobs<'_>, _> = serde_json::from_slice(br#"{"globs": [1]}"#);
+        assert!(bad.unwrap_err().to_string().contains("expected a string"));
     }
 
     #[test]
