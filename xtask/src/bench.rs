@@ -337,7 +337,6 @@ pub(crate) fn main(args: &[String]) -> Result<()> {
             tmp,
             modules,
             runs,
-            slow_runs,
             &count,
         )?);
     }
@@ -372,9 +371,9 @@ fn pygraph_rows(
     tmp: &Path,
     modules: usize,
     runs: usize,
-    slow_runs: usize,
     count: &dyn Fn(&str, &Probe<'_>) -> Option<Counted>,
 ) -> Result<Vec<Row>> {
+    let slow_runs = runs.min(7);
     let shape = Shape {
         modules,
         pygraph: true,

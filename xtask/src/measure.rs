@@ -185,14 +185,15 @@ impl<'a> Probe<'a> {
         }
     }
 
-    fn command(&self) -> Result<Command> {
+    /// The command, with its stderr going to `stderr`.
+    fn command(&self, stderr: &fs::File) -> Result<Command> {
         let mut command = Command::new(&self.program);
         command
             .args(&self.args)
             .current_dir(self.cwd)
             .envs(self.env.iter().map(|(k, v)| (k, v)))
             .stdout(Stdio::null())
-            .stderr(Stdio::piped());
+            .stderr(stderr.try_clone()?);
         if let Some(stdin) = &self.stdin {
             command.stdin(fs::File::open(stdin)?);
         } else {
@@ -251,15 +252,16 @@ pub(crate) fn measure(
 /// Runs the probe once; returns its wall time and peak RSS (KiB), reaped with
 /// `wait4` so the RSS is this process's own.
 fn run_once(probe: &Probe<'_>) -> Result<(Duration, u64)> {
-    use std::io::Read;
-    let mut command = probe.command()?;
+    use std::io::{Read, Seek};
+    // A file, not a pipe: a pipe nobody reads until the exit blocks a
+    // process that writes more than its buffer (a progress line per
+    // runnable at 6,001 runnables).
+    let mut stderr = tempfile::tempfile()?;
+    let mut command = probe.command(&stderr)?;
     let start = Instant::now();
-    let mut child = command
+    let child = command
         .spawn()
         .with_context(|| format!("cannot start {}", probe.describe()))?;
-    // Drained after the exit: the commands measured here say little, and a
-    // full pipe would only block a runaway one.
-    let mut stderr = child.stderr.take();
     let pid = libc::pid_t::try_from(child.id()).context("pid")?;
     let mut status: libc::c_int = 0;
     // SAFETY: plain out-parameters for wait4 on our own child.
@@ -280,7 +282,7 @@ fn run_once(probe: &Probe<'_>) -> Result<(Duration, u64)> {
     let exited_ok = libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0;
     if !exited_ok {
         let mut text = String::new();
-        if let Some(stderr) = stderr.as_mut() {
+        if stderr.rewind().is_ok() {
             let _ = stderr.read_to_string(&mut text);
         }
         let tail: String = text.lines().rev().take(5).collect::<Vec<_>>().join(" | ");
