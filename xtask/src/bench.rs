@@ -18,13 +18,27 @@ use std::process::Command;
 use anyhow::{Context, Result, bail};
 
 use crate::generate::{self, Shape};
-use crate::measure::{Measured, Probe, Row, Stats, measure, run_ok};
+use crate::measure::{
+    Counted, Instructions, Measured, Probe, Row, Stats, instructions, measure, run_ok,
+    valgrind_available,
+};
 
 /// The Python qik the issue measured; installed on first use.
 const PYTHON_QIK: &str = "0.2.10";
 
 const USAGE: &str = "usage: cargo xtask bench [--modules N[,N...]] [--runs N] [--workers N] \
-                     [--no-python] [--pygraph] [--reapi]";
+                     [--no-python] [--pygraph] [--reapi] [--callgrind | --no-callgrind]";
+
+/// Above this many modules the Python qik is not run: it takes minutes per
+/// run there.
+const PYTHON_MAX_MODULES: usize = 1000;
+const PYTHON_SKIPPED: &str = "the Python qik is not run above 1,000 modules (minutes per run)";
+
+/// Above this many modules the import-graph rows are not measured: locking
+/// every module of a chain this deep is quadratic in its depth.
+const PYGRAPH_MAX_MODULES: usize = 1000;
+const PYGRAPH_SKIPPED: &str = "the import-graph rows are measured up to 1,000 modules (locking \
+                               every module of a chain deeper than that takes minutes)";
 
 struct Options {
     modules: Vec<usize>,
@@ -33,6 +47,8 @@ struct Options {
     python: bool,
     pygraph: bool,
     reapi: bool,
+    /// Count instructions with callgrind: `None` when valgrind is there.
+    callgrind: Option<bool>,
 }
 
 fn parse(args: &[String]) -> Result<Options> {
@@ -43,6 +59,7 @@ fn parse(args: &[String]) -> Result<Options> {
         python: true,
         pygraph: false,
         reapi: false,
+        callgrind: None,
     };
     let mut args = args.iter();
     let number = |value: Option<&String>, flag: &str| -> Result<usize> {
@@ -65,6 +82,8 @@ fn parse(args: &[String]) -> Result<Options> {
             "--no-python" => options.python = false,
             "--pygraph" => options.pygraph = true,
             "--reapi" => options.reapi = true,
+            "--callgrind" => options.callgrind = Some(true),
+            "--no-callgrind" => options.callgrind = Some(false),
             other => bail!("unknown argument {other}\n{USAGE}"),
         }
     }
@@ -73,6 +92,21 @@ fn parse(args: &[String]) -> Result<Options> {
 
 pub(crate) fn main(args: &[String]) -> Result<()> {
     let options = parse(args)?;
+    let counting = match options.callgrind {
+        Some(true) if !valgrind_available() => bail!(
+            "--callgrind counts instructions with valgrind, which cannot be run here\n\
+             hint: install valgrind, or leave out --callgrind (it is used when present)"
+        ),
+        Some(wanted) => wanted,
+        None => valgrind_available(),
+    };
+    if !counting {
+        eprintln!("instructions are not counted (no valgrind, or --no-callgrind)");
+    }
+    // One callgrind run per counted command, after its timed runs.
+    let count = |label: &str, probe: &Probe<'_>| -> Option<Counted> {
+        counting.then(|| instructions(label, probe))
+    };
     let workspace = crate::workspace_root();
     eprintln!("building the release qik...");
     let status = Command::new(env!("CARGO"))
@@ -111,14 +145,10 @@ pub(crate) fn main(args: &[String]) -> Result<()> {
 
     let mut rows = Vec::new();
     let truth = Probe::new("true", &[], tmp);
+    let version = Probe::new(&qik, &["--version"], tmp);
     rows.push(Row {
         scenario: "startup (`qik --version`; Python: `qik --help`)".into(),
-        qik: measure(
-            "qik --version",
-            &Probe::new(&qik, &["--version"], tmp),
-            runs,
-            None,
-        ),
+        qik: measure("qik --version", &version, runs, None),
         floor: Some((
             "/bin/true".into(),
             measure("floor: /bin/true", &truth, runs, None),
@@ -131,6 +161,10 @@ pub(crate) fn main(args: &[String]) -> Result<()> {
                 None,
             )
         }),
+        instructions: Instructions {
+            qik: count("qik --version", &version),
+            floor: count("floor: /bin/true", &truth),
+        },
     });
 
     for &modules in &options.modules {
@@ -140,73 +174,70 @@ pub(crate) fn main(args: &[String]) -> Result<()> {
         };
         let ours = tmp.join(format!("qik-{modules}"));
         generate::repo(&ours, &shape)?;
+        let python_skipped = python.is_some() && modules > PYTHON_MAX_MODULES;
+        let python = python.as_ref().filter(|_| !python_skipped);
         let theirs = tmp.join(format!("python-{modules}"));
         if python.is_some() {
             generate::repo(&theirs, &shape)?;
         }
         let runnables = shape.runnables();
         let at = |what: &str| format!("{what}, M={modules} ({runnables} runnables)");
-        let py_probe = |args: &[&str]| python.as_ref().map(|py| Probe::new(py, args, &theirs));
+        let py_probe = |args: &[&str]| python.map(|py| Probe::new(py, args, &theirs));
+        let first_row = rows.len();
 
+        let ls = Probe::new(&qik, &["--ls"], &ours);
+        let ls_floor = Probe::new("git", &["ls-files", "-s"], &ours);
         rows.push(Row {
             scenario: at("`--ls`"),
-            qik: measure(
-                &at("qik --ls"),
-                &Probe::new(&qik, &["--ls"], &ours),
-                runs,
-                None,
-            ),
+            qik: measure(&at("qik --ls"), &ls, runs, None),
             floor: Some((
                 "`git ls-files -s`".into(),
-                measure(
-                    &at("floor: git ls-files -s"),
-                    &Probe::new("git", &["ls-files", "-s"], &ours),
-                    runs,
-                    None,
-                ),
+                measure(&at("floor: git ls-files -s"), &ls_floor, runs, None),
             )),
             python: py_probe(&["--ls"])
                 .map(|p| measure(&at("python qik --ls"), &p, slow_runs, None)),
+            instructions: Instructions {
+                qik: count(&at("qik --ls"), &ls),
+                floor: count(&at("floor: git ls-files -s"), &ls_floor),
+            },
         });
 
-        // Fill the caches once; from then on every run is a full replay.
+        // Fill the caches; from then on every run is a full replay.
         let cached_args = ["-v", "0", "-n", &workers];
-        run_ok(&Probe::new(&qik, &cached_args, &ours))?;
+        let cached = Probe::new(&qik, &cached_args, &ours);
+        fill(&cached)?;
         if let Some(probe) = py_probe(&cached_args) {
             run_ok(&probe)?;
         }
-        let fully_cached = measure(
-            &at("qik, fully cached"),
-            &Probe::new(&qik, &cached_args, &ours),
-            runs,
-            None,
-        );
+        let fully_cached = measure(&at("qik, fully cached"), &cached, runs, None);
         let cached_stats = fully_cached.stats().cloned();
+        let status = Probe::new("git", &["status", "--porcelain"], &ours);
+        let cached_instructions = count(&at("qik, fully cached"), &cached);
         rows.push(Row {
             scenario: at("fully cached run"),
             qik: fully_cached,
             floor: Some((
                 "`git status` (stats every file)".into(),
-                measure(
-                    &at("floor: git status --porcelain"),
-                    &Probe::new("git", &["status", "--porcelain"], &ours),
-                    runs,
-                    None,
-                ),
+                measure(&at("floor: git status --porcelain"), &status, runs, None),
             )),
             python: py_probe(&cached_args)
                 .map(|p| measure(&at("python qik, fully cached"), &p, slow_runs, None)),
+            instructions: Instructions {
+                qik: cached_instructions.clone(),
+                floor: count(&at("floor: git status --porcelain"), &status),
+            },
         });
 
         // The same replays with every log printed: the remembered replays
         // then read each log (they check its stat data, never its digest,
         // which only the first, full replay of an entry reads it for).
         let printed_args = ["--logger", "stdout", "-n", &workers];
+        let printed = Probe::new(&qik, &printed_args, &ours);
         rows.push(Row {
             scenario: at("fully cached run, replayed output printed (`--logger stdout`)"),
             qik: measure(
                 &at("qik, fully cached, output printed"),
-                &Probe::new(&qik, &printed_args, &ours),
+                &printed,
                 runs,
                 None,
             ),
@@ -224,6 +255,10 @@ pub(crate) fn main(args: &[String]) -> Result<()> {
                     None,
                 )
             }),
+            instructions: Instructions {
+                qik: count(&at("qik, fully cached, output printed"), &printed),
+                floor: cached_instructions.clone(),
+            },
         });
 
         // A new content every round: the module's two runnables run, the
@@ -258,6 +293,9 @@ pub(crate) fn main(args: &[String]) -> Result<()> {
                     Some(&mut change_theirs),
                 )
             }),
+            // Counted only where nothing runs: a run's instructions are
+            // mostly the commands' and the shell's.
+            instructions: Instructions::default(),
         });
 
         let commands = tmp.join(format!("commands-{modules}.txt"));
@@ -284,16 +322,22 @@ pub(crate) fn main(args: &[String]) -> Result<()> {
             )),
             python: py_probe(&forced_args)
                 .map(|p| measure(&at("python qik -f"), &p, forced_runs.min(3), None)),
+            instructions: Instructions::default(),
         });
+        if python_skipped {
+            for row in &mut rows[first_row..] {
+                row.python = Some(Measured::Pending(PYTHON_SKIPPED));
+            }
+        }
 
         rows.extend(pygraph_rows(
             &options,
             &qik,
-            python.as_deref(),
+            python.map(PathBuf::as_path),
             tmp,
             modules,
             runs,
-            slow_runs,
+            &count,
         )?);
     }
 
@@ -327,8 +371,9 @@ fn pygraph_rows(
     tmp: &Path,
     modules: usize,
     runs: usize,
-    slow_runs: usize,
+    count: &dyn Fn(&str, &Probe<'_>) -> Option<Counted>,
 ) -> Result<Vec<Row>> {
+    let slow_runs = runs.min(7);
     let shape = Shape {
         modules,
         pygraph: true,
@@ -341,14 +386,20 @@ fn pygraph_rows(
         "import graph: rebuild, one file changed",
         "import graph: lock",
     ];
-    if !options.pygraph {
+    if !options.pygraph || modules > PYGRAPH_MAX_MODULES {
+        let why = if options.pygraph {
+            PYGRAPH_SKIPPED
+        } else {
+            PYGRAPH_PENDING
+        };
         return Ok(scenarios
             .iter()
             .map(|scenario| Row {
                 scenario: at(scenario),
-                qik: Measured::Pending(PYGRAPH_PENDING),
+                qik: Measured::Pending(why),
                 floor: None,
                 python: None,
+                instructions: Instructions::default(),
             })
             .collect());
     }
@@ -378,6 +429,7 @@ fn pygraph_rows(
                     Some(&mut theirs_prepare),
                 )
             }),
+            instructions: Instructions::default(),
         }
     };
     let nothing = |_: &Path| Ok(());
@@ -397,14 +449,28 @@ fn pygraph_rows(
         )
         .map_err(Into::into)
     };
-    let cached = ["-v", "0"];
+    let workers = options.workers.to_string();
+    let cached = ["-v", "0", "-n", &workers];
     // Fill the caches first.
-    let _ = run_ok(&Probe::new(qik, &cached, &ours));
+    let cached_probe = Probe::new(qik, &cached, &ours);
+    fill(&cached_probe)?;
     if let Some(py) = python {
         let _ = run_ok(&Probe::new(py, &cached, &theirs));
     }
+    let mut fully_cached = both("fully cached run", &cached, &nothing);
+    // The same floor as the plain repository's: proving that nothing
+    // changed costs a stat per tracked file, whatever the deps say.
+    let status = Probe::new("git", &["status", "--porcelain"], &ours);
+    fully_cached.floor = Some((
+        "`git status` (stats every file)".into(),
+        measure(&at("floor: git status --porcelain"), &status, runs, None),
+    ));
+    fully_cached.instructions = Instructions {
+        qik: count(&at("qik fully cached run"), &cached_probe),
+        floor: count(&at("floor: git status --porcelain"), &status),
+    };
     Ok(vec![
-        both("fully cached run", &cached, &nothing),
+        fully_cached,
         both(
             "import graph: cold build",
             &["pygraph.build", "-f", "-v", "0"],
@@ -428,6 +494,18 @@ fn pygraph_rows(
     ])
 }
 
+/// Runs a cached command until its caches are full and trusted: once to
+/// store every entry, then, a second later, once more. The stat cache and
+/// the remembered replays only trust what changed before the second they
+/// are written in (a change within one timestamp tick would not show), so
+/// the second run is the one that remembers every replay, as a user's
+/// repository has them.
+fn fill(probe: &Probe<'_>) -> Result<()> {
+    run_ok(probe)?;
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    run_ok(probe)
+}
+
 fn cell(measured: &Measured) -> String {
     match measured {
         Measured::Done(s) => format!("{:.2} ({:.2}–{:.2})", s.median(), s.min(), s.max()),
@@ -443,18 +521,36 @@ fn ratio(numerator: Option<&Stats>, denominator: Option<&Stats>) -> String {
     }
 }
 
+fn millions(counted: Option<&Counted>) -> String {
+    match counted {
+        Some(Ok(n)) => format!("{:.1} M", *n as f64 / 1e6),
+        Some(Err(_)) => "failed".into(),
+        None => "–".into(),
+    }
+}
+
+fn instruction_ratio(instructions: &Instructions) -> String {
+    match (&instructions.qik, &instructions.floor) {
+        (Some(Ok(qik)), Some(Ok(floor))) if *floor > 0 => {
+            format!("{:.1}x", *qik as f64 / *floor as f64)
+        }
+        _ => "–".into(),
+    }
+}
+
 fn render(rows: &[Row], options: &Options) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
         "Release `qik` on generated monorepos (M modules × 10 files; a lint and a test \
          command per module plus one plain command), {} worker(s). Whole processes; \
-         median (min–max) ms; peak RSS of the qik process.\n",
+         median (min–max) ms; peak RSS of the qik process; instructions of one run \
+         (callgrind `Ir`, all threads) where counted.\n",
         options.workers
     );
     out.push_str(
-        "| scenario | qik ms | qik peak RSS | floor | floor ms | qik / floor | Python qik ms | Python / qik |\n\
-         |---|---|---|---|---|---|---|---|\n",
+        "| scenario | qik ms | qik peak RSS | floor | floor ms | qik / floor | qik instr | floor instr | qik / floor instr | Python qik ms | Python / qik |\n\
+         |---|---|---|---|---|---|---|---|---|---|---|\n",
     );
     for row in rows {
         let rss = row.qik.stats().map_or("–".into(), |s| {
@@ -470,10 +566,13 @@ fn render(rows: &[Row], options: &Options) -> String {
         };
         let _ = writeln!(
             out,
-            "| {} | {} | {rss} | {floor_name} | {floor_cell} | {} | {python_cell} | {} |",
+            "| {} | {} | {rss} | {floor_name} | {floor_cell} | {} | {} | {} | {} | {python_cell} | {} |",
             row.scenario,
             cell(&row.qik),
             ratio(row.qik.stats(), floor_stats),
+            millions(row.instructions.qik.as_ref()),
+            millions(row.instructions.floor.as_ref()),
+            instruction_ratio(&row.instructions),
             ratio(python_stats, row.qik.stats()),
         );
     }
@@ -493,6 +592,17 @@ fn render(rows: &[Row], options: &Options) -> String {
                         notes.push(format!("- {} ({who}) pending: {why}", row.scenario));
                     }
                     _ => {}
+                }
+            }
+            for (who, counted) in [
+                ("qik", &row.instructions.qik),
+                ("floor", &row.instructions.floor),
+            ] {
+                if let Some(Err(why)) = counted {
+                    notes.push(format!(
+                        "- {} ({who}) instructions not counted: {why}",
+                        row.scenario
+                    ));
                 }
             }
             notes
@@ -533,6 +643,10 @@ fn json(rows: &[Row], options: &Options) -> String {
                     "stats": m.json(),
                 })),
                 "python_qik": row.python.as_ref().map(Measured::json),
+                "instructions": {
+                    "qik": row.instructions.qik.as_ref().map(counted_json),
+                    "floor": row.instructions.floor.as_ref().map(counted_json),
+                },
             })
         })
         .collect();
@@ -542,4 +656,11 @@ fn json(rows: &[Row], options: &Options) -> String {
         "rows": items,
     }))
     .unwrap_or_default()
+}
+
+fn counted_json(counted: &Counted) -> serde_json::Value {
+    match counted {
+        Ok(n) => serde_json::json!(n),
+        Err(why) => serde_json::json!({ "failed": why }),
+    }
 }

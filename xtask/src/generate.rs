@@ -91,6 +91,12 @@ pub(crate) fn repo(repo: &Path, shape: &Shape) -> Result<()> {
         }
     }
     fs::write(repo.join("qik.toml"), shape.config())?;
+    // Staged a second after the files were written, as in a repository
+    // whose files were not all edited just now: an index written in the
+    // same second as its files holds them racily clean (git, and qik, must
+    // then distrust their stat data), until some later `git status`
+    // rewrites it.
+    std::thread::sleep(std::time::Duration::from_millis(1100));
     for args in [
         &["init", "-q"][..],
         &["add", "."],

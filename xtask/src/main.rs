@@ -12,7 +12,7 @@ mod schema;
 
 use std::process::ExitCode;
 
-const USAGE: &str = "usage: cargo xtask bench [--modules N[,N...]] [--runs N] [--workers N] [--no-python] [--pygraph] [--reapi]\n       cargo xtask release [--version X.Y.Z] [--dry-run]\n       cargo xtask schema [--check]";
+const USAGE: &str = "usage: cargo xtask bench [--modules N[,N...]] [--runs N] [--workers N] [--no-python] [--pygraph] [--reapi] [--callgrind | --no-callgrind]\n       cargo xtask release [--version X.Y.Z] [--dry-run]\n       cargo xtask schema [--check]";
 
 /// The repository root: xtask's manifest sits one level below it.
 pub(crate) fn workspace_root() -> std::path::PathBuf {

@@ -82,6 +82,85 @@ pub(crate) struct Row {
     pub(crate) qik: Measured,
     pub(crate) floor: Option<(String, Measured)>,
     pub(crate) python: Option<Measured>,
+    /// Instructions executed by one run of qik and of the floor, where
+    /// counted (see [`instructions`]).
+    pub(crate) instructions: Instructions,
+}
+
+/// Instruction counts of one run each (`None`: not counted for this row).
+#[derive(Clone, Default)]
+pub(crate) struct Instructions {
+    pub(crate) qik: Option<Counted>,
+    pub(crate) floor: Option<Counted>,
+}
+
+/// Instructions executed (callgrind's `Ir`, every thread), or why not.
+pub(crate) type Counted = std::result::Result<u64, String>;
+
+/// The instructions one run of `probe` executes, all threads together, as
+/// callgrind counts them. Deterministic where wall time is not: the same
+/// binary on the same files counts within a fraction of a percent from run
+/// to run, whatever else the machine is doing.
+pub(crate) fn instructions(label: &str, probe: &Probe<'_>) -> Counted {
+    let count = || -> Result<u64> {
+        let out = tempfile::NamedTempFile::new()?;
+        let mut valgrind = Command::new("valgrind");
+        valgrind
+            .arg("--tool=callgrind")
+            .arg("--quiet")
+            .arg(format!("--callgrind-out-file={}", out.path().display()))
+            .arg(&probe.program)
+            .args(&probe.args)
+            .current_dir(probe.cwd)
+            .envs(probe.env.iter().map(|(k, v)| (k, v)))
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        if let Some(stdin) = &probe.stdin {
+            valgrind.stdin(fs::File::open(stdin)?);
+        } else {
+            valgrind.stdin(Stdio::null());
+        }
+        let output = valgrind
+            .output()
+            .with_context(|| format!("cannot start valgrind for {}", probe.describe()))?;
+        if !output.status.success() {
+            let text = String::from_utf8_lossy(&output.stderr);
+            let tail: Vec<&str> = text.lines().rev().take(5).collect();
+            bail!(
+                "{} under callgrind failed ({}): {}",
+                probe.describe(),
+                output.status,
+                tail.join(" | ")
+            );
+        }
+        let profile = fs::read_to_string(out.path())?;
+        profile
+            .lines()
+            .find_map(|line| line.strip_prefix("summary:"))
+            .and_then(|n| n.trim().parse().ok())
+            .with_context(|| {
+                format!(
+                    "no summary line in callgrind's output for {}",
+                    probe.describe()
+                )
+            })
+    };
+    let counted = count().map_err(|err| format!("{err:#}"));
+    match &counted {
+        Ok(n) => eprintln!("{label:<64} {:>12.2} M instructions", *n as f64 / 1e6),
+        Err(why) => eprintln!("{label:<64} instructions FAILED: {why}"),
+    }
+    counted
+}
+
+/// Whether `valgrind` can be run.
+pub(crate) fn valgrind_available() -> bool {
+    Command::new("valgrind")
+        .arg("--version")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|status| status.success())
 }
 
 /// A command to time, set up fresh for every run.
@@ -106,14 +185,15 @@ impl<'a> Probe<'a> {
         }
     }
 
-    fn command(&self) -> Result<Command> {
+    /// The command, with its stderr going to `stderr`.
+    fn command(&self, stderr: &fs::File) -> Result<Command> {
         let mut command = Command::new(&self.program);
         command
             .args(&self.args)
             .current_dir(self.cwd)
             .envs(self.env.iter().map(|(k, v)| (k, v)))
             .stdout(Stdio::null())
-            .stderr(Stdio::piped());
+            .stderr(stderr.try_clone()?);
         if let Some(stdin) = &self.stdin {
             command.stdin(fs::File::open(stdin)?);
         } else {
@@ -172,15 +252,16 @@ pub(crate) fn measure(
 /// Runs the probe once; returns its wall time and peak RSS (KiB), reaped with
 /// `wait4` so the RSS is this process's own.
 fn run_once(probe: &Probe<'_>) -> Result<(Duration, u64)> {
-    use std::io::Read;
-    let mut command = probe.command()?;
+    use std::io::{Read, Seek};
+    // A file, not a pipe: a pipe nobody reads until the exit blocks a
+    // process that writes more than its buffer (a progress line per
+    // runnable at 6,001 runnables).
+    let mut stderr = tempfile::tempfile()?;
+    let mut command = probe.command(&stderr)?;
     let start = Instant::now();
-    let mut child = command
+    let child = command
         .spawn()
         .with_context(|| format!("cannot start {}", probe.describe()))?;
-    // Drained after the exit: the commands measured here say little, and a
-    // full pipe would only block a runaway one.
-    let mut stderr = child.stderr.take();
     let pid = libc::pid_t::try_from(child.id()).context("pid")?;
     let mut status: libc::c_int = 0;
     // SAFETY: plain out-parameters for wait4 on our own child.
@@ -201,7 +282,7 @@ fn run_once(probe: &Probe<'_>) -> Result<(Duration, u64)> {
     let exited_ok = libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0;
     if !exited_ok {
         let mut text = String::new();
-        if let Some(stderr) = stderr.as_mut() {
+        if stderr.rewind().is_ok() {
             let _ = stderr.read_to_string(&mut text);
         }
         let tail: String = text.lines().rev().take(5).collect::<Vec<_>>().join(" | ");

@@ -88,6 +88,7 @@ pub(crate) fn rows(qik: &Path, python: &Path, tmp: &Path, runs: usize) -> Result
                 runs.min(7),
                 Some(&mut grimp_cold_prepare),
             )),
+            instructions: Default::default(),
         },
         Row {
             scenario: at("import graph: rebuild, nothing changed"),
@@ -104,6 +105,7 @@ pub(crate) fn rows(qik: &Path, python: &Path, tmp: &Path, runs: usize) -> Result
                 runs.min(7),
                 None,
             )),
+            instructions: Default::default(),
         },
         Row {
             scenario: at("import graph: rebuild, one file changed"),
@@ -115,12 +117,14 @@ pub(crate) fn rows(qik: &Path, python: &Path, tmp: &Path, runs: usize) -> Result
             ),
             floor: None,
             python: None,
+            instructions: Default::default(),
         },
         Row {
             scenario: at(&format!("import graph: lock of {LOCKED}")),
             qik: measure(&at("qik lock"), &Probe::new(qik, &lock, &repo), runs, None),
             floor: None,
             python: None,
+            instructions: Default::default(),
         },
     ];
     Ok(rows)

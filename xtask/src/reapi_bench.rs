@@ -236,6 +236,7 @@ pub(crate) fn rows(workspace: &Path, qik: &Path, tmp: &Path, runs: usize) -> Res
             qik: qik_measured,
             floor: Some(("plain RPCs (rpc_floor)".into(), floor_measured)),
             python: None,
+            instructions: Default::default(),
         });
     }
     drop(server);
@@ -251,6 +252,7 @@ pub(crate) fn pending() -> Vec<Row> {
             qik: Measured::Pending(PENDING),
             floor: None,
             python: None,
+            instructions: Default::default(),
         })
         .collect()
 }

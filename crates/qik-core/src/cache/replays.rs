@@ -288,7 +288,7 @@ fn parse(text: &str) -> Option<Vec<(PathBuf, Record)>> {
 }
 
 fn number<'a>(fields: &mut impl Iterator<Item = &'a str>) -> Option<i64> {
-    fields.next()?.parse().ok()
+    crate::hashing::stat_cache::parse_i64(fields.next()?.as_bytes())
 }
 
 /// Size, mtime (s, ns), ctime (s, ns) and inode.

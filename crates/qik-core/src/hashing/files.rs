@@ -46,6 +46,10 @@ pub struct TrackedFiles {
     /// Digest of the selected files per pattern, and per set of patterns
     /// that has exclusions (keyed by the patterns joined with NUL).
     selection_digests: Mutex<HashMap<String, SelectionDigest>>,
+    /// Digest per single positive pattern only, so that a runnable whose
+    /// patterns were all digested before costs one lock and one lookup per
+    /// pattern (an import closure's lock lists hundreds).
+    pattern_digests: Mutex<HashMap<String, SelectionDigest>>,
 }
 
 /// The digest of the files some patterns select: blake3 over each file's
@@ -101,6 +105,7 @@ impl TrackedFiles {
             matches: Mutex::new(HashMap::default()),
             single_matches: Mutex::new(HashMap::default()),
             selection_digests: Mutex::new(HashMap::default()),
+            pattern_digests: Mutex::new(HashMap::default()),
         })
     }
 
@@ -173,10 +178,25 @@ impl TrackedFiles {
         &self,
         patterns: &[String],
     ) -> Result<Vec<SelectionDigest>, Diagnostic> {
-        let mut out = Vec::with_capacity(patterns.len());
-        for pattern in patterns {
+        // Only positive patterns are known here: a set with an exclusion
+        // always reaches the loop below, which digests it whole.
+        let mut out: Vec<Option<SelectionDigest>> = {
+            let known = self.pattern_digests.lock().expect("not poisoned");
+            patterns.iter().map(|p| known.get(p).copied()).collect()
+        };
+        for (pattern, slot) in patterns.iter().zip(out.iter_mut()) {
+            if slot.is_some() {
+                continue;
+            }
             match self.single_selection(pattern)? {
-                Some(files) => out.push(self.memo_digest(pattern, || Ok(files))?),
+                Some(files) => {
+                    let digest = self.memo_digest(pattern, || Ok(files))?;
+                    self.pattern_digests
+                        .lock()
+                        .expect("not poisoned")
+                        .insert(pattern.clone(), digest);
+                    *slot = Some(digest);
+                }
                 None => {
                     // An exclusion applies to the whole set.
                     let key = patterns.join("\0");
@@ -185,7 +205,7 @@ impl TrackedFiles {
                 }
             }
         }
-        Ok(out)
+        Ok(out.into_iter().flatten().collect())
     }
 
     fn memo_digest(

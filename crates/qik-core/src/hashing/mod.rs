@@ -40,6 +40,79 @@ struct LoadedGlobs {
     pydists: Vec<String>,
 }
 
+/// [`LoadedGlobs`] borrowed from the file's bytes: a lock lists hundreds
+/// of globs and every runnable's hash reads its locks on every run, so no
+/// glob is copied until the hash keeps it.
+#[derive(Debug, Default, Deserialize)]
+struct BorrowedGlobs<'a> {
+    #[serde(default, borrow)]
+    globs: Vec<Text<'a>>,
+    #[serde(default, borrow)]
+    pydists: Vec<Text<'a>>,
+}
+
+/// A JSON string borrowed from the input when it has no escapes (serde's
+/// own `Cow<str>` always copies inside a sequence).
+#[derive(Debug)]
+struct Text<'a>(std::borrow::Cow<'a, str>);
+
+impl<'de: 'a, 'a> Deserialize<'de> for Text<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visitor<'a>(std::marker::PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> serde::de::Visitor<'de> for Visitor<'a> {
+            type Value = Text<'a>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_borrowed_str<E>(self, text: &'de str) -> Result<Text<'a>, E> {
+                Ok(Text(text.into()))
+            }
+            fn visit_str<E>(self, text: &str) -> Result<Text<'a>, E> {
+                Ok(Text(text.to_owned().into()))
+            }
+            fn visit_string<E>(self, text: String) -> Result<Text<'a>, E> {
+                Ok(Text(text.into()))
+            }
+        }
+        deserializer.deserialize_str(Visitor(std::marker::PhantomData))
+    }
+}
+
+/// The bytes of each of a runnable's `load` deps files (`None`: absent).
+fn read_load_files(
+    project: &Project,
+    runnable: &Runnable,
+) -> Result<Vec<Option<Vec<u8>>>, Diagnostic> {
+    runnable
+        .deps
+        .loads
+        .iter()
+        .map(|load| read_deps_bytes(project, load))
+        .collect()
+}
+
+/// What [`read_load_files`] read, parsed: the globs and distributions the
+/// `load` deps add (each dep's default globs while its file is absent).
+fn borrowed_globs<'a>(
+    runnable: &'a Runnable,
+    files: &'a [Option<Vec<u8>>],
+) -> Result<BorrowedGlobs<'a>, Diagnostic> {
+    let mut out = BorrowedGlobs::default();
+    for (load, bytes) in runnable.deps.loads.iter().zip(files) {
+        match bytes {
+            Some(bytes) => {
+                let one: BorrowedGlobs<'a> = parse_deps_file(load, bytes)?;
+                out.globs.extend(one.globs);
+                out.pydists.extend(one.pydists);
+            }
+            None => out
+                .globs
+                .extend(load.default.iter().map(|g| Text(g.as_str().into()))),
+        }
+    }
+    Ok(out)
+}
+
 /// The globs and distributions that a runnable's `load` deps add (see
 /// [`load_file`]).
 fn loaded_globs(project: &Project, runnable: &Runnable) -> Result<LoadedGlobs, Diagnostic> {
@@ -63,15 +136,30 @@ fn read_deps_file<T: serde::de::DeserializeOwned>(
     project: &Project,
     load: &LoadDep,
 ) -> Result<Option<T>, Diagnostic> {
+    match read_deps_bytes(project, load)? {
+        Some(bytes) => parse_deps_file(load, &bytes).map(Some),
+        None => Ok(None),
+    }
+}
+
+fn parse_deps_file<'a, T: serde::Deserialize<'a>>(
+    load: &LoadDep,
+    bytes: &'a [u8],
+) -> Result<T, Diagnostic> {
+    serde_json::from_slice(bytes).map_err(|err| {
+        Diagnostic::error(
+            Code::ConfigParse,
+            format!("{} is not a deps file: {err}", load.path),
+        )
+        .with_hint("the command that writes it may have been interrupted; run it again")
+    })
+}
+
+/// A deps file's bytes, or `None` while it does not exist.
+fn read_deps_bytes(project: &Project, load: &LoadDep) -> Result<Option<Vec<u8>>, Diagnostic> {
     let path = project.config.root.join(&load.path);
     match std::fs::read(&path) {
-        Ok(bytes) => serde_json::from_slice(&bytes).map(Some).map_err(|err| {
-            Diagnostic::error(
-                Code::ConfigParse,
-                format!("{} is not a deps file: {err}", load.path),
-            )
-            .with_hint("the command that writes it may have been interrupted; run it again")
-        }),
+        Ok(bytes) => Ok(Some(bytes)),
         Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(None),
         Err(err) => Err(Diagnostic::error(
             Code::ConfigParse,
@@ -197,7 +285,8 @@ impl<'a> Hasher<'a> {
         runnable: &Runnable,
         upstream_artifacts: &[String],
     ) -> Result<Hashed<'a>, Diagnostic> {
-        let loaded = loaded_globs(self.project, runnable)?;
+        let load_files = read_load_files(self.project, runnable)?;
+        let loaded = borrowed_globs(runnable, &load_files)?;
         // An upstream artifact named by its path is an output: its content
         // counts, whether or not git tracks it (a pygraph lock re-runs when
         // the graph it reads changes, an install when its lock file does;
@@ -218,15 +307,17 @@ impl<'a> Hasher<'a> {
         // vector sorted once, not a tree built insert by insert.
         let mut globs: Vec<&str> = runnable.deps.globs.iter().map(String::as_str).collect();
         globs.extend(patterns);
-        globs.extend(loaded.globs.iter().map(String::as_str));
+        globs.extend(loaded.globs.iter().map(|g| g.0.as_ref()));
         if !literal.is_empty() {
             globs.retain(|glob| !literal.contains(glob));
         }
-        globs.sort_unstable();
+        // Stable sort: it merges the sorted runs a lock's list already is,
+        // where the unstable one compared every glob again.
+        globs.sort();
         globs.dedup();
         let mut pydists: BTreeSet<&str> =
             runnable.deps.pydists.iter().map(String::as_str).collect();
-        pydists.extend(loaded.pydists.iter().map(String::as_str));
+        pydists.extend(loaded.pydists.iter().map(|p| p.0.as_ref()));
 
         let globs: Vec<String> = globs.into_iter().map(str::to_string).collect();
         let mut versions = BTreeMap::new();
@@ -512,6 +603,17 @@ mod tests {
 
     fn read(root: &Path) -> TrackedFiles {
         TrackedFiles::read(root, root.join("._qik/stat-cache")).unwrap()
+    }
+
+    #[test]
+    fn deps_files_read_escaped_and_plain_globs_alike() {
+        let text = br#"{"globs": ["a.py", "b\/c \"q\".py", "\u00fc.py"], "pydists": ["Django"], "why": "w.json"}"#;
+        let read: BorrowedGlobs<'_> = serde_json::from_slice(text).unwrap();
+        let globs: Vec<&str> = read.globs.iter().map(|g| g.0.as_ref()).collect();
+        assert_eq!(globs, ["a.py", "b/c \"q\".py", "ü.py"]);
+        assert_eq!(read.pydists[0].0, "Django");
+        let bad: Result<BorrowedGlobs<'_>, _> = serde_json::from_slice(br#"{"globs": [1]}"#);
+        assert!(bad.unwrap_err().to_string().contains("expected a string"));
     }
 
     #[test]
