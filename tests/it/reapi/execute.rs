@@ -361,7 +361,10 @@ fn a_changed_upstream_artifact_named_by_a_pattern_changes_the_downstream_hash() 
     let edited = hash_of_use(&p);
     std::fs::write(p.root.join("gen/deep/y.txt"), "deeper\n").unwrap();
     let restored = hash_of_use(&p);
-    assert_ne!(edited, restored, "the artifact's content is in `use`'s hash");
+    assert_ne!(
+        edited, restored,
+        "the artifact's content is in `use`'s hash"
+    );
     p.write("gen/new.txt", "a new match\n");
     assert_ne!(
         hash_of_use(&p),

@@ -219,13 +219,14 @@ impl<'a> Hasher<'a> {
         // cached by its stat data.
         if !patterns.is_empty() {
             let owned: Vec<String> = patterns.iter().map(|p| (*p).to_string()).collect();
-            let found =
-                crate::cache::artifacts::find(&self.project.config.root, &owned).map_err(|err| {
+            let found = crate::cache::artifacts::find(&self.project.config.root, &owned).map_err(
+                |err| {
                     Diagnostic::error(
                         Code::ConfigParse,
                         format!("upstream artifact patterns of {}: {err}", runnable.name),
                     )
-                })?;
+                },
+            )?;
             for path in found {
                 if let Some(digest) = self.files.untracked_digest(&path)? {
                     untracked.push(digest);
