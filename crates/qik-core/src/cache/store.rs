@@ -891,6 +891,45 @@ mod tests {
     }
 
     #[test]
+    fn downloaded_entries_restore_large_artifacts_checked_by_size() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("project");
+        fs::create_dir_all(root.join("out")).unwrap();
+        // Larger than one copy buffer, so the wide paths run.
+        let data: Vec<u8> = (0..COPY_BUFFER * 3 + 7).map(|i| (i % 251) as u8).collect();
+        fs::write(root.join("out/big.bin"), &data).unwrap();
+        let log = dir.path().join("log");
+        fs::write(&log, "").unwrap();
+        let (digest, size) = file_digest(&root.join("out/big.bin")).unwrap();
+        assert_eq!(digest, blake3::hash(&data).to_hex().as_str());
+        let mut m = manifest("t", "h");
+        m.artifacts.push(ArtifactRecord {
+            path: "out/big.bin".into(),
+            digest,
+            size,
+        });
+        let store = store(dir.path());
+        let entry = store.put(&m, "t", &log, &root).unwrap().entry;
+        fs::remove_file(root.join("out/big.bin")).unwrap();
+        entry.restore_downloaded_artifacts(&root).unwrap();
+        assert_eq!(fs::read(root.join("out/big.bin")).unwrap(), data);
+
+        // A copy of the wrong size never lands; nor does a wrong digest on
+        // a checked restore.
+        fs::remove_file(root.join("out/big.bin")).unwrap();
+        fs::write(entry.dir.join("artifacts/out/big.bin"), b"short").unwrap();
+        let err = entry.restore_downloaded_artifacts(&root).unwrap_err();
+        assert!(err.to_string().contains("does not match"), "{err}");
+        assert!(!root.join("out/big.bin").exists());
+        let mut same_size = data.clone();
+        same_size[0] ^= 1;
+        fs::write(entry.dir.join("artifacts/out/big.bin"), &same_size).unwrap();
+        let err = entry.restore_artifacts(&root).unwrap_err();
+        assert!(err.to_string().contains("does not match"), "{err}");
+        assert!(!root.join("out/big.bin").exists());
+    }
+
+    #[test]
     fn artifacts_are_verified_and_stay_inside_the_project() {
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path().join("project");
