@@ -526,7 +526,12 @@ impl Job<'_> {
             return None;
         }
         if store.copy_artifacts {
-            if let Err(err) = entry.restore_artifacts(&self.dirs.root) {
+            let restored = if source == CacheSource::Remote {
+                entry.restore_downloaded_artifacts(&self.dirs.root)
+            } else {
+                entry.restore_artifacts(&self.dirs.root)
+            };
+            if let Err(err) = restored {
                 if err.entry_is_bad() {
                     self.warn(runnable, format!("not replaying the cache: {err}"));
                     // Unusable: gone, so that this run writes a good entry.

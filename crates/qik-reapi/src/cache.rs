@@ -187,24 +187,33 @@ impl ReapiCache {
             let places = &targets[digest];
             let first = &places[0];
             let out = File::create(&first.path).map_err(|err| Problem::local(&first.path, err))?;
-            let mut out = BufWriter::with_capacity(256 * 1024, out);
+            // blake3 is taken from the bytes as they are written: reading
+            // a 100 MB artifact back to check it cost as much as the write.
+            let mut out = Blake3Tee {
+                out: BufWriter::with_capacity(1024 * 1024, out),
+                hasher: blake3::Hasher::new(),
+            };
             let received = remote
                 .client
                 .read_stream(digest, &mut out, &first.path)
                 .map_err(rpc_problem)?
                 .ok_or_else(|| entry_err("a file is missing from the server's storage".into()))?;
-            out.flush()
+            out.out
+                .flush()
                 .map_err(|err| Problem::local(&first.path, err))?;
+            let written = out.hasher.finalize().to_hex().to_string();
             drop(out);
             if &received != digest {
                 return Err(self.mismatch(digest));
             }
             for target in places {
-                if target.path != first.path {
+                if target.path == first.path {
+                    target.finish(&written).map_err(&entry_err)?;
+                } else {
                     fs::copy(&first.path, &target.path)
                         .map_err(|err| Problem::local(&target.path, err))?;
+                    target.finish_copy().map_err(&entry_err)?;
                 }
-                target.finish().map_err(&entry_err)?;
             }
         }
         let manifest_path = temp.path().join(MANIFEST);
@@ -343,24 +352,65 @@ struct Target {
 }
 
 impl Target {
+    /// Checks `data` against the manifest, then writes it: what lands is
+    /// what was checked.
     fn write(&self, data: &[u8]) -> Result<(), String> {
+        if self.blake3.is_some() {
+            self.check(blake3::hash(data).to_hex().as_str())?;
+        }
         fs::write(&self.path, data).map_err(|err| format!("{}: {err}", self.path.display()))?;
-        self.finish()
+        self.set_mode()
     }
 
-    /// Checks the file against the manifest and sets its mode.
-    fn finish(&self) -> Result<(), String> {
-        if let Some(expected) = &self.blake3 {
+    /// Finishes a file whose written bytes hash to `written` (blake3).
+    fn finish(&self, written: &str) -> Result<(), String> {
+        self.check(written)?;
+        self.set_mode()
+    }
+
+    /// Finishes a copy of another target's file, reading it back.
+    fn finish_copy(&self) -> Result<(), String> {
+        if self.blake3.is_some() {
             let (digest, _) = qik_core::cache::file_digest(&self.path)
                 .map_err(|err| format!("{}: {err}", self.path.display()))?;
-            if &digest != expected {
-                return Err("an artifact does not match the digest in its manifest".into());
-            }
+            self.check(&digest)?;
         }
+        self.set_mode()
+    }
+
+    /// Checks a blake3 against the manifest's (the log has none).
+    fn check(&self, digest: &str) -> Result<(), String> {
+        match &self.blake3 {
+            Some(expected) if expected != digest => {
+                Err("an artifact does not match the digest in its manifest".into())
+            }
+            _ => Ok(()),
+        }
+    }
+
+    fn set_mode(&self) -> Result<(), String> {
         if self.executable {
             set_executable(&self.path).map_err(|err| format!("{}: {err}", self.path.display()))?;
         }
         Ok(())
+    }
+}
+
+/// A writer that hashes (blake3) what passes through it.
+struct Blake3Tee<W> {
+    out: W,
+    hasher: blake3::Hasher,
+}
+
+impl<W: Write> Write for Blake3Tee<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let written = self.out.write(buf)?;
+        self.hasher.update(&buf[..written]);
+        Ok(written)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.out.flush()
     }
 }
 

@@ -430,6 +430,16 @@ impl Client {
                         tokio::time::sleep(POLL * 5).await;
                         continue;
                     }
+                    // A restarted server forgot what it ran: say so.
+                    Err(status) if operation.is_some() && status.code() == tonic::Code::NotFound => {
+                        return Err(self.protocol(
+                            WHAT,
+                            format!(
+                                "the connection broke while the action ran, and the server no longer knows its operation {} (restarted?); run again",
+                                operation.as_deref().unwrap_or_default()
+                            ),
+                        ));
+                    }
                     Err(status) => return Err(self.status(WHAT, &status)),
                 };
                 loop {
@@ -744,7 +754,9 @@ impl Client {
 
     /// Streams a blob into `out`, returning its sha256 and size as received,
     /// or `None` when the server does not have it. Reading stops a byte past
-    /// the expected size: a longer blob is a mismatch, not a flood.
+    /// the expected size: a longer blob is a mismatch, not a flood. A stream
+    /// the server turns away for now (UNAVAILABLE, RESOURCE_EXHAUSTED) is
+    /// opened again where it stopped, as unary calls are retried.
     pub(crate) fn read_stream(
         &self,
         digest: &Dg,
@@ -752,39 +764,65 @@ impl Client {
         target: &Path,
     ) -> Result<Option<Dg>, RpcError> {
         const WHAT: &str = "ByteStream.Read";
-        let request = bs::ReadRequest {
-            resource_name: self.resource(format!("blobs/{}/{}", digest.hash, digest.size)),
-            read_offset: 0,
-            read_limit: 0,
-        };
+        let resource_name = self.resource(format!("blobs/{}/{}", digest.hash, digest.size));
         let limit = allowance(self.timeout * 2, digest.size);
         self.run(WHAT, limit, async {
-            let mut stream = match self.bytestream().read(request).await {
-                Ok(response) => response.into_inner(),
-                Err(status) if status.code() == tonic::Code::NotFound => return Ok(None),
-                Err(status) => return Err(self.status(WHAT, &status)),
-            };
             let mut hasher = Sha256::new();
             let mut size = 0u64;
-            loop {
-                let message = match stream.message().await {
-                    Ok(Some(message)) => message,
-                    Ok(None) => break,
+            let mut retries = 0;
+            'open: loop {
+                let mut pause_or = |status: tonic::Status| {
+                    if transient(status.code()) && retries < RETRIES {
+                        retries += 1;
+                        Ok(RETRY_PAUSE * 2u32.pow(retries - 1))
+                    } else {
+                        Err(status)
+                    }
+                };
+                let request = bs::ReadRequest {
+                    resource_name: resource_name.clone(),
+                    read_offset: i64::try_from(size).unwrap_or(i64::MAX),
+                    read_limit: 0,
+                };
+                let mut stream = match self.bytestream().read(request).await {
+                    Ok(response) => response.into_inner(),
                     Err(status) if status.code() == tonic::Code::NotFound && size == 0 => {
                         return Ok(None);
                     }
-                    Err(status) => return Err(self.status(WHAT, &status)),
+                    Err(status) => match pause_or(status) {
+                        Ok(pause) => {
+                            tokio::time::sleep(pause).await;
+                            continue 'open;
+                        }
+                        Err(status) => return Err(self.status(WHAT, &status)),
+                    },
                 };
-                size += message.data.len() as u64;
-                if size > digest.size {
-                    break;
+                loop {
+                    let message = match stream.message().await {
+                        Ok(Some(message)) => message,
+                        Ok(None) => break 'open,
+                        Err(status) if status.code() == tonic::Code::NotFound && size == 0 => {
+                            return Ok(None);
+                        }
+                        Err(status) => match pause_or(status) {
+                            Ok(pause) => {
+                                tokio::time::sleep(pause).await;
+                                continue 'open;
+                            }
+                            Err(status) => return Err(self.status(WHAT, &status)),
+                        },
+                    };
+                    size += message.data.len() as u64;
+                    if size > digest.size {
+                        break 'open;
+                    }
+                    hasher.update(&message.data);
+                    out.write_all(&message.data)
+                        .map_err(|source| RpcError::Local {
+                            path: target.to_path_buf(),
+                            source,
+                        })?;
                 }
-                hasher.update(&message.data);
-                out.write_all(&message.data)
-                    .map_err(|source| RpcError::Local {
-                        path: target.to_path_buf(),
-                        source,
-                    })?;
             }
             Ok(Some(Dg {
                 hash: hex(&hasher.finalize()),
@@ -793,8 +831,23 @@ impl Client {
         })
     }
 
-    /// Uploads a file whose digest is `digest` over ByteStream.
+    /// Uploads a file whose digest is `digest` over ByteStream; a write the
+    /// server turns away for now is sent again, whole, under a new upload id.
     pub(crate) fn write_stream(&self, digest: &Dg, path: &Path) -> Result<(), RpcError> {
+        let mut pause = RETRY_PAUSE;
+        for _ in 0..RETRIES {
+            match self.write_stream_once(digest, path) {
+                Err(err) if err.code().is_some_and(transient) => {
+                    std::thread::sleep(pause);
+                    pause *= 2;
+                }
+                done => return done,
+            }
+        }
+        self.write_stream_once(digest, path)
+    }
+
+    fn write_stream_once(&self, digest: &Dg, path: &Path) -> Result<(), RpcError> {
         const WHAT: &str = "ByteStream.Write";
         let file = std::fs::File::open(path).map_err(|source| RpcError::Local {
             path: path.to_path_buf(),

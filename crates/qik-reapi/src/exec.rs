@@ -25,7 +25,7 @@ use bazel_remote_apis::build::bazel::remote::execution::v2 as re;
 use bazel_remote_apis::google::protobuf::Duration as PbDuration;
 use prost::Message;
 use qik_core::diagnostic::{Code, Diagnostic};
-use qik_core::ext::{Executor, Job};
+use qik_core::ext::{Executor, Job, output_staging, sweep_output_staging};
 use qik_core::git::{Pathspec, PathspecSet};
 use qik_core::runner::{MAX_LINE, ProcessResult, ProcessSpec, run_process};
 
@@ -636,13 +636,28 @@ fn fetch_artifacts(
         let file = &wanted[index];
         let target = job.root.join(&file.path);
         let mut streamed = Ok(false);
-        place(job.root, file, |out| {
+        let placed = place(job.root, file, |out| {
             streamed = read_blob(client, &file.digest, out, &target);
-            Ok(true)
-        })?;
+            // A short or wrong stream is never renamed into the project.
+            match &streamed {
+                Ok(true) => Ok(true),
+                _ => Err(std::io::Error::other("not received")),
+            }
+        });
         if !streamed? {
             return Err(missing(&file.path));
         }
+        placed?;
+    }
+    // A process killed while placing outputs left its staging beside them.
+    let mut dirs: Vec<&Path> = wanted
+        .iter()
+        .map(|file| Path::new(&file.path).parent().unwrap_or(Path::new("")))
+        .collect();
+    dirs.sort();
+    dirs.dedup();
+    for dir in dirs {
+        sweep_output_staging(&job.root.join(dir));
     }
     Ok(())
 }
@@ -656,10 +671,7 @@ fn place(
     let target = root.join(&file.path);
     let parent = target.parent().unwrap_or(root);
     fs::create_dir_all(parent).map_err(local(parent))?;
-    let mut temp = tempfile::Builder::new()
-        .prefix(".qik-reapi-")
-        .tempfile_in(parent)
-        .map_err(local(parent))?;
+    let mut temp = output_staging(parent).map_err(local(parent))?;
     {
         let mut out = BufWriter::new(temp.as_file_mut());
         write(&mut out).map_err(local(&target))?;

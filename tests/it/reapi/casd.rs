@@ -43,6 +43,11 @@ impl Casd {
         }
     }
 
+    /// Where it keeps its CAS (every blob, in a file of its own).
+    pub(crate) fn storage(&self) -> &std::path::Path {
+        self._data.path()
+    }
+
     pub(crate) fn endpoint(&self) -> String {
         format!("grpc://127.0.0.1:{}", self.process.port)
     }

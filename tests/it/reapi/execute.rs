@@ -311,3 +311,160 @@ fn an_action_over_its_timeout_fails_naming_the_runnable_and_the_timeout() {
         "a timed-out action is not stored"
     );
 }
+
+/// `gen` writes `gen/<name>.txt` files (its artifacts are a pattern); `use`
+/// depends on `gen` only and prints them all, both on `farm`.
+fn globbed_upstream(endpoint: &str) -> String {
+    format!(
+        "{}\n[commands.gen]\nexec = \"mkdir -p gen/deep && cat src/a.txt > gen/x.txt && echo deeper > gen/deep/y.txt\"\n\
+         deps = [\"src/a.txt\"]\nartifacts = [\"gen/**.txt\"]\nexecutor = \"farm\"\n\n\
+         [commands.use]\nexec = \"cat gen/x.txt gen/deep/y.txt | tr a-z A-Z\"\n\
+         deps = [{{type = \"command\", name = \"gen\"}}]\nexecutor = \"farm\"\n",
+        config("", endpoint, "", None)
+    )
+}
+
+#[test]
+fn upstream_artifacts_named_by_a_pattern_are_inputs_of_a_remote_command() {
+    let casd = Casd::start();
+    let p = project(&globbed_upstream(&casd.endpoint()));
+    let run = p.qik(".", &["use", "-n", "1"], &[]);
+    run.assert_ok();
+    run.assert_ran("gen");
+    run.assert_ran("use");
+    // Both files the pattern matched were in `use`'s input root.
+    assert!(run.stdout.contains("ONE\nDEEPER"), "{run:#?}");
+    assert!(warnings(&run).is_empty(), "{run:#?}");
+}
+
+#[test]
+fn a_changed_upstream_artifact_named_by_a_pattern_changes_the_downstream_hash() {
+    let casd = Casd::start();
+    let p = project(&globbed_upstream(&casd.endpoint()));
+    p.qik(".", &["use", "-n", "1"], &[]).assert_ok();
+    let again = p.qik(".", &["use", "-n", "1"], &[]);
+    again.assert_cached("gen");
+    again.assert_cached("use");
+    // The artifact changes by hand: `use`'s hash follows its content.
+    p.write("gen/deep/y.txt", "edited\n");
+    let hash_of_use = |p: &Project| -> String {
+        let run = p.qik(".", &["use", "--ls", "--json"], &[]);
+        run.assert_ok();
+        let doc: serde_json::Value = serde_json::from_str(&run.stdout).expect("JSON");
+        let runnables = doc["runnables"].as_array().expect("runnables");
+        let found = runnables
+            .iter()
+            .find(|r| r["command"] == "use")
+            .unwrap_or_else(|| panic!("no `use` in {run:#?}"));
+        found["hash"].as_str().expect("a hash").to_string()
+    };
+    let edited = hash_of_use(&p);
+    std::fs::write(p.root.join("gen/deep/y.txt"), "deeper\n").unwrap();
+    let restored = hash_of_use(&p);
+    assert_ne!(
+        edited, restored,
+        "the artifact's content is in `use`'s hash"
+    );
+    p.write("gen/new.txt", "a new match\n");
+    assert_ne!(
+        hash_of_use(&p),
+        restored,
+        "a new file the pattern matches is in `use`'s hash"
+    );
+    std::fs::remove_file(p.root.join("gen/new.txt")).unwrap();
+    assert_eq!(hash_of_use(&p), restored, "and gone again");
+    // Through the command's inputs: `gen` writes new content, `use` re-runs
+    // remotely and sees it.
+    p.write("src/a.txt", "uno\n");
+    p.git_add();
+    let changed = p.qik(".", &["use", "-n", "1"], &[]);
+    changed.assert_ran("gen");
+    changed.assert_ran("use");
+    assert!(changed.stdout.contains("UNO\nDEEPER"), "{changed:#?}");
+}
+
+#[test]
+fn outputs_staged_by_a_killed_qik_are_swept_by_the_next_remote_run() {
+    use std::time::{Duration, SystemTime};
+    let casd = Casd::start();
+    let p = project(&config("", &casd.endpoint(), "", None));
+    // What a qik killed while placing `out/ab.txt` leaves beside it: its
+    // staging copy, unclaimed (the lock died with the process), an hour old.
+    let abandoned = p.root.join("out/.qik-restore-killed");
+    p.write("out/.qik-restore-killed", "half an artifact");
+    std::fs::File::options()
+        .write(true)
+        .open(&abandoned)
+        .unwrap()
+        .set_modified(SystemTime::now() - Duration::from_secs(3600))
+        .unwrap();
+    // One made a moment ago may still be claimed by a live qik: it stays.
+    p.write("out/sub/.qik-restore-fresh", "in progress");
+    let run = p.qik(".", &["build"], &[]);
+    run.assert_ok();
+    run.assert_ran("build");
+    assert_eq!(p.read("out/ab.txt"), "one\ntwo\n");
+    assert!(!abandoned.exists(), "the abandoned staging is removed");
+    assert!(p.root.join("out/sub/.qik-restore-fresh").exists());
+    let mut staged = Vec::new();
+    crate::support::walk(&p.root.join("out"), &mut |path| {
+        if path.to_string_lossy().contains(".qik-") && !path.ends_with(".qik-restore-fresh") {
+            staged.push(path.to_path_buf());
+        }
+    });
+    assert!(staged.is_empty(), "the run leaves no staging: {staged:?}");
+}
+
+/// A REAPI `Platform.Property` as protobuf encodes it inside a `Platform`
+/// (its field 1): `name` (field 1), then `value` (field 2), short strings.
+fn encoded_property(name: &str, value: &str) -> Vec<u8> {
+    let mut property = vec![0x0a, u8::try_from(name.len()).unwrap()];
+    property.extend_from_slice(name.as_bytes());
+    property.extend_from_slice(&[0x12, u8::try_from(value.len()).unwrap()]);
+    property.extend_from_slice(value.as_bytes());
+    let mut bytes = vec![0x0a, u8::try_from(property.len()).unwrap()];
+    bytes.extend(property);
+    bytes
+}
+
+/// How many blobs in the server's CAS hold `needle`.
+fn blobs_holding(casd: &Casd, needle: &[u8]) -> usize {
+    let mut count = 0;
+    crate::support::walk(casd.storage(), &mut |path| {
+        let bytes = std::fs::read(path).unwrap_or_default();
+        if bytes.windows(needle.len()).any(|w| w == needle) {
+            count += 1;
+        }
+    });
+    count
+}
+
+#[test]
+fn platform_properties_reach_the_server_with_the_action() {
+    let casd = Casd::start();
+    let platform = "platform = {OSFamily = \"linux\", qik-test-pool = \"pool-4711\"}";
+    let p = project(&config("", &casd.endpoint(), platform, None));
+    let run = p.qik(".", &["build"], &[]);
+    run.assert_ok();
+    run.assert_ran("build");
+    // The Action (API 2.2 and later) and the Command (older servers) both
+    // carry them, sorted by name as REAPI asks.
+    let mut both = encoded_property("OSFamily", "linux");
+    both.extend(encoded_property("qik-test-pool", "pool-4711"));
+    assert_eq!(blobs_holding(&casd, &both), 2, "{run:#?}");
+
+    // Other properties make another action: not a hit of the first.
+    let other = project(&config(
+        "",
+        &casd.endpoint(),
+        "platform = {OSFamily = \"linux\", qik-test-pool = \"pool-2\"}",
+        None,
+    ));
+    let run = other.qik(".", &["build"], &[]);
+    run.assert_ok();
+    assert_eq!(
+        blobs_holding(&casd, &encoded_property("qik-test-pool", "pool-2")),
+        2,
+        "{run:#?}"
+    );
+}

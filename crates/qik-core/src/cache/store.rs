@@ -101,6 +101,20 @@ impl Entry {
     /// Copies the artifacts back into the project after checking each against
     /// its digest. Paths are checked to stay inside the project.
     pub fn restore_artifacts(&self, root: &Path) -> Result<(), RestoreError> {
+        self.restore_checking(root, Check::Digest)
+    }
+
+    /// Like [`Entry::restore_artifacts`], for an entry a remote cache placed
+    /// a moment ago in this process: the remote checked every artifact
+    /// against the manifest's digest as it wrote it (the contract of
+    /// [`crate::ext::RemoteCache::download`]), so the copies are checked by
+    /// size only, and made by the kernel. Hashing a large artifact a second
+    /// time cost more than its download from a server on the same network.
+    pub fn restore_downloaded_artifacts(&self, root: &Path) -> Result<(), RestoreError> {
+        self.restore_checking(root, Check::Size)
+    }
+
+    fn restore_checking(&self, root: &Path, check: Check) -> Result<(), RestoreError> {
         let mut restored_in: Vec<PathBuf> = Vec::new();
         let result = self.manifest.artifacts.iter().try_for_each(|artifact| {
             let relative = safe_relative(&artifact.path).ok_or_else(|| RestoreError::Escapes {
@@ -108,7 +122,7 @@ impl Entry {
             })?;
             let source = self.dir.join(ARTIFACTS).join(&relative);
             let target = root.join(&relative);
-            if restore_one(&source, &target, artifact)? {
+            if restore_one(&source, &target, artifact, check)? {
                 let dir = target.parent().unwrap_or(root).to_path_buf();
                 if !restored_in.contains(&dir) {
                     restored_in.push(dir);
@@ -159,6 +173,15 @@ impl RestoreError {
     }
 }
 
+/// How a restored copy is checked.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Check {
+    /// Against the manifest's digest, as it is written.
+    Digest,
+    /// By size only: the entry was checked as it was written, just now.
+    Size,
+}
+
 /// Copies an artifact next to its place (keeping its mode), checks the copy
 /// against the recorded digest, then renames it into place: what lands is
 /// exactly what was verified, and large files are never held in memory.
@@ -167,6 +190,7 @@ fn restore_one(
     source: &Path,
     target: &Path,
     artifact: &ArtifactRecord,
+    check: Check,
 ) -> Result<bool, RestoreError> {
     // Most replays find the artifact already in place (the last run made
     // it): reading it back is cheaper than a copy and a rename.
@@ -201,17 +225,68 @@ fn restore_one(
         .tempfile_in(dir)
         .map_err(project)?;
     staging::claim(temp.as_file());
-    io::copy(&mut from, temp.as_file_mut()).map_err(project)?;
+    let copied = match check {
+        // One pass: the bytes are hashed as they are written (reading a
+        // large copy back to check it cost as much again). The copy is
+        // private to this process until renamed, so its bytes are the
+        // ones hashed.
+        Check::Digest => copy_hashed(&mut from, temp.as_file_mut()).map(Some),
+        // File to file: the kernel copies (copy_file_range), no user-space pass.
+        Check::Size => io::copy(&mut from, temp.as_file_mut())
+            .map(|_| None)
+            .map_err(Side::Write),
+    };
+    let digest = copied.map_err(|err| match err {
+        Side::Read(source) => RestoreError::Missing {
+            path: path(),
+            source,
+        },
+        Side::Write(source) => project(source),
+    })?;
     temp.as_file()
         .set_permissions(mode.permissions())
         .map_err(project)?;
-    let (digest, size) = file_digest(temp.path()).map_err(project)?;
-    if size != artifact.size || digest != artifact.digest {
+    let size = temp.as_file().metadata().map_err(project)?.len();
+    let matches = match &digest {
+        Some((digest, hashed)) => *hashed == size && *digest == artifact.digest,
+        None => true,
+    };
+    if size != artifact.size || !matches {
         return Err(RestoreError::Mismatch { path: path() });
     }
     temp.persist(target).map_err(|err| project(err.error))?;
     Ok(true)
 }
+
+/// Which side of a copy failed.
+enum Side {
+    Read(io::Error),
+    Write(io::Error),
+}
+
+/// Copies `from` to `to`, returning the blake3 and size of the bytes
+/// written. Large buffers let blake3 hash many chunks at once.
+fn copy_hashed(from: &mut impl Read, to: &mut impl io::Write) -> Result<(String, u64), Side> {
+    let mut hasher = blake3::Hasher::new();
+    let mut buffer = vec![0; COPY_BUFFER];
+    let mut size = 0u64;
+    loop {
+        let read = match from.read(&mut buffer) {
+            Ok(0) => break,
+            Ok(read) => read,
+            Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
+            Err(err) => return Err(Side::Read(err)),
+        };
+        hasher.update(&buffer[..read]);
+        to.write_all(&buffer[..read]).map_err(Side::Write)?;
+        size += read as u64;
+    }
+    Ok((hasher.finalize().to_hex().to_string(), size))
+}
+
+/// Reads of artifacts and logs: large enough for blake3's wide hashing and
+/// few system calls, small enough to stay in cache.
+const COPY_BUFFER: usize = 256 * 1024;
 
 /// A relative path made only of normal components, or `None`.
 pub fn safe_relative(path: &str) -> Option<PathBuf> {
@@ -618,9 +693,17 @@ fn move_aside(dir: &Path) -> io::Result<()> {
 
 /// blake3 and size of a file, for artifact records.
 pub fn file_digest(path: &Path) -> io::Result<(String, u64)> {
-    let mut hasher = blake3::Hasher::new();
-    let size = io::copy(&mut fs::File::open(path)?, &mut hasher)?;
-    Ok((hasher.finalize().to_hex().to_string(), size))
+    let mut file = fs::File::open(path)?;
+    let meta = file.metadata()?;
+    if meta.len() <= COPY_BUFFER as u64 {
+        // Small files (most artifacts): one read into a right-sized buffer.
+        let mut hasher = blake3::Hasher::new();
+        let size = io::copy(&mut file, &mut hasher)?;
+        return Ok((hasher.finalize().to_hex().to_string(), size));
+    }
+    copy_hashed(&mut file, &mut io::sink()).map_err(|err| match err {
+        Side::Read(err) | Side::Write(err) => err,
+    })
 }
 
 #[cfg(test)]
@@ -805,6 +888,45 @@ mod tests {
         );
         store.discard(&entry).unwrap();
         assert!(matches!(store.get("t", "t", "h"), Lookup::Miss));
+    }
+
+    #[test]
+    fn downloaded_entries_restore_large_artifacts_checked_by_size() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("project");
+        fs::create_dir_all(root.join("out")).unwrap();
+        // Larger than one copy buffer, so the wide paths run.
+        let data: Vec<u8> = (0..COPY_BUFFER * 3 + 7).map(|i| (i % 251) as u8).collect();
+        fs::write(root.join("out/big.bin"), &data).unwrap();
+        let log = dir.path().join("log");
+        fs::write(&log, "").unwrap();
+        let (digest, size) = file_digest(&root.join("out/big.bin")).unwrap();
+        assert_eq!(digest, blake3::hash(&data).to_hex().as_str());
+        let mut m = manifest("t", "h");
+        m.artifacts.push(ArtifactRecord {
+            path: "out/big.bin".into(),
+            digest,
+            size,
+        });
+        let store = store(dir.path());
+        let entry = store.put(&m, "t", &log, &root).unwrap().entry;
+        fs::remove_file(root.join("out/big.bin")).unwrap();
+        entry.restore_downloaded_artifacts(&root).unwrap();
+        assert_eq!(fs::read(root.join("out/big.bin")).unwrap(), data);
+
+        // A copy of the wrong size never lands; nor does a wrong digest on
+        // a checked restore.
+        fs::remove_file(root.join("out/big.bin")).unwrap();
+        fs::write(entry.dir.join("artifacts/out/big.bin"), b"short").unwrap();
+        let err = entry.restore_downloaded_artifacts(&root).unwrap_err();
+        assert!(err.to_string().contains("does not match"), "{err}");
+        assert!(!root.join("out/big.bin").exists());
+        let mut same_size = data.clone();
+        same_size[0] ^= 1;
+        fs::write(entry.dir.join("artifacts/out/big.bin"), &same_size).unwrap();
+        let err = entry.restore_artifacts(&root).unwrap_err();
+        assert!(err.to_string().contains("does not match"), "{err}");
+        assert!(!root.join("out/big.bin").exists());
     }
 
     #[test]

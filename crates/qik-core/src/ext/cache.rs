@@ -21,7 +21,10 @@ pub trait RemoteCache: Any + Send + Sync + fmt::Debug {
     /// directory in the local store ([`crate::cache::Store::entry_dir`]), which does not
     /// exist. The entry must appear whole or not at all: build it in a sibling
     /// temporary directory and rename it into place. `Ok(false)` when the
-    /// remote has no usable entry.
+    /// remote has no usable entry. Every artifact must be checked against
+    /// the manifest's digest as it is written (a mismatch is no entry): core
+    /// restores a just-downloaded entry's artifacts checking their sizes
+    /// only ([`crate::cache::Entry::restore_downloaded_artifacts`]).
     fn download(&self, ctx: &Ctx, key: EntryKey<'_>, dest: &Path) -> Result<bool, Diagnostic>;
     /// After an entry was written locally in `src`: stores it remotely.
     fn upload(&self, ctx: &Ctx, key: EntryKey<'_>, src: &Path) -> Result<(), Diagnostic>;

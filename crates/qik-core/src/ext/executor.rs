@@ -15,6 +15,7 @@ use std::path::Path;
 
 use crate::ctx::Ctx;
 use crate::diagnostic::Diagnostic;
+use crate::fsutil::staging;
 use crate::runner::{Interrupt, ProcessResult};
 
 /// One command to run, as an executor sees it.
@@ -50,6 +51,24 @@ pub trait JobInputs {
     /// select, its upstream commands' artifacts, and its space's dotenv and
     /// venv files.
     fn files(&self) -> Result<Vec<String>, Diagnostic>;
+}
+
+/// A temporary file in `dir` to write an output in before renaming it over
+/// its place, claimed as core's own staging is: should this process die
+/// before the rename, the next restore or [`sweep_output_staging`] of `dir`
+/// removes it (see `fsutil::staging`).
+pub fn output_staging(dir: &Path) -> std::io::Result<tempfile::NamedTempFile> {
+    let temp = tempfile::Builder::new()
+        .prefix(staging::RESTORE_PREFIX)
+        .tempfile_in(dir)?;
+    staging::claim(temp.as_file());
+    Ok(temp)
+}
+
+/// Removes the abandoned [`output_staging`] files directly in `dir` (left
+/// by a process that was killed); those of live processes stay.
+pub fn sweep_output_staging(dir: &Path) {
+    staging::sweep(dir, |name| name.starts_with(staging::RESTORE_PREFIX));
 }
 
 /// Runs jobs.

@@ -24,7 +24,7 @@ pub(crate) mod view;
 pub use cache::{CacheBackend, RemoteCache};
 pub use deps::{DepCx, DepSpec, parse_typed};
 pub use depset::{CommandDep, DepSet, LoadDep};
-pub use executor::{Executor, Job, JobInputs};
+pub use executor::{Executor, Job, JobInputs, output_staging, sweep_output_staging};
 pub use factory::{CommandFactory, FactoryCx, Instances};
 pub use registry::{
     BUILTIN, CACHE_TYPES, CacheType, DEP_TYPES, DepType, EXECUTOR_TYPES, ExecutorType, PLUGINS,

@@ -301,15 +301,35 @@ impl<'a> Hasher<'a> {
                 untracked.push(digest);
             }
         }
+        // An upstream artifact named by a pattern counts by content the same
+        // way: what it matches on disk now (the upstream runnable has
+        // finished), tracked or not. Not remembered across calls: the walk
+        // is of the pattern's literal directory only, and each file's id is
+        // cached by its stat data.
+        if !patterns.is_empty() {
+            let owned: Vec<String> = patterns.iter().map(|p| (*p).to_string()).collect();
+            let found = crate::cache::artifacts::find(&self.project.config.root, &owned).map_err(
+                |err| {
+                    Diagnostic::error(
+                        Code::ConfigParse,
+                        format!("upstream artifact patterns of {}: {err}", runnable.name),
+                    )
+                },
+            )?;
+            for path in found {
+                if let Some(digest) = self.files.untracked_digest(&path)? {
+                    untracked.push(digest);
+                }
+            }
+        }
         untracked.sort_unstable_by(|a, b| a.path.cmp(&b.path));
         untracked.dedup_by(|a, b| a.path == b.path);
         // Mostly sorted runs already (a deps file can hold hundreds): a
         // vector sorted once, not a tree built insert by insert.
         let mut globs: Vec<&str> = runnable.deps.globs.iter().map(String::as_str).collect();
-        globs.extend(patterns);
         globs.extend(loaded.globs.iter().map(|g| g.0.as_ref()));
-        if !literal.is_empty() {
-            globs.retain(|glob| !literal.contains(glob));
+        if !upstream_artifacts.is_empty() {
+            globs.retain(|glob| !literal.contains(glob) && !patterns.contains(glob));
         }
         // Stable sort: it merges the sorted runs a lock's list already is,
         // where the unstable one compared every glob again.
