@@ -258,6 +258,27 @@ fn restore_one(
     Ok(true)
 }
 
+/// Copies an artifact into an entry being built, hashing the bytes as they
+/// are written: a command (or another process) still writing the file after
+/// it was hashed must not leave an entry whose copy differs from its
+/// manifest, which every later restore would refuse.
+fn store_as_hashed(source: &Path, target: &Path, artifact: &ArtifactRecord) -> io::Result<()> {
+    let mut from = fs::File::open(source)?;
+    let permissions = from.metadata()?.permissions();
+    let mut to = fs::File::create(target)?;
+    let (digest, size) = copy_hashed(&mut from, &mut to).map_err(|side| match side {
+        Side::Read(err) | Side::Write(err) => err,
+    })?;
+    to.set_permissions(permissions)?;
+    if digest != artifact.digest || size != artifact.size {
+        return Err(io::Error::other(format!(
+            "artifact {} changed after it was hashed (is something still writing it?)",
+            artifact.path
+        )));
+    }
+    Ok(())
+}
+
 /// Which side of a copy failed.
 enum Side {
     Read(io::Error),
@@ -546,7 +567,7 @@ impl Store {
                 })?;
                 let target = temp.path().join(ARTIFACTS).join(&relative);
                 fs::create_dir_all(target.parent().unwrap_or(temp.path()))?;
-                fs::copy(root.join(&relative), target)?;
+                store_as_hashed(&root.join(&relative), &target, artifact)?;
             }
         }
         let json = serde_json::to_vec_pretty(manifest).map_err(io::Error::other)?;
@@ -927,6 +948,55 @@ mod tests {
         let err = entry.restore_artifacts(&root).unwrap_err();
         assert!(err.to_string().contains("does not match"), "{err}");
         assert!(!root.join("out/big.bin").exists());
+    }
+
+    /// An artifact that changes between its hashing and its copy into the
+    /// entry (a command still writing it) leaves no entry behind, rather than
+    /// one whose copy every restore would refuse.
+    #[test]
+    fn an_artifact_changed_after_it_was_hashed_is_not_stored() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("project");
+        fs::create_dir_all(root.join("out")).unwrap();
+        fs::write(root.join("out/data.bin"), "first half").unwrap();
+        let log = dir.path().join("log");
+        fs::write(&log, "").unwrap();
+        let (digest, size) = file_digest(&root.join("out/data.bin")).unwrap();
+        let mut m = manifest("t", "h");
+        m.artifacts.push(ArtifactRecord {
+            path: "out/data.bin".into(),
+            digest,
+            size,
+        });
+        fs::write(root.join("out/data.bin"), "first half, second half").unwrap();
+        let store = store(dir.path());
+        let err = store.put(&m, "t", &log, &root).unwrap_err().to_string();
+        assert!(
+            err.contains("out/data.bin changed after it was hashed"),
+            "{err}"
+        );
+        assert!(matches!(store.get("t", "t", "h"), Lookup::Miss));
+        // Nothing half-built is left beside the entries either.
+        let left: Vec<_> = fs::read_dir(store.runnable_dir("t", "t"))
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name())
+            .collect();
+        assert!(left.is_empty(), "{left:?}");
+
+        // Unchanged since hashing, it is stored, executable bit included.
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            fs::set_permissions(root.join("out/data.bin"), fs::Permissions::from_mode(0o755))
+                .unwrap();
+            let (digest, size) = file_digest(&root.join("out/data.bin")).unwrap();
+            m.artifacts[0].digest = digest;
+            m.artifacts[0].size = size;
+            let entry = store.put(&m, "t", &log, &root).unwrap().entry;
+            let copy = fs::metadata(entry.dir.join("artifacts/out/data.bin")).unwrap();
+            assert_eq!(copy.permissions().mode() & 0o777, 0o755);
+        }
     }
 
     #[test]
