@@ -250,12 +250,15 @@ impl Conf {
                 continue;
             }
             if !valid_header_value(&value) {
-                return Err(self.at.located(
-                    &key,
-                    header.value.span(),
-                    "the rendered value is not valid in a gRPC header (printable ASCII only)",
-                    None,
-                ));
+                return Err(self
+                    .at
+                    .located(
+                        &key,
+                        header.value.span(),
+                        "the rendered value is not valid in a gRPC header (printable ASCII only)",
+                        None,
+                    )
+                    .into());
             }
             headers.push((header.name.clone(), value));
         }

@@ -358,12 +358,15 @@ impl Conf {
                 // A key that is configured but empty must not silently turn
                 // verification off: that would accept anyone's entries.
                 if unset(&text) {
-                    return Err(self.at.located(
-                        "signing-key",
-                        value.span(),
-                        "the signing key is empty, so entries cannot be verified",
-                        Some("set the variable it refers to, or remove `signing-key`"),
-                    ));
+                    return Err(self
+                        .at
+                        .located(
+                            "signing-key",
+                            value.span(),
+                            "the signing key is empty, so entries cannot be verified",
+                            Some("set the variable it refers to, or remove `signing-key`"),
+                        )
+                        .into());
                 }
                 check_signing_key(&text)
                     .map_err(|err| self.at.located("signing-key", value.span(), &err, None))?;
@@ -375,12 +378,15 @@ impl Conf {
             Some(flag) => {
                 let upload = self.at.flag(ctx, "upload", flag)?;
                 if upload && anonymous {
-                    return Err(self.at.located(
-                        "upload",
-                        flag.span(),
-                        "an anonymous cache cannot upload: unsigned writes are refused",
-                        Some("make `upload` false whenever `anonymous` is true"),
-                    ));
+                    return Err(self
+                        .at
+                        .located(
+                            "upload",
+                            flag.span(),
+                            "an anonymous cache cannot upload: unsigned writes are refused",
+                            Some("make `upload` false whenever `anonymous` is true"),
+                        )
+                        .into());
                 }
                 upload
             }

@@ -38,7 +38,7 @@ pub const ENTRY_ARTIFACTS: &str = "artifacts";
 pub const MANIFEST_LIMIT: u64 = 64 * 1024 * 1024;
 
 /// What went wrong with a remote cache, and how much it matters.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub enum Problem {
     /// The cache cannot be used this run.
     Fault(String),
@@ -70,11 +70,33 @@ impl Problem {
     }
 }
 
+/// A setting that could not be used when the cache first connected (a
+/// `{ctx...}` value missing, a flag that is not true or false): which key,
+/// where it is written, and why. Shown as `key` (file:line:col): message;
+/// hint: ...
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("`{key}` ({location}): {message}{}", hint.as_ref().map_or(String::new(), |h| format!("; hint: {h}")))]
+pub struct SettingError {
+    pub key: String,
+    /// `file:line:col`.
+    pub location: String,
+    pub message: String,
+    pub hint: Option<String>,
+}
+
+/// Plugins report connection problems as text (after their own checks), so
+/// a setting's error joins them as its message.
+impl From<SettingError> for String {
+    fn from(err: SettingError) -> String {
+        err.to_string()
+    }
+}
+
 /// One remote cache's state for a run: its connection, made on first use,
 /// and the fault policy of the module docs.
 pub struct Guard<R> {
     name: String,
-    remote: OnceLock<Result<R, String>>,
+    remote: OnceLock<Result<R, Problem>>,
     /// Values to take out of any message, such as header values a server
     /// might echo.
     secrets: OnceLock<Vec<String>>,
@@ -136,18 +158,21 @@ impl<R> Guard<R> {
     /// Runs `work` against the remote (connected by `connect` on first use),
     /// turning problems into at most one warning per run and `fallback`
     /// otherwise.
-    pub fn run<T>(
+    pub fn run<T, E: fmt::Display>(
         &self,
-        connect: impl FnOnce() -> Result<R, String>,
+        connect: impl FnOnce() -> Result<R, E>,
         fallback: T,
         work: impl FnOnce(&R) -> Result<T, Problem>,
     ) -> Result<T, Diagnostic> {
         if self.off.load(Ordering::Acquire) {
             return Ok(fallback);
         }
-        let result = match self.remote.get_or_init(connect) {
+        let connected = self
+            .remote
+            .get_or_init(|| connect().map_err(|err| Problem::Fault(err.to_string())));
+        let result = match connected {
             Ok(remote) => work(remote),
-            Err(message) => Err(Problem::Fault(message.clone())),
+            Err(problem) => Err(problem.clone()),
         };
         let problem = match result {
             Ok(value) => return Ok(value),
@@ -318,28 +343,30 @@ impl SettingsFile {
             .with_hint(hint)
     }
 
-    /// `key` (file:line:col): message; hint: ...
+    /// A setting's error, located at `span` of `key`.
     pub fn located(
         &self,
         key: &str,
         span: Range<usize>,
         message: &str,
         hint: Option<&str>,
-    ) -> String {
+    ) -> SettingError {
         let (line, col) = self.file.line_col(span.start);
-        let mut text = format!(
-            "`{key}` ({}:{line}:{col}): {message}",
-            self.file.display_path()
-        );
-        if let Some(hint) = hint {
-            text.push_str("; hint: ");
-            text.push_str(hint);
+        SettingError {
+            key: key.to_string(),
+            location: format!("{}:{line}:{col}", self.file.display_path()),
+            message: message.to_string(),
+            hint: hint.map(str::to_string),
         }
-        text
     }
 
     /// Fills the placeholders of `value`.
-    pub fn render(&self, ctx: &Ctx, key: &str, value: &Spanned<String>) -> Result<String, String> {
+    pub fn render(
+        &self,
+        ctx: &Ctx,
+        key: &str,
+        value: &Spanned<String>,
+    ) -> Result<String, SettingError> {
         let scope = Scope { module: None, ctx };
         template::render_at(value.get_ref(), scope, &self.file, value.span())
             .map_err(|d| self.located(key, value.span(), &d.message, d.hint.as_deref()))
@@ -351,7 +378,7 @@ impl SettingsFile {
         ctx: &Ctx,
         key: &str,
         value: Option<&Spanned<String>>,
-    ) -> Result<Option<String>, String> {
+    ) -> Result<Option<String>, SettingError> {
         match value {
             None => Ok(None),
             Some(value) => {
@@ -362,7 +389,7 @@ impl SettingsFile {
     }
 
     /// A `true`/`false` key, literal or rendered.
-    pub fn flag(&self, ctx: &Ctx, key: &str, flag: &Spanned<Flag>) -> Result<bool, String> {
+    pub fn flag(&self, ctx: &Ctx, key: &str, flag: &Spanned<Flag>) -> Result<bool, SettingError> {
         match flag.get_ref() {
             Flag::Bool(value) => Ok(*value),
             Flag::Template(text) => {
@@ -450,7 +477,7 @@ mod tests {
         // Off: no work, no second connection, no second warning.
         let ran = AtomicBool::new(false);
         let later = guard.run(
-            || Ok(1),
+            || Ok::<_, String>(1),
             false,
             |_| {
                 ran.store(true, Ordering::Relaxed);
@@ -467,14 +494,23 @@ mod tests {
     fn refusals_are_misses_and_only_the_first_problem_warns() {
         let guard = guard();
         let err = guard
-            .run(|| Ok(7), 0, |_| Err(Problem::refused("bad blob")))
+            .run(
+                || Ok::<_, String>(7),
+                0,
+                |_| Err(Problem::refused("bad blob")),
+            )
             .unwrap_err();
         assert_eq!(err.message, "`shared`: bad blob");
         // Still on: work runs, its value comes back.
-        assert_eq!(guard.run(|| unreachable!(), 0, |r| Ok(*r)).unwrap(), 7);
+        assert_eq!(
+            guard
+                .run(|| -> Result<u32, String> { unreachable!() }, 0, |r| Ok(*r))
+                .unwrap(),
+            7
+        );
         // A later problem is quiet but still takes effect.
         let quiet = guard.run(
-            || unreachable!(),
+            || -> Result<u32, String> { unreachable!() },
             0,
             |_| Err(Problem::NoUploads("no".into())),
         );
@@ -487,14 +523,23 @@ mod tests {
     fn refused_uploads_stop_uploads_only() {
         let guard = guard();
         let err = guard
-            .run(|| Ok(1), (), |_| Err(Problem::NoUploads("denied".into())))
+            .run(
+                || Ok::<_, String>(1),
+                (),
+                |_| Err(Problem::NoUploads("denied".into())),
+            )
             .unwrap_err();
         assert!(
             err.message
                 .ends_with("not uploading for the rest of the run")
         );
         assert!(guard.uploads_stopped());
-        assert_eq!(guard.run(|| unreachable!(), 0, |r| Ok(*r)).unwrap(), 1);
+        assert_eq!(
+            guard
+                .run(|| -> Result<u32, String> { unreachable!() }, 0, |r| Ok(*r))
+                .unwrap(),
+            1
+        );
     }
 
     #[test]
@@ -503,7 +548,7 @@ mod tests {
         guard.hide(vec!["Bearer tok-123456".into(), "abc".into()]);
         let err = guard
             .run(
-                || Err("denied: Bearer tok-123456 / token tok-123456 / abc".into()),
+                || Err::<u32, String>("denied: Bearer tok-123456 / token tok-123456 / abc".into()),
                 (),
                 |_| Ok(()),
             )
@@ -569,12 +614,17 @@ mod tests {
         let err = at
             .flag(&vars, "upload", keys.upload.as_ref().unwrap())
             .unwrap_err();
+        assert_eq!(err.key, "upload");
+        assert_eq!(err.location, "dir/qik.toml:4:10");
         assert_eq!(
-            err,
+            err.to_string(),
             "`upload` (dir/qik.toml:4:10): \"maybe\" is not true or false"
         );
         // An undeclared variable: the key, where it is, and a hint.
-        let err = at.render(&Ctx::default(), "url", &keys.url).unwrap_err();
+        let err = at
+            .render(&Ctx::default(), "url", &keys.url)
+            .unwrap_err()
+            .to_string();
         assert!(err.starts_with("`url` (dir/qik.toml:2:"), "{err}");
         assert!(err.contains("; hint: "), "{err}");
         assert_eq!(at.path("ca.pem"), Path::new("dir/ca.pem"));
