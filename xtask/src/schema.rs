@@ -739,6 +739,59 @@ cache = "qik.s3"
         assert!(checked >= 15, "only {checked} files checked");
     }
 
+    /// The names of every property the schema describes, at any depth:
+    /// top-level tables, their keys, and the keys of plugin-typed tables.
+    fn property_names(value: &Value, names: &mut std::collections::BTreeSet<String>) {
+        match value {
+            Value::Object(map) => {
+                if let Some(Value::Object(properties)) = map.get("properties") {
+                    names.extend(properties.keys().cloned());
+                }
+                map.values().for_each(|v| property_names(v, names));
+            }
+            Value::Array(items) => items.iter().for_each(|v| property_names(v, names)),
+            _ => {}
+        }
+    }
+
+    /// docs/config.md is the reference users learn qik.toml from: a key the
+    /// schema gains must get its row there.
+    #[test]
+    fn the_config_reference_names_every_key() {
+        let root = crate::workspace_root();
+        let schema: Value = serde_json::from_str(&read(&root.join(PATH))).unwrap();
+        let mut names = std::collections::BTreeSet::new();
+        property_names(&schema, &mut names);
+        assert!(
+            names.len() > 50,
+            "only {} keys found: {names:?}",
+            names.len()
+        );
+        let doc = read(&root.join("docs/config.md"));
+        let missing: Vec<&String> = names
+            .iter()
+            .filter(|name| !doc.contains(&format!("`{name}`")))
+            .collect();
+        assert!(
+            missing.is_empty(),
+            "docs/config.md does not mention these keys of {PATH} (write each as `key` in its table): {missing:?}"
+        );
+    }
+
+    /// The example at the top of docs/config.md is a qik.toml that qik loads
+    /// and the schema accepts.
+    #[test]
+    fn the_config_reference_example_is_valid() {
+        let doc = read(&crate::workspace_root().join("docs/config.md"));
+        let example = doc
+            .split("```toml\n")
+            .nth(1)
+            .and_then(|rest| rest.split("```").next())
+            .expect("docs/config.md opens with a ```toml example");
+        parse(example).unwrap();
+        assert_eq!(schema_errors(&validator(), example), Vec::<String>::new());
+    }
+
     fn read(path: &Path) -> String {
         std::fs::read_to_string(path).unwrap()
     }
