@@ -224,8 +224,8 @@ struct RawCommand {
     #[serde(default)]
     #[schemars(with = "Vec<String>")]
     artifacts: Vec<Spanned<String>>,
-    /// The name of the cache to use: `local` (default), `repo`, or one of
-    /// `[caches]`.
+    /// The name of the cache to use: `local` (default), `repo`, `none`
+    /// (never cached), or one of `[caches]`.
     #[schemars(with = "Option<String>")]
     cache: Option<Spanned<String>>,
     /// Which runs are cached (default `success`).
@@ -389,7 +389,7 @@ struct ProjectShape {
     #[schemars(extend("deprecated" = true))]
     vars: Option<CtxShape>,
     /// Named caches (`[caches.<name>]` with a `type`), for commands'
-    /// `cache`. `local` and `repo` always exist.
+    /// `cache`. `local` and `repo` always exist, and `none` never caches.
     #[schemars(with = "Option<crate::schema::Caches>")]
     caches: Option<IgnoredAny>,
     /// Named executors (`[executors.<name>]` with a `type`), for commands'

@@ -53,7 +53,8 @@ pub struct PygraphConfig {
     /// Do not track external distributions of imported modules.
     #[serde(default)]
     pub ignore_pydists: bool,
-    /// Default cache of the plugin's commands.
+    /// Default cache of the plugin's commands (default: `[defaults] cache`,
+    /// else `local`).
     pub cache: Option<String>,
     /// Cache of `pygraph.build` (default: `cache`).
     pub build_cache: Option<String>,

@@ -53,8 +53,9 @@ pub struct UvConfig {
     /// Passed to uv as `UV_EXTRA_INDEX_URL`.
     #[schemars(with = "Option<String>")]
     pub extra_index_url: Option<Spanned<String>>,
-    /// The cache that keeps lock files: `repo` (default) commits them under
-    /// `.qik/`, any other keeps them under `._qik/`.
+    /// The cache that keeps lock files (default: `[defaults] cache`, else
+    /// `repo`): `repo` commits them under `.qik/`, any other keeps them
+    /// under `._qik/`.
     #[schemars(with = "Option<String>")]
     pub cache: Option<Spanned<String>>,
     /// The file the values were written in, for errors while rendering them.

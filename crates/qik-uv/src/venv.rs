@@ -51,8 +51,9 @@ pub struct UvVenv {
     /// Install every extra of `project`.
     #[serde(default)]
     all_extras: bool,
-    /// The lock file of requirement files (default under
-    /// `.qik/artifacts/uv.lock/`).
+    /// The lock file of requirement files (default:
+    /// `artifacts/<plugin>.lock/requirements-<space>-lock.txt` under `.qik/`
+    /// when the lock cache is `repo`, else under `._qik/`).
     lock: Option<String>,
     /// Python version for `uv venv --python` (default: `[plugins.uv]`'s).
     #[schemars(with = "Option<String>")]
