@@ -19,8 +19,8 @@ use anyhow::{Context, Result, bail};
 
 use crate::generate::{self, Shape};
 use crate::measure::{
-    Counted, Instructions, Measured, Probe, Row, Stats, instructions, measure, run_ok,
-    valgrind_available,
+    Counted, Instructions, Measured, Probe, Row, Stats, instructions, measure, measure_against,
+    run_ok, valgrind_available,
 };
 
 /// The Python qik the issue measured; installed on first use.
@@ -128,11 +128,7 @@ pub(crate) fn main(args: &[String]) -> Result<()> {
     let out_dir = workspace.join("target/bench");
     fs::create_dir_all(&out_dir)?;
     let python = if options.python {
-        Some(crate::pyqik::install(
-            &workspace,
-            PYTHON_QIK,
-            options.pygraph,
-        )?)
+        Some(crate::pyqik::install(PYTHON_QIK, options.pygraph)?)
     } else {
         None
     };
@@ -146,13 +142,15 @@ pub(crate) fn main(args: &[String]) -> Result<()> {
     let mut rows = Vec::new();
     let truth = Probe::new("true", &[], tmp);
     let version = Probe::new(&qik, &["--version"], tmp);
+    let (startup, truth_measured) = measure_against(
+        ("qik --version", &version, None),
+        ("floor: /bin/true", &truth, None),
+        runs,
+    );
     rows.push(Row {
         scenario: "startup (`qik --version`; Python: `qik --help`)".into(),
-        qik: measure("qik --version", &version, runs, None),
-        floor: Some((
-            "/bin/true".into(),
-            measure("floor: /bin/true", &truth, runs, None),
-        )),
+        qik: startup,
+        floor: Some(("/bin/true".into(), truth_measured)),
         python: python.as_ref().map(|py| {
             measure(
                 "python qik --help",
@@ -187,13 +185,15 @@ pub(crate) fn main(args: &[String]) -> Result<()> {
 
         let ls = Probe::new(&qik, &["--ls"], &ours);
         let ls_floor = Probe::new("git", &["ls-files", "-s"], &ours);
+        let (ls_measured, ls_floor_measured) = measure_against(
+            (&at("qik --ls"), &ls, None),
+            (&at("floor: git ls-files -s"), &ls_floor, None),
+            runs,
+        );
         rows.push(Row {
             scenario: at("`--ls`"),
-            qik: measure(&at("qik --ls"), &ls, runs, None),
-            floor: Some((
-                "`git ls-files -s`".into(),
-                measure(&at("floor: git ls-files -s"), &ls_floor, runs, None),
-            )),
+            qik: ls_measured,
+            floor: Some(("`git ls-files -s`".into(), ls_floor_measured)),
             python: py_probe(&["--ls"])
                 .map(|p| measure(&at("python qik --ls"), &p, slow_runs, None)),
             instructions: Instructions {
@@ -209,17 +209,18 @@ pub(crate) fn main(args: &[String]) -> Result<()> {
         if let Some(probe) = py_probe(&cached_args) {
             run_ok(&probe)?;
         }
-        let fully_cached = measure(&at("qik, fully cached"), &cached, runs, None);
-        let cached_stats = fully_cached.stats().cloned();
         let status = Probe::new("git", &["status", "--porcelain"], &ours);
+        let (fully_cached, status_measured) = measure_against(
+            (&at("qik, fully cached"), &cached, None),
+            (&at("floor: git status --porcelain"), &status, None),
+            runs,
+        );
+        let cached_stats = fully_cached.stats().cloned();
         let cached_instructions = count(&at("qik, fully cached"), &cached);
         rows.push(Row {
             scenario: at("fully cached run"),
             qik: fully_cached,
-            floor: Some((
-                "`git status` (stats every file)".into(),
-                measure(&at("floor: git status --porcelain"), &status, runs, None),
-            )),
+            floor: Some(("`git status` (stats every file)".into(), status_measured)),
             python: py_probe(&cached_args)
                 .map(|p| measure(&at("python qik, fully cached"), &p, slow_runs, None)),
             instructions: Instructions {
@@ -308,17 +309,17 @@ pub(crate) fn main(args: &[String]) -> Result<()> {
         xargs.stdin = Some(commands);
         let forced_args = ["-f", "-v", "0", "-n", &workers];
         let forced_runs = runs.min(5);
+        let (forced, xargs_measured) = measure_against(
+            (&at("qik -f"), &Probe::new(&qik, &forced_args, &ours), None),
+            (&at("floor: xargs -P sh -c"), &xargs, None),
+            forced_runs,
+        );
         rows.push(Row {
             scenario: at(&format!("forced run of every runnable, -n {workers}")),
-            qik: measure(
-                &at("qik -f"),
-                &Probe::new(&qik, &forced_args, &ours),
-                forced_runs,
-                None,
-            ),
+            qik: forced,
             floor: Some((
                 format!("`xargs -P {workers} sh -c` over the same commands"),
-                measure(&at("floor: xargs -P sh -c"), &xargs, forced_runs, None),
+                xargs_measured,
             )),
             python: py_probe(&forced_args)
                 .map(|p| measure(&at("python qik -f"), &p, forced_runs.min(3), None)),
@@ -461,10 +462,13 @@ fn pygraph_rows(
     // The same floor as the plain repository's: proving that nothing
     // changed costs a stat per tracked file, whatever the deps say.
     let status = Probe::new("git", &["status", "--porcelain"], &ours);
-    fully_cached.floor = Some((
-        "`git status` (stats every file)".into(),
-        measure(&at("floor: git status --porcelain"), &status, runs, None),
-    ));
+    let (qik_measured, status_measured) = measure_against(
+        (&at("qik fully cached run"), &cached_probe, None),
+        (&at("floor: git status --porcelain"), &status, None),
+        runs,
+    );
+    fully_cached.qik = qik_measured;
+    fully_cached.floor = Some(("`git status` (stats every file)".into(), status_measured));
     fully_cached.instructions = Instructions {
         qik: count(&at("qik fully cached run"), &cached_probe),
         floor: count(&at("floor: git status --porcelain"), &status),

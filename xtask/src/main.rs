@@ -9,6 +9,7 @@ mod pyqik;
 mod reapi_bench;
 mod release;
 mod schema;
+mod tools;
 
 use std::process::ExitCode;
 

@@ -215,38 +215,101 @@ pub(crate) fn measure(
     label: &str,
     probe: &Probe<'_>,
     runs: usize,
-    mut prepare: Prepare<'_>,
+    prepare: Prepare<'_>,
 ) -> Measured {
-    let mut stats = Stats {
-        samples: Vec::with_capacity(runs),
-        max_rss_kib: 0,
-    };
+    let mut side = Side::new(label, probe, prepare, runs);
+    for round in 0..WARMUP.min(runs) + runs {
+        side.round(round >= WARMUP.min(runs));
+    }
+    side.finish()
+}
+
+/// qik and its floor measured in alternating rounds (qik first in even
+/// rounds, the floor first in odd ones): on a shared machine a load that
+/// comes and goes then falls on both sides alike, rather than on whichever
+/// was being measured while it lasted, and the ratio of the medians holds
+/// still where the medians themselves do not.
+pub(crate) fn measure_against(
+    qik: (&str, &Probe<'_>, Prepare<'_>),
+    floor: (&str, &Probe<'_>, Prepare<'_>),
+    runs: usize,
+) -> (Measured, Measured) {
+    let mut qik = Side::new(qik.0, qik.1, qik.2, runs);
+    let mut floor = Side::new(floor.0, floor.1, floor.2, runs);
     let warmup = WARMUP.min(runs);
     for round in 0..warmup + runs {
-        if let Some(Err(err)) = prepare.as_mut().map(|prepare| prepare()) {
-            return Measured::Failed(format!("{err:#}"));
+        let measured = round >= warmup;
+        if round % 2 == 0 {
+            qik.round(measured);
+            floor.round(measured);
+        } else {
+            floor.round(measured);
+            qik.round(measured);
         }
-        match run_once(probe) {
+    }
+    (qik.finish(), floor.finish())
+}
+
+/// One command being measured: its samples so far, or why it failed (a
+/// failed command is not run again).
+struct Side<'a, 'p, 'f> {
+    label: &'a str,
+    probe: &'a Probe<'p>,
+    prepare: Prepare<'f>,
+    stats: Result<Stats, String>,
+}
+
+impl<'a, 'p, 'f> Side<'a, 'p, 'f> {
+    fn new(label: &'a str, probe: &'a Probe<'p>, prepare: Prepare<'f>, runs: usize) -> Self {
+        Side {
+            label,
+            probe,
+            prepare,
+            stats: Ok(Stats {
+                samples: Vec::with_capacity(runs),
+                max_rss_kib: 0,
+            }),
+        }
+    }
+
+    fn round(&mut self, measured: bool) {
+        let Ok(stats) = &mut self.stats else {
+            return;
+        };
+        if let Some(Err(err)) = self.prepare.as_mut().map(|prepare| prepare()) {
+            self.stats = Err(format!("{err:#}"));
+            return;
+        }
+        match run_once(self.probe) {
             Ok((elapsed, rss)) => {
-                if round >= warmup {
+                if measured {
                     stats.samples.push(elapsed);
                     stats.max_rss_kib = stats.max_rss_kib.max(rss);
                 }
             }
             Err(err) => {
-                eprintln!("{label:<64} FAILED: {err:#}");
-                return Measured::Failed(format!("{err:#}"));
+                eprintln!("{:<64} FAILED: {err:#}", self.label);
+                self.stats = Err(format!("{err:#}"));
             }
         }
     }
-    eprintln!(
-        "{label:<64} median {:>9.2} ms  (min {:.2}, max {:.2}, {:.1} MiB)",
-        stats.median(),
-        stats.min(),
-        stats.max(),
-        stats.max_rss_kib as f64 / 1024.0
-    );
-    Measured::Done(stats)
+
+    fn finish(self) -> Measured {
+        match self.stats {
+            Ok(stats) => {
+                eprintln!(
+                    "{:<64} median {:>9.2} ms  (min {:.2}, max {:.2}, {:.1} MiB)",
+                    self.label,
+                    stats.median(),
+                    stats.min(),
+                    stats.max(),
+                    stats.max_rss_kib as f64 / 1024.0
+                );
+                Measured::Done(stats)
+            }
+            Err(err) => Measured::Failed(err),
+        }
+    }
 }
 
 /// Runs the probe once; returns its wall time and peak RSS (KiB), reaped with

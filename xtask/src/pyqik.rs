@@ -1,6 +1,5 @@
 //! The Python qik, installed from PyPI on first use into the test-tools
-//! directory (`$QIK_TEST_TOOLS`, else `target/test-tools`), where later runs
-//! find it. A lock file keeps two benchmarks from installing at once.
+//! directory (`crate::tools`), where later runs find it. A lock file keeps two benchmarks from installing at once.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -10,12 +9,8 @@ use anyhow::{Context, Result, bail};
 
 /// The `qik` executable of the Python qik `version` (with the pygraph extra
 /// when asked), installing it if missing.
-pub(crate) fn install(workspace: &Path, version: &str, pygraph: bool) -> Result<PathBuf> {
-    let tools = match std::env::var_os("QIK_TEST_TOOLS") {
-        Some(dir) => PathBuf::from(dir),
-        None => workspace.join("target/test-tools"),
-    };
-    fs::create_dir_all(&tools)?;
+pub(crate) fn install(version: &str, pygraph: bool) -> Result<PathBuf> {
+    let tools = crate::tools::dir()?;
     let venv = tools.join(format!("pyqik-{version}"));
     let qik = venv.join("bin/qik");
     let marker = venv.join(if pygraph {

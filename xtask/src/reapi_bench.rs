@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail};
 use sha2::{Digest as _, Sha256};
 
-use crate::measure::{Measured, Probe, Row, measure, run_ok};
+use crate::measure::{Measured, Probe, Row, measure_against, run_ok};
 
 const BUILDGRID: &str = "0.4.4";
 
@@ -31,16 +31,8 @@ pub(crate) const SCENARIOS: [&str; 2] = [
 ];
 
 /// Where the end-to-end tests keep their tools.
-fn tools_dir() -> Result<PathBuf> {
-    if let Some(dir) = std::env::var_os("QIK_TEST_TOOLS") {
-        return Ok(PathBuf::from(dir));
-    }
-    let home = std::env::var_os("HOME").context("HOME is not set")?;
-    Ok(PathBuf::from(home).join(".cache/qik-test-tools"))
-}
-
 fn buildgrid() -> Result<PathBuf> {
-    let root = tools_dir()?.join(format!("buildgrid-{BUILDGRID}"));
+    let root = crate::tools::dir()?.join(format!("buildgrid-{BUILDGRID}"));
     if !root.join("bin/bgd").is_file() {
         eprintln!("installing BuildGrid {BUILDGRID} (first use only)...");
         let scratch = tempfile::Builder::new()
@@ -186,8 +178,8 @@ pub(crate) fn rows(workspace: &Path, qik: &Path, tmp: &Path, runs: usize) -> Res
     fs::create_dir_all(&server_dir)?;
     let server = start(&server_dir)?;
     let endpoint = format!("http://127.0.0.1:{}", server.port);
-    // A 100 MB restore takes seconds: fewer rounds.
-    let runs = runs.min(5);
+    // A round of the 1,000-artifact restore takes about a second a side.
+    let runs = runs.min(11);
     let cases = [
         "mkdir -p out/many && for i in $(seq 1 1000); do echo $i > out/many/f$i.txt; done",
         "mkdir -p out && head -c 100000000 /dev/urandom > out/big.bin",
@@ -218,18 +210,19 @@ pub(crate) fn rows(workspace: &Path, qik: &Path, tmp: &Path, runs: usize) -> Res
         }
         let mut qik_prepare = || clean(&dir);
         let mut floor_prepare = || clean(&dir);
-        let qik_measured = measure(
-            &format!("qik {scenario}"),
-            &Probe::new(qik, &["make", "-v", "0"], &dir),
-            runs,
-            Some(&mut qik_prepare),
-        );
         let list_arg = list.display().to_string();
-        let floor_measured = measure(
-            &format!("floor: {scenario}"),
-            &Probe::new(&floor, &[&endpoint, &list_arg], &dir),
+        let (qik_measured, floor_measured) = measure_against(
+            (
+                &format!("qik {scenario}"),
+                &Probe::new(qik, &["make", "-v", "0"], &dir),
+                Some(&mut qik_prepare),
+            ),
+            (
+                &format!("floor: {scenario}"),
+                &Probe::new(&floor, &[&endpoint, &list_arg], &dir),
+                Some(&mut floor_prepare),
+            ),
             runs,
-            Some(&mut floor_prepare),
         );
         rows.push(Row {
             scenario: (*scenario).to_string(),

@@ -436,13 +436,9 @@ mod tests {
     /// (beside the end-to-end tests' tools, which pin the same release).
     fn maturin() -> PathBuf {
         const MATURIN_VERSION: &str = "1.16.0";
-        let tools = std::env::var_os("QIK_TEST_TOOLS").map_or_else(
-            || PathBuf::from(std::env::var_os("HOME").expect("HOME")).join(".cache/qik-test-tools"),
-            PathBuf::from,
-        );
+        let tools = crate::tools::dir().unwrap();
         let root = tools.join(format!("maturin-{MATURIN_VERSION}"));
         if !root.exists() {
-            std::fs::create_dir_all(&tools).unwrap();
             let scratch = tempfile::Builder::new()
                 .prefix(".installing-")
                 .tempdir_in(&tools)
