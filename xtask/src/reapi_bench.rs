@@ -193,10 +193,18 @@ pub(crate) fn rows(workspace: &Path, qik: &Path, tmp: &Path, runs: usize) -> Res
         run_ok(&Probe::new(qik, &["make", "-v", "0"], &dir))?;
         let list = tmp.join(format!("reapi-{}.list", rows.len()));
         blob_list(&dir, &list)?;
+        // Outputs are moved aside between rounds and deleted after the row:
+        // ext4 makes the files created just after thousands were deleted
+        // cost ten times more (it scans past recently freed inodes), and
+        // the sides delete different numbers of files.
+        let trash = tmp.join(format!("reapi-{}.trash", rows.len()));
+        fs::create_dir_all(&trash)?;
+        let moved = std::cell::Cell::new(0);
         let clean = |dir: &Path| -> Result<()> {
             for sub in ["out", "._qik"] {
                 if dir.join(sub).exists() {
-                    fs::remove_dir_all(dir.join(sub))?;
+                    moved.set(moved.get() + 1);
+                    fs::rename(dir.join(sub), trash.join(moved.get().to_string()))?;
                 }
             }
             Ok(())
@@ -224,6 +232,7 @@ pub(crate) fn rows(workspace: &Path, qik: &Path, tmp: &Path, runs: usize) -> Res
             ),
             runs,
         );
+        fs::remove_dir_all(&trash)?;
         rows.push(Row {
             scenario: (*scenario).to_string(),
             qik: qik_measured,

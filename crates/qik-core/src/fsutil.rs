@@ -78,6 +78,15 @@ pub mod limits {
 /// opened without waiting for a writer), a device such as `/dev/zero` (also
 /// behind a symlink) would never end. Returns the file and its size.
 pub fn open_kept(path: &Path, limit: u64) -> std::io::Result<(std::fs::File, u64)> {
+    open_kept_with_metadata(path, limit).map(|(file, meta)| (file, meta.len()))
+}
+
+/// [`open_kept`], returning the opened file's metadata (its mode, say) from
+/// the one `fstat` that checked it.
+pub fn open_kept_with_metadata(
+    path: &Path,
+    limit: u64,
+) -> std::io::Result<(std::fs::File, std::fs::Metadata)> {
     use std::io::{Error, ErrorKind};
     use std::os::unix::fs::OpenOptionsExt;
     let file = std::fs::OpenOptions::new()
@@ -95,7 +104,7 @@ pub fn open_kept(path: &Path, limit: u64) -> std::io::Result<(std::fs::File, u64
             format!("{} bytes, more than qik writes there", meta.len()),
         ));
     }
-    Ok((file, meta.len()))
+    Ok((file, meta))
 }
 
 /// Why a speed-up file (the stat cache, remembered replays) is not used, as

@@ -153,10 +153,14 @@ impl ReapiCache {
             executable: false,
             blake3: None,
         });
+        // Each directory made once: a thousand artifacts side by side are one
+        // `mkdir`, not a thousand.
+        let mut made: HashSet<PathBuf> = HashSet::new();
         for artifact in &plan.artifacts {
             let path = temp.path().join(ARTIFACTS).join(&artifact.path);
-            if let Some(dir) = path.parent() {
+            if let Some(dir) = path.parent().filter(|dir| !made.contains(*dir)) {
                 fs::create_dir_all(dir).map_err(|err| Problem::local(dir, err))?;
+                made.insert(dir.to_path_buf());
             }
             targets
                 .entry(artifact.digest.clone())

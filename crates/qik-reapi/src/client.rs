@@ -771,58 +771,45 @@ impl Client {
             let mut size = 0u64;
             let mut retries = 0;
             'open: loop {
-                let mut pause_or = |status: tonic::Status| {
-                    if transient(status.code()) && retries < RETRIES {
-                        retries += 1;
-                        Ok(RETRY_PAUSE * 2u32.pow(retries - 1))
-                    } else {
-                        Err(status)
-                    }
-                };
                 let request = bs::ReadRequest {
                     resource_name: resource_name.clone(),
                     read_offset: i64::try_from(size).unwrap_or(i64::MAX),
                     read_limit: 0,
                 };
-                let mut stream = match self.bytestream().read(request).await {
-                    Ok(response) => response.into_inner(),
-                    Err(status) if status.code() == tonic::Code::NotFound && size == 0 => {
-                        return Ok(None);
-                    }
-                    Err(status) => match pause_or(status) {
-                        Ok(pause) => {
-                            tokio::time::sleep(pause).await;
-                            continue 'open;
-                        }
-                        Err(status) => return Err(self.status(WHAT, &status)),
-                    },
-                };
-                loop {
-                    let message = match stream.message().await {
-                        Ok(Some(message)) => message,
-                        Ok(None) => break 'open,
-                        Err(status) if status.code() == tonic::Code::NotFound && size == 0 => {
-                            return Ok(None);
-                        }
-                        Err(status) => match pause_or(status) {
-                            Ok(pause) => {
-                                tokio::time::sleep(pause).await;
-                                continue 'open;
+                // The stream ends whole (`break 'open`) or with the status
+                // it failed with, whether on opening or half-way.
+                let failed = match self.bytestream().read(request).await {
+                    Err(status) => status,
+                    Ok(response) => {
+                        let mut stream = response.into_inner();
+                        loop {
+                            let message = match stream.message().await {
+                                Ok(Some(message)) => message,
+                                Ok(None) => break 'open,
+                                Err(status) => break status,
+                            };
+                            size += message.data.len() as u64;
+                            if size > digest.size {
+                                break 'open;
                             }
-                            Err(status) => return Err(self.status(WHAT, &status)),
-                        },
-                    };
-                    size += message.data.len() as u64;
-                    if size > digest.size {
-                        break 'open;
+                            hasher.update(&message.data);
+                            out.write_all(&message.data)
+                                .map_err(|source| RpcError::Local {
+                                    path: target.to_path_buf(),
+                                    source,
+                                })?;
+                        }
                     }
-                    hasher.update(&message.data);
-                    out.write_all(&message.data)
-                        .map_err(|source| RpcError::Local {
-                            path: target.to_path_buf(),
-                            source,
-                        })?;
+                };
+                if failed.code() == tonic::Code::NotFound && size == 0 {
+                    return Ok(None);
                 }
+                if transient(failed.code()) && retries < RETRIES {
+                    retries += 1;
+                    tokio::time::sleep(RETRY_PAUSE * 2u32.pow(retries - 1)).await;
+                    continue;
+                }
+                return Err(self.status(WHAT, &failed));
             }
             Ok(Some(Dg {
                 hash: hex(&hasher.finalize()),

@@ -7,6 +7,7 @@
 //! manifest that does not parse, or files that do not match it, make a miss
 //! with a warning, never a wrong replay.
 
+use std::collections::HashSet;
 use std::fs;
 use std::io::{self, Read};
 use std::path::{Component, Path, PathBuf};
@@ -115,20 +116,17 @@ impl Entry {
     }
 
     fn restore_checking(&self, root: &Path, check: Check) -> Result<(), RestoreError> {
-        let mut restored_in: Vec<PathBuf> = Vec::new();
+        // The directories this restore wrote into: each made once (a
+        // thousand artifacts in one directory are one `mkdir`, not a
+        // thousand), and swept once at the end.
+        let mut restored_in: HashSet<PathBuf> = HashSet::new();
         let result = self.manifest.artifacts.iter().try_for_each(|artifact| {
             let relative = safe_relative(&artifact.path).ok_or_else(|| RestoreError::Escapes {
                 path: artifact.path.clone(),
             })?;
             let source = self.dir.join(ARTIFACTS).join(&relative);
             let target = root.join(&relative);
-            if restore_one(&source, &target, artifact, check)? {
-                let dir = target.parent().unwrap_or(root).to_path_buf();
-                if !restored_in.contains(&dir) {
-                    restored_in.push(dir);
-                }
-            }
-            Ok(())
+            restore_one(&source, &target, artifact, check, &mut restored_in)
         });
         // A restore killed half-way left its copy beside the artifact; the
         // next restore into that directory removes it.
@@ -185,20 +183,22 @@ enum Check {
 /// Copies an artifact next to its place (keeping its mode), checks the copy
 /// against the recorded digest, then renames it into place: what lands is
 /// exactly what was verified, and large files are never held in memory.
-/// Returns whether it wrote anything (`false`: it was in place already).
+/// A directory it wrote into is added to `restored_in` (it exists from then
+/// on); nothing is written when the artifact was in place already.
 fn restore_one(
     source: &Path,
     target: &Path,
     artifact: &ArtifactRecord,
     check: Check,
-) -> Result<bool, RestoreError> {
+    restored_in: &mut HashSet<PathBuf>,
+) -> Result<(), RestoreError> {
     // Most replays find the artifact already in place (the last run made
     // it): reading it back is cheaper than a copy and a rename.
     let in_place = fs::symlink_metadata(target)
         .is_ok_and(|meta| meta.is_file() && meta.len() == artifact.size)
         && file_digest(target).is_ok_and(|(digest, _)| digest == artifact.digest);
     if in_place {
-        return Ok(false);
+        return Ok(());
     }
     let path = || artifact.path.clone();
     let project = |source: io::Error| RestoreError::Project {
@@ -207,19 +207,21 @@ fn restore_one(
     };
     // The cache's side first, so a failure writing the project is never
     // mistaken for a missing artifact.
-    let (mut from, _) =
-        crate::fsutil::open_kept(source, crate::fsutil::limits::STREAMED).map_err(|source| {
-            RestoreError::Missing {
+    let (mut from, meta) =
+        crate::fsutil::open_kept_with_metadata(source, crate::fsutil::limits::STREAMED).map_err(
+            |source| RestoreError::Missing {
                 path: path(),
                 source,
-            }
-        })?;
-    let mode = from.metadata().map_err(|source| RestoreError::Missing {
-        path: path(),
-        source,
-    })?;
+            },
+        )?;
+    if meta.len() != artifact.size {
+        return Err(RestoreError::Mismatch { path: path() });
+    }
     let dir = target.parent().unwrap_or(Path::new("."));
-    fs::create_dir_all(dir).map_err(project)?;
+    if !restored_in.contains(dir) {
+        fs::create_dir_all(dir).map_err(project)?;
+        restored_in.insert(dir.to_path_buf());
+    }
     let mut temp = tempfile::Builder::new()
         .prefix(staging::RESTORE_PREFIX)
         .tempfile_in(dir)
@@ -230,32 +232,32 @@ fn restore_one(
         // large copy back to check it cost as much again). The copy is
         // private to this process until renamed, so its bytes are the
         // ones hashed.
-        Check::Digest => copy_hashed(&mut from, temp.as_file_mut()).map(Some),
-        // File to file: the kernel copies (copy_file_range), no user-space pass.
-        Check::Size => io::copy(&mut from, temp.as_file_mut())
-            .map(|_| None)
+        Check::Digest => {
+            copy_hashed(&mut from, temp.as_file_mut()).map(|(digest, size)| (Some(digest), size))
+        }
+        // File to file: the kernel copies (copy_file_range), no user-space
+        // pass, and stops at the size checked above without asking again.
+        Check::Size => io::copy(&mut (&from).take(artifact.size), temp.as_file_mut())
+            .map(|size| (None, size))
             .map_err(Side::Write),
     };
-    let digest = copied.map_err(|err| match err {
+    // What was written is what was counted: the copy is private to this
+    // process, so no `fstat` is needed to learn its size.
+    let (digest, size) = copied.map_err(|err| match err {
         Side::Read(source) => RestoreError::Missing {
             path: path(),
             source,
         },
         Side::Write(source) => project(source),
     })?;
-    temp.as_file()
-        .set_permissions(mode.permissions())
-        .map_err(project)?;
-    let size = temp.as_file().metadata().map_err(project)?.len();
-    let matches = match &digest {
-        Some((digest, hashed)) => *hashed == size && *digest == artifact.digest,
-        None => true,
-    };
-    if size != artifact.size || !matches {
+    if size != artifact.size || digest.is_some_and(|digest| digest != artifact.digest) {
         return Err(RestoreError::Mismatch { path: path() });
     }
+    temp.as_file()
+        .set_permissions(meta.permissions())
+        .map_err(project)?;
     temp.persist(target).map_err(|err| project(err.error))?;
-    Ok(true)
+    Ok(())
 }
 
 /// Copies an artifact into an entry being built, hashing the bytes as they
