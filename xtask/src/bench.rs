@@ -15,7 +15,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Result, bail};
 
 use crate::generate::{self, Shape};
 use crate::measure::{
@@ -25,9 +25,6 @@ use crate::measure::{
 
 /// The Python qik the issue measured; installed on first use.
 const PYTHON_QIK: &str = "0.2.10";
-
-const USAGE: &str = "usage: cargo xtask bench [--modules N[,N...]] [--runs N] [--workers N] \
-                     [--no-python] [--pygraph] [--reapi] [--callgrind | --no-callgrind]";
 
 /// Above this many modules the Python qik is not run: it takes minutes per
 /// run there.
@@ -40,6 +37,40 @@ const PYGRAPH_MAX_MODULES: usize = 1000;
 const PYGRAPH_SKIPPED: &str = "the import-graph rows are measured up to 1,000 modules (locking \
                                every module of a chain deeper than that takes minutes)";
 
+#[derive(clap::Args)]
+pub(crate) struct Args {
+    /// Sizes of the generated monorepos, in modules of 10 files each.
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "50,300",
+        value_name = "N[,N...]"
+    )]
+    modules: Vec<usize>,
+    /// Measured rounds per case, after 3 warm-up rounds.
+    #[arg(long, default_value_t = 15, value_parser = clap::value_parser!(u16).range(1..))]
+    runs: u16,
+    /// qik's `-n` and xargs' `-P`.
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u16).range(1..))]
+    workers: u16,
+    /// Leave out the Python qik.
+    #[arg(long)]
+    no_python: bool,
+    /// Also the import-graph cases.
+    #[arg(long)]
+    pygraph: bool,
+    /// Also the reapi cache restores from BuildGrid.
+    #[arg(long)]
+    reapi: bool,
+    /// Count instructions with callgrind, failing if valgrind cannot run (by
+    /// default they are counted when it can).
+    #[arg(long, conflicts_with = "no_callgrind")]
+    callgrind: bool,
+    /// Wall times only.
+    #[arg(long)]
+    no_callgrind: bool,
+}
+
 struct Options {
     modules: Vec<usize>,
     runs: usize,
@@ -51,47 +82,26 @@ struct Options {
     callgrind: Option<bool>,
 }
 
-fn parse(args: &[String]) -> Result<Options> {
-    let mut options = Options {
-        modules: vec![50, 300],
-        runs: 15,
-        workers: 2,
-        python: true,
-        pygraph: false,
-        reapi: false,
-        callgrind: None,
-    };
-    let mut args = args.iter();
-    let number = |value: Option<&String>, flag: &str| -> Result<usize> {
-        value
-            .with_context(|| format!("{flag} needs a value\n{USAGE}"))?
-            .parse()
-            .with_context(|| format!("{flag} takes a number"))
-    };
-    while let Some(arg) = args.next() {
-        match arg.as_str() {
-            "--modules" => {
-                let value = args.next().context("--modules needs a value")?;
-                options.modules = value
-                    .split(',')
-                    .map(|n| n.parse().context("--modules takes numbers"))
-                    .collect::<Result<_>>()?;
-            }
-            "--runs" => options.runs = number(args.next(), "--runs")?.max(1),
-            "--workers" => options.workers = number(args.next(), "--workers")?.max(1),
-            "--no-python" => options.python = false,
-            "--pygraph" => options.pygraph = true,
-            "--reapi" => options.reapi = true,
-            "--callgrind" => options.callgrind = Some(true),
-            "--no-callgrind" => options.callgrind = Some(false),
-            other => bail!("unknown argument {other}\n{USAGE}"),
+impl From<Args> for Options {
+    fn from(args: Args) -> Options {
+        Options {
+            modules: args.modules,
+            runs: usize::from(args.runs),
+            workers: usize::from(args.workers),
+            python: !args.no_python,
+            pygraph: args.pygraph,
+            reapi: args.reapi,
+            callgrind: match (args.callgrind, args.no_callgrind) {
+                (true, _) => Some(true),
+                (_, true) => Some(false),
+                _ => None,
+            },
         }
     }
-    Ok(options)
 }
 
-pub(crate) fn main(args: &[String]) -> Result<()> {
-    let options = parse(args)?;
+pub(crate) fn main(args: Args) -> Result<()> {
+    let options = Options::from(args);
     let counting = match options.callgrind {
         Some(true) if !valgrind_available() => bail!(
             "--callgrind counts instructions with valgrind, which cannot be run here\n\

@@ -13,7 +13,17 @@ mod tools;
 
 use std::process::ExitCode;
 
-const USAGE: &str = "usage: cargo xtask bench [--modules N[,N...]] [--runs N] [--workers N] [--no-python] [--pygraph] [--reapi] [--callgrind | --no-callgrind]\n       cargo xtask release [--version X.Y.Z] [--dry-run]\n       cargo xtask schema [--check]";
+/// The project's own tasks, run as `cargo xtask <task>`.
+#[derive(clap::Parser)]
+#[command(name = "cargo xtask", bin_name = "cargo xtask")]
+enum Task {
+    /// Time qik against its floors (and the Python qik) on generated monorepos.
+    Bench(bench::Args),
+    /// Build the release binaries, the wheel, checksums and the changelog.
+    Release(release::Args),
+    /// Write schema/qik.schema.json from the config types.
+    Schema(schema::Args),
+}
 
 /// The repository root: xtask's manifest sits one level below it.
 pub(crate) fn workspace_root() -> std::path::PathBuf {
@@ -24,15 +34,10 @@ pub(crate) fn workspace_root() -> std::path::PathBuf {
 }
 
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let result = match args.first().map(String::as_str) {
-        Some("bench") => bench::main(&args[1..]),
-        Some("release") => release::main(&args[1..]),
-        Some("schema") => schema::main(&args[1..]),
-        _ => {
-            eprintln!("{USAGE}");
-            return ExitCode::from(2);
-        }
+    let result = match <Task as clap::Parser>::parse() {
+        Task::Bench(args) => bench::main(args),
+        Task::Release(args) => release::main(&args),
+        Task::Schema(args) => schema::main(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

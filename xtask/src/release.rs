@@ -21,7 +21,24 @@ use std::process::Command;
 use anyhow::{Context, Result, bail, ensure};
 use sha2::{Digest, Sha256};
 
-const USAGE: &str = "usage: cargo xtask release [--version X.Y.Z] [--dry-run] [--profile NAME] [--target-dir DIR] [--out DIR]";
+#[derive(clap::Args)]
+pub(crate) struct Args {
+    /// The version to release (X.Y.Z); by default the workspace's.
+    #[arg(long)]
+    version: Option<String>,
+    /// Build everything but change no tracked file.
+    #[arg(long)]
+    dry_run: bool,
+    /// The cargo profile of the binaries.
+    #[arg(long, default_value = "release")]
+    profile: String,
+    /// cargo's target directory.
+    #[arg(long, value_name = "DIR")]
+    target_dir: Option<PathBuf>,
+    /// Where the release goes (default: target/dist).
+    #[arg(long, value_name = "DIR")]
+    out: Option<PathBuf>,
+}
 
 /// What was produced, for callers (and the test).
 #[derive(Debug)]
@@ -46,32 +63,16 @@ struct Options {
     build_args: Vec<String>,
 }
 
-pub(crate) fn main(args: &[String]) -> Result<()> {
-    let mut options = Options {
-        version: None,
-        dry_run: false,
-        profile: "release".to_string(),
-        target_dir: None,
-        out: None,
+pub(crate) fn main(args: &Args) -> Result<()> {
+    let options = Options {
+        version: args.version.clone(),
+        dry_run: args.dry_run,
+        profile: args.profile.clone(),
+        target_dir: args.target_dir.clone(),
+        out: args.out.clone(),
         maturin: std::env::var_os("MATURIN").map_or_else(|| "maturin".into(), PathBuf::from),
         build_args: Vec::new(),
     };
-    let mut args = args.iter();
-    while let Some(arg) = args.next() {
-        let mut value = |name: &str| {
-            args.next()
-                .cloned()
-                .with_context(|| format!("{name} needs a value\n{USAGE}"))
-        };
-        match arg.as_str() {
-            "--version" => options.version = Some(value("--version")?),
-            "--dry-run" => options.dry_run = true,
-            "--profile" => options.profile = value("--profile")?,
-            "--target-dir" => options.target_dir = Some(value("--target-dir")?.into()),
-            "--out" => options.out = Some(value("--out")?.into()),
-            other => bail!("unknown argument `{other}`\n{USAGE}"),
-        }
-    }
     let root = crate::workspace_root();
     let release = run(&root, &options)?;
     let action = if options.dry_run {

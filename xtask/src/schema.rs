@@ -14,14 +14,16 @@ use qik_uv as _;
 /// Where the schema is committed, relative to the workspace root.
 pub(crate) const PATH: &str = "schema/qik.schema.json";
 
-const USAGE: &str = "usage: cargo xtask schema [--check]";
+#[derive(clap::Args)]
+pub(crate) struct Args {
+    /// Fail if the committed schema differs from the generated one, instead
+    /// of writing it.
+    #[arg(long)]
+    check: bool,
+}
 
-pub(crate) fn main(args: &[String]) -> Result<()> {
-    let check = match args {
-        [] => false,
-        [flag] if flag == "--check" => true,
-        _ => bail!("{USAGE}"),
-    };
+pub(crate) fn main(args: &Args) -> Result<()> {
+    let check = args.check;
     let path = crate::workspace_root().join(PATH);
     if check {
         check_file(&path)?;
