@@ -155,9 +155,29 @@ fn transient(code: tonic::Code) -> bool {
 /// A status that means the connection broke rather than the call failed.
 fn broken(status: &tonic::Status) -> bool {
     matches!(
-        status.code(),
+        code_of(status),
         tonic::Code::Unavailable | tonic::Code::Unknown | tonic::Code::Internal
     )
+}
+
+/// A status's code, except that a call the connection broke under (reset,
+/// closed half-way) is UNAVAILABLE, as gRPC specifies, so it is retried
+/// like a server's "not now". tonic says UNKNOWN there; such a status is
+/// tonic's own, made from the I/O error (possibly inside an HTTP/2 error)
+/// that it carries, while one the server sent carries no source.
+fn code_of(status: &tonic::Status) -> tonic::Code {
+    let mut source = std::error::Error::source(status);
+    while let Some(err) = source {
+        if err.is::<std::io::Error>()
+            || err
+                .downcast_ref::<h2::Error>()
+                .is_some_and(h2::Error::is_io)
+        {
+            return tonic::Code::Unavailable;
+        }
+        source = err.source();
+    }
+    status.code()
 }
 
 /// The allowance of a transfer of `bytes`: the timeout plus a second per MiB.
@@ -417,7 +437,7 @@ impl Client {
                     Ok(response) => response.into_inner(),
                     Err(status)
                         if operation.is_none()
-                            && transient(status.code())
+                            && transient(code_of(&status))
                             && refusals < RETRIES
                             && tokio::time::Instant::now() < deadline =>
                     {
@@ -506,7 +526,7 @@ impl Client {
         RpcError::Status {
             what,
             endpoint: self.endpoint.clone(),
-            code: status.code(),
+            code: code_of(status),
             detail: status_detail(status),
         }
     }
@@ -755,8 +775,9 @@ impl Client {
     /// Streams a blob into `out`, returning its sha256 and size as received,
     /// or `None` when the server does not have it. Reading stops a byte past
     /// the expected size: a longer blob is a mismatch, not a flood. A stream
-    /// the server turns away for now (UNAVAILABLE, RESOURCE_EXHAUSTED) is
-    /// opened again where it stopped, as unary calls are retried.
+    /// the server turns away for now (UNAVAILABLE, RESOURCE_EXHAUSTED) or
+    /// whose connection breaks is opened again where it stopped, as unary
+    /// calls are retried.
     pub(crate) fn read_stream(
         &self,
         digest: &Dg,
@@ -804,7 +825,7 @@ impl Client {
                 if failed.code() == tonic::Code::NotFound && size == 0 {
                     return Ok(None);
                 }
-                if transient(failed.code()) && retries < RETRIES {
+                if transient(code_of(&failed)) && retries < RETRIES {
                     retries += 1;
                     tokio::time::sleep(RETRY_PAUSE * 2u32.pow(retries - 1)).await;
                     continue;
@@ -819,7 +840,8 @@ impl Client {
     }
 
     /// Uploads a file whose digest is `digest` over ByteStream; a write the
-    /// server turns away for now is sent again, whole, under a new upload id.
+    /// server turns away for now, or whose connection breaks, is sent again,
+    /// whole, under a new upload id.
     pub(crate) fn write_stream(&self, digest: &Dg, path: &Path) -> Result<(), RpcError> {
         let mut pause = RETRY_PAUSE;
         for _ in 0..RETRIES {
@@ -933,6 +955,18 @@ mod tests {
         .collect();
         assert!(short.iter().all(|c| !c.finish_write));
         assert!(error.lock().unwrap().is_some());
+    }
+
+    #[test]
+    fn a_broken_connection_is_unavailable_and_a_servers_unknown_is_not() {
+        let reset = std::io::Error::from(std::io::ErrorKind::ConnectionReset);
+        let cut = tonic::Status::from_error(Box::new(reset));
+        assert_eq!(cut.code(), tonic::Code::Unknown, "what tonic says");
+        assert_eq!(code_of(&cut), tonic::Code::Unavailable);
+        assert!(transient(code_of(&cut)));
+        let sent = tonic::Status::unknown("the server's own failure");
+        assert_eq!(code_of(&sent), tonic::Code::Unknown);
+        assert!(!transient(code_of(&sent)));
     }
 
     #[test]

@@ -11,5 +11,6 @@ mod round_trip;
 mod scale;
 mod secrets;
 mod server;
+mod streams;
 mod support;
 mod tls;

@@ -4,6 +4,7 @@
 
 pub(crate) mod bins;
 pub(crate) mod certs;
+pub(crate) mod cut_proxy;
 pub(crate) mod server;
 pub(crate) mod tools;
 
