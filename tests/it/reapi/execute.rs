@@ -201,6 +201,27 @@ fn config_mistakes_point_at_the_line_with_a_hint() {
     }
 }
 
+/// Waits until a process with this command line runs (an action's command
+/// on the server, seen in `ps`; tests pick lines no other test uses).
+fn wait_for_process(line: &str) {
+    use std::time::{Duration, Instant};
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let ps = std::process::Command::new("ps")
+            .args(["-eo", "args"])
+            .output()
+            .unwrap();
+        if String::from_utf8_lossy(&ps.stdout)
+            .lines()
+            .any(|l| l.trim() == line)
+        {
+            return;
+        }
+        assert!(Instant::now() < deadline, "`{line}` never started");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 #[test]
 fn ctrl_c_stops_waiting_and_stores_nothing() {
     use std::time::{Duration, Instant};
@@ -211,22 +232,7 @@ fn ctrl_c_stops_waiting_and_stores_nothing() {
     );
     let p = project(&text);
     let child = p.spawn_qik(&["fail", "-n", "1"], &[]);
-    // Wait until the action runs on the server (its sleep shows in ps).
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let ps = std::process::Command::new("ps")
-            .args(["-eo", "args"])
-            .output()
-            .unwrap();
-        if String::from_utf8_lossy(&ps.stdout)
-            .lines()
-            .any(|l| l.trim() == "sleep 37")
-        {
-            break;
-        }
-        assert!(Instant::now() < deadline, "the action never started");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    wait_for_process("sleep 37");
     let sent = std::process::Command::new("kill")
         .args(["-INT", &child.id().to_string()])
         .status()
@@ -467,4 +473,90 @@ fn platform_properties_reach_the_server_with_the_action() {
         2,
         "{run:#?}"
     );
+}
+
+/// What a server killed under a running action costs: the run ends, in far
+/// less than the wait allows (`action-timeout` plus its margin, 2 minutes).
+const NO_HANG: std::time::Duration = std::time::Duration::from_secs(40);
+
+/// A project whose `slow` command runs `sleep <secs>` on `farm` (`extra`
+/// in its table), then says where it ran.
+fn slow_project(endpoint: &str, secs: &str, extra: &str) -> Project {
+    let text = format!(
+        "[plugins]\nreapi = \"qik.reapi\"\n\n\
+         [executors.farm]\ntype = \"reapi\"\nendpoint = \"{endpoint}\"\ntimeout = 5\naction-timeout = 60\n{extra}\n\n\
+         [commands.slow]\nexec = \"sleep {secs}; if test -e secret.txt; then echo slept here; else echo slept remotely; fi\"\n\
+         deps = [\"src/a.txt\"]\nexecutor = \"farm\"\n"
+    );
+    project(&text)
+}
+
+/// Runs `slow`, and kills the server once its action runs; `restart`
+/// brings the server back on its port. Returns the run and the time from
+/// the kill to its end.
+fn kill_mid_action(
+    casd: &mut Casd,
+    p: &Project,
+    secs: &str,
+    restart: bool,
+) -> (Run, std::time::Duration) {
+    let child = p.spawn_qik(&["slow"], &[]);
+    wait_for_process(&format!("sleep {secs}"));
+    let killed = std::time::Instant::now();
+    if restart {
+        casd.restart();
+    } else {
+        casd.kill();
+    }
+    let run = child.wait_at_most(NO_HANG * 3).expect("qik does not hang");
+    (run, killed.elapsed())
+}
+
+#[test]
+fn an_executor_killed_mid_action_fails_naming_the_endpoint() {
+    let mut casd = Casd::start();
+    let endpoint = casd.endpoint();
+    let p = slow_project(&endpoint, "6.1", "");
+    let (run, waited) = kill_mid_action(&mut casd, &p, "6.1", false);
+    assert_ne!(run.code, 0, "{run:#?}");
+    let all = run.all();
+    assert!(all.contains("executor `farm` cannot run slow"), "{run:#?}");
+    assert!(all.contains(&endpoint), "{run:#?}");
+    // (stderr echoes the command; stdout has the log and the error.)
+    assert!(!run.stdout.contains("slept"), "{run:#?}");
+    assert!(waited < NO_HANG, "ended {waited:?} after the kill");
+    assert!(local_entries(&p).is_empty(), "nothing is stored");
+}
+
+#[test]
+fn an_executor_killed_mid_action_falls_back_to_a_local_run() {
+    let mut casd = Casd::start();
+    let endpoint = casd.endpoint();
+    let p = slow_project(&endpoint, "6.2", "local-fallback = true");
+    let (run, waited) = kill_mid_action(&mut casd, &p, "6.2", false);
+    run.assert_ok();
+    run.assert_ran("slow");
+    assert!(run.stdout.contains("slept here"), "{run:#?}");
+    let warned = warnings(&run);
+    assert_eq!(warned.len(), 1, "{run:#?}");
+    assert!(warned[0].contains(&endpoint), "{run:#?}");
+    assert!(warned[0].contains("locally"), "{run:#?}");
+    assert!(waited < NO_HANG, "ended {waited:?} after the kill");
+}
+
+#[test]
+fn an_executor_restarted_mid_action_fails_naming_the_endpoint() {
+    let mut casd = Casd::start();
+    let endpoint = casd.endpoint();
+    let p = slow_project(&endpoint, "6.3", "local-fallback = true");
+    let (run, waited) = kill_mid_action(&mut casd, &p, "6.3", true);
+    assert_eq!(casd.endpoint(), endpoint, "back on its port");
+    // The server answers again but forgot the operation: that is no
+    // outage, so no fallback; the user is told to run again.
+    assert_ne!(run.code, 0, "{run:#?}");
+    let all = run.all();
+    assert!(all.contains("executor `farm` cannot run slow"), "{run:#?}");
+    assert!(all.contains(&endpoint), "{run:#?}");
+    assert!(all.contains("run again"), "{run:#?}");
+    assert!(waited < NO_HANG, "ended {waited:?} after the kill");
 }

@@ -44,35 +44,64 @@ impl ServerProcess {
         static STARTING: Mutex<()> = Mutex::new(());
         let _guard = STARTING.lock().unwrap_or_else(|e| e.into_inner());
         for _ in 0..5 {
-            let port = free_port();
-            let out = std::fs::File::create(log).expect("log file");
-            let err = out.try_clone().expect("log file");
-            let mut child = command(port)
-                .stdin(Stdio::null())
-                .stdout(out)
-                .stderr(err)
-                .spawn()
-                .unwrap_or_else(|e| panic!("{what} cannot start: {e}"));
-            let deadline = Instant::now() + wait;
-            while Instant::now() < deadline {
-                if matches!(child.try_wait(), Ok(Some(_))) {
-                    break;
-                }
-                if listening(port) {
-                    return ServerProcess {
-                        child: Some(child),
-                        port,
-                    };
-                }
-                std::thread::sleep(Duration::from_millis(50));
+            if let Some(server) = ServerProcess::try_on(free_port(), what, log, wait, &command) {
+                return server;
             }
-            let _ = child.kill();
-            let _ = child.wait();
         }
         panic!(
             "{what} did not start: {}",
             std::fs::read_to_string(log).unwrap_or_default()
         );
+    }
+
+    /// Runs the server on `port`, where its clients expect it (a restart
+    /// after a crash); the test fails if it does not answer within `wait`.
+    pub(crate) fn start_on(
+        port: u16,
+        what: &str,
+        log: &Path,
+        wait: Duration,
+        command: impl Fn(u16) -> Command,
+    ) -> ServerProcess {
+        ServerProcess::try_on(port, what, log, wait, &command).unwrap_or_else(|| {
+            panic!(
+                "{what} did not start on port {port}: {}",
+                std::fs::read_to_string(log).unwrap_or_default()
+            )
+        })
+    }
+
+    fn try_on(
+        port: u16,
+        what: &str,
+        log: &Path,
+        wait: Duration,
+        command: &dyn Fn(u16) -> Command,
+    ) -> Option<ServerProcess> {
+        let out = std::fs::File::create(log).expect("log file");
+        let err = out.try_clone().expect("log file");
+        let mut child = command(port)
+            .stdin(Stdio::null())
+            .stdout(out)
+            .stderr(err)
+            .spawn()
+            .unwrap_or_else(|e| panic!("{what} cannot start: {e}"));
+        let deadline = Instant::now() + wait;
+        while Instant::now() < deadline {
+            if matches!(child.try_wait(), Ok(Some(_))) {
+                break;
+            }
+            if listening(port) {
+                return Some(ServerProcess {
+                    child: Some(child),
+                    port,
+                });
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+        None
     }
 
     /// Runs a process that serves no port (a worker), its output in `log`.
