@@ -479,6 +479,13 @@ fn platform_properties_reach_the_server_with_the_action() {
 /// less than the wait allows (`action-timeout` plus its margin, 2 minutes).
 const NO_HANG: std::time::Duration = std::time::Duration::from_secs(40);
 
+/// About six seconds, written as no other run on this machine writes it
+/// (the test process's id, then `tag`), so `ps` finds this test's action
+/// and no one else's, nor an orphan of an earlier run.
+fn unique_secs(tag: u32) -> String {
+    format!("6.{}{tag}", std::process::id())
+}
+
 /// A project whose `slow` command runs `sleep <secs>` on `farm` (`extra`
 /// in its table), then says where it ran.
 fn slow_project(endpoint: &str, secs: &str, extra: &str) -> Project {
@@ -516,8 +523,9 @@ fn kill_mid_action(
 fn an_executor_killed_mid_action_fails_naming_the_endpoint() {
     let mut casd = Casd::start();
     let endpoint = casd.endpoint();
-    let p = slow_project(&endpoint, "6.1", "");
-    let (run, waited) = kill_mid_action(&mut casd, &p, "6.1", false);
+    let secs = unique_secs(1);
+    let p = slow_project(&endpoint, &secs, "");
+    let (run, waited) = kill_mid_action(&mut casd, &p, &secs, false);
     assert_ne!(run.code, 0, "{run:#?}");
     let all = run.all();
     assert!(all.contains("executor `farm` cannot run slow"), "{run:#?}");
@@ -532,8 +540,9 @@ fn an_executor_killed_mid_action_fails_naming_the_endpoint() {
 fn an_executor_killed_mid_action_falls_back_to_a_local_run() {
     let mut casd = Casd::start();
     let endpoint = casd.endpoint();
-    let p = slow_project(&endpoint, "6.2", "local-fallback = true");
-    let (run, waited) = kill_mid_action(&mut casd, &p, "6.2", false);
+    let secs = unique_secs(2);
+    let p = slow_project(&endpoint, &secs, "local-fallback = true");
+    let (run, waited) = kill_mid_action(&mut casd, &p, &secs, false);
     run.assert_ok();
     run.assert_ran("slow");
     assert!(run.stdout.contains("slept here"), "{run:#?}");
@@ -548,8 +557,9 @@ fn an_executor_killed_mid_action_falls_back_to_a_local_run() {
 fn an_executor_restarted_mid_action_fails_naming_the_endpoint() {
     let mut casd = Casd::start();
     let endpoint = casd.endpoint();
-    let p = slow_project(&endpoint, "6.3", "local-fallback = true");
-    let (run, waited) = kill_mid_action(&mut casd, &p, "6.3", true);
+    let secs = unique_secs(3);
+    let p = slow_project(&endpoint, &secs, "local-fallback = true");
+    let (run, waited) = kill_mid_action(&mut casd, &p, &secs, true);
     assert_eq!(casd.endpoint(), endpoint, "back on its port");
     // The server answers again but forgot the operation: that is no
     // outage, so no fallback; the user is told to run again.
