@@ -190,6 +190,8 @@ fn run(raw_args: &QikArgs) -> Result<ExitCode, Failure> {
     if args.watch && !args.ls && !args.fail && args.graph.is_none() {
         return watch::watch(loaded, raw_args).map_err(Failure::from);
     }
+    let runs = args.graph.is_none() && !args.ls && !args.fail;
+    let prefetch = runs.then(|| qik_core::run::Prefetch::start(&loaded.project.config.root));
     let graph = select::graph(&loaded).map_err(Failure::usage)?;
     if let Some(format) = args.graph {
         graph_text::print(&graph, format);
@@ -198,7 +200,7 @@ fn run(raw_args: &QikArgs) -> Result<ExitCode, Failure> {
     } else if args.ls {
         ls::print(&graph);
     } else if !args.fail {
-        let code = execute::execute_reported(&loaded.project, &graph, args, report)?;
+        let code = execute::execute_reported(&loaded.project, &graph, args, report, prefetch)?;
         // The process ends here: freeing thousands of runnables one by one
         // would only delay the exit.
         std::mem::forget(graph);
