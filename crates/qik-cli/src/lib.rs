@@ -184,14 +184,20 @@ fn run(raw_args: &QikArgs) -> Result<ExitCode, Failure> {
         .map(report::Target::open)
         .transpose()
         .map_err(Failure::bad_argument)?;
-    let loaded = project::load(raw_args)?;
+    // A run reads the git index while its configuration is loaded; the
+    // profile may still turn it into a listing, which reads nothing more.
+    let (loaded, prefetch) =
+        if raw_args.graph.is_none() && !raw_args.ls && !raw_args.fail && !raw_args.watch {
+            let (loaded, prefetch) = project::load_for_run(raw_args)?;
+            (loaded, Some(prefetch))
+        } else {
+            (project::load(raw_args)?, None)
+        };
     let args = &loaded.args;
     // As in the reference, listing and failing never watch.
     if args.watch && !args.ls && !args.fail && args.graph.is_none() {
         return watch::watch(loaded, raw_args).map_err(Failure::from);
     }
-    let runs = args.graph.is_none() && !args.ls && !args.fail;
-    let prefetch = runs.then(|| qik_core::run::Prefetch::start(&loaded.project.config.root));
     let graph = select::graph(&loaded).map_err(Failure::usage)?;
     if let Some(format) = args.graph {
         graph_text::print(&graph, format);
