@@ -27,7 +27,7 @@ pub(crate) fn execute(
     graph: &Graph,
     args: &QikArgs,
 ) -> Result<ExitCode, Diagnostic> {
-    execute_to(project, graph, args, Output::Standard, None)
+    execute_to(project, graph, args, Output::Standard, None, None)
 }
 
 /// [`execute`], writing a `--report` at the end.
@@ -36,8 +36,9 @@ pub(crate) fn execute_reported(
     graph: &Graph,
     args: &QikArgs,
     report: Option<report::Target>,
+    prefetch: Option<run::Prefetch>,
 ) -> Result<ExitCode, Diagnostic> {
-    execute_to(project, graph, args, Output::Standard, report)
+    execute_to(project, graph, args, Output::Standard, report, prefetch)
 }
 
 /// Where a run's output goes.
@@ -77,6 +78,7 @@ pub(crate) fn execute_to(
     args: &QikArgs,
     output_to: Output,
     report: Option<report::Target>,
+    prefetch: Option<run::Prefetch>,
 ) -> Result<ExitCode, Diagnostic> {
     let interrupt = Interrupt::install()
         .map_err(|err| Diagnostic::error(Code::General, format!("cannot handle Ctrl-C: {err}")))?;
@@ -117,7 +119,7 @@ pub(crate) fn execute_to(
         force: args.force,
         explain: args.explain,
     };
-    let ran = run::run(project, graph, &options, &interrupt, &sink);
+    let ran = run::run_prefetched(project, graph, prefetch, &options, &interrupt, &sink);
     let wall = started.elapsed();
     let ended = sink.finish(wall);
     let ran = ran?;

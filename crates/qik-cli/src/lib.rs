@@ -184,7 +184,15 @@ fn run(raw_args: &QikArgs) -> Result<ExitCode, Failure> {
         .map(report::Target::open)
         .transpose()
         .map_err(Failure::bad_argument)?;
-    let loaded = project::load(raw_args)?;
+    // A run reads the git index while its configuration is loaded; the
+    // profile may still turn it into a listing, which reads nothing more.
+    let (loaded, prefetch) =
+        if raw_args.graph.is_none() && !raw_args.ls && !raw_args.fail && !raw_args.watch {
+            let (loaded, prefetch) = project::load_for_run(raw_args)?;
+            (loaded, Some(prefetch))
+        } else {
+            (project::load(raw_args)?, None)
+        };
     let args = &loaded.args;
     // As in the reference, listing and failing never watch.
     if args.watch && !args.ls && !args.fail && args.graph.is_none() {
@@ -198,7 +206,7 @@ fn run(raw_args: &QikArgs) -> Result<ExitCode, Failure> {
     } else if args.ls {
         ls::print(&graph);
     } else if !args.fail {
-        let code = execute::execute_reported(&loaded.project, &graph, args, report)?;
+        let code = execute::execute_reported(&loaded.project, &graph, args, report, prefetch)?;
         // The process ends here: freeing thousands of runnables one by one
         // would only delay the exit.
         std::mem::forget(graph);

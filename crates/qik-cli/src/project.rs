@@ -9,6 +9,7 @@ use qik_core::ctx::{self, Ctx};
 use qik_core::diagnostic::{Code, Diagnostic};
 use qik_core::graph::{self, Selection};
 use qik_core::model::Project;
+use qik_core::run;
 
 use crate::args::QikArgs;
 use crate::{output, profile};
@@ -65,6 +66,25 @@ pub(crate) fn build_project(
 pub(crate) fn load(args: &QikArgs) -> Result<Loaded, Diagnostic> {
     let (project, cwd, args) = load_project(args)?;
     Ok(loaded(project, &cwd, args))
+}
+
+/// [`load`], for a run: the git index and the remembered replays are read
+/// on another thread (`run::Prefetch`) from the moment the project root is
+/// known, while the configuration is parsed and the graph selected.
+pub(crate) fn load_for_run(args: &QikArgs) -> Result<(Loaded, run::Prefetch), Diagnostic> {
+    let cwd = current_dir()?;
+    let located = config::locate(&cwd)?;
+    let root = located
+        .path
+        .parent()
+        .expect("a config file has a parent directory");
+    let prefetch = run::Prefetch::start(root);
+    let config = config::load_located(&cwd, located)?;
+    for warning in &config.warnings {
+        output::print_diagnostic(warning);
+    }
+    let (project, args) = build_project(config, args)?;
+    Ok((loaded(project, &cwd, args), prefetch))
 }
 
 /// The selection the arguments make in a project loaded from `cwd`.

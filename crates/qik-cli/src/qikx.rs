@@ -152,6 +152,7 @@ fn ensure_venv(
         qik_args,
         crate::execute::Output::Stderr,
         None,
+        None,
     )?;
     if code == ExitCode::SUCCESS && usable(&installs) {
         return Ok(());

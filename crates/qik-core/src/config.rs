@@ -594,7 +594,12 @@ fn display_path(path: &Path, cwd: &Path) -> String {
 
 /// Loads the configuration for `cwd`.
 pub fn load(cwd: &Path) -> Result<Config, Diagnostic> {
-    let located = locate(cwd)?;
+    load_located(cwd, locate(cwd)?)
+}
+
+/// [`load`] of a configuration file [`locate`] found: its caller may start
+/// work that needs only the root (reading the git index) before parsing.
+pub fn load_located(cwd: &Path, located: Located) -> Result<Config, Diagnostic> {
     let file = SourceFile::read(&located.path, display_path(&located.path, cwd))?;
     let root_dir = located
         .path

@@ -5,7 +5,10 @@
 //! `isolated`) says otherwise. Tag and cache filters then narrow the view
 //! without bringing neighbours back, as in the reference implementation.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet};
+
+// Membership only, never iterated.
+use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 use std::sync::Arc;
 
 use crate::config::Origin;
@@ -177,7 +180,7 @@ impl Graph {
     /// joins depends on the seed set only, so each node is expanded once.
     fn add_upstream(&mut self, project: &Project, isolated: bool) -> Result<(), Diagnostic> {
         let seeds: BTreeSet<String> = self.nodes.keys().cloned().collect();
-        let mut done: HashSet<String> = HashSet::new();
+        let mut done: HashSet<String> = HashSet::default();
         let roots: Vec<Arc<Runnable>> = self.nodes.values().cloned().collect();
         for root in roots {
             self.walk_upstream(project, root, isolated, &seeds, &mut done)?;
@@ -205,7 +208,8 @@ impl Graph {
         // The runnables being expanded, in order, with the dep that led to
         // each (for a cycle's message), and where each stands in that path.
         let mut path: Vec<(String, Option<Origin>)> = vec![(root.name.clone(), None)];
-        let mut on_path: HashMap<String, usize> = HashMap::from([(root.name.clone(), 0)]);
+        let mut on_path: HashMap<String, usize> = HashMap::default();
+        on_path.insert(root.name.clone(), 0);
         let mut stack = vec![Frame {
             upstream: project.upstream_of(&root)?.into_iter(),
             runnable: root,
@@ -224,7 +228,9 @@ impl Graph {
                 continue;
             }
             let from = frame.runnable.name.clone();
-            self.nodes.insert(target.name.clone(), Arc::clone(&target));
+            if !self.nodes.contains_key(&target.name) {
+                self.nodes.insert(target.name.clone(), Arc::clone(&target));
+            }
             self.upstream
                 .entry(from.clone())
                 .or_default()

@@ -4,7 +4,10 @@
 //! `{module...}`. Runnable names follow the reference exactly:
 //! `<cmd>[@<space> when the project has more than one space][#<module>][?k=v&...]`.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
+
+// Lookups only, never iterated: the order of a hash map reaches no output.
+use rustc_hash::FxHashMap as HashMap;
 use std::sync::{Arc, Mutex};
 
 use crate::config::{
@@ -150,9 +153,9 @@ impl Project {
             ctx,
             modules,
             factories,
-            runnables: Mutex::new(HashMap::new()),
-            instances: Mutex::new(HashMap::new()),
-            module_indexes: Mutex::new(HashMap::new()),
+            runnables: Mutex::new(HashMap::default()),
+            instances: Mutex::new(HashMap::default()),
+            module_indexes: Mutex::new(HashMap::default()),
         };
         project.check_roots()?;
         for space in project.config.spaces.values() {
@@ -518,7 +521,9 @@ impl Project {
     }
 
     fn num_spaces_named(&self) -> bool {
-        self.space_names().len() > 1
+        // More than one of the configured spaces and `default`, without
+        // collecting them (asked once per runnable built).
+        self.config.spaces.keys().any(|name| name != DEFAULT_SPACE)
     }
 
     /// `<cmd>[@<space>][#<module>][?k=v&...]`, the reference's runnable names.
@@ -951,16 +956,20 @@ impl Project {
         };
         let index = {
             let mut indexes = self.module_indexes.lock().expect("not poisoned");
-            Arc::clone(indexes.entry(command.to_string()).or_insert_with(|| {
-                let mut index = ModuleIndex::new();
-                for (position, runnable) in all.iter().enumerate() {
-                    index
-                        .entry(runnable.module.clone())
-                        .or_default()
-                        .push(position);
-                }
-                Arc::new(index)
-            }))
+            if let Some(index) = indexes.get(command) {
+                Arc::clone(index)
+            } else {
+                Arc::clone(indexes.entry(command.to_string()).or_insert_with(|| {
+                    let mut index = ModuleIndex::default();
+                    for (position, runnable) in all.iter().enumerate() {
+                        index
+                            .entry(runnable.module.clone())
+                            .or_default()
+                            .push(position);
+                    }
+                    Arc::new(index)
+                }))
+            }
         };
         let mut positions: Vec<usize> = index
             .get(&Some(module.to_string()))

@@ -56,6 +56,55 @@ struct Job<'a> {
     swept: std::sync::Once,
 }
 
+/// What a run reads before it hashes anything: the git index (with the
+/// stat cache) and the remembered replays. Started on a thread of its own as
+/// soon as the project root is known, it is read while the configuration is
+/// turned into a graph rather than after (both are serial phases of a cached
+/// run, and a machine has a second core). Nothing runs before the run starts,
+/// so reading them earlier reads what the run would have read.
+pub struct Prefetch {
+    root: PathBuf,
+    reading: Option<std::thread::JoinHandle<Prefetched>>,
+}
+
+type Prefetched = (Result<TrackedFiles, Diagnostic>, cache::Replays);
+
+fn read_before_run(dirs: &WorkDirs) -> Prefetched {
+    (
+        TrackedFiles::read(&dirs.root, dirs.stat_cache()),
+        cache::Replays::load(dirs.replays()),
+    )
+}
+
+impl Prefetch {
+    /// Starts reading for a run of the project at `root`.
+    pub fn start(root: &Path) -> Prefetch {
+        let dirs = WorkDirs {
+            root: root.to_path_buf(),
+        };
+        // Without a thread (a process at its limit), the run reads inline.
+        let reading = std::thread::Builder::new()
+            .name("qik-prefetch".into())
+            .spawn(move || read_before_run(&dirs))
+            .ok();
+        Prefetch {
+            root: root.to_path_buf(),
+            reading,
+        }
+    }
+
+    /// What was read, or a fresh read when it was started for another root
+    /// or its thread could not run.
+    fn finish(self, dirs: &WorkDirs) -> Prefetched {
+        match self.reading {
+            Some(reading) if self.root == dirs.root => {
+                reading.join().unwrap_or_else(|_| read_before_run(dirs))
+            }
+            _ => read_before_run(dirs),
+        }
+    }
+}
+
 /// Runs every runnable of `graph` in dependency order.
 pub fn run(
     project: &Project,
@@ -64,10 +113,26 @@ pub fn run(
     interrupt: &Interrupt,
     sink: &dyn EventSink,
 ) -> Result<RunReport, Diagnostic> {
+    run_prefetched(project, graph, None, options, interrupt, sink)
+}
+
+/// [`run`], with what `prefetch` read ahead (when given).
+pub fn run_prefetched(
+    project: &Project,
+    graph: &Graph,
+    prefetch: Option<Prefetch>,
+    options: &RunOptions,
+    interrupt: &Interrupt,
+    sink: &dyn EventSink,
+) -> Result<RunReport, Diagnostic> {
     let dirs = WorkDirs {
         root: project.config.root.clone(),
     };
-    let files = TrackedFiles::read(&dirs.root, dirs.stat_cache())?;
+    let (files, replays) = match prefetch {
+        Some(prefetch) => prefetch.finish(&dirs),
+        None => read_before_run(&dirs),
+    };
+    let files = files?;
     // Created once here rather than before every runnable's log.
     let out_dir = dirs.private().join("out");
     std::fs::create_dir_all(&out_dir).map_err(|err| {
@@ -88,7 +153,7 @@ pub fn run(
         }
     }
     let nodes: Vec<Arc<Runnable>> = graph.runnables().cloned().collect();
-    let positions: std::collections::HashMap<&str, usize> = nodes
+    let positions: rustc_hash::FxHashMap<&str, usize> = nodes
         .iter()
         .enumerate()
         .map(|(index, node)| (node.name.as_str(), index))
@@ -106,7 +171,7 @@ pub fn run(
     let job = Job {
         project,
         hasher: Hasher::new(project, &files),
-        replays: cache::Replays::load(dirs.replays()),
+        replays,
         dirs,
         options,
         interrupt,
@@ -965,5 +1030,49 @@ impl JobInputs for HashedInputs<'_, '_> {
             None => (self.hash_now)()?.inputs()?,
         };
         Ok(inputs.files.into_keys().collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn repo_with(files: &[&str]) -> tempfile::TempDir {
+        let dir = tempfile::tempdir().unwrap();
+        let git = |args: &[&str]| {
+            let status = std::process::Command::new("git")
+                .args(args)
+                .current_dir(dir.path())
+                .status()
+                .unwrap();
+            assert!(status.success(), "git {args:?}");
+        };
+        git(&["init", "-q"]);
+        for file in files {
+            std::fs::write(dir.path().join(file), file).unwrap();
+        }
+        git(&["add", "."]);
+        dir
+    }
+
+    /// What a prefetch read is what the run would have read itself, and a
+    /// prefetch started for another root is not taken for this one's.
+    #[test]
+    fn a_prefetch_serves_only_its_own_root() {
+        let one = repo_with(&["a.py"]);
+        let three = repo_with(&["a.py", "b.py", "c.py"]);
+        let dirs = |root: &Path| WorkDirs {
+            root: root.canonicalize().unwrap(),
+        };
+        let read = |prefetch: Prefetch, root: &Path| {
+            let (files, _replays) = prefetch.finish(&dirs(root));
+            files.unwrap().len()
+        };
+        let own = Prefetch::start(&dirs(three.path()).root);
+        assert_eq!(read(own, three.path()), 3);
+        let other = Prefetch::start(&dirs(one.path()).root);
+        assert_eq!(read(other, three.path()), 3);
+        let inline = read_before_run(&dirs(one.path())).0.unwrap().len();
+        assert_eq!(inline, 1);
     }
 }

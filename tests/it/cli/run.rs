@@ -970,3 +970,37 @@ fn under_github_actions_output_is_folded_and_failures_are_annotated() {
     let run = p.qik(".", &["-n", "2"], &[("GITHUB_ACTIONS", "false")]);
     assert!(!run.stdout.contains("::"), "{run:#?}");
 }
+
+/// A tracked file that an upstream command rewrites counts with what the
+/// command wrote: the git index is read ahead of the run (while the
+/// configuration is loaded), but a file's stat is taken at its first use.
+#[test]
+fn a_tracked_file_rewritten_upstream_counts_as_written() {
+    let project = Project::with_config(
+        // The pause puts the write well after anything read ahead.
+        "[commands.generate]\nexec = \"sleep 0.5; cat src.txt > generated.txt\"\ndeps = [\"src.txt\"]\n\n\
+         [commands.use]\nexec = \"echo x >> ran-use\"\n\
+         deps = [\"generated.txt\", {type = \"command\", name = \"generate\"}]\n",
+    );
+    project.write("src.txt", "1");
+    project.write("generated.txt", "1");
+    project.commit_all();
+    assert_code(&project.qik(".", &[], &[]), 0);
+    assert_eq!(times(&project, "ran-use"), 1);
+    // The index vouches for generated.txt as `generate` left it (refreshed
+    // a second after that write, so not racily clean): a stat of it taken
+    // before `generate` runs again would give the old content's id (shown
+    // failing with stats taken ahead on the prefetch thread and trusted
+    // after a command ran).
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    project.git(&["update-index", "--refresh"]);
+    project.write("src.txt", "2");
+    assert_code(&project.qik(".", &["-n", "1"], &[]), 0);
+    assert_eq!(
+        times(&project, "ran-use"),
+        2,
+        "generated.txt changed under `use` before it was hashed"
+    );
+    assert_code(&project.qik(".", &["-n", "1"], &[]), 0);
+    assert_eq!(times(&project, "ran-use"), 2, "nothing changed since");
+}
