@@ -60,6 +60,12 @@ pub(crate) enum RpcError {
         "{endpoint} offers the digest functions [{offered}]; qik.reapi needs sha256 (use an instance configured for it)"
     )]
     NoDigestFunction { endpoint: String, offered: String },
+    /// The connection broke while an action ran, and the server answered
+    /// again without the operation (it restarted): nothing came back.
+    #[error(
+        "the connection to {endpoint} broke while the action ran, and the server no longer knows its operation {operation} (restarted?)"
+    )]
+    OperationLost { endpoint: String, operation: String },
     #[error("{what} at {endpoint}: {detail}")]
     Protocol {
         what: &'static str,
@@ -451,14 +457,13 @@ impl Client {
                         continue;
                     }
                     // A restarted server forgot what it ran: say so.
-                    Err(status) if operation.is_some() && status.code() == tonic::Code::NotFound => {
-                        return Err(self.protocol(
-                            WHAT,
-                            format!(
-                                "the connection broke while the action ran, and the server no longer knows its operation {} (restarted?); run again",
-                                operation.as_deref().unwrap_or_default()
-                            ),
-                        ));
+                    Err(status)
+                        if operation.is_some() && status.code() == tonic::Code::NotFound =>
+                    {
+                        return Err(RpcError::OperationLost {
+                            endpoint: self.endpoint.clone(),
+                            operation: operation.clone().unwrap_or_default(),
+                        });
                     }
                     Err(status) => return Err(self.status(WHAT, &status)),
                 };

@@ -215,6 +215,8 @@ impl ReapiExecutor {
             "check that the server runs and the endpoint is right, or set `local-fallback = true` to run locally when it is down"
         } else if matches!(err, ExecError::TimedOut { .. }) {
             "raise `action-timeout` (seconds) in this executor's table if the command needs longer"
+        } else if matches!(err, ExecError::Rpc(RpcError::OperationLost { .. })) {
+            "run again: the server lost the action when it restarted, and nothing of it was stored"
         } else {
             "see docs/reapi.md for what the server and its worker image need"
         };

@@ -567,6 +567,8 @@ fn an_executor_restarted_mid_action_fails_naming_the_endpoint() {
     let all = run.all();
     assert!(all.contains("executor `farm` cannot run slow"), "{run:#?}");
     assert!(all.contains(&endpoint), "{run:#?}");
-    assert!(all.contains("run again"), "{run:#?}");
+    assert!(all.contains("no longer knows its operation"), "{run:#?}");
+    assert!(all.contains("hint: run again"), "{run:#?}");
+    assert!(!all.contains("worker image"), "{run:#?}");
     assert!(waited < NO_HANG, "ended {waited:?} after the kill");
 }
