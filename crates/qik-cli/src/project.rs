@@ -35,13 +35,30 @@ pub(crate) fn current_dir() -> Result<PathBuf, Diagnostic> {
 /// Loads the configuration, prints its warnings, applies the context profile
 /// and resolves context.
 pub(crate) fn load_project(args: &QikArgs) -> Result<(Project, PathBuf, QikArgs), Diagnostic> {
+    let (project, cwd, args, ()) = load_project_with(args, |_| ())?;
+    Ok((project, cwd, args))
+}
+
+/// [`load_project`], starting `at_root` with the project root as soon as
+/// it is located, before the configuration is parsed.
+fn load_project_with<T>(
+    args: &QikArgs,
+    at_root: impl FnOnce(&std::path::Path) -> T,
+) -> Result<(Project, PathBuf, QikArgs, T), Diagnostic> {
     let cwd = current_dir()?;
-    let config = config::load(&cwd)?;
+    let located = config::locate(&cwd)?;
+    let started = at_root(
+        located
+            .path
+            .parent()
+            .expect("a config file has a parent directory"),
+    );
+    let config = config::load_located(&cwd, located)?;
     for warning in &config.warnings {
         output::print_diagnostic(warning);
     }
     let (project, args) = build_project(config, args)?;
-    Ok((project, cwd, args))
+    Ok((project, cwd, args, started))
 }
 
 /// A project from a parsed configuration: applies its context profile and
@@ -72,18 +89,7 @@ pub(crate) fn load(args: &QikArgs) -> Result<Loaded, Diagnostic> {
 /// on another thread (`run::Prefetch`) from the moment the project root is
 /// known, while the configuration is parsed and the graph selected.
 pub(crate) fn load_for_run(args: &QikArgs) -> Result<(Loaded, run::Prefetch), Diagnostic> {
-    let cwd = current_dir()?;
-    let located = config::locate(&cwd)?;
-    let root = located
-        .path
-        .parent()
-        .expect("a config file has a parent directory");
-    let prefetch = run::Prefetch::start(root);
-    let config = config::load_located(&cwd, located)?;
-    for warning in &config.warnings {
-        output::print_diagnostic(warning);
-    }
-    let (project, args) = build_project(config, args)?;
+    let (project, cwd, args, prefetch) = load_project_with(args, run::Prefetch::start)?;
     Ok((loaded(project, &cwd, args), prefetch))
 }
 

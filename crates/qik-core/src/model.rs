@@ -956,19 +956,20 @@ impl Project {
         };
         let index = {
             let mut indexes = self.module_indexes.lock().expect("not poisoned");
+            // Looked up before a key is allocated: built once per command.
             if let Some(index) = indexes.get(command) {
                 Arc::clone(index)
             } else {
-                Arc::clone(indexes.entry(command.to_string()).or_insert_with(|| {
-                    let mut index = ModuleIndex::default();
-                    for (position, runnable) in all.iter().enumerate() {
-                        index
-                            .entry(runnable.module.clone())
-                            .or_default()
-                            .push(position);
-                    }
-                    Arc::new(index)
-                }))
+                let mut index = ModuleIndex::default();
+                for (position, runnable) in all.iter().enumerate() {
+                    index
+                        .entry(runnable.module.clone())
+                        .or_default()
+                        .push(position);
+                }
+                let index = Arc::new(index);
+                indexes.insert(command.to_string(), Arc::clone(&index));
+                index
             }
         };
         let mut positions: Vec<usize> = index
