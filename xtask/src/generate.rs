@@ -73,6 +73,37 @@ impl Shape {
 }
 
 /// Writes the repository at `repo` and commits it.
+#[derive(clap::Args)]
+pub(crate) struct Args {
+    /// Where to write the repository; it must not exist yet.
+    dir: std::path::PathBuf,
+    /// Modules of ten files each.
+    #[arg(long, default_value_t = 300, value_parser = clap::value_parser!(u32).range(1..))]
+    modules: u32,
+    /// The import-graph shape: each module's test depends on its imports.
+    #[arg(long)]
+    pygraph: bool,
+}
+
+/// The bench's repo of the given shape, kept for `perf`, `strace` or
+/// callgrind by hand (the bench deletes its own).
+pub(crate) fn main(args: &Args) -> Result<()> {
+    if args.dir.exists() {
+        bail!("{} exists; give a new directory", args.dir.display());
+    }
+    let shape = Shape {
+        modules: args.modules as usize,
+        pygraph: args.pygraph,
+    };
+    repo(&args.dir, &shape)?;
+    println!(
+        "wrote {} ({} runnables); run `qik` in it once to fill the cache",
+        args.dir.display(),
+        shape.runnables()
+    );
+    Ok(())
+}
+
 pub(crate) fn repo(repo: &Path, shape: &Shape) -> Result<()> {
     fs::create_dir_all(repo.join("pkgs"))?;
     // Packages only where imports must resolve: the plain shape keeps

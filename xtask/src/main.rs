@@ -1,5 +1,5 @@
 //! Developer chores: `cargo xtask bench`, `cargo xtask release`,
-//! `cargo xtask schema`.
+//! `cargo xtask schema`, `cargo xtask generate`.
 
 mod bench;
 mod generate;
@@ -23,6 +23,8 @@ enum Task {
     Release(release::Args),
     /// Write schema/qik.schema.json from the config types.
     Schema(schema::Args),
+    /// Write one of the bench's monorepos to a directory, to profile by hand.
+    Generate(generate::Args),
 }
 
 /// The repository root: xtask's manifest sits one level below it.
@@ -38,6 +40,7 @@ fn main() -> ExitCode {
         Task::Bench(args) => bench::main(args),
         Task::Release(args) => release::main(&args),
         Task::Schema(args) => schema::main(&args),
+        Task::Generate(args) => generate::main(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

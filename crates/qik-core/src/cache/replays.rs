@@ -29,6 +29,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use crate::fsutil::stat::{Dir, FileStat};
 use crate::hashing::stat_cache::Stamp;
 
 const HEADER: &str = "qik-replays 3";
@@ -48,6 +49,10 @@ struct Record {
 #[derive(Debug)]
 pub struct Replays {
     path: PathBuf,
+    /// The directory holding the file (`._qik`), open: entries and output
+    /// files below it are stat-ed relative to it, which walks a few path
+    /// components instead of the project root's every time.
+    near: Option<(PathBuf, Dir)>,
     state: Mutex<State>,
 }
 
@@ -109,6 +114,7 @@ impl Replays {
             loaded.dedup_by(|a, b| a.0 == b.0);
         }
         Replays {
+            near: near(&path),
             path,
             state: Mutex::new(State {
                 loaded,
@@ -128,12 +134,12 @@ impl Replays {
     /// whole, and `out` is still its log.
     pub fn check(&self, entry_dir: &Path, out: &Path) -> Option<i32> {
         let record = self.lock().get(entry_dir)?.clone();
-        let manifest = fs::symlink_metadata(entry_dir.join(super::store::MANIFEST)).ok()?;
-        if Stamp::of(&manifest) != record.manifest {
+        let manifest = self.lstat_in(entry_dir, super::store::MANIFEST).ok()?;
+        if Stamp::of_stat(&manifest) != record.manifest {
             return None;
         }
-        let out = fs::symlink_metadata(out).ok()?;
-        if !linked_log(&out) || Stamp::of(&out) != record.log {
+        let out = self.lstat(out).ok()?;
+        if !linked_log(&out) || Stamp::of_stat(&out) != record.log {
             return None;
         }
         let artifacts_intact = record.artifacts.iter().all(|(path, stamp)| {
@@ -142,21 +148,57 @@ impl Replays {
         artifacts_intact.then_some(record.code)
     }
 
+    fn lstat(&self, path: &Path) -> std::io::Result<FileStat> {
+        self.lstat_in(path, "")
+    }
+
+    /// `lstat` of `dir/name` (of `dir` when `name` is empty), relative to
+    /// the open directory when `dir` is below it.
+    fn lstat_in(&self, dir: &Path, name: &str) -> std::io::Result<FileStat> {
+        use std::os::unix::ffi::OsStrExt;
+        // Compared as bytes: `Path::strip_prefix` walks components, which
+        // cost more than the `stat` it saves.
+        let below = self.near.as_ref().and_then(|(near_path, near)| {
+            let relative = dir
+                .as_os_str()
+                .as_bytes()
+                .strip_prefix(near_path.as_os_str().as_bytes())?
+                .strip_prefix(b"/")?;
+            (!relative.is_empty()).then_some((relative, near))
+        });
+        if let Some((relative, near)) = below {
+            if name.is_empty() {
+                return near.lstat(relative);
+            }
+            let mut joined = Vec::with_capacity(relative.len() + 1 + name.len());
+            joined.extend_from_slice(relative);
+            joined.push(b'/');
+            joined.extend_from_slice(name.as_bytes());
+            return near.lstat(&joined);
+        }
+        let path = if name.is_empty() {
+            dir.to_path_buf()
+        } else {
+            dir.join(name)
+        };
+        fs::symlink_metadata(path).map(|meta| FileStat::from(&meta))
+    }
+
     /// Remembers an entry just replayed in full, whose log is now also `out`
     /// and whose `artifacts` (absolute paths) were just verified in place.
     pub fn remember(&self, entry_dir: &Path, out: &Path, code: i32, artifacts: &[PathBuf]) {
-        let Ok(manifest) = fs::symlink_metadata(entry_dir.join(super::store::MANIFEST)) else {
+        let Ok(manifest) = self.lstat_in(entry_dir, super::store::MANIFEST) else {
             return;
         };
-        let Ok(out) = fs::symlink_metadata(out) else {
+        let Ok(out) = self.lstat(out) else {
             return;
         };
         let now = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_secs() as i64);
         let settled = |stamp: &Stamp| stamp.mtime.0 < now - 1 && stamp.ctime.0 < now - 1;
-        let manifest = Stamp::of(&manifest);
-        let log = Stamp::of(&out);
+        let manifest = Stamp::of_stat(&manifest);
+        let log = Stamp::of_stat(&out);
         if !settled(&manifest) || !settled(&log) || !linked_log(&out) {
             return;
         }
@@ -236,16 +278,14 @@ impl Replays {
 
 /// `out` is a file another name links to (the entry's log, when its inode
 /// is the one remembered).
-#[cfg(unix)]
-fn linked_log(out: &fs::Metadata) -> bool {
-    use std::os::unix::fs::MetadataExt;
-    out.is_file() && out.nlink() >= 2
+/// The directory of the replays file, open, when it can be.
+fn near(path: &Path) -> Option<(PathBuf, Dir)> {
+    let dir = path.parent()?;
+    Some((dir.to_path_buf(), Dir::open(dir).ok()?))
 }
 
-/// Without inodes, nothing proves `out` is the entry's log.
-#[cfg(not(unix))]
-fn linked_log(_: &fs::Metadata) -> bool {
-    false
+fn linked_log(out: &FileStat) -> bool {
+    out.is_file() && out.nlink >= 2
 }
 
 /// Tab, then size, mtime (s, ns), ctime (s, ns) and inode.
@@ -357,6 +397,7 @@ mod tests {
             };
             let replays = Replays {
                 path: path.clone(),
+                near: near(&path),
                 state: Mutex::new(State {
                     loaded: Vec::new(),
                     learnt: HashMap::from([(dir.clone(), record)]),
@@ -421,6 +462,7 @@ mod tests {
         };
         let replays = Replays {
             path: path.clone(),
+            near: near(&path),
             state: Mutex::new(State {
                 loaded: Vec::new(),
                 learnt: HashMap::from([(dir.clone(), record)]),

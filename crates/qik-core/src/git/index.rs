@@ -11,6 +11,8 @@ use std::io::{self, Read};
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 
+use crate::fsutil::stat::{FileStat, Kind};
+
 use gix_index::hash::Kind as HashKind;
 use thiserror::Error;
 
@@ -707,53 +709,34 @@ fn is_racy(index_mtime: Timestamp, entry_mtime: Timestamp) -> bool {
 /// trusts intent-to-add entries, racy entries, racily smudged ones (size 0 but a non-empty blob),
 /// or gitlinks (a stat cannot tell which commit a submodule has checked out). Unlike git, does not
 /// honour assume-unchanged or skip-worktree: those entries must be checked like any other.
-pub fn stat_matches(entry: &Entry, meta: &fs::Metadata) -> bool {
+pub fn stat_matches(entry: &Entry, meta: &FileStat) -> bool {
     if entry.is_intent_to_add() || entry.is_racy() {
         return false;
     }
     if entry.stat.size == 0 && !entry.id.is_empty_blob() {
         return false;
     }
-    let file_type = meta.file_type();
+    let executable = meta.mode & 0o100 != 0;
     let type_matches = match entry.mode {
-        EntryMode::Regular => file_type.is_file() && !is_executable(meta),
-        EntryMode::Executable => file_type.is_file() && is_executable(meta),
-        EntryMode::Symlink => file_type.is_symlink(),
+        EntryMode::Regular => meta.kind == Kind::File && !executable,
+        EntryMode::Executable => meta.kind == Kind::File && executable,
+        EntryMode::Symlink => meta.kind == Kind::Symlink,
         EntryMode::Gitlink => false,
     };
     type_matches && stat_data_matches(&entry.stat, meta)
 }
 
-#[cfg(unix)]
-fn is_executable(meta: &fs::Metadata) -> bool {
-    use std::os::unix::fs::MetadataExt;
-    meta.mode() & 0o100 != 0
-}
-
-#[cfg(not(unix))]
-fn is_executable(_meta: &fs::Metadata) -> bool {
-    false
-}
-
 /// git's `match_stat_data`, with every field truncated to 32 bits as the index stores it.
-#[cfg(unix)]
-fn stat_data_matches(stat: &Stat, meta: &fs::Metadata) -> bool {
-    use std::os::unix::fs::MetadataExt;
-    let time_matches = |recorded: Timestamp, secs: i64, nsecs: i64| {
+fn stat_data_matches(stat: &Stat, meta: &FileStat) -> bool {
+    let time_matches = |recorded: Timestamp, (secs, nsecs): (i64, i64)| {
         recorded.secs == secs as u32 && (recorded.nsecs == 0 || recorded.nsecs == nsecs as u32)
     };
-    stat.size == meta.len() as u32
-        && time_matches(stat.mtime, meta.mtime(), meta.mtime_nsec())
-        && time_matches(stat.ctime, meta.ctime(), meta.ctime_nsec())
-        && stat.ino == meta.ino() as u32
-        && stat.uid == meta.uid()
-        && stat.gid == meta.gid()
-}
-
-/// Without a Unix `stat`, nothing can be compared the way git did: never trust the entry.
-#[cfg(not(unix))]
-fn stat_data_matches(_stat: &Stat, _meta: &fs::Metadata) -> bool {
-    false
+    stat.size == meta.size as u32
+        && time_matches(stat.mtime, meta.mtime)
+        && time_matches(stat.ctime, meta.ctime)
+        && stat.ino == meta.ino as u32
+        && stat.uid == meta.uid
+        && stat.gid == meta.gid
 }
 
 /// Hashes a working-tree file as `git hash-object --no-filters` does: the blob id of its bytes
@@ -1107,7 +1090,8 @@ mod tests {
             .iter()
             .filter(|(path, entry)| {
                 let path = root.join(std::ffi::OsStr::from_bytes(path));
-                !fs::symlink_metadata(path).is_ok_and(|meta| stat_matches(entry, &meta))
+                !fs::symlink_metadata(path)
+                    .is_ok_and(|meta| stat_matches(entry, &FileStat::from(&meta)))
             })
             .map(|(path, _)| path.to_vec())
             .collect()
@@ -1190,7 +1174,10 @@ mod tests {
         let index = Repo::discover(root).unwrap().read_index().unwrap();
         let entry = index.get(b"ab.py").unwrap();
         let path = fixture.path("ab.py");
-        assert!(stat_matches(entry, &fs::symlink_metadata(&path).unwrap()));
+        assert!(stat_matches(
+            entry,
+            &FileStat::from(&fs::symlink_metadata(&path).unwrap())
+        ));
         testutil::write(root, "ab.py", b"CONTENT OF AB.PY\n");
         let old = entry.stat.mtime;
         fs::File::options()
@@ -1201,7 +1188,7 @@ mod tests {
             .unwrap();
         let meta = fs::symlink_metadata(&path).unwrap();
         assert_eq!(meta.len(), u64::from(entry.stat.size));
-        assert!(!stat_matches(entry, &meta));
+        assert!(!stat_matches(entry, &FileStat::from(&meta)));
     }
 
     #[test]
@@ -1229,7 +1216,7 @@ mod tests {
         let entry = index.get(b"b.py").unwrap();
         assert_eq!(index.mtime().map(|t| t.secs), Some(recorded.secs));
         assert!(entry.is_racy());
-        assert!(!stat_matches(entry, &meta));
+        assert!(!stat_matches(entry, &FileStat::from(&meta)));
 
         // Written later: trusted again.
         set_index_mtime(Timestamp {
@@ -1239,7 +1226,7 @@ mod tests {
         let index = repo.read_index().unwrap();
         let entry = index.get(b"b.py").unwrap();
         assert!(!entry.is_racy());
-        assert!(stat_matches(entry, &meta));
+        assert!(stat_matches(entry, &FileStat::from(&meta)));
     }
 
     /// git "smudges" a racily clean entry whose content did change by zeroing its size; such an
@@ -1280,7 +1267,7 @@ mod tests {
         assert_eq!(entry.stat.size, 0);
         assert!(!entry.is_racy());
         let meta = fs::symlink_metadata(fixture.path("ab.py")).unwrap();
-        assert!(!stat_matches(entry, &meta));
+        assert!(!stat_matches(entry, &FileStat::from(&meta)));
         assert!(git_stat_dirty(root).contains(&b"ab.py"[..]));
         assert_eq!(our_stat_dirty(root), git_stat_dirty(root));
     }
@@ -1297,7 +1284,7 @@ mod tests {
             let Ok(meta) = fs::symlink_metadata(&full) else {
                 continue;
             };
-            if stat_matches(entry, &meta) {
+            if stat_matches(entry, &FileStat::from(&meta)) {
                 assert_eq!(
                     hash_file(&full, repo.object_format()).unwrap(),
                     entry.id,

@@ -17,6 +17,7 @@ use crate::git::{self, Entry, ObjectId, PathspecSet, Repo};
 
 use super::encode::Encoder;
 use super::stat_cache::StatCache;
+use crate::fsutil::stat::Dir;
 
 /// A tracked file's identity for hashing.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -30,6 +31,8 @@ pub struct FileDigest {
 /// The git-tracked files of a project, read once.
 pub struct TrackedFiles {
     repo: Repo,
+    /// The work tree, open: tracked files are stat-ed relative to it, as git does.
+    work_tree: Dir,
     /// The project root relative to the work tree, `/`-terminated (empty at the top).
     prefix: Vec<u8>,
     /// Each tracked path below the project root (repo-relative) with its
@@ -96,7 +99,14 @@ impl TrackedFiles {
             }
             entries.push((path.to_vec(), entry.clone()));
         }
+        let work_tree = Dir::open(repo.work_tree()).map_err(|err| {
+            Diagnostic::error(
+                Code::ConfigNotFound,
+                format!("cannot open {}: {err}", repo.work_tree().display()),
+            )
+        })?;
         Ok(TrackedFiles {
+            work_tree,
             repo,
             prefix,
             digests: (0..entries.len()).map(|_| OnceLock::new()).collect(),
@@ -304,14 +314,22 @@ impl TrackedFiles {
     fn compute_digest(&self, file: usize) -> Result<Option<FileDigest>, Diagnostic> {
         let (path, entry) = &self.entries[file];
         let relative = String::from_utf8_lossy(&path[self.prefix.len()..]).into_owned();
-        let absolute = crate::fsutil::joined(self.repo.work_tree(), &[path]);
-        let meta = match fs::symlink_metadata(&absolute) {
+        let absolute = || crate::fsutil::joined(self.repo.work_tree(), &[path]);
+        let meta = match self.work_tree.lstat(path) {
             Ok(meta) => meta,
-            Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            // A file where the path expects a directory: the tracked file is gone too.
+            Err(err)
+                if matches!(
+                    err.kind(),
+                    std::io::ErrorKind::NotFound | std::io::ErrorKind::NotADirectory
+                ) =>
+            {
+                return Ok(None);
+            }
             Err(err) => {
                 return Err(Diagnostic::error(
                     Code::ConfigParse,
-                    format!("cannot read {}: {err}", absolute.display()),
+                    format!("cannot read {}: {err}", absolute().display()),
                 ));
             }
         };
@@ -329,6 +347,7 @@ impl TrackedFiles {
         {
             id
         } else {
+            let absolute = absolute();
             let id: ObjectId =
                 git::hash_file(&absolute, self.repo.object_format()).map_err(|err| {
                     Diagnostic::error(
@@ -363,7 +382,7 @@ impl TrackedFiles {
         repo_path.extend_from_slice(relative.as_bytes());
         let absolute = self.repo.work_tree().join(bytes_to_path(&repo_path));
         let meta = match fs::metadata(&absolute) {
-            Ok(meta) if meta.is_file() => meta,
+            Ok(meta) if meta.is_file() => crate::fsutil::stat::FileStat::from(&meta),
             Ok(_) => return Ok(None),
             Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(None),
             Err(err) => {

@@ -10,6 +10,7 @@ use std::fmt::Write as _;
 use std::fs;
 
 use crate::fsutil::WriteError;
+use crate::fsutil::stat::FileStat;
 use std::path::PathBuf;
 
 const HEADER: &str = "qik-stat-cache 1";
@@ -24,32 +25,16 @@ pub(crate) struct Stamp {
 }
 
 impl Stamp {
-    #[cfg(unix)]
     pub(crate) fn of(meta: &fs::Metadata) -> Stamp {
-        use std::os::unix::fs::MetadataExt;
-        Stamp {
-            size: meta.len(),
-            mtime: (meta.mtime(), meta.mtime_nsec()),
-            ctime: (meta.ctime(), meta.ctime_nsec()),
-            ino: meta.ino(),
-        }
+        Stamp::of_stat(&FileStat::from(meta))
     }
 
-    #[cfg(not(unix))]
-    pub(crate) fn of(meta: &fs::Metadata) -> Stamp {
-        // Without ctime and inode, an mtime nobody can fake cheaply is the best we have.
-        let mtime = meta
-            .modified()
-            .ok()
-            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-            .map_or((0, 0), |d| {
-                (d.as_secs() as i64, i64::from(d.subsec_nanos()))
-            });
+    pub(crate) fn of_stat(stat: &FileStat) -> Stamp {
         Stamp {
-            size: meta.len(),
-            mtime,
-            ctime: mtime,
-            ino: 0,
+            size: stat.size,
+            mtime: stat.mtime,
+            ctime: stat.ctime,
+            ino: stat.ino,
         }
     }
 }
@@ -130,13 +115,13 @@ impl StatCache {
         self.problem.take()
     }
 
-    pub(crate) fn get(&self, path: &[u8], meta: &fs::Metadata) -> Option<String> {
+    pub(crate) fn get(&self, path: &[u8], stat: &FileStat) -> Option<String> {
         let (stamp, id) = self.entries.get(path)?;
-        (*stamp == Stamp::of(meta)).then(|| id.clone())
+        (*stamp == Stamp::of_stat(stat)).then(|| id.clone())
     }
 
-    pub(crate) fn insert(&mut self, path: Vec<u8>, meta: &fs::Metadata, id: String) {
-        self.entries.insert(path, (Stamp::of(meta), id));
+    pub(crate) fn insert(&mut self, path: Vec<u8>, stat: &FileStat, id: String) {
+        self.entries.insert(path, (Stamp::of_stat(stat), id));
         self.dirty = true;
     }
 
@@ -240,7 +225,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("a b.txt");
         fs::write(&file, "x").unwrap();
-        let meta = fs::metadata(&file).unwrap();
+        let meta = FileStat::from(&fs::metadata(&file).unwrap());
         let cache_path = dir.path().join("stat-cache");
         let mut cache = StatCache::load(cache_path.clone());
         cache.insert(b"a b.txt".to_vec(), &meta, "abc".into());
@@ -257,7 +242,7 @@ mod tests {
         assert_eq!(reloaded.get(b"a b.txt", &meta).as_deref(), Some("abc"));
         fs::write(&file, "xy").unwrap();
         assert_eq!(
-            reloaded.get(b"a b.txt", &fs::metadata(&file).unwrap()),
+            reloaded.get(b"a b.txt", &FileStat::from(&fs::metadata(&file).unwrap())),
             None
         );
     }
