@@ -682,6 +682,12 @@ impl Index {
             .map(|entry| (&self.paths[entry.path.clone()], entry))
     }
 
+    /// The path and entry at `position` in [`Index::iter`]'s order.
+    pub fn at(&self, position: usize) -> (&[u8], &Entry) {
+        let entry = &self.entries[position];
+        (&self.paths[entry.path.clone()], entry)
+    }
+
     /// The entry at the repo-relative `path`, its lowest stage if it is conflicted.
     pub fn get(&self, path: &[u8]) -> Option<&Entry> {
         let at = self

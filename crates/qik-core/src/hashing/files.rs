@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock};
 
 use crate::diagnostic::{Code, Diagnostic};
-use crate::git::{self, Entry, ObjectId, PathspecSet, Repo};
+use crate::git::{self, Entry, Index, ObjectId, PathspecSet, Repo};
 
 use super::encode::Encoder;
 use super::stat_cache::StatCache;
@@ -35,9 +35,11 @@ pub struct TrackedFiles {
     work_tree: Dir,
     /// The project root relative to the work tree, `/`-terminated (empty at the top).
     prefix: Vec<u8>,
-    /// Each tracked path below the project root (repo-relative) with its
-    /// lowest-stage entry, in path order.
-    entries: Vec<(Vec<u8>, Entry)>,
+    index: Index,
+    /// The index position of each tracked path below the project root, its
+    /// lowest stage, in path order: the files, numbered from 0. (Positions,
+    /// not copies: a copy of every path cost an allocation per file.)
+    files: Vec<u32>,
     stat_cache: Mutex<StatCache>,
     /// Each file's digest, computed at most once per invocation (runnables of
     /// one module share their files).
@@ -63,7 +65,7 @@ impl std::fmt::Debug for TrackedFiles {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("TrackedFiles")
             .field("work_tree", &self.repo.work_tree())
-            .field("files", &self.entries.len())
+            .field("files", &self.files.len())
             .finish()
     }
 }
@@ -85,19 +87,21 @@ impl TrackedFiles {
         if !prefix.is_empty() && !prefix.ends_with(b"/") {
             prefix.push(b'/');
         }
-        let mut entries: Vec<(Vec<u8>, Entry)> = Vec::with_capacity(index.len());
-        for (path, entry) in index.iter() {
-            if !path.starts_with(&prefix) {
-                continue;
-            }
+        let mut files: Vec<u32> = Vec::with_capacity(index.len());
+        let mut last: Option<&[u8]> = None;
+        for (position, (path, _)) in index.iter().enumerate() {
             // A conflicted path has several stages; it is one file.
-            if entries
-                .last()
-                .is_some_and(|(last, _)| last.as_slice() == path)
-            {
+            if !path.starts_with(&prefix) || last == Some(path) {
                 continue;
             }
-            entries.push((path.to_vec(), entry.clone()));
+            last = Some(path);
+            let position = u32::try_from(position).map_err(|_| {
+                Diagnostic::error(
+                    Code::ConfigParse,
+                    "the git index has more than 4 billion entries",
+                )
+            })?;
+            files.push(position);
         }
         let work_tree = Dir::open(repo.work_tree()).map_err(|err| {
             Diagnostic::error(
@@ -109,8 +113,9 @@ impl TrackedFiles {
             work_tree,
             repo,
             prefix,
-            digests: (0..entries.len()).map(|_| OnceLock::new()).collect(),
-            entries,
+            digests: (0..files.len()).map(|_| OnceLock::new()).collect(),
+            files,
+            index,
             stat_cache: Mutex::new(StatCache::load(stat_cache_path)),
             matches: Mutex::new(HashMap::default()),
             single_matches: Mutex::new(HashMap::default()),
@@ -120,7 +125,7 @@ impl TrackedFiles {
     }
 
     pub fn len(&self) -> usize {
-        self.entries.len()
+        self.files.len()
     }
 
     /// Why the stat cache on disk was not used (for one warning), once.
@@ -129,7 +134,7 @@ impl TrackedFiles {
     }
 
     pub fn is_empty(&self) -> bool {
-        self.entries.is_empty()
+        self.files.is_empty()
     }
 
     /// The files matched by glob deps written relative to the project root,
@@ -274,9 +279,10 @@ impl TrackedFiles {
         let mut found = Vec::new();
         for (n, prefix) in set.required_prefixes().enumerate() {
             let start = self
-                .entries
-                .partition_point(|(path, _)| path.as_slice() < prefix);
-            for (offset, (path, _)) in self.entries[start..].iter().enumerate() {
+                .files
+                .partition_point(|&position| self.index.at(position as usize).0 < prefix);
+            for offset in 0..self.files.len() - start {
+                let (path, _) = self.entry(start + offset);
                 if !path.starts_with(prefix) {
                     break;
                 }
@@ -290,9 +296,14 @@ impl TrackedFiles {
         found
     }
 
+    /// The repo-relative path and index entry of a file.
+    fn entry(&self, file: usize) -> (&[u8], &Entry) {
+        self.index.at(self.files[file] as usize)
+    }
+
     /// The path of a matched file, relative to the project root.
     pub fn path(&self, file: usize) -> String {
-        let (path, _) = &self.entries[file];
+        let (path, _) = self.entry(file);
         String::from_utf8_lossy(&path[self.prefix.len()..]).into_owned()
     }
 
@@ -312,7 +323,7 @@ impl TrackedFiles {
     }
 
     fn compute_digest(&self, file: usize) -> Result<Option<FileDigest>, Diagnostic> {
-        let (path, entry) = &self.entries[file];
+        let (path, entry) = self.entry(file);
         let relative = String::from_utf8_lossy(&path[self.prefix.len()..]).into_owned();
         let absolute = || crate::fsutil::joined(self.repo.work_tree(), &[path]);
         let meta = match self.work_tree.lstat(path) {
@@ -359,7 +370,7 @@ impl TrackedFiles {
             self.stat_cache
                 .lock()
                 .expect("not poisoned")
-                .insert(path.clone(), &meta, id.clone());
+                .insert(path.to_vec(), &meta, id.clone());
             id
         };
         Ok(Some(FileDigest { path: relative, id }))
@@ -369,8 +380,8 @@ impl TrackedFiles {
     pub fn is_tracked(&self, relative: &str) -> bool {
         let mut repo_path = self.prefix.clone();
         repo_path.extend_from_slice(relative.as_bytes());
-        self.entries
-            .binary_search_by(|(path, _)| path.as_slice().cmp(&repo_path))
+        self.files
+            .binary_search_by(|&position| self.index.at(position as usize).0.cmp(&repo_path))
             .is_ok()
     }
 
