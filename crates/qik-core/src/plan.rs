@@ -254,7 +254,7 @@ fn artifact_states(
     for artifact in artifacts {
         if hashing::is_literal_path(artifact) {
             let state = match files.untracked_digest(artifact)? {
-                Some(digest) => Artifact::Digest(digest.id),
+                Some(digest) => Artifact::Digest(digest.id.to_string()),
                 None => Artifact::NotBuilt,
             };
             states.insert(artifact.clone(), state);
@@ -266,7 +266,7 @@ fn artifact_states(
         }
         for &file in matched.iter() {
             let state = match files.digest(file)? {
-                Some(digest) => Artifact::Digest(digest.id.clone()),
+                Some(digest) => Artifact::Digest(digest.id.to_string()),
                 None => Artifact::NotBuilt,
             };
             states.insert(files.path(file), state);

@@ -6,7 +6,7 @@ mod pathspec;
 mod testutil;
 
 pub use index::{
-    Entry, EntryMode, GitError, Index, ObjectFormat, ObjectId, Repo, Stat, Timestamp, hash_file,
-    stat_matches,
+    Entry, EntryMode, GitError, HexId, Index, ObjectFormat, ObjectId, Repo, Stat, Timestamp,
+    hash_file, stat_matches,
 };
 pub use pathspec::{Pathspec, PathspecError, PathspecSet};

@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock};
 
 use crate::diagnostic::{Code, Diagnostic};
-use crate::git::{self, Entry, Index, ObjectId, PathspecSet, Repo};
+use crate::git::{self, Entry, HexId, Index, ObjectId, PathspecSet, Repo};
 
 use super::encode::Encoder;
 use super::stat_cache::StatCache;
@@ -24,8 +24,8 @@ use crate::fsutil::stat::Dir;
 pub struct FileDigest {
     /// Path relative to the project root.
     pub path: String,
-    /// The git blob id of its content.
-    pub id: String,
+    /// The git blob id of its content, in hex.
+    pub id: HexId,
 }
 
 /// The git-tracked files of a project, read once.
@@ -240,7 +240,7 @@ impl TrackedFiles {
         let mut encoded = Encoder::with_capacity(80 * files.len());
         for &file in files.iter() {
             if let Some(digest) = self.digest(file)? {
-                encoded.str(&digest.path).str(&digest.id);
+                encoded.str(&digest.path).str(digest.id.as_str());
             }
         }
         let digest = *encoded.hash().as_bytes();
@@ -349,7 +349,7 @@ impl TrackedFiles {
             return Ok(None);
         }
         let id = if git::stat_matches(entry, &meta) {
-            entry.id.to_hex()
+            entry.id.hex()
         } else if let Some(id) = self
             .stat_cache
             .lock()
@@ -366,11 +366,11 @@ impl TrackedFiles {
                         format!("cannot hash {}: {err}", absolute.display()),
                     )
                 })?;
-            let id = id.to_string();
+            let id = id.hex();
             self.stat_cache
                 .lock()
                 .expect("not poisoned")
-                .insert(path.to_vec(), &meta, id.clone());
+                .insert(path.to_vec(), &meta, id);
             id
         };
         Ok(Some(FileDigest { path: relative, id }))
@@ -418,11 +418,11 @@ impl TrackedFiles {
                             format!("cannot hash {}: {err}", absolute.display()),
                         )
                     })?
-                    .to_string();
+                    .hex();
                 self.stat_cache
                     .lock()
                     .expect("not poisoned")
-                    .insert(repo_path, &meta, id.clone());
+                    .insert(repo_path, &meta, id);
                 id
             }
         };
@@ -549,14 +549,14 @@ mod tests {
         let tracked = TrackedFiles::read(&root, root.join("._qik/stat-cache")).unwrap();
         let one = id_of(&tracked, "a.txt").unwrap();
         let expected = String::from_utf8(git(&root, &["hash-object", "a.txt"])).unwrap();
-        assert_eq!(one, expected.trim());
+        assert_eq!(one.as_str(), expected.trim());
 
         fs::write(root.join("a.txt"), "changed").unwrap();
         fs::remove_file(root.join("b.txt")).unwrap();
         let tracked = TrackedFiles::read(&root, root.join("._qik/stat-cache")).unwrap();
         let changed = id_of(&tracked, "a.txt").unwrap();
         let expected = String::from_utf8(git(&root, &["hash-object", "a.txt"])).unwrap();
-        assert_eq!(changed, expected.trim());
+        assert_eq!(changed.as_str(), expected.trim());
         assert_eq!(id_of(&tracked, "b.txt"), None);
         tracked.save().unwrap();
         assert!(root.join("._qik/stat-cache").is_file());

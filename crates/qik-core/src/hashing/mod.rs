@@ -567,7 +567,7 @@ impl<'a> Hashed<'a> {
         self.selections.iter().for_each(|d| _ = e.digest(d));
         e.count(self.untracked.len());
         for digest in &self.untracked {
-            e.str(&digest.path).str(&digest.id);
+            e.str(&digest.path).str(digest.id.as_str());
         }
         e.strs(&self.consts).pairs(&self.pydists);
         e.hex()

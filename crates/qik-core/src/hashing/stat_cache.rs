@@ -11,6 +11,7 @@ use std::fs;
 
 use crate::fsutil::WriteError;
 use crate::fsutil::stat::FileStat;
+use crate::git::HexId;
 use std::path::PathBuf;
 
 const HEADER: &str = "qik-stat-cache 1";
@@ -42,7 +43,7 @@ impl Stamp {
 #[derive(Debug)]
 pub(crate) struct StatCache {
     path: PathBuf,
-    entries: HashMap<Vec<u8>, (Stamp, String)>,
+    entries: HashMap<Vec<u8>, (Stamp, HexId)>,
     dirty: bool,
     /// Why the file on disk was not used, for one warning.
     problem: Option<String>,
@@ -115,12 +116,12 @@ impl StatCache {
         self.problem.take()
     }
 
-    pub(crate) fn get(&self, path: &[u8], stat: &FileStat) -> Option<String> {
+    pub(crate) fn get(&self, path: &[u8], stat: &FileStat) -> Option<HexId> {
         let (stamp, id) = self.entries.get(path)?;
-        (*stamp == Stamp::of_stat(stat)).then(|| id.clone())
+        (*stamp == Stamp::of_stat(stat)).then_some(*id)
     }
 
-    pub(crate) fn insert(&mut self, path: Vec<u8>, stat: &FileStat, id: String) {
+    pub(crate) fn insert(&mut self, path: Vec<u8>, stat: &FileStat, id: HexId) {
         self.entries.insert(path, (Stamp::of_stat(stat), id));
         self.dirty = true;
     }
@@ -198,7 +199,7 @@ pub(crate) fn parse_i64(field: &[u8]) -> Option<i64> {
     Some(value)
 }
 
-fn parse_line(line: &[u8]) -> Option<(Vec<u8>, Stamp, String)> {
+fn parse_line(line: &[u8]) -> Option<(Vec<u8>, Stamp, HexId)> {
     let mut fields = line.split(|&b| b == b'\t');
     let path = unhex(fields.next()?)?;
     let mut number = || parse_i64(fields.next()?);
@@ -206,7 +207,7 @@ fn parse_line(line: &[u8]) -> Option<(Vec<u8>, Stamp, String)> {
     let mtime = (number()?, number()?);
     let ctime = (number()?, number()?);
     let ino = number()?;
-    let id = std::str::from_utf8(fields.next()?).ok()?.to_owned();
+    let id = HexId::parse(fields.next()?)?;
     let stamp = Stamp {
         size: u64::try_from(size).ok()?,
         mtime,
@@ -228,8 +229,9 @@ mod tests {
         let meta = FileStat::from(&fs::metadata(&file).unwrap());
         let cache_path = dir.path().join("stat-cache");
         let mut cache = StatCache::load(cache_path.clone());
-        cache.insert(b"a b.txt".to_vec(), &meta, "abc".into());
-        assert_eq!(cache.get(b"a b.txt", &meta).as_deref(), Some("abc"));
+        let id = HexId::parse(b"0123456789abcdef0123456789abcdef01234567").unwrap();
+        cache.insert(b"a b.txt".to_vec(), &meta, id);
+        assert_eq!(cache.get(b"a b.txt", &meta), Some(id));
         cache.save().unwrap();
         // Written in the same second as the file changed: not trusted after a reload.
         let reloaded = StatCache::load(cache_path.clone());
@@ -239,12 +241,27 @@ mod tests {
         let body = text.split_once('\n').unwrap().1;
         fs::write(&cache_path, format!("{HEADER} 99999999999\n{body}")).unwrap();
         let reloaded = StatCache::load(cache_path);
-        assert_eq!(reloaded.get(b"a b.txt", &meta).as_deref(), Some("abc"));
+        assert_eq!(reloaded.get(b"a b.txt", &meta), Some(id));
         fs::write(&file, "xy").unwrap();
         assert_eq!(
             reloaded.get(b"a b.txt", &FileStat::from(&fs::metadata(&file).unwrap())),
             None
         );
+    }
+
+    #[test]
+    fn a_line_whose_id_is_not_a_blob_id_is_damage() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache_path = dir.path().join("stat-cache");
+        for id in ["abc", "0123456789ABCDEF0123456789abcdef01234567", ""] {
+            fs::write(
+                &cache_path,
+                format!("{HEADER} 99999999999\n61\t1\t2\t3\t4\t5\t6\t{id}\n"),
+            )
+            .unwrap();
+            let mut cache = StatCache::load(cache_path.clone());
+            assert!(cache.take_problem().is_some(), "{id:?}");
+        }
     }
 
     #[test]
