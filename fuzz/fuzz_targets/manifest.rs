@@ -26,9 +26,9 @@ static DIRS: LazyLock<Dirs> = LazyLock::new(|| {
         copy_artifacts: true,
     };
     let entry = store.entry_dir(COMMAND, RUNNABLE, HASH);
-    std::fs::create_dir_all(entry.join("artifacts")).expect("entry dir");
+    std::fs::create_dir_all(&entry).expect("entry dir");
     std::fs::write(entry.join("log"), "output\n").expect("log");
-    std::fs::write(entry.join("artifacts/out.txt"), "artifact\n").expect("artifact");
+    std::fs::write(entry.join("artifacts.pack"), "artifact\n").expect("pack");
     Dirs {
         store,
         project: tempfile::tempdir().expect("a temp dir"),

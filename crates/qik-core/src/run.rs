@@ -763,11 +763,10 @@ impl Job<'_> {
         inputs.definition_fields = crate::explain::definition_fields(self.project, runnable);
         let mut artifacts = Vec::new();
         for path in cache::artifacts::find(root, &runnable.artifacts)? {
-            let (digest, size) = match cache::file_digest(&root.join(&path)) {
-                Ok(found) => found,
+            match cache::artifact_record(root, path.clone()) {
+                Ok(record) => artifacts.push(record),
                 Err(source) => return Err(StoreError::Artifact { path, source }),
-            };
-            artifacts.push(cache::ArtifactRecord { path, digest, size });
+            }
         }
         let (digest, size) = cache::file_digest(finished.log).map_err(StoreError::Log)?;
         let manifest = Manifest {

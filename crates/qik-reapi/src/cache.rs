@@ -14,7 +14,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt;
 use std::fs::{self, File};
 use std::io::{BufWriter, Read, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Mutex;
 
 use qik_core::cache::{EntryKey, Manifest};
@@ -22,8 +22,8 @@ use qik_core::ctx::Ctx;
 use qik_core::diagnostic::Diagnostic;
 use qik_core::ext::RemoteCache;
 use qik_core::ext::remote::{
-    ENTRY_ARTIFACTS as ARTIFACTS, ENTRY_LOG as LOG, ENTRY_MANIFEST as MANIFEST, Guard,
-    MANIFEST_LIMIT, ParseRemote, Problem, place_entry, read_local_manifest, short_hash as short,
+    ENTRY_LOG as LOG, ENTRY_MANIFEST as MANIFEST, Guard, LocalPack, MANIFEST_LIMIT, ParseRemote,
+    Problem, StagedPack, foreign_version, place_entry, read_local_manifest, short_hash as short,
     stage_entry,
 };
 use qik_core::source::Node;
@@ -33,7 +33,6 @@ use crate::action::{Dg, EntryPlan, MANIFEST_PATH, OutFile, hex, key_action, plai
 use crate::batch;
 use crate::client::{Client, RpcError};
 use crate::config::{Conf, Settings};
-use crate::mode::{is_executable, set_executable};
 use crate::transfer::{Source, UploadError, upload_missing};
 
 /// gRPC status codes that mean "not with these credentials".
@@ -139,38 +138,38 @@ impl ReapiCache {
         let manifest: Manifest = serde_json::from_slice(&manifest_bytes)
             .map_err(|_| entry_err("its manifest does not parse".into()))?;
         check_manifest(&manifest, key, &plan).map_err(entry_err)?;
-        let blake3: HashMap<&str, &str> = manifest
+        let temp = stage_entry(dest)?;
+        let pack = StagedPack::create(temp.path(), &manifest)?;
+        // Every place each blob goes: artifacts' ranges of the pack (each
+        // artifact the manifest lists, so no range is left unwritten),
+        // then the log.
+        let blobs: HashMap<&str, &Dg> = plan
             .artifacts
             .iter()
-            .map(|a| (a.path.as_str(), a.digest.as_str()))
+            .map(|a| (a.path.as_str(), &a.digest))
             .collect();
-
-        let temp = stage_entry(dest)?;
-        // Every place each blob goes: the log, and each artifact's copy.
         let mut targets: BTreeMap<Dg, Vec<Target>> = BTreeMap::new();
-        targets.entry(plan.log.clone()).or_default().push(Target {
-            path: temp.path().join(LOG),
-            executable: false,
-            blake3: None,
-        });
-        // Each directory made once: a thousand artifacts side by side are one
-        // `mkdir`, not a thousand.
-        let mut made: HashSet<PathBuf> = HashSet::new();
-        for artifact in &plan.artifacts {
-            let path = temp.path().join(ARTIFACTS).join(&artifact.path);
-            if let Some(dir) = path.parent().filter(|dir| !made.contains(*dir)) {
-                fs::create_dir_all(dir).map_err(|err| Problem::local(dir, err))?;
-                made.insert(dir.to_path_buf());
-            }
+        for (index, artifact) in manifest.artifacts.iter().enumerate() {
+            let digest = blobs.get(artifact.path.as_str()).ok_or_else(|| {
+                entry_err("its manifest and its result disagree about the artifacts".into())
+            })?;
             targets
-                .entry(artifact.digest.clone())
+                .entry((*digest).clone())
                 .or_default()
-                .push(Target {
-                    path,
-                    executable: artifact.executable,
-                    blake3: blake3.get(artifact.path.as_str()).map(|d| (*d).to_string()),
+                .push(Target::Artifact {
+                    index,
+                    blake3: &artifact.digest,
                 });
         }
+        targets
+            .entry(plan.log.clone())
+            .or_default()
+            .push(Target::Log);
+        let log_path = temp.path().join(LOG);
+        let staged = Staged {
+            pack: pack.as_ref(),
+            log: &log_path,
+        };
         let digests: Vec<Dg> = targets.keys().cloned().collect();
         let sizes: Vec<u64> = digests.iter().map(|d| d.size).collect();
         let split = batch::plan(&sizes, remote.client.caps.batch_limit);
@@ -181,8 +180,12 @@ impl ReapiCache {
                 let data = found.remove(digest).ok_or_else(|| {
                     entry_err("a file is missing from the server's storage".into())
                 })?;
+                // Checked before anything is written: what lands is what was
+                // checked.
+                let written = blake3::hash(&data).to_hex();
                 for target in &targets[digest] {
-                    target.write(&data).map_err(&entry_err)?;
+                    target.check(&written).map_err(&entry_err)?;
+                    staged.write(target, &data)?;
                 }
             }
         }
@@ -190,34 +193,32 @@ impl ReapiCache {
             let digest = &digests[index];
             let places = &targets[digest];
             let first = &places[0];
-            let out = File::create(&first.path).map_err(|err| Problem::local(&first.path, err))?;
             // blake3 is taken from the bytes as they are written: reading
             // a 100 MB artifact back to check it cost as much as the write.
             let mut out = Blake3Tee {
-                out: BufWriter::with_capacity(1024 * 1024, out),
+                out: BufWriter::with_capacity(1024 * 1024, staged.writer(first)?),
                 hasher: blake3::Hasher::new(),
             };
+            let target_path = staged.path(first);
             let received = remote
                 .client
-                .read_stream(digest, &mut out, &first.path)
+                .read_stream(digest, &mut out, target_path)
                 .map_err(rpc_problem)?
                 .ok_or_else(|| entry_err("a file is missing from the server's storage".into()))?;
             out.out
                 .flush()
-                .map_err(|err| Problem::local(&first.path, err))?;
-            let written = out.hasher.finalize().to_hex().to_string();
+                .map_err(|err| Problem::local(target_path, err))?;
+            let written = out.hasher.finalize().to_hex();
             drop(out);
             if &received != digest {
                 return Err(self.mismatch(digest));
             }
             for target in places {
-                if target.path == first.path {
-                    target.finish(&written).map_err(&entry_err)?;
-                } else {
-                    fs::copy(&first.path, &target.path)
-                        .map_err(|err| Problem::local(&target.path, err))?;
-                    target.finish_copy().map_err(&entry_err)?;
-                }
+                target.check(&written).map_err(&entry_err)?;
+            }
+            // The same bytes elsewhere: copied locally, not fetched again.
+            for target in &places[1..] {
+                staged.copy(first, target)?;
             }
         }
         let manifest_path = temp.path().join(MANIFEST);
@@ -348,55 +349,77 @@ impl RemoteCache for ReapiCache {
 }
 
 /// Where a downloaded blob goes, and what it must hash to in qik's terms.
-struct Target {
-    path: PathBuf,
-    executable: bool,
-    /// The manifest's blake3 for an artifact (the log has none).
-    blake3: Option<String>,
+enum Target<'a> {
+    /// Artifact `index` of the manifest, in the entry's pack.
+    Artifact { index: usize, blake3: &'a str },
+    /// The entry's log (its digest is checked on every replay).
+    Log,
 }
 
-impl Target {
-    /// Checks `data` against the manifest, then writes it: what lands is
-    /// what was checked.
-    fn write(&self, data: &[u8]) -> Result<(), String> {
-        if self.blake3.is_some() {
-            self.check(blake3::hash(data).to_hex().as_str())?;
-        }
-        fs::write(&self.path, data).map_err(|err| format!("{}: {err}", self.path.display()))?;
-        self.set_mode()
-    }
-
-    /// Finishes a file whose written bytes hash to `written` (blake3).
-    fn finish(&self, written: &str) -> Result<(), String> {
-        self.check(written)?;
-        self.set_mode()
-    }
-
-    /// Finishes a copy of another target's file, reading it back.
-    fn finish_copy(&self) -> Result<(), String> {
-        if self.blake3.is_some() {
-            let (digest, _) = qik_core::cache::file_digest(&self.path)
-                .map_err(|err| format!("{}: {err}", self.path.display()))?;
-            self.check(&digest)?;
-        }
-        self.set_mode()
-    }
-
-    /// Checks a blake3 against the manifest's (the log has none).
-    fn check(&self, digest: &str) -> Result<(), String> {
-        match &self.blake3 {
-            Some(expected) if expected != digest => {
+impl Target<'_> {
+    /// Checks the blake3 of the bytes for this place against the manifest's.
+    fn check(&self, written: &str) -> Result<(), String> {
+        match self {
+            Target::Artifact { blake3, .. } if *blake3 != written => {
                 Err("an artifact does not match the digest in its manifest".into())
             }
             _ => Ok(()),
         }
     }
+}
 
-    fn set_mode(&self) -> Result<(), String> {
-        if self.executable {
-            set_executable(&self.path).map_err(|err| format!("{}: {err}", self.path.display()))?;
+/// The staged entry's files that downloads write into.
+struct Staged<'a> {
+    pack: Option<&'a StagedPack>,
+    log: &'a Path,
+}
+
+impl Staged<'_> {
+    fn pack(&self) -> Result<&StagedPack, Problem> {
+        // A manifest that lists an artifact always has a pack.
+        self.pack
+            .ok_or_else(|| Problem::refused("an artifact without a pack"))
+    }
+
+    /// The file a target is written into, for messages.
+    fn path(&self, target: &Target<'_>) -> &Path {
+        match (target, self.pack) {
+            (Target::Artifact { .. }, Some(pack)) => pack.path(),
+            _ => self.log,
         }
-        Ok(())
+    }
+
+    fn writer(&self, target: &Target<'_>) -> Result<Box<dyn Write + '_>, Problem> {
+        Ok(match target {
+            Target::Artifact { index, .. } => Box::new(self.pack()?.writer(*index)),
+            Target::Log => {
+                Box::new(File::create(self.log).map_err(|err| Problem::local(self.log, err))?)
+            }
+        })
+    }
+
+    fn write(&self, target: &Target<'_>, data: &[u8]) -> Result<(), Problem> {
+        match target {
+            Target::Artifact { index, .. } => self.pack()?.write(*index, data),
+            Target::Log => fs::write(self.log, data).map_err(|err| Problem::local(self.log, err)),
+        }
+    }
+
+    /// Copies what `from` received to `to` (the same blob): the log comes
+    /// last, so `from` is the log only when nothing else holds its bytes.
+    fn copy(&self, from: &Target<'_>, to: &Target<'_>) -> Result<(), Problem> {
+        match (from, to) {
+            (Target::Artifact { index: from, .. }, Target::Artifact { index: to, .. }) => {
+                self.pack()?.copy(*from, *to)
+            }
+            (Target::Artifact { index, .. }, Target::Log) => {
+                let mut out = self.writer(to)?;
+                std::io::copy(&mut self.pack()?.reader(*index), &mut out)
+                    .map(drop)
+                    .map_err(|err| Problem::local(self.log, err))
+            }
+            (Target::Log, _) => Ok(()),
+        }
     }
 }
 
@@ -418,11 +441,15 @@ impl<W: Write> Write for Blake3Tee<W> {
     }
 }
 
-/// The manifest must be for this runnable and hash, agree on the exit code,
-/// and list exactly the artifacts the result holds, with their sizes.
+/// The manifest must be this version's, for this runnable and hash, agree on
+/// the exit code, and list exactly the artifacts the result holds, each
+/// once, with their sizes and exec bits.
 fn check_manifest(manifest: &Manifest, key: EntryKey<'_>, plan: &EntryPlan) -> Result<(), String> {
     if manifest.name != key.runnable || manifest.hash != key.hash {
         return Err("its manifest belongs to another runnable or hash".into());
+    }
+    if let Some(why) = foreign_version(manifest) {
+        return Err(why);
     }
     if manifest.code != plan.code {
         return Err("its manifest and its result disagree about the exit code".into());
@@ -435,12 +462,21 @@ fn check_manifest(manifest: &Manifest, key: EntryKey<'_>, plan: &EntryPlan) -> R
                 artifact.path
             ));
         }
-        listed.insert(artifact.path.as_str(), artifact.size);
+        // A path listed twice would leave one of its ranges unchecked.
+        if listed
+            .insert(artifact.path.as_str(), (artifact.size, artifact.executable))
+            .is_some()
+        {
+            return Err(format!(
+                "its manifest lists the artifact {:?} twice",
+                artifact.path
+            ));
+        }
     }
-    let stored: BTreeMap<&str, u64> = plan
+    let stored: BTreeMap<&str, (u64, bool)> = plan
         .artifacts
         .iter()
-        .map(|a| (a.path.as_str(), a.digest.size))
+        .map(|a| (a.path.as_str(), (a.digest.size, a.executable)))
         .collect();
     if listed != stored {
         return Err("its manifest and its result disagree about the artifacts".into());
@@ -457,31 +493,42 @@ fn outgoing(key: EntryKey<'_>, src: &Path) -> Result<(EntryPlan, BTreeMap<Dg, So
     let manifest_digest = Dg::of(&manifest_bytes);
     sources.insert(manifest_digest.clone(), Source::Memory(manifest_bytes));
     let log_path = src.join(LOG);
-    let (log, _) = hash_file(&log_path)?;
-    sources.insert(log.clone(), Source::Disk(log_path));
+    let file = File::open(&log_path).map_err(|err| Problem::local(&log_path, err))?;
+    let (log, _) = hash_reader(file, &log_path)?;
+    sources.insert(
+        log.clone(),
+        Source::Disk {
+            path: log_path,
+            offset: 0,
+        },
+    );
     let mut artifacts = Vec::with_capacity(manifest.artifacts.len());
-    for artifact in &manifest.artifacts {
+    let pack = LocalPack::open(src, &manifest)?;
+    for (index, artifact) in manifest.artifacts.iter().enumerate() {
         if !plain_path(&artifact.path) || artifact.path == MANIFEST_PATH {
             return Err(Problem::refused(format!(
                 "the artifact path {:?} cannot be stored in a REAPI cache; not uploading",
                 artifact.path
             )));
         }
-        let path = src.join(ARTIFACTS).join(&artifact.path);
-        let (digest, blake3) = hash_file(&path)?;
+        // Listed, so the pack exists (`open` said so otherwise).
+        let Some(pack) = &pack else { break };
+        let (digest, blake3) = hash_reader(pack.reader(index), pack.path())?;
         if blake3 != artifact.digest || digest.size != artifact.size {
             return Err(Problem::refused(format!(
                 "the cached copy of {} does not match its manifest; not uploading",
                 artifact.path
             )));
         }
-        let executable = fs::metadata(&path).is_ok_and(|m| is_executable(&m));
         artifacts.push(OutFile {
             path: artifact.path.clone(),
             digest: digest.clone(),
-            executable,
+            executable: artifact.executable,
         });
-        sources.entry(digest).or_insert(Source::Disk(path));
+        sources.entry(digest).or_insert(Source::Disk {
+            path: pack.path().to_path_buf(),
+            offset: pack.range(index).start,
+        });
     }
     artifacts.sort_by(|a, b| a.path.cmp(&b.path));
     let plan = EntryPlan {
@@ -493,15 +540,15 @@ fn outgoing(key: EntryKey<'_>, src: &Path) -> Result<(EntryPlan, BTreeMap<Dg, So
     Ok((plan, sources))
 }
 
-/// sha256 (with size) and blake3 of a file, in one streamed pass.
-fn hash_file(path: &Path) -> Result<(Dg, String), Problem> {
-    let mut file = File::open(path).map_err(|err| Problem::local(path, err))?;
+/// sha256 (with size) and blake3 of what `from` reads (a file, or an
+/// artifact's range of a pack at `path`), in one streamed pass.
+fn hash_reader(mut from: impl Read, path: &Path) -> Result<(Dg, String), Problem> {
     let mut sha = Sha256::new();
     let mut blake = blake3::Hasher::new();
     let mut buffer = vec![0; 256 * 1024];
     let mut size = 0u64;
     loop {
-        let read = match file.read(&mut buffer) {
+        let read = match from.read(&mut buffer) {
             Ok(0) => break,
             Ok(read) => read,
             Err(err) if err.kind() == std::io::ErrorKind::Interrupted => continue,
@@ -571,7 +618,7 @@ mod tests {
 
     fn manifest(artifacts: &[(&str, u64)]) -> Manifest {
         Manifest {
-            version: 1,
+            version: qik_core::cache::MANIFEST_VERSION,
             name: "build#a".into(),
             hash: "h1".into(),
             code: 0,
@@ -583,6 +630,7 @@ mod tests {
                     path: path.to_string(),
                     digest: "0".repeat(64),
                     size: *size,
+                    executable: false,
                 })
                 .collect(),
             inputs: qik_core::hashing::Inputs::default(),
@@ -628,27 +676,56 @@ mod tests {
         failed.code = 2;
         let err = check_manifest(&failed, KEY, &stored).unwrap_err();
         assert!(err.contains("exit code"), "{err}");
+        // The exec bit is the manifest's and the result's alike.
+        let mut executable = manifest(&[("out/x", 3)]);
+        executable.artifacts[0].executable = true;
+        let err = check_manifest(&executable, KEY, &stored).unwrap_err();
+        assert!(err.contains("disagree about the artifacts"), "{err}");
+        // Each path once: a second range of one path would go unchecked.
+        let twice = manifest(&[("out/x", 3), ("out/x", 3)]);
+        let err = check_manifest(&twice, KEY, &stored).unwrap_err();
+        assert!(err.contains("lists the artifact \"out/x\" twice"), "{err}");
+        // Another version's entry is refused before anything is fetched.
+        let mut old = manifest(&[("out/x", 3)]);
+        old.version = 2;
+        let err = check_manifest(&old, KEY, &stored).unwrap_err();
+        assert!(err.contains("of version 2, another qik's"), "{err}");
     }
 
     #[test]
     fn outgoing_entries_are_checked_against_their_manifest() {
         let dir = tempfile::tempdir().unwrap();
         let src = dir.path();
-        fs::create_dir_all(src.join("artifacts/out")).unwrap();
-        fs::write(src.join("artifacts/out/x"), "abc").unwrap();
+        fs::write(src.join("artifacts.pack"), "abcdefg").unwrap();
         fs::write(src.join("log"), "built\n").unwrap();
-        let mut m = manifest(&[("out/x", 3)]);
+        let mut m = manifest(&[("out/x", 3), ("out/y", 4)]);
         m.artifacts[0].digest = blake3::hash(b"abc").to_hex().to_string();
+        m.artifacts[1].digest = blake3::hash(b"defg").to_hex().to_string();
+        m.artifacts[1].executable = true;
         fs::write(src.join("manifest.json"), serde_json::to_vec(&m).unwrap()).unwrap();
         let (plan, sources) = outgoing(KEY, src).unwrap();
         assert_eq!(plan.artifacts[0].digest, Dg::of(b"abc"));
+        assert_eq!(plan.artifacts[1].digest, Dg::of(b"defg"));
+        assert!(!plan.artifacts[0].executable && plan.artifacts[1].executable);
         assert_eq!(plan.log, Dg::of(b"built\n"));
-        assert_eq!(sources.len(), 3);
+        assert_eq!(sources.len(), 4);
+        // The second artifact is sent from its range of the pack.
+        match &sources[&Dg::of(b"defg")] {
+            Source::Disk { path, offset } => {
+                assert_eq!(
+                    (path.as_path(), *offset),
+                    (src.join("artifacts.pack").as_path(), 3)
+                );
+            }
+            Source::Memory(_) => panic!("artifacts are read from the pack"),
+        }
 
-        fs::write(src.join("artifacts/out/x"), "abd").unwrap();
-        match outgoing(KEY, src) {
-            Err(Problem::Refused(why)) => assert!(why.contains("does not match"), "{why}"),
-            _ => panic!("a damaged local copy is not uploaded"),
+        for damaged in ["abdefgh", "abcdefgh", "abcdef"] {
+            fs::write(src.join("artifacts.pack"), damaged).unwrap();
+            match outgoing(KEY, src) {
+                Err(Problem::Refused(why)) => assert!(why.contains("not uploading"), "{why}"),
+                _ => panic!("a damaged local copy is not uploaded: {damaged}"),
+            }
         }
     }
 }

@@ -844,13 +844,19 @@ impl Client {
         })
     }
 
-    /// Uploads a file whose digest is `digest` over ByteStream; a write the
+    /// Uploads the bytes of `path` from `offset` whose digest is `digest`
+    /// over ByteStream; a write the
     /// server turns away for now, or whose connection breaks, is sent again,
     /// whole, under a new upload id.
-    pub(crate) fn write_stream(&self, digest: &Dg, path: &Path) -> Result<(), RpcError> {
+    pub(crate) fn write_stream(
+        &self,
+        digest: &Dg,
+        path: &Path,
+        offset: u64,
+    ) -> Result<(), RpcError> {
         let mut pause = RETRY_PAUSE;
         for _ in 0..RETRIES {
-            match self.write_stream_once(digest, path) {
+            match self.write_stream_once(digest, path, offset) {
                 Err(err) if err.code().is_some_and(transient) => {
                     std::thread::sleep(pause);
                     pause *= 2;
@@ -858,15 +864,18 @@ impl Client {
                 done => return done,
             }
         }
-        self.write_stream_once(digest, path)
+        self.write_stream_once(digest, path, offset)
     }
 
-    fn write_stream_once(&self, digest: &Dg, path: &Path) -> Result<(), RpcError> {
+    fn write_stream_once(&self, digest: &Dg, path: &Path, offset: u64) -> Result<(), RpcError> {
         const WHAT: &str = "ByteStream.Write";
-        let file = std::fs::File::open(path).map_err(|source| RpcError::Local {
+        let local = |source| RpcError::Local {
             path: path.to_path_buf(),
             source,
-        })?;
+        };
+        let mut file = std::fs::File::open(path).map_err(local)?;
+        // A blob in a pack starts at its artifact's offset.
+        std::io::Seek::seek(&mut file, std::io::SeekFrom::Start(offset)).map_err(local)?;
         let error = Arc::new(Mutex::new(None));
         let chunks = FileChunks {
             file,

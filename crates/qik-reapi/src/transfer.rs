@@ -4,17 +4,19 @@
 //! (an action's input root) both upload this way.
 
 use std::collections::BTreeMap;
-use std::fs;
 use std::path::{Path, PathBuf};
+
+use qik_core::ext::remote::read_range;
 
 use crate::action::Dg;
 use crate::batch;
 use crate::client::{Client, RpcError};
 
-/// A blob to upload: in memory, or a file on disk.
+/// A blob to upload: in memory, or on disk (a whole file at offset 0, or an
+/// artifact's range of a cache entry's pack; its size is the digest's).
 pub(crate) enum Source {
     Memory(Vec<u8>),
-    Disk(PathBuf),
+    Disk { path: PathBuf, offset: u64 },
 }
 
 /// Why an upload stopped.
@@ -52,7 +54,7 @@ pub(crate) fn upload_missing(
             let digest = &missing[index];
             let data = match sources.get(digest) {
                 Some(Source::Memory(data)) => data.clone(),
-                Some(Source::Disk(path)) => read_checked(path, digest)?,
+                Some(Source::Disk { path, offset }) => read_checked(path, *offset, digest)?,
                 None => {
                     return Err(UploadError::Local(
                         "the server asked for a blob qik did not offer".into(),
@@ -66,8 +68,8 @@ pub(crate) fn upload_missing(
     for &index in &split.streamed {
         let digest = &missing[index];
         match sources.get(digest) {
-            Some(Source::Disk(path)) => client
-                .write_stream(digest, path)
+            Some(Source::Disk { path, offset }) => client
+                .write_stream(digest, path, *offset)
                 .map_err(UploadError::Write)?,
             // Messages qik builds are small: never streamed.
             _ => {
@@ -80,10 +82,10 @@ pub(crate) fn upload_missing(
     Ok(())
 }
 
-/// A file's bytes, if they still are what was hashed.
-fn read_checked(path: &Path, digest: &Dg) -> Result<Vec<u8>, UploadError> {
-    let data =
-        fs::read(path).map_err(|err| UploadError::Local(format!("{}: {err}", path.display())))?;
+/// A blob's bytes read from disk, if they still are what was hashed.
+fn read_checked(path: &Path, offset: u64, digest: &Dg) -> Result<Vec<u8>, UploadError> {
+    let data = read_range(path, offset, digest.size)
+        .map_err(|err| UploadError::Local(format!("{}: {err}", path.display())))?;
     if &Dg::of(&data) != digest {
         return Err(UploadError::Local(format!(
             "{}: changed while being uploaded",

@@ -77,7 +77,9 @@ pub(crate) fn input_root(root: &Path, files: &[String]) -> Result<InputRoot, Tre
         }
         dir.files
             .insert(name.to_string(), (digest.clone(), is_executable(&meta)));
-        blobs.entry(digest).or_insert(Source::Disk(path));
+        blobs
+            .entry(digest)
+            .or_insert(Source::Disk { path, offset: 0 });
     }
     let digest = encode(&top, &mut blobs);
     Ok(InputRoot { digest, blobs })
@@ -144,7 +146,7 @@ mod tests {
     fn directory(blobs: &BTreeMap<Dg, Source>, digest: &Dg) -> re::Directory {
         match &blobs[digest] {
             Source::Memory(bytes) => re::Directory::decode(bytes.as_slice()).unwrap(),
-            Source::Disk(_) => panic!("directories are in memory"),
+            Source::Disk { .. } => panic!("directories are in memory"),
         }
     }
 

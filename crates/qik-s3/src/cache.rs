@@ -21,8 +21,8 @@ use qik_core::ctx::Ctx;
 use qik_core::diagnostic::Diagnostic;
 use qik_core::ext::RemoteCache;
 use qik_core::ext::remote::{
-    Guard, MANIFEST_LIMIT, ParseRemote, Problem, place_entry, read_local_manifest,
-    short_hash as short, stage_entry,
+    Guard, LocalPack, MANIFEST_LIMIT, ParseRemote, Problem, StagedPack, foreign_version,
+    place_entry, read_local_manifest, short_hash as short, stage_entry,
 };
 use qik_core::source::Node;
 
@@ -97,7 +97,26 @@ struct Outgoing {
 
 enum Source {
     Memory(Vec<u8>),
-    Disk(PathBuf),
+    /// A whole file (offset 0), or an artifact's range of the entry's pack.
+    Disk {
+        path: PathBuf,
+        offset: u64,
+    },
+}
+
+/// Where a downloaded file goes in the staged entry.
+enum Place<'a> {
+    Log(&'a Path),
+    /// Artifact `index` of the manifest, in the pack.
+    Artifact(usize),
+}
+
+/// An artifact's path in the project, from its sealed name.
+fn artifact_path(file: &SealedFile) -> &str {
+    file.path
+        .strip_prefix(ARTIFACTS)
+        .and_then(|rest| rest.strip_prefix('/'))
+        .unwrap_or(&file.path)
 }
 
 impl S3Cache {
@@ -175,16 +194,24 @@ impl S3Cache {
         check_manifest(&manifest, key, &plan).map_err(entry_err)?;
 
         let temp = stage_entry(dest)?;
-        let mut targets = vec![(temp.path().join(LOG), &plan.log)];
-        for (relative, file) in &plan.artifacts {
-            let target = temp.path().join(ARTIFACTS).join(relative);
-            if let Some(dir) = target.parent() {
-                fs::create_dir_all(dir).map_err(|err| Problem::local(dir, err))?;
-            }
-            targets.push((target, file));
+        let pack = StagedPack::create(temp.path(), &manifest)?;
+        let sealed: HashMap<&str, &SealedFile> = plan
+            .artifacts
+            .iter()
+            .map(|(_, file)| (artifact_path(file), file))
+            .collect();
+        let log = temp.path().join(LOG);
+        let mut targets = vec![(Place::Log(&log), &plan.log)];
+        // Each artifact the manifest lists, at its offset in the pack: no
+        // range is left unwritten.
+        for (index, artifact) in manifest.artifacts.iter().enumerate() {
+            let file = sealed.get(artifact.path.as_str()).ok_or_else(|| {
+                entry_err("its manifest and its seal disagree about the artifacts".into())
+            })?;
+            targets.push((Place::Artifact(index), file));
         }
-        parallel(&targets, |(target, file)| {
-            self.fetch_blob(remote, &layout, key, file, target)
+        parallel(&targets, |(place, file)| {
+            self.fetch_blob(remote, &layout, key, file, place, pack.as_ref())
         })?;
         let manifest_path = temp.path().join(MANIFEST);
         fs::write(&manifest_path, &manifest_bytes)
@@ -225,10 +252,21 @@ impl S3Cache {
         layout: &Layout,
         key: EntryKey<'_>,
         file: &SealedFile,
-        target: &Path,
+        place: &Place<'_>,
+        pack: Option<&StagedPack>,
     ) -> Result<(), Problem> {
         let blob = layout.blob(&file.blake3).map_err(Problem::refused)?;
-        let out = File::create(target).map_err(|err| Problem::local(target, err))?;
+        let (out, target): (Box<dyn Write>, &Path) = match (place, pack) {
+            (Place::Log(path), _) => (
+                Box::new(File::create(path).map_err(|err| Problem::local(path, err))?),
+                path,
+            ),
+            (Place::Artifact(index), Some(pack)) => (Box::new(pack.writer(*index)), pack.path()),
+            // A manifest that lists an artifact always has a pack.
+            (Place::Artifact(_), None) => {
+                return Err(Problem::refused("an artifact without a pack"));
+            }
+        };
         let mut out = BufWriter::with_capacity(256 * 1024, out);
         let Some(received) = remote.client.get_to(&blob, file.size, &mut out, target)? else {
             // Lifecycle rules may expire blobs before seals.
@@ -275,7 +313,11 @@ impl S3Cache {
         parallel(&todo, |(blob, file)| {
             match &file.source {
                 Source::Memory(bytes) => remote.client.put_bytes(blob, bytes)?,
-                Source::Disk(path) => remote.client.put_file(blob, path, file.sealed.size)?,
+                Source::Disk { path, offset } => {
+                    remote
+                        .client
+                        .put_file(blob, path, *offset, file.sealed.size)?
+                }
             }
             if let Ok(mut bad) = self.bad_blobs.lock() {
                 bad.remove(blob);
@@ -333,11 +375,14 @@ impl RemoteCache for S3Cache {
     }
 }
 
-/// The manifest must be for this runnable and hash and list exactly the
-/// artifacts the seal pins, each at a safe path.
+/// The manifest must be this version's, for this runnable and hash, and list
+/// exactly the artifacts the seal pins, each once, at a safe path.
 fn check_manifest(manifest: &Manifest, key: EntryKey<'_>, plan: &Plan) -> Result<(), String> {
     if manifest.name != key.runnable || manifest.hash != key.hash {
         return Err("its manifest belongs to another runnable or hash".into());
+    }
+    if let Some(why) = foreign_version(manifest) {
+        return Err(why);
     }
     let mut listed = BTreeMap::new();
     for artifact in &manifest.artifacts {
@@ -349,18 +394,22 @@ fn check_manifest(manifest: &Manifest, key: EntryKey<'_>, plan: &Plan) -> Result
                 artifact.path
             ));
         }
-        listed.insert(
+        // A path listed twice would leave one of its ranges unchecked.
+        let first = listed.insert(
             artifact.path.as_str(),
             (artifact.digest.as_str(), artifact.size),
         );
+        if first.is_some() {
+            return Err(format!(
+                "its manifest lists the artifact {:?} twice",
+                artifact.path
+            ));
+        }
     }
     let sealed: BTreeMap<&str, (&str, u64)> = plan
         .artifacts
         .iter()
-        .map(|(_, file)| {
-            let path = file.path.strip_prefix("artifacts/").unwrap_or(&file.path);
-            (path, (file.blake3.as_str(), file.size))
-        })
+        .map(|(_, file)| (artifact_path(file), (file.blake3.as_str(), file.size)))
         .collect();
     if listed != sealed {
         return Err("its manifest and its seal disagree about the artifacts".into());
@@ -381,24 +430,30 @@ fn outgoing(key: EntryKey<'_>, src: &Path) -> Result<Vec<Outgoing>, Problem> {
         source: Source::Memory(manifest_bytes.clone()),
     }];
     let log = src.join(LOG);
-    let (digest, size) = hash_file(&log)?;
+    let file = File::open(&log).map_err(|err| Problem::local(&log, err))?;
+    let (digest, size) = hash_reader(file, &log)?;
     files.push(Outgoing {
         sealed: SealedFile {
             path: LOG.into(),
             blake3: digest,
             size,
         },
-        source: Source::Disk(log),
+        source: Source::Disk {
+            path: log,
+            offset: 0,
+        },
     });
-    for artifact in &manifest.artifacts {
-        let relative = entry_relative(&artifact.path).ok_or_else(|| {
-            Problem::refused(format!(
+    let pack = LocalPack::open(src, &manifest)?;
+    for (index, artifact) in manifest.artifacts.iter().enumerate() {
+        if entry_relative(&artifact.path).is_none() {
+            return Err(Problem::refused(format!(
                 "the artifact path {:?} is not plain; not uploading",
                 artifact.path
-            ))
-        })?;
-        let path = src.join(ARTIFACTS).join(relative);
-        let (digest, size) = hash_file(&path)?;
+            )));
+        }
+        // Listed, so the pack exists (`open` said so otherwise).
+        let Some(pack) = &pack else { break };
+        let (digest, size) = hash_reader(pack.reader(index), pack.path())?;
         if digest != artifact.digest || size != artifact.size {
             return Err(Problem::refused(format!(
                 "the cached copy of {} does not match its manifest; not uploading",
@@ -407,21 +462,26 @@ fn outgoing(key: EntryKey<'_>, src: &Path) -> Result<Vec<Outgoing>, Problem> {
         }
         files.push(Outgoing {
             sealed: SealedFile {
+                // The wire format names artifacts as the layout of format 1
+                // did, whatever the local entry's layout.
                 path: format!("{ARTIFACTS}/{}", artifact.path),
                 blake3: digest,
                 size,
             },
-            source: Source::Disk(path),
+            source: Source::Disk {
+                path: pack.path().to_path_buf(),
+                offset: pack.range(index).start,
+            },
         });
     }
     Ok(files)
 }
 
-/// blake3 and size of a file, streamed.
-fn hash_file(path: &Path) -> Result<(String, u64), Problem> {
-    let mut file = File::open(path).map_err(|err| Problem::local(path, err))?;
+/// blake3 and size of what `from` reads (a file, or an artifact's range of
+/// a pack at `path`), streamed.
+fn hash_reader(mut from: impl std::io::Read, path: &Path) -> Result<(String, u64), Problem> {
     let mut hasher = blake3::Hasher::new();
-    let size = std::io::copy(&mut file, &mut hasher).map_err(|err| Problem::local(path, err))?;
+    let size = std::io::copy(&mut from, &mut hasher).map_err(|err| Problem::local(path, err))?;
     Ok((hasher.finalize().to_hex().to_string(), size))
 }
 
@@ -531,9 +591,9 @@ mod tests {
 
     fn manifest(artifacts: &[(&str, &str)]) -> Manifest {
         serde_json::from_value(serde_json::json!({
-            "version": 1, "name": "build#a", "hash": "h1", "code": 0, "created": 0,
+            "version": qik_core::cache::MANIFEST_VERSION, "name": "build#a", "hash": "h1", "code": 0, "created": 0,
             "artifacts": artifacts.iter().map(|(p, d)| ArtifactRecord {
-                path: p.to_string(), digest: d.repeat(64), size: 1,
+                path: p.to_string(), digest: d.repeat(64), size: 1, executable: false,
             }).collect::<Vec<_>>(),
             "inputs": qik_core::hashing::Inputs::default(),
         }))
@@ -555,6 +615,15 @@ mod tests {
         let mut other = manifest(&[("out/x", "c")]);
         other.name = "build#b".into();
         assert!(check_manifest(&other, KEY, &sealed).is_err());
+        // Each path once: a second range of one path would go unchecked.
+        let err =
+            check_manifest(&manifest(&[("out/x", "c"), ("out/x", "c")]), KEY, &sealed).unwrap_err();
+        assert!(err.contains("lists the artifact \"out/x\" twice"), "{err}");
+        // Another version's entry is refused before anything is fetched.
+        let mut old = manifest(&[("out/x", "c")]);
+        old.version = 2;
+        let err = check_manifest(&old, KEY, &sealed).unwrap_err();
+        assert!(err.contains("of version 2, another qik's"), "{err}");
     }
 
     #[test]

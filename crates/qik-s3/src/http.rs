@@ -478,10 +478,16 @@ impl Client {
     }
 
     /// PUTs a file of `size` bytes, in parts above [`MULTIPART_THRESHOLD`].
-    pub(crate) fn put_file(&self, key: &str, path: &Path, size: u64) -> Result<(), S3Error> {
+    pub(crate) fn put_file(
+        &self,
+        key: &str,
+        path: &Path,
+        offset: u64,
+        size: u64,
+    ) -> Result<(), S3Error> {
         let credentials = self.credentials()?;
         if size > MULTIPART_THRESHOLD {
-            return self.put_multipart(key, path, size);
+            return self.put_multipart(key, path, offset, size);
         }
         let local = |source| S3Error::Local {
             path: path.to_path_buf(),
@@ -491,7 +497,7 @@ impl Client {
             .bucket
             .put_object(credentials.as_ref(), key)
             .sign(SIGNED_FOR);
-        let mut file = File::open(path).map_err(local)?;
+        let mut file = open_at(path, offset).map_err(local)?;
         let response = self.send("PUT", key, false, || {
             self.agent
                 .put(url.as_str())
@@ -517,7 +523,7 @@ impl Client {
         }
     }
 
-    fn put_multipart(&self, key: &str, path: &Path, size: u64) -> Result<(), S3Error> {
+    fn put_multipart(&self, key: &str, path: &Path, offset: u64, size: u64) -> Result<(), S3Error> {
         let credentials = self.credentials()?;
         let create = self
             .bucket
@@ -541,7 +547,7 @@ impl Client {
                 what: "no upload id",
             })?;
         let upload_id = created.upload_id().to_string();
-        let result = self.upload_parts(key, path, size, &upload_id);
+        let result = self.upload_parts(key, path, offset, size, &upload_id);
         if result.is_err() {
             // Best effort: parts of an abandoned upload otherwise linger (and
             // cost) until a lifecycle rule removes them.
@@ -564,6 +570,7 @@ impl Client {
         &self,
         key: &str,
         path: &Path,
+        start: u64,
         size: u64,
         upload_id: &str,
     ) -> Result<(), S3Error> {
@@ -573,7 +580,7 @@ impl Client {
             source,
         };
         let part_size = PART_SIZE.max(size.div_ceil(MAX_PARTS));
-        let mut file = File::open(path).map_err(local)?;
+        let mut file = open_at(path, start).map_err(local)?;
         let mut etags = Vec::new();
         let mut offset = 0u64;
         let mut number: u16 = 1;
@@ -801,6 +808,16 @@ fn extract_code(text: &str) -> Option<String> {
         && code.len() <= 64
         && code.chars().all(|c| c.is_ascii_alphanumeric() || c == '.'))
     .then(|| code.to_string())
+}
+
+/// `path` opened for reading from `offset` (a blob that is an artifact's
+/// range of a cache entry's pack; a whole file is offset 0).
+fn open_at(path: &Path, offset: u64) -> std::io::Result<File> {
+    let mut file = File::open(path)?;
+    if offset != 0 {
+        std::io::Seek::seek(&mut file, std::io::SeekFrom::Start(offset))?;
+    }
+    Ok(file)
 }
 
 #[cfg(test)]

@@ -81,14 +81,14 @@ fn dev_zero_in_place_of_a_manifest_is_a_miss() {
 }
 
 #[test]
-fn a_fifo_or_dev_zero_in_place_of_an_artifact_is_a_miss() {
+fn a_fifo_or_dev_zero_in_place_of_the_artifacts_pack_is_a_miss() {
     let p = cached();
     p.remove("out/a.txt");
-    make_fifo(&entry_file(&p, "artifacts/out/a.txt"));
+    make_fifo(&entry_file(&p, "artifacts.pack"));
     reruns_with_a_warning(&p, "not a regular file");
 
     p.remove("out/a.txt");
-    link_to_dev_zero(&entry_file(&p, "artifacts/out/a.txt"));
+    link_to_dev_zero(&entry_file(&p, "artifacts.pack"));
     reruns_with_a_warning(&p, "not a regular file");
 }
 

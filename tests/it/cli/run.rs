@@ -567,6 +567,149 @@ artifacts = ["out/report.txt"]
     assert_eq!(p.read("out/report.txt"), "report of one\n");
 }
 
+const PACKED: &str = r#"
+[commands.tools]
+exec = "echo x >> ran-tools; mkdir -p out bin && echo report > out/report.txt && printf '#!/bin/sh\\necho hi\\n' > bin/tool && chmod 755 bin/tool"
+deps = ["src.txt"]
+artifacts = ["out/report.txt", "bin/tool"]
+"#;
+
+/// The mode a file gets when a command creates it with `mode` (the umask
+/// of the tests applies).
+fn created_mode(p: &Project, mode: u32) -> u32 {
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    let probe = p.root.join("probe");
+    let _ = std::fs::remove_file(&probe);
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(mode)
+        .open(&probe)
+        .expect("probe");
+    let made = std::fs::metadata(&probe)
+        .expect("probe")
+        .permissions()
+        .mode()
+        & 0o777;
+    std::fs::remove_file(&probe).expect("probe");
+    made
+}
+
+fn mode_of(p: &Project, path: &str) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(p.root.join(path))
+        .expect("restored")
+        .permissions()
+        .mode()
+        & 0o777
+}
+
+/// The local cache keeps no modes in its pack: the manifest keeps the exec
+/// bit, and a restore makes each file as the command did.
+#[test]
+fn restored_artifacts_keep_their_exec_bit() {
+    let p = Project::with_config(PACKED);
+    p.write("src.txt", "one\n");
+    p.commit_all();
+    assert_code(&p.qik(".", &["tools"], &[]), 0);
+    p.remove("bin/tool");
+    p.remove("out/report.txt");
+    let run = p.qik(".", &["tools"], &[]);
+    assert_code(&run, 0);
+    assert_stderr_has(&run, &["[cached] tools"]);
+    assert_eq!(times(&p, "ran-tools"), 1);
+    assert_eq!(mode_of(&p, "bin/tool"), created_mode(&p, 0o755));
+    assert_eq!(mode_of(&p, "out/report.txt"), created_mode(&p, 0o666));
+    let ran = std::process::Command::new(p.root.join("bin/tool"))
+        .output()
+        .expect("the restored tool runs");
+    assert_eq!(ran.stdout, b"hi\n");
+}
+
+/// The pack's length must be what the manifest adds up to, and its bytes
+/// must match their digests: a pack cut short, grown, or altered is a miss
+/// with one warning, the command runs again, and the next run replays the
+/// entry it wrote.
+#[test]
+fn a_damaged_artifacts_pack_is_a_miss_and_the_command_reruns() {
+    let p = Project::with_config(PACKED);
+    p.write("src.txt", "one\n");
+    p.commit_all();
+    assert_code(&p.qik(".", &["tools"], &[]), 0);
+    let entry = manifests(&p, "tools").pop().expect("an entry");
+    let pack = entry.with_file_name("artifacts.pack");
+    let good = std::fs::read(&pack).expect("a pack");
+    // In the manifest's order (paths sorted), nothing else.
+    assert_eq!(good, b"#!/bin/sh\necho hi\nreport\n");
+
+    let mut altered = good.clone();
+    // "report" becomes "rePort": the same length, other bytes.
+    altered[good.len() - 5] ^= 0x20;
+    let size = |n: usize| format!("artifacts.pack holds {n} bytes where its manifest lists 25");
+    let cases = [
+        (good[..good.len() - 1].to_vec(), size(24)),
+        ([&good[..], b"!"].concat(), size(26)),
+        (
+            altered,
+            "artifact out/report.txt in the cache does not match its digest".to_string(),
+        ),
+    ];
+    for (run_count, (damaged, why)) in cases.into_iter().enumerate() {
+        let why = why.as_str();
+        let pack = manifests(&p, "tools")
+            .pop()
+            .expect("an entry")
+            .with_file_name("artifacts.pack");
+        std::fs::write(&pack, damaged).expect("damage the pack");
+        p.remove("out/report.txt");
+        p.remove("bin/tool");
+        let run = p.qik(".", &["tools"], &[]);
+        assert_code(&run, 0);
+        assert_stderr_has(&run, &["warning", why, "[run] tools"]);
+        assert_eq!(times(&p, "ran-tools"), run_count + 2, "{why}: a miss");
+        assert_eq!(p.read("out/report.txt"), "report\n");
+        assert_eq!(mode_of(&p, "bin/tool"), created_mode(&p, 0o755));
+
+        // The run wrote a good entry in place of the damaged one.
+        p.remove("out/report.txt");
+        let run = p.qik(".", &["tools"], &[]);
+        assert_stderr_has(&run, &["[cached] tools"]);
+        assert_stderr_lacks(&run, &["warning"]);
+        assert_eq!(times(&p, "ran-tools"), run_count + 2);
+        assert_eq!(p.read("out/report.txt"), "report\n");
+    }
+}
+
+/// Entries of manifest version 2 kept a file per artifact: another version's
+/// entries, a miss with a warning (as version 1), then replaced.
+#[test]
+fn an_entry_of_version_2_is_a_miss_and_is_replaced() {
+    let p = Project::with_config(PACKED);
+    p.write("src.txt", "one\n");
+    p.commit_all();
+    assert_code(&p.qik(".", &["tools"], &[]), 0);
+    let manifest = manifests(&p, "tools").pop().expect("an entry");
+    let mut old: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&manifest).expect("manifest")).expect("json");
+    old["version"] = 2.into();
+    std::fs::write(&manifest, serde_json::to_vec(&old).expect("json")).expect("write");
+    p.remove("out/report.txt");
+    let run = p.qik(".", &["tools"], &[]);
+    assert_code(&run, 0);
+    assert_stderr_has(
+        &run,
+        &[
+            "warning",
+            "belongs to another runnable or version",
+            "[run] tools",
+        ],
+    );
+    assert_eq!(times(&p, "ran-tools"), 2);
+    let run = p.qik(".", &["tools"], &[]);
+    assert_stderr_has(&run, &["[cached] tools"]);
+    assert_stderr_lacks(&run, &["warning"]);
+}
+
 #[test]
 fn non_utf8_output_is_replayed_byte_for_byte() {
     let p = Project::with_config(

@@ -28,11 +28,11 @@ fn age(path: &Path, by: Duration) {
 const AN_HOUR: Duration = Duration::from_secs(3600);
 
 /// A staging directory as a killed store leaves it: a log and a large
-/// artifact copy, no manifest.
+/// pack of artifacts, no manifest.
 fn plant_dir(path: &Path) {
-    std::fs::create_dir_all(path.join("artifacts/out")).unwrap();
+    std::fs::create_dir_all(path).unwrap();
     std::fs::write(path.join("log"), "built\n").unwrap();
-    std::fs::write(path.join("artifacts/out/a.txt"), vec![b'x'; 1 << 20]).unwrap();
+    std::fs::write(path.join("artifacts.pack"), vec![b'x'; 1 << 20]).unwrap();
 }
 
 /// The directory holding `build`'s cache entries.

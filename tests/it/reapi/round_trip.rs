@@ -92,11 +92,19 @@ fn exit_codes_and_executable_bits_come_back() {
     assert_eq!(replay.code, 3, "{replay:#?}");
     replay.assert_cached("build");
     assert!(replay.stdout.contains("failing"), "{replay:#?}");
-    let mode = std::fs::metadata(b.root.join("out/a.txt"))
-        .unwrap()
-        .permissions()
-        .mode();
-    assert_eq!(mode & 0o111, 0o111, "executable: {mode:o}");
+    let mode = || {
+        std::fs::metadata(b.root.join("out/a.txt"))
+            .unwrap()
+            .permissions()
+            .mode()
+    };
+    assert_eq!(mode() & 0o111, 0o111, "executable: {:o}", mode());
+    // The local copy the download left restores it executable too.
+    std::fs::remove_file(b.root.join("out/a.txt")).unwrap();
+    let local = b.qik(".", &["build"], &[]);
+    assert_eq!(local.code, 3, "{local:#?}");
+    local.assert_cached("build");
+    assert_eq!(mode() & 0o111, 0o111, "executable: {:o}", mode());
 }
 
 #[test]

@@ -133,7 +133,7 @@ fn a_corrupted_body_is_never_restored() {
     let entries = b.local_entries();
     assert_eq!(entries.len(), 1);
     assert_eq!(
-        std::fs::read_to_string(entries[0].join("artifacts/out/result.txt")).unwrap(),
+        std::fs::read_to_string(entries[0].join("artifacts.pack")).unwrap(),
         "one\n"
     );
 }

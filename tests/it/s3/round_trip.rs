@@ -67,6 +67,55 @@ fn an_entry_uploaded_by_one_clone_is_replayed_by_another() {
     assert_eq!(report_cache(&b), "local", "from the local copy this time");
 }
 
+/// A seal carries no modes; the manifest carries each artifact's exec bit,
+/// so an executable stays executable through the bucket, and through the
+/// local copy the download left.
+#[test]
+fn executable_artifacts_stay_executable() {
+    use std::os::unix::fs::PermissionsExt;
+    let server = S3Server::start();
+    let a = build_project(&server.endpoint(), "");
+    let config = a
+        .read("qik.toml")
+        .replace(
+            "cp src/input.txt out/result.txt &&",
+            "cp src/input.txt out/result.txt && cp src/input.txt out/tool && chmod 755 out/tool &&",
+        )
+        .replace(
+            "artifacts = [\"out/result.txt\"]",
+            "artifacts = [\"out/result.txt\", \"out/tool\"]",
+        );
+    a.write("qik.toml", &config);
+    a.git_add();
+    let first = a.qik(".", &["build"], AWS_ENV);
+    first.assert_ok();
+    first.assert_quiet();
+
+    let b = a.clone_repo();
+    let mode = |path: &str| {
+        std::fs::metadata(b.root.join(path))
+            .unwrap()
+            .permissions()
+            .mode()
+    };
+    for source in ["remote", "local"] {
+        let _ = std::fs::remove_file(b.root.join("out/tool"));
+        let _ = std::fs::remove_file(b.root.join("out/result.txt"));
+        let replay = b.qik(".", &["build"], AWS_ENV);
+        replay.assert_ok();
+        replay.assert_cached("build");
+        replay.assert_quiet();
+        assert_eq!(b.read("out/tool"), "one\n");
+        assert_eq!(
+            mode("out/tool") & 0o111,
+            0o111,
+            "{source}: {:o}",
+            mode("out/tool")
+        );
+        assert_eq!(mode("out/result.txt") & 0o111, 0, "{source}");
+    }
+}
+
 /// The `cache` of the one runnable of `report.json` (docs/cli.md).
 fn report_cache(p: &crate::support::Project) -> String {
     let report: serde_json::Value = serde_json::from_str(&p.read("report.json")).unwrap();

@@ -11,8 +11,9 @@ pub(crate) mod store;
 pub use dirs::{LOCAL_KEEP, WorkDirs};
 pub use replays::Replays;
 pub use store::{
-    ArtifactRecord, Damage, Entry, LogRecord, Lookup, MANIFEST_VERSION, Manifest, RestoreError,
-    Store, Stored, file_digest, file_id, safe_relative, slug,
+    ArtifactRecord, Damage, Entry, LogRecord, Lookup, MANIFEST_VERSION, Manifest, PACK,
+    RestoreError, Store, Stored, artifact_record, file_digest, file_id, pack_offsets,
+    safe_relative, slug,
 };
 
 use serde::Deserialize;

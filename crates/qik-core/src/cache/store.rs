@@ -1,15 +1,20 @@
 //! Cache entries on disk: `<cache dir>/<command>/<runnable>/<hash>/`.
 //!
 //! An entry is a directory holding `manifest.json` (exit code, artifacts with
-//! their digests, the inputs that made the hash), `log` (the merged output) and
-//! `artifacts/` (copies, for the local cache). It is built in a temporary
-//! directory and renamed into place, so readers see a whole entry or none; a
-//! manifest that does not parse, or files that do not match it, make a miss
-//! with a warning, never a wrong replay.
+//! their digests, the inputs that made the hash), `log` (the merged output) and,
+//! in the local cache when the manifest lists artifacts, `artifacts.pack`: the
+//! artifacts' bytes one after another in the manifest's order, nothing else.
+//! Offsets are the running sum of the manifest's sizes, so the pack has no
+//! header to parse and one file holds any number of artifacts (creating a
+//! file per artifact cost more than writing its bytes). It is built in a
+//! temporary directory and renamed into place, so readers see a whole entry or
+//! none; a manifest that does not parse, or files that do not match it (a pack
+//! of another length, bytes that fail their digest), make a miss with a
+//! warning, never a wrong replay.
 
 use std::collections::HashSet;
 use std::fs;
-use std::io::{self, Read};
+use std::io::{self, Read, Seek, Write};
 use std::path::{Component, Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -20,9 +25,12 @@ use crate::hashing::inputs::Inputs;
 
 pub(crate) const MANIFEST: &str = "manifest.json";
 const LOG: &str = "log";
-const ARTIFACTS: &str = "artifacts";
+/// The artifacts of a local entry, concatenated in the manifest's order.
+pub const PACK: &str = "artifacts.pack";
 /// 2: the log's digest is recorded (entries of 1 are another version's).
-pub const MANIFEST_VERSION: u32 = 2;
+/// 3: artifacts are kept in one pack, their exec bit in the manifest
+/// (entries of 2 kept a file per artifact: another version's).
+pub const MANIFEST_VERSION: u32 = 3;
 
 /// One artifact kept with an entry.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -32,6 +40,24 @@ pub struct ArtifactRecord {
     /// blake3 of the content.
     pub digest: String,
     pub size: u64,
+    /// Whether any exec bit was set when it was hashed: the pack keeps no
+    /// modes, so a restore makes the file as a command would (0o777 or
+    /// 0o666, less the umask).
+    #[serde(default)]
+    pub executable: bool,
+}
+
+/// Where each artifact lies in an entry's pack (its offset), and the pack's
+/// length: the running sum of the sizes. `None` when the sizes add up past
+/// any file (a manifest written by hand).
+pub fn pack_offsets(artifacts: &[ArtifactRecord]) -> Option<(Vec<u64>, u64)> {
+    let mut offsets = Vec::with_capacity(artifacts.len());
+    let mut end = 0u64;
+    for artifact in artifacts {
+        offsets.push(end);
+        end = end.checked_add(artifact.size)?;
+    }
+    Some((offsets, end))
 }
 
 /// The digest of an entry's log. The log shares its inode with the latest
@@ -116,18 +142,42 @@ impl Entry {
     }
 
     fn restore_checking(&self, root: &Path, check: Check) -> Result<(), RestoreError> {
+        let artifacts = &self.manifest.artifacts;
+        let Some((offsets, length)) = pack_offsets(artifacts) else {
+            // Sizes no file can hold: a manifest written by hand.
+            return Err(RestoreError::PackSize {
+                found: None,
+                expected: u64::MAX,
+            });
+        };
+        let mut pack = PackSource {
+            path: self.dir.join(PACK),
+            length,
+            open: None,
+        };
+        // One buffer for every copy: a restore of a thousand small
+        // artifacts should not allocate a thousand.
+        let mut buffer = Vec::new();
         // The directories this restore wrote into: each made once (a
         // thousand artifacts in one directory are one `mkdir`, not a
         // thousand), and swept once at the end.
         let mut restored_in: HashSet<PathBuf> = HashSet::new();
-        let result = self.manifest.artifacts.iter().try_for_each(|artifact| {
-            let relative = safe_relative(&artifact.path).ok_or_else(|| RestoreError::Escapes {
-                path: artifact.path.clone(),
-            })?;
-            let source = self.dir.join(ARTIFACTS).join(&relative);
-            let target = root.join(&relative);
-            restore_one(&source, &target, artifact, check, &mut restored_in)
-        });
+        let result = artifacts
+            .iter()
+            .zip(offsets)
+            .try_for_each(|(artifact, offset)| {
+                let relative =
+                    safe_relative(&artifact.path).ok_or_else(|| RestoreError::Escapes {
+                        path: artifact.path.clone(),
+                    })?;
+                let target = root.join(&relative);
+                let copy = Copy {
+                    artifact,
+                    offset,
+                    check,
+                };
+                restore_one(&mut pack, &copy, &target, &mut restored_in, &mut buffer)
+            });
         // A restore killed half-way left its copy beside the artifact; the
         // next restore into that directory removes it.
         for dir in &restored_in {
@@ -143,13 +193,20 @@ pub enum RestoreError {
     /// The manifest names a path outside the project.
     #[error("artifact path {path:?} leaves the project; refused")]
     Escapes { path: String },
-    /// The entry lacks the artifact's copy.
+    /// The entry's pack cannot be read.
     #[error("artifact {path} is missing from the cache: {source}")]
     Missing {
         path: String,
         #[source]
         source: io::Error,
     },
+    /// The pack is not as long as the manifest's sizes add up to (cut short,
+    /// or with bytes added): no offset in it can be trusted.
+    #[error(
+        "the cache's {PACK} holds {} bytes where its manifest lists {expected}",
+        found.map_or_else(|| "an impossible number of".to_string(), |n| n.to_string())
+    )]
+    PackSize { found: Option<u64>, expected: u64 },
     /// The entry's copy is not what was stored.
     #[error("artifact {path} in the cache does not match its digest")]
     Mismatch { path: String },
@@ -180,18 +237,76 @@ enum Check {
     Size,
 }
 
-/// Copies an artifact next to its place (keeping its mode), checks the copy
+/// One artifact to restore: its record, where its bytes start in the pack,
+/// and how the copy is checked.
+struct Copy<'a> {
+    artifact: &'a ArtifactRecord,
+    offset: u64,
+    check: Check,
+}
+
+/// An entry's pack, opened on first use (a replay that finds every artifact
+/// in place never reads it) and then kept open for the rest of the restore.
+struct PackSource {
+    path: PathBuf,
+    /// What the manifest's sizes add up to.
+    length: u64,
+    /// The open pack and its file position.
+    open: Option<(fs::File, u64)>,
+}
+
+impl PackSource {
+    /// The pack, positioned at `offset`. Its length is checked when opened:
+    /// a pack of any other length is damaged, wherever the damage lies.
+    fn at(&mut self, offset: u64, artifact: &str) -> Result<&mut fs::File, RestoreError> {
+        let missing = |source| RestoreError::Missing {
+            path: artifact.to_string(),
+            source,
+        };
+        if self.open.is_none() {
+            let (file, meta) =
+                crate::fsutil::open_kept_with_metadata(&self.path, crate::fsutil::limits::STREAMED)
+                    .map_err(missing)?;
+            if meta.len() != self.length {
+                return Err(RestoreError::PackSize {
+                    found: Some(meta.len()),
+                    expected: self.length,
+                });
+            }
+            self.open = Some((file, 0));
+        }
+        let (file, position) = self.open.as_mut().expect("opened above");
+        // Artifacts are restored in pack order: only one skipped because it
+        // was in place moves the position away from the next one.
+        if *position != offset {
+            file.seek(io::SeekFrom::Start(offset)).map_err(missing)?;
+            *position = offset;
+        }
+        Ok(file)
+    }
+
+    /// Records that `read` bytes were read from the position (`None`: an
+    /// unknown number, so the next read seeks).
+    fn advanced(&mut self, read: Option<u64>) {
+        if let Some((_, position)) = &mut self.open {
+            *position = read.map_or(u64::MAX, |read| *position + read);
+        }
+    }
+}
+
+/// Copies an artifact out of the pack next to its place, checks the copy
 /// against the recorded digest, then renames it into place: what lands is
 /// exactly what was verified, and large files are never held in memory.
 /// A directory it wrote into is added to `restored_in` (it exists from then
 /// on); nothing is written when the artifact was in place already.
 fn restore_one(
-    source: &Path,
+    pack: &mut PackSource,
+    copy: &Copy<'_>,
     target: &Path,
-    artifact: &ArtifactRecord,
-    check: Check,
     restored_in: &mut HashSet<PathBuf>,
+    buffer: &mut Vec<u8>,
 ) -> Result<(), RestoreError> {
+    let artifact = copy.artifact;
     // Most replays find the artifact already in place (the last run made
     // it): reading it back is cheaper than a copy and a rename.
     let in_place = fs::symlink_metadata(target)
@@ -200,78 +315,98 @@ fn restore_one(
     if in_place {
         return Ok(());
     }
-    let path = || artifact.path.clone();
     let project = |source: io::Error| RestoreError::Project {
-        path: path(),
+        path: artifact.path.clone(),
         source,
     };
     // The cache's side first, so a failure writing the project is never
     // mistaken for a missing artifact.
-    let (mut from, meta) =
-        crate::fsutil::open_kept_with_metadata(source, crate::fsutil::limits::STREAMED).map_err(
-            |source| RestoreError::Missing {
-                path: path(),
-                source,
-            },
-        )?;
-    if meta.len() != artifact.size {
-        return Err(RestoreError::Mismatch { path: path() });
-    }
+    pack.at(copy.offset, &artifact.path)?;
     let dir = target.parent().unwrap_or(Path::new("."));
     if !restored_in.contains(dir) {
         fs::create_dir_all(dir).map_err(project)?;
         restored_in.insert(dir.to_path_buf());
     }
+    // Created with the mode a command writing it would give it: the umask
+    // applies, and no `chmod` follows.
+    let mode = if artifact.executable { 0o777 } else { 0o666 };
     let mut temp = tempfile::Builder::new()
         .prefix(staging::RESTORE_PREFIX)
+        .permissions(std::os::unix::fs::PermissionsExt::from_mode(mode))
         .tempfile_in(dir)
         .map_err(project)?;
     staging::claim(temp.as_file());
-    let copied = match check {
-        // One pass: the bytes are hashed as they are written (reading a
-        // large copy back to check it cost as much again). The copy is
-        // private to this process until renamed, so its bytes are the
-        // ones hashed.
-        Check::Digest => {
-            copy_hashed(&mut from, temp.as_file_mut()).map(|(digest, size)| (Some(digest), size))
-        }
-        // File to file: the kernel copies (copy_file_range), no user-space
-        // pass, and stops at the size checked above without asking again.
-        Check::Size => io::copy(&mut (&from).take(artifact.size), temp.as_file_mut())
-            .map(|size| (None, size))
-            .map_err(Side::Write),
-    };
-    // What was written is what was counted: the copy is private to this
-    // process, so no `fstat` is needed to learn its size.
-    let (digest, size) = copied.map_err(|err| match err {
-        Side::Read(source) => RestoreError::Missing {
-            path: path(),
-            source,
-        },
-        Side::Write(source) => project(source),
-    })?;
-    if size != artifact.size || digest.is_some_and(|digest| digest != artifact.digest) {
-        return Err(RestoreError::Mismatch { path: path() });
-    }
-    temp.as_file()
-        .set_permissions(meta.permissions())
-        .map_err(project)?;
+    fill(pack, copy, temp.as_file_mut(), buffer)?;
     temp.persist(target).map_err(|err| project(err.error))?;
     Ok(())
 }
 
-/// Copies an artifact into an entry being built, hashing the bytes as they
-/// are written: a command (or another process) still writing the file after
-/// it was hashed must not leave an entry whose copy differs from its
-/// manifest, which every later restore would refuse.
-fn store_as_hashed(source: &Path, target: &Path, artifact: &ArtifactRecord) -> io::Result<()> {
+/// Copies an artifact's bytes from the pack into `to`, a file private to
+/// this process, and checks them as [`Check`] says.
+fn fill(
+    pack: &mut PackSource,
+    copy: &Copy<'_>,
+    to: &mut fs::File,
+    buffer: &mut Vec<u8>,
+) -> Result<(), RestoreError> {
+    let artifact = copy.artifact;
+    let from = pack.at(copy.offset, &artifact.path)?;
+    let mut from = from.take(artifact.size);
+    let copied = match copy.check {
+        // One pass: the bytes are hashed as they are written (reading a
+        // large copy back to check it cost as much again). The copy is
+        // private to this process until placed, so its bytes are the
+        // ones hashed.
+        Check::Digest => {
+            copy_hashed(&mut from, to, buffer).map(|(digest, size)| (Some(digest), size))
+        }
+        // A small one through the buffer: one read and one write, where the
+        // kernel's copy cost two `fstat`s and a slower call (measured with
+        // `strace -c` on a restore of 1,000 small artifacts).
+        Check::Size if artifact.size <= COPY_BUFFER as u64 => {
+            copy_through(&mut from, to, buffer, None).map(|size| (None, size))
+        }
+        // File to file: the kernel copies (copy_file_range from the pack's
+        // position), no user-space pass, and stops at the artifact's end.
+        Check::Size => io::copy(&mut from, to)
+            .map(|size| (None, size))
+            .map_err(Side::Write),
+    };
+    pack.advanced(copied.as_ref().ok().map(|(_, size)| *size));
+    // What was written is what was counted: the copy is private to this
+    // process, so no `fstat` is needed to learn its size.
+    let (digest, size) = copied.map_err(|err| match err {
+        Side::Read(source) => RestoreError::Missing {
+            path: artifact.path.clone(),
+            source,
+        },
+        Side::Write(source) => RestoreError::Project {
+            path: artifact.path.clone(),
+            source,
+        },
+    })?;
+    if size != artifact.size || digest.is_some_and(|digest| digest != artifact.digest) {
+        return Err(RestoreError::Mismatch {
+            path: artifact.path.clone(),
+        });
+    }
+    Ok(())
+}
+
+/// Appends an artifact to the pack of an entry being built, hashing the
+/// bytes as they are written: a command (or another process) still writing
+/// the file after it was hashed must not leave an entry whose copy differs
+/// from its manifest, which every later restore would refuse.
+fn store_as_hashed(
+    source: &Path,
+    pack: &mut impl Write,
+    artifact: &ArtifactRecord,
+    buffer: &mut Vec<u8>,
+) -> io::Result<()> {
     let mut from = fs::File::open(source)?;
-    let permissions = from.metadata()?.permissions();
-    let mut to = fs::File::create(target)?;
-    let (digest, size) = copy_hashed(&mut from, &mut to).map_err(|side| match side {
+    let (digest, size) = copy_hashed(&mut from, pack, buffer).map_err(|side| match side {
         Side::Read(err) | Side::Write(err) => err,
     })?;
-    to.set_permissions(permissions)?;
     if digest != artifact.digest || size != artifact.size {
         return Err(io::Error::other(format!(
             "artifact {} changed after it was hashed (is something still writing it?)",
@@ -287,24 +422,45 @@ enum Side {
     Write(io::Error),
 }
 
-/// Copies `from` to `to`, returning the blake3 and size of the bytes
-/// written. Large buffers let blake3 hash many chunks at once.
-fn copy_hashed(from: &mut impl Read, to: &mut impl io::Write) -> Result<(String, u64), Side> {
+/// Copies `from` to `to` through `buffer` (grown to [`COPY_BUFFER`] on first
+/// use), returning the blake3 and size of the bytes written. Large buffers
+/// let blake3 hash many chunks at once.
+fn copy_hashed(
+    from: &mut impl Read,
+    to: &mut impl io::Write,
+    buffer: &mut Vec<u8>,
+) -> Result<(String, u64), Side> {
     let mut hasher = blake3::Hasher::new();
-    let mut buffer = vec![0; COPY_BUFFER];
+    let size = copy_through(from, to, buffer, Some(&mut hasher))?;
+    Ok((hasher.finalize().to_hex().to_string(), size))
+}
+
+/// Copies `from` to `to` through `buffer`, feeding `hasher` if given;
+/// returns the number of bytes copied.
+fn copy_through(
+    from: &mut impl Read,
+    to: &mut impl io::Write,
+    buffer: &mut Vec<u8>,
+    mut hasher: Option<&mut blake3::Hasher>,
+) -> Result<u64, Side> {
+    if buffer.len() < COPY_BUFFER {
+        buffer.resize(COPY_BUFFER, 0);
+    }
     let mut size = 0u64;
     loop {
-        let read = match from.read(&mut buffer) {
+        let read = match from.read(buffer) {
             Ok(0) => break,
             Ok(read) => read,
             Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
             Err(err) => return Err(Side::Read(err)),
         };
-        hasher.update(&buffer[..read]);
+        if let Some(hasher) = hasher.as_deref_mut() {
+            hasher.update(&buffer[..read]);
+        }
         to.write_all(&buffer[..read]).map_err(Side::Write)?;
         size += read as u64;
     }
-    Ok((hasher.finalize().to_hex().to_string(), size))
+    Ok(size)
 }
 
 /// Reads of artifacts and logs: large enough for blake3's wide hashing and
@@ -362,6 +518,8 @@ pub enum Damage {
     LogChanged { path: PathBuf },
     #[error("{} lists artifact {artifact:?}, which leaves the project", path.display())]
     Escapes { path: PathBuf, artifact: String },
+    #[error("{} lists artifacts larger than any file", path.display())]
+    Oversized { path: PathBuf },
 }
 
 /// An entry just written, and the files of older entries it pushed out.
@@ -473,7 +631,7 @@ impl Store {
                 });
             }
         };
-        if manifest.version != MANIFEST_VERSION
+        if !self.reads_version(manifest.version)
             || manifest.hash != hash
             || manifest.name != runnable
         {
@@ -495,11 +653,24 @@ impl Store {
                 artifact: bad.path.clone(),
             });
         }
+        if pack_offsets(&manifest.artifacts).is_none() {
+            return Lookup::Corrupt(Damage::Oversized {
+                path: manifest_path,
+            });
+        }
         Lookup::Hit(Box::new(Entry {
             dir,
             manifest,
             log_id: file_id(&log_meta),
         }))
+    }
+
+    /// Whether entries of manifest `version` are this version's. Version 2
+    /// differs from 3 only in where artifacts are kept, so a store that keeps
+    /// none (the repo cache: its artifacts are committed) reads both, and an
+    /// upgrade does not re-run what a team committed.
+    fn reads_version(&self, version: u32) -> bool {
+        version == MANIFEST_VERSION || (version == 2 && !self.copy_artifacts)
     }
 
     /// Whether any entry exists for a runnable at this hash (for `--cache-status`).
@@ -524,7 +695,8 @@ impl Store {
     }
 
     /// Writes an entry: the log is linked in (so it must never be written
-    /// again: each run writes a new log file) and artifacts are copied in, then the whole
+    /// again: each run writes a new log file) and artifacts are appended to
+    /// the pack in the manifest's order, then the whole
     /// directory is renamed into place. If another process wrote the same entry
     /// first, theirs stays (it has the same content by construction); an entry
     /// that does not read back whole (damaged by hand or by a crash) is replaced.
@@ -559,7 +731,14 @@ impl Store {
         if fs::hard_link(log, temp.path().join(LOG)).is_err() {
             fs::copy(log, temp.path().join(LOG))?;
         }
-        if self.copy_artifacts {
+        if self.copy_artifacts && !manifest.artifacts.is_empty() {
+            // Small artifacts gather in the buffer: a thousand of them are a
+            // few writes, not a thousand. Large ones bypass it.
+            let mut pack = io::BufWriter::with_capacity(
+                COPY_BUFFER,
+                fs::File::create(temp.path().join(PACK))?,
+            );
+            let mut buffer = Vec::new();
             for artifact in &manifest.artifacts {
                 let relative = safe_relative(&artifact.path).ok_or_else(|| {
                     io::Error::new(
@@ -567,10 +746,9 @@ impl Store {
                         format!("artifact path {:?} leaves the project", artifact.path),
                     )
                 })?;
-                let target = temp.path().join(ARTIFACTS).join(&relative);
-                fs::create_dir_all(target.parent().unwrap_or(temp.path()))?;
-                store_as_hashed(&root.join(&relative), &target, artifact)?;
+                store_as_hashed(&root.join(&relative), &mut pack, artifact, &mut buffer)?;
             }
+            pack.into_inner().map_err(io::IntoInnerError::into_error)?;
         }
         let json = serde_json::to_vec_pretty(manifest).map_err(io::Error::other)?;
         fs::write(temp.path().join(MANIFEST), json)?;
@@ -718,13 +896,32 @@ fn move_aside(dir: &Path) -> io::Result<()> {
 pub fn file_digest(path: &Path) -> io::Result<(String, u64)> {
     let mut file = fs::File::open(path)?;
     let meta = file.metadata()?;
+    digest_of(&mut file, &meta)
+}
+
+/// The record of the artifact at `path` (relative to `root`): its blake3,
+/// size and exec bit, from one open and one `fstat`.
+pub fn artifact_record(root: &Path, path: String) -> io::Result<ArtifactRecord> {
+    use std::os::unix::fs::PermissionsExt;
+    let mut file = fs::File::open(root.join(&path))?;
+    let meta = file.metadata()?;
+    let (digest, size) = digest_of(&mut file, &meta)?;
+    Ok(ArtifactRecord {
+        path,
+        digest,
+        size,
+        executable: meta.permissions().mode() & 0o111 != 0,
+    })
+}
+
+fn digest_of(file: &mut fs::File, meta: &fs::Metadata) -> io::Result<(String, u64)> {
     if meta.len() <= COPY_BUFFER as u64 {
         // Small files (most artifacts): one read into a right-sized buffer.
         let mut hasher = blake3::Hasher::new();
-        let size = io::copy(&mut file, &mut hasher)?;
+        let size = io::copy(file, &mut hasher)?;
         return Ok((hasher.finalize().to_hex().to_string(), size));
     }
-    copy_hashed(&mut file, &mut io::sink()).map_err(|err| match err {
+    copy_hashed(file, &mut io::sink(), &mut Vec::new()).map_err(|err| match err {
         Side::Read(err) | Side::Write(err) => err,
     })
 }
@@ -900,6 +1097,7 @@ mod tests {
             path: "../outside".into(),
             digest: String::new(),
             size: 0,
+            executable: false,
         });
         fs::write(
             entry.dir.join(MANIFEST),
@@ -913,43 +1111,120 @@ mod tests {
         assert!(matches!(store.get("t", "t", "h"), Lookup::Miss));
     }
 
+    /// A project with `files` under `root` and an entry storing them all, in
+    /// this order.
+    fn stored(dir: &Path, files: &[(&str, &[u8])]) -> (PathBuf, Entry) {
+        let root = dir.join("project");
+        let mut m = manifest("t", "h");
+        for (path, data) in files {
+            let file = root.join(path);
+            fs::create_dir_all(file.parent().unwrap()).unwrap();
+            fs::write(&file, data).unwrap();
+            m.artifacts
+                .push(artifact_record(&root, path.to_string()).unwrap());
+        }
+        let log = dir.join("log");
+        fs::write(&log, "").unwrap();
+        let entry = store(dir).put(&m, "t", &log, &root).unwrap().entry;
+        (root, entry)
+    }
+
+    #[test]
+    fn artifacts_are_packed_in_manifest_order_and_nothing_else() {
+        let dir = tempfile::tempdir().unwrap();
+        let files: [(&str, &[u8]); 3] = [("out/b", b"bee"), ("a", b""), ("out/c/d", b"dee\n")];
+        let (_, entry) = stored(dir.path(), &files);
+        assert_eq!(fs::read(entry.dir.join(PACK)).unwrap(), b"beedee\n");
+        let mut names: Vec<_> = fs::read_dir(&entry.dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        names.sort();
+        assert_eq!(names, ["artifacts.pack", "log", "manifest.json"]);
+        let (offsets, length) = pack_offsets(&entry.manifest.artifacts).unwrap();
+        assert_eq!((offsets, length), (vec![0, 3, 3], 7));
+
+        // An entry without artifacts has no pack at all.
+        let dir = tempfile::tempdir().unwrap();
+        let (_, entry) = stored(dir.path(), &[]);
+        assert!(!entry.dir.join(PACK).exists());
+    }
+
     #[test]
     fn downloaded_entries_restore_large_artifacts_checked_by_size() {
         let dir = tempfile::tempdir().unwrap();
-        let root = dir.path().join("project");
-        fs::create_dir_all(root.join("out")).unwrap();
-        // Larger than one copy buffer, so the wide paths run.
+        // Larger than one copy buffer, so the wide paths run; a small one
+        // before it, so the large one starts inside the pack.
         let data: Vec<u8> = (0..COPY_BUFFER * 3 + 7).map(|i| (i % 251) as u8).collect();
-        fs::write(root.join("out/big.bin"), &data).unwrap();
-        let log = dir.path().join("log");
-        fs::write(&log, "").unwrap();
-        let (digest, size) = file_digest(&root.join("out/big.bin")).unwrap();
-        assert_eq!(digest, blake3::hash(&data).to_hex().as_str());
-        let mut m = manifest("t", "h");
-        m.artifacts.push(ArtifactRecord {
-            path: "out/big.bin".into(),
-            digest,
-            size,
-        });
-        let store = store(dir.path());
-        let entry = store.put(&m, "t", &log, &root).unwrap().entry;
+        let (root, entry) = stored(
+            dir.path(),
+            &[("out/small", b"small"), ("out/big.bin", &data)],
+        );
+        assert_eq!(
+            entry.manifest.artifacts[1].digest,
+            blake3::hash(&data).to_hex().as_str()
+        );
         fs::remove_file(root.join("out/big.bin")).unwrap();
         entry.restore_downloaded_artifacts(&root).unwrap();
         assert_eq!(fs::read(root.join("out/big.bin")).unwrap(), data);
-
-        // A copy of the wrong size never lands; nor does a wrong digest on
-        // a checked restore.
         fs::remove_file(root.join("out/big.bin")).unwrap();
-        fs::write(entry.dir.join("artifacts/out/big.bin"), b"short").unwrap();
+        fs::remove_file(root.join("out/small")).unwrap();
+        entry.restore_downloaded_artifacts(&root).unwrap();
+        assert_eq!(fs::read(root.join("out/big.bin")).unwrap(), data);
+        assert_eq!(fs::read(root.join("out/small")).unwrap(), b"small");
+
+        // A pack of the wrong length never lands anything; nor does a wrong
+        // digest on a checked restore.
+        let pack = entry.dir.join(PACK);
+        let good = fs::read(&pack).unwrap();
+        fs::remove_file(root.join("out/big.bin")).unwrap();
+        fs::write(&pack, b"short").unwrap();
         let err = entry.restore_downloaded_artifacts(&root).unwrap_err();
-        assert!(err.to_string().contains("does not match"), "{err}");
+        assert!(matches!(err, RestoreError::PackSize { .. }), "{err}");
+        assert!(err.entry_is_bad());
         assert!(!root.join("out/big.bin").exists());
-        let mut same_size = data.clone();
-        same_size[0] ^= 1;
-        fs::write(entry.dir.join("artifacts/out/big.bin"), &same_size).unwrap();
+        let mut same_size = good.clone();
+        same_size[10] ^= 1;
+        fs::write(&pack, &same_size).unwrap();
         let err = entry.restore_artifacts(&root).unwrap_err();
         assert!(err.to_string().contains("does not match"), "{err}");
         assert!(!root.join("out/big.bin").exists());
+    }
+
+    /// The pack's length must be exactly what the manifest adds up to: a pack
+    /// cut short or grown is damaged as a whole (an offset into it cannot be
+    /// trusted), even where the bytes an artifact reads are intact.
+    #[test]
+    fn a_pack_of_another_length_is_damage() {
+        let dir = tempfile::tempdir().unwrap();
+        let (root, entry) = stored(dir.path(), &[("out/a", b"first"), ("out/b", b"second")]);
+        let pack = entry.dir.join(PACK);
+        for tampered in [&b"firstsecond!"[..], b"firstsecon", b""] {
+            fs::write(&pack, tampered).unwrap();
+            fs::remove_file(root.join("out/a")).unwrap_or_default();
+            let err = entry.restore_artifacts(&root).unwrap_err();
+            assert_eq!(
+                err.to_string(),
+                format!(
+                    "the cache's artifacts.pack holds {} bytes where its manifest lists 11",
+                    tampered.len()
+                )
+            );
+            assert!(err.entry_is_bad());
+            assert!(!root.join("out/a").exists());
+        }
+        fs::write(&pack, b"firstsecond").unwrap();
+        entry.restore_artifacts(&root).unwrap();
+        assert_eq!(fs::read(root.join("out/a")).unwrap(), b"first");
+
+        // Sizes that add up past any file are damage found by the lookup.
+        let mut m = entry.manifest.clone();
+        m.artifacts[0].size = u64::MAX;
+        fs::write(entry.dir.join(MANIFEST), serde_json::to_vec(&m).unwrap()).unwrap();
+        assert!(matches!(
+            store(dir.path()).get("t", "t", "h"),
+            Lookup::Corrupt(Damage::Oversized { .. })
+        ));
     }
 
     /// An artifact that changes between its hashing and its copy into the
@@ -963,13 +1238,9 @@ mod tests {
         fs::write(root.join("out/data.bin"), "first half").unwrap();
         let log = dir.path().join("log");
         fs::write(&log, "").unwrap();
-        let (digest, size) = file_digest(&root.join("out/data.bin")).unwrap();
         let mut m = manifest("t", "h");
-        m.artifacts.push(ArtifactRecord {
-            path: "out/data.bin".into(),
-            digest,
-            size,
-        });
+        m.artifacts
+            .push(artifact_record(&root, "out/data.bin".into()).unwrap());
         fs::write(root.join("out/data.bin"), "first half, second half").unwrap();
         let store = store(dir.path());
         let err = store.put(&m, "t", &log, &root).unwrap_err().to_string();
@@ -986,38 +1257,19 @@ mod tests {
             .collect();
         assert!(left.is_empty(), "{left:?}");
 
-        // Unchanged since hashing, it is stored, executable bit included.
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::PermissionsExt;
-            fs::set_permissions(root.join("out/data.bin"), fs::Permissions::from_mode(0o755))
-                .unwrap();
-            let (digest, size) = file_digest(&root.join("out/data.bin")).unwrap();
-            m.artifacts[0].digest = digest;
-            m.artifacts[0].size = size;
-            let entry = store.put(&m, "t", &log, &root).unwrap().entry;
-            let copy = fs::metadata(entry.dir.join("artifacts/out/data.bin")).unwrap();
-            assert_eq!(copy.permissions().mode() & 0o777, 0o755);
-        }
+        // Unchanged since hashing, it is stored.
+        m.artifacts[0] = artifact_record(&root, "out/data.bin".into()).unwrap();
+        let entry = store.put(&m, "t", &log, &root).unwrap().entry;
+        assert_eq!(
+            fs::read(entry.dir.join(PACK)).unwrap(),
+            b"first half, second half"
+        );
     }
 
     #[test]
     fn artifacts_are_verified_and_stay_inside_the_project() {
         let dir = tempfile::tempdir().unwrap();
-        let root = dir.path().join("project");
-        fs::create_dir_all(root.join("out")).unwrap();
-        fs::write(root.join("out/report.xml"), "<ok/>").unwrap();
-        let log = dir.path().join("log");
-        fs::write(&log, "").unwrap();
-        let (digest, size) = file_digest(&root.join("out/report.xml")).unwrap();
-        let mut m = manifest("t", "h");
-        m.artifacts.push(ArtifactRecord {
-            path: "out/report.xml".into(),
-            digest,
-            size,
-        });
-        let store = store(dir.path());
-        let entry = store.put(&m, "t", &log, &root).unwrap().entry;
+        let (root, entry) = stored(dir.path(), &[("out/report.xml", b"<ok/>")]);
         fs::remove_file(root.join("out/report.xml")).unwrap();
         entry.restore_artifacts(&root).unwrap();
         assert_eq!(
@@ -1026,7 +1278,6 @@ mod tests {
         );
 
         // An artifact already in place is left alone (same inode).
-        #[cfg(unix)]
         {
             use std::os::unix::fs::MetadataExt;
             let before = fs::metadata(root.join("out/report.xml")).unwrap().ino();
@@ -1035,14 +1286,22 @@ mod tests {
             assert_eq!(before, after);
         }
 
-        fs::write(entry.dir.join("artifacts/out/report.xml"), "<tampered/>").unwrap();
+        // One in the way with other bytes is replaced whole (by rename),
+        // and no temporary file is left beside it.
         fs::write(root.join("out/report.xml"), "<changed/>").unwrap();
-        assert!(
-            entry
-                .restore_artifacts(&root)
-                .unwrap_err()
-                .to_string()
-                .contains("does not match")
+        entry.restore_artifacts(&root).unwrap();
+        assert_eq!(fs::read(root.join("out/report.xml")).unwrap(), b"<ok/>");
+        assert_eq!(fs::read_dir(root.join("out")).unwrap().count(), 1);
+
+        fs::write(entry.dir.join(PACK), "<ko/>").unwrap();
+        fs::write(root.join("out/report.xml"), "<changed/>").unwrap();
+        assert_eq!(
+            entry.restore_artifacts(&root).unwrap_err().to_string(),
+            "artifact out/report.xml in the cache does not match its digest"
+        );
+        assert_eq!(
+            fs::read(root.join("out/report.xml")).unwrap(),
+            b"<changed/>"
         );
 
         let mut escaping = entry.clone();
@@ -1059,24 +1318,12 @@ mod tests {
 
     /// A project that refuses an artifact (here `out` is a file, so
     /// `out/report.xml` cannot be written; a full disk or a read-only
-    /// directory fail the same way) says so, and the entry stays good. A copy
+    /// directory fail the same way) says so, and the entry stays good. A pack
     /// missing from the cache is the entry's fault.
     #[test]
     fn a_project_that_refuses_an_artifact_does_not_condemn_the_entry() {
         let dir = tempfile::tempdir().unwrap();
-        let root = dir.path().join("project");
-        fs::create_dir_all(root.join("out")).unwrap();
-        fs::write(root.join("out/report.xml"), "<ok/>").unwrap();
-        let log = dir.path().join("log");
-        fs::write(&log, "").unwrap();
-        let (digest, size) = file_digest(&root.join("out/report.xml")).unwrap();
-        let mut m = manifest("t", "h");
-        m.artifacts.push(ArtifactRecord {
-            path: "out/report.xml".into(),
-            digest,
-            size,
-        });
-        let entry = store(dir.path()).put(&m, "t", &log, &root).unwrap().entry;
+        let (root, entry) = stored(dir.path(), &[("out/report.xml", b"<ok/>")]);
 
         fs::remove_dir_all(root.join("out")).unwrap();
         fs::write(root.join("out"), "in the way").unwrap();
@@ -1088,45 +1335,94 @@ mod tests {
                 .starts_with("cannot restore out/report.xml into the project: "),
             "{err}"
         );
-        assert!(entry.dir.join("artifacts/out/report.xml").is_file());
+        assert!(entry.dir.join(PACK).is_file());
 
         fs::remove_file(root.join("out")).unwrap();
-        fs::remove_file(entry.dir.join("artifacts/out/report.xml")).unwrap();
+        fs::remove_file(entry.dir.join(PACK)).unwrap();
         let err = entry.restore_artifacts(&root).unwrap_err();
         assert!(matches!(err, RestoreError::Missing { .. }), "{err}");
         assert!(err.entry_is_bad());
     }
 
-    #[cfg(unix)]
+    /// The pack keeps no modes: the manifest keeps each artifact's exec bit,
+    /// and a restore makes the file as a command would (the umask applies).
     #[test]
-    fn restored_artifacts_keep_their_mode() {
+    fn restored_artifacts_keep_their_exec_bit() {
         use std::os::unix::fs::PermissionsExt;
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path().join("project");
         fs::create_dir_all(root.join("bin")).unwrap();
         let tool = root.join("bin/tool");
+        let data = root.join("bin/data");
         fs::write(&tool, "#!/bin/sh\n").unwrap();
         fs::set_permissions(&tool, fs::Permissions::from_mode(0o755)).unwrap();
+        fs::write(&data, "plain").unwrap();
+        fs::set_permissions(&data, fs::Permissions::from_mode(0o644)).unwrap();
         let log = dir.path().join("log");
         fs::write(&log, "").unwrap();
-        let (digest, size) = file_digest(&tool).unwrap();
         let mut m = manifest("t", "h");
-        m.artifacts.push(ArtifactRecord {
-            path: "bin/tool".into(),
-            digest,
-            size,
-        });
-        let entry = store(dir.path()).put(&m, "t", &log, &root).unwrap().entry;
-        fs::remove_file(&tool).unwrap();
-        entry.restore_artifacts(&root).unwrap();
-        assert_eq!(
-            fs::metadata(&tool).unwrap().permissions().mode() & 0o777,
-            0o755
-        );
+        m.artifacts
+            .push(artifact_record(&root, "bin/tool".into()).unwrap());
+        m.artifacts
+            .push(artifact_record(&root, "bin/data".into()).unwrap());
+        assert!(m.artifacts[0].executable && !m.artifacts[1].executable);
+        store(dir.path()).put(&m, "t", &log, &root).unwrap();
+        // Through the manifest on disk, as a later run reads it.
+        let Lookup::Hit(entry) = store(dir.path()).get("t", "t", "h") else {
+            panic!("stored")
+        };
+        assert_eq!(entry.manifest.artifacts, m.artifacts);
+        let mode = |path: &Path| fs::metadata(path).unwrap().permissions().mode() & 0o777;
+        let umask = {
+            let probe = root.join("probe");
+            fs::write(&probe, "").unwrap();
+            let made = mode(&probe);
+            fs::remove_file(&probe).unwrap();
+            0o666 & !made
+        };
+        for restore in [
+            Entry::restore_artifacts,
+            Entry::restore_downloaded_artifacts,
+        ] {
+            fs::remove_file(&tool).unwrap();
+            fs::remove_file(&data).unwrap();
+            restore(&entry, &root).unwrap();
+            assert_eq!(mode(&tool), 0o755 & !umask);
+            assert_eq!(mode(&data), 0o644 & !umask);
+            assert_eq!(fs::read(&tool).unwrap(), b"#!/bin/sh\n");
+        }
         assert!(
-            fs::read_dir(root.join("bin")).unwrap().count() == 1,
+            fs::read_dir(root.join("bin")).unwrap().count() == 2,
             "no temp files left"
         );
+    }
+
+    /// Entries of version 2 kept a file per artifact: in the local store
+    /// they are another version's, a miss with a warning like version 1.
+    /// The repo cache keeps no artifacts, so its entries of 2 still serve.
+    #[test]
+    fn entries_of_version_2_are_foreign_where_artifacts_are_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let (_, entry) = stored(dir.path(), &[("out/a", b"a")]);
+        let mut m = entry.manifest.clone();
+        m.version = 2;
+        fs::write(entry.dir.join(MANIFEST), serde_json::to_vec(&m).unwrap()).unwrap();
+        let local = store(dir.path());
+        assert!(matches!(
+            local.get("t", "t", "h"),
+            Lookup::Corrupt(Damage::Foreign { .. })
+        ));
+        let repo = Store {
+            copy_artifacts: false,
+            ..local
+        };
+        assert!(matches!(repo.get("t", "t", "h"), Lookup::Hit(_)));
+        m.version = 1;
+        fs::write(entry.dir.join(MANIFEST), serde_json::to_vec(&m).unwrap()).unwrap();
+        assert!(matches!(
+            repo.get("t", "t", "h"),
+            Lookup::Corrupt(Damage::Foreign { .. })
+        ));
     }
 
     #[test]

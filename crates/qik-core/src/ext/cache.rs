@@ -21,7 +21,9 @@ pub trait RemoteCache: Any + Send + Sync + fmt::Debug {
     /// directory in the local store ([`crate::cache::Store::entry_dir`]), which does not
     /// exist. The entry must appear whole or not at all: build it in a sibling
     /// temporary directory and rename it into place. `Ok(false)` when the
-    /// remote has no usable entry. Every artifact must be checked against
+    /// remote has no usable entry. The artifacts go into the entry's one
+    /// pack, each at its offset ([`crate::ext::remote::StagedPack`]), and
+    /// the manifest must be this version's. Every artifact must be checked against
     /// the manifest's digest as it is written (a mismatch is no entry): core
     /// restores a just-downloaded entry's artifacts checking their sizes
     /// only ([`crate::cache::Entry::restore_downloaded_artifacts`]).

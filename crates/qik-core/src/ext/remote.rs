@@ -1,6 +1,8 @@
 //! What every remote cache shares, so each plugin writes only its protocol:
 //! the fault policy, settings rendered with `{ctx...}` on first use, and the
-//! local entries they read from and place into.
+//! local entries they read from and place into (a local entry keeps its
+//! artifacts in one pack, [`ENTRY_PACK`]: a download writes each artifact
+//! at its offset with [`StagedPack`], an upload reads it with [`LocalPack`]).
 //!
 //! The fault policy: a *fault* (server down, timeouts, refused credentials,
 //! bad settings) turns the cache off for the rest of the run, so a dead
@@ -11,8 +13,9 @@
 
 use std::fmt;
 use std::fs::{self, File};
-use std::io::Read;
+use std::io::{self, Read, Write};
 use std::ops::Range;
+use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
@@ -22,7 +25,7 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 use toml::Spanned;
 
-use crate::cache::{EntryKey, Manifest};
+use crate::cache::{EntryKey, Manifest, pack_offsets};
 use crate::ctx::Ctx;
 use crate::diagnostic::{Code, Diagnostic};
 use crate::ext::cache::{CacheBackend, RemoteCache};
@@ -33,7 +36,9 @@ use crate::template::{self, Scope};
 /// Files of a local entry, as the local store lays them out.
 pub const ENTRY_MANIFEST: &str = "manifest.json";
 pub const ENTRY_LOG: &str = "log";
-pub const ENTRY_ARTIFACTS: &str = "artifacts";
+/// The artifacts' bytes, one after another in the manifest's order; absent
+/// when the manifest lists none.
+pub const ENTRY_PACK: &str = crate::cache::PACK;
 /// Core's manifests are small; a bigger one is not ours.
 pub const MANIFEST_LIMIT: u64 = 64 * 1024 * 1024;
 
@@ -239,6 +244,19 @@ pub fn read_local_manifest(key: EntryKey<'_>, src: &Path) -> Result<(Vec<u8>, Ma
     Ok((bytes, manifest))
 }
 
+/// Why a downloaded manifest cannot make a local entry of this version
+/// (which would be refused once placed, so none of it is fetched); `None`
+/// when it can.
+pub fn foreign_version(manifest: &Manifest) -> Option<String> {
+    let version = crate::cache::MANIFEST_VERSION;
+    (manifest.version != version).then(|| {
+        format!(
+            "its manifest is of version {}, another qik's (this one reads {version})",
+            manifest.version
+        )
+    })
+}
+
 /// A temporary directory beside `dest` to build a downloaded entry in;
 /// [`place_entry`] then makes it appear whole.
 pub fn stage_entry(dest: &Path) -> Result<StagingDir, Problem> {
@@ -261,6 +279,224 @@ pub fn place_entry(staged: StagingDir, dest: &Path) -> Result<(), Problem> {
         }
     }
     Ok(())
+}
+
+/// Where each artifact of `manifest` lies in its entry's pack, in the
+/// manifest's order, and the pack's length.
+fn pack_ranges(manifest: &Manifest) -> Result<(Vec<Range<u64>>, u64), Problem> {
+    let (offsets, length) = pack_offsets(&manifest.artifacts)
+        .ok_or_else(|| Problem::refused("the manifest lists artifacts larger than any file"))?;
+    let ranges = offsets
+        .iter()
+        .zip(&manifest.artifacts)
+        .map(|(&start, artifact)| start..start + artifact.size)
+        .collect();
+    Ok((ranges, length))
+}
+
+/// The pack of an entry being downloaded into a staged directory, sized up
+/// front: each artifact is written at its offset, in any order and from any
+/// number of threads (positioned writes share no file position).
+#[derive(Debug)]
+pub struct StagedPack {
+    file: File,
+    path: PathBuf,
+    ranges: Vec<Range<u64>>,
+}
+
+impl StagedPack {
+    /// Creates the pack of `manifest` in `staged` (from [`stage_entry`]);
+    /// `None` when the manifest lists no artifacts, whose entry has none.
+    pub fn create(staged: &Path, manifest: &Manifest) -> Result<Option<StagedPack>, Problem> {
+        if manifest.artifacts.is_empty() {
+            return Ok(None);
+        }
+        let (ranges, length) = pack_ranges(manifest)?;
+        let path = staged.join(ENTRY_PACK);
+        // Readable too: an artifact downloaded once is copied to the other
+        // places of the same content.
+        let file = fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create_new(true)
+            .open(&path)
+            .map_err(|err| Problem::local(&path, err))?;
+        file.set_len(length)
+            .map_err(|err| Problem::local(&path, err))?;
+        Ok(Some(StagedPack { file, path, ranges }))
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// A reader of artifact `index`'s bytes as written so far.
+    pub fn reader(&self, index: usize) -> PackReader<'_> {
+        let range = self.ranges[index].clone();
+        PackReader {
+            file: &self.file,
+            at: range.start,
+            end: range.end,
+        }
+    }
+
+    /// A writer of artifact `index` (in the manifest's order) from its
+    /// offset. Bytes past the artifact's size are refused; the caller checks
+    /// that exactly its size was written, against its digest.
+    pub fn writer(&self, index: usize) -> PackWriter<'_> {
+        let range = self.ranges[index].clone();
+        PackWriter {
+            file: &self.file,
+            at: range.start,
+            end: range.end,
+        }
+    }
+
+    /// Writes the whole of artifact `index`, whose bytes are in memory.
+    pub fn write(&self, index: usize, data: &[u8]) -> Result<(), Problem> {
+        self.writer(index)
+            .write_all(data)
+            .map_err(|err| Problem::local(&self.path, err))
+    }
+
+    /// Copies artifact `from` into artifact `to`'s place (two artifacts with
+    /// the same content, downloaded once). Their sizes must be equal.
+    pub fn copy(&self, from: usize, to: usize) -> Result<(), Problem> {
+        let local = |err| Problem::local(&self.path, err);
+        let (source, target) = (self.ranges[from].clone(), self.ranges[to].clone());
+        if source.end - source.start != target.end - target.start {
+            return Err(Problem::refused(
+                "two artifacts of one digest differ in size",
+            ));
+        }
+        let mut buffer = vec![0; COPY_CHUNK];
+        let mut done = 0;
+        while source.start + done < source.end {
+            let want = usize::try_from(source.end - source.start - done)
+                .map_or(COPY_CHUNK, |left| left.min(COPY_CHUNK));
+            let chunk = &mut buffer[..want];
+            self.file
+                .read_exact_at(chunk, source.start + done)
+                .map_err(local)?;
+            self.file
+                .write_all_at(chunk, target.start + done)
+                .map_err(local)?;
+            done += want as u64;
+        }
+        Ok(())
+    }
+}
+
+/// Chunks of copies between ranges of a pack.
+const COPY_CHUNK: usize = 256 * 1024;
+
+/// Writes one artifact into a [`StagedPack`] at its offset.
+#[derive(Debug)]
+pub struct PackWriter<'a> {
+    file: &'a File,
+    at: u64,
+    end: u64,
+}
+
+impl Write for PackWriter<'_> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        if buf.len() as u64 > self.end - self.at {
+            // A server sending more than the manifest lists would overwrite
+            // the next artifact.
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                "more bytes than the manifest lists for this artifact",
+            ));
+        }
+        let written = self.file.write_at(buf, self.at)?;
+        self.at += written as u64;
+        Ok(written)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// The pack of a local entry, for uploading its artifacts: open once, and
+/// exactly as long as the manifest's sizes add up to.
+#[derive(Debug)]
+pub struct LocalPack {
+    file: File,
+    path: PathBuf,
+    ranges: Vec<Range<u64>>,
+}
+
+impl LocalPack {
+    /// Opens the pack of the local entry in `src`; `None` when `manifest`
+    /// lists no artifacts. A pack of another length is refused: none of its
+    /// offsets can be trusted.
+    pub fn open(src: &Path, manifest: &Manifest) -> Result<Option<LocalPack>, Problem> {
+        if manifest.artifacts.is_empty() {
+            return Ok(None);
+        }
+        let (ranges, length) = pack_ranges(manifest)?;
+        let path = src.join(ENTRY_PACK);
+        let (file, found) = crate::fsutil::open_kept(&path, crate::fsutil::limits::STREAMED)
+            .map_err(|err| Problem::local(&path, err))?;
+        if found != length {
+            return Err(Problem::refused(format!(
+                "{} holds {found} bytes where its manifest lists {length}; not uploading",
+                path.display()
+            )));
+        }
+        Ok(Some(LocalPack { file, path, ranges }))
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Where artifact `index` (in the manifest's order) lies in the pack.
+    pub fn range(&self, index: usize) -> Range<u64> {
+        self.ranges[index].clone()
+    }
+
+    /// A reader of artifact `index`'s bytes, and of nothing past them.
+    pub fn reader(&self, index: usize) -> PackReader<'_> {
+        let range = self.range(index);
+        PackReader {
+            file: &self.file,
+            at: range.start,
+            end: range.end,
+        }
+    }
+}
+
+/// Reads one artifact of a pack from its offset (positioned reads: readers
+/// of one pack share no file position).
+#[derive(Debug)]
+pub struct PackReader<'a> {
+    file: &'a File,
+    at: u64,
+    end: u64,
+}
+
+impl Read for PackReader<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let left = usize::try_from(self.end - self.at).unwrap_or(usize::MAX);
+        let want = buf.len().min(left);
+        if want == 0 {
+            return Ok(0);
+        }
+        let read = self.file.read_at(&mut buf[..want], self.at)?;
+        self.at += read as u64;
+        Ok(read)
+    }
+}
+
+/// Reads `size` bytes at `offset` of the file at `path` (a blob an upload
+/// sends from a range of a pack; a whole file is offset 0).
+pub fn read_range(path: &Path, offset: u64, size: u64) -> io::Result<Vec<u8>> {
+    let file = File::open(path)?;
+    let mut data = vec![0; usize::try_from(size).map_err(io::Error::other)?];
+    file.read_exact_at(&mut data, offset)?;
+    Ok(data)
 }
 
 /// `upload = false`, or a template such as `"{ctx.upload}"`.
@@ -650,7 +886,7 @@ mod tests {
 
     fn manifest(name: &str) -> Manifest {
         Manifest {
-            version: 2,
+            version: crate::cache::MANIFEST_VERSION,
             name: name.into(),
             hash: "h1".into(),
             code: 0,
@@ -660,6 +896,7 @@ mod tests {
                 path: "out/x".into(),
                 digest: "0".repeat(64),
                 size: 1,
+                executable: false,
             }],
             inputs: crate::hashing::Inputs::default(),
             duration_ms: None,
@@ -693,6 +930,88 @@ mod tests {
         }
         fs::write(&path, "{").unwrap();
         assert!(read_local_manifest(KEY, dir.path()).is_err());
+    }
+
+    fn packed(sizes: &[u64]) -> Manifest {
+        let mut m = manifest("build#a");
+        m.artifacts = sizes
+            .iter()
+            .enumerate()
+            .map(|(i, &size)| ArtifactRecord {
+                path: format!("out/{i}"),
+                digest: String::new(),
+                size,
+                executable: false,
+            })
+            .collect();
+        m
+    }
+
+    #[test]
+    fn staged_packs_take_artifacts_at_their_offsets_in_any_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let m = packed(&[3, 0, 5, 3]);
+        let pack = StagedPack::create(dir.path(), &m).unwrap().unwrap();
+        assert_eq!(fs::metadata(pack.path()).unwrap().len(), 11);
+        std::thread::scope(|scope| {
+            scope.spawn(|| pack.write(2, b"fghij").unwrap());
+            scope.spawn(|| pack.write(0, b"abc").unwrap());
+        });
+        pack.copy(0, 3).unwrap();
+        assert_eq!(fs::read(pack.path()).unwrap(), b"abcfghijabc");
+        // Past an artifact's end would be the next one's bytes: refused.
+        let err = pack.write(0, b"abcd").unwrap_err();
+        assert!(matches!(err, Problem::Refused(_)), "{err:?}");
+        assert!(pack.copy(0, 2).is_err(), "sizes differ");
+        assert_eq!(fs::read(pack.path()).unwrap(), b"abcfghijabc");
+
+        let read = LocalPack::open(dir.path(), &m).unwrap().unwrap();
+        let mut third = String::new();
+        read.reader(2).read_to_string(&mut third).unwrap();
+        assert_eq!(third, "fghij");
+        assert_eq!(read.range(3), 8..11);
+        assert_eq!(read_range(read.path(), 3, 5).unwrap(), b"fghij");
+
+        // No artifacts, no pack.
+        let none = tempfile::tempdir().unwrap();
+        assert!(
+            StagedPack::create(none.path(), &packed(&[]))
+                .unwrap()
+                .is_none()
+        );
+        assert!(
+            LocalPack::open(none.path(), &packed(&[]))
+                .unwrap()
+                .is_none()
+        );
+        assert!(!none.path().join(ENTRY_PACK).exists());
+    }
+
+    #[test]
+    fn local_packs_of_another_length_are_not_uploaded() {
+        let dir = tempfile::tempdir().unwrap();
+        let m = packed(&[3, 2]);
+        for (bytes, found) in [(&b"abcde!"[..], 6), (b"abcd", 4)] {
+            fs::write(dir.path().join(ENTRY_PACK), bytes).unwrap();
+            match LocalPack::open(dir.path(), &m) {
+                Err(Problem::Refused(why)) => assert!(
+                    why.ends_with(&format!(
+                        "artifacts.pack holds {found} bytes where its manifest lists 5; not uploading"
+                    )),
+                    "{why}"
+                ),
+                other => panic!("{other:?}"),
+            }
+        }
+        fs::remove_file(dir.path().join(ENTRY_PACK)).unwrap();
+        assert!(matches!(
+            LocalPack::open(dir.path(), &m),
+            Err(Problem::Refused(_))
+        ));
+        assert!(matches!(
+            StagedPack::create(dir.path(), &packed(&[u64::MAX, 1])),
+            Err(Problem::Refused(_))
+        ));
     }
 
     #[test]
