@@ -150,41 +150,91 @@ impl Entry {
                 expected: u64::MAX,
             });
         };
-        let mut pack = PackSource {
-            path: self.dir.join(PACK),
-            length,
-            open: None,
-        };
-        // One buffer for every copy: a restore of a thousand small
-        // artifacts should not allocate a thousand.
-        let mut buffer = Vec::new();
-        // The directories this restore wrote into: each made once (a
-        // thousand artifacts in one directory are one `mkdir`, not a
-        // thousand), and swept once at the end.
-        let mut restored_in: HashSet<PathBuf> = HashSet::new();
-        let result = artifacts
+        let copies: Vec<(Copy<'_>, PathBuf)> = artifacts
             .iter()
             .zip(offsets)
-            .try_for_each(|(artifact, offset)| {
+            .map(|(artifact, offset)| {
                 let relative =
                     safe_relative(&artifact.path).ok_or_else(|| RestoreError::Escapes {
                         path: artifact.path.clone(),
                     })?;
-                let target = root.join(&relative);
                 let copy = Copy {
                     artifact,
                     offset,
                     check,
                 };
-                restore_one(&mut pack, &copy, &target, &mut restored_in, &mut buffer)
-            });
+                Ok((copy, root.join(&relative)))
+            })
+            .collect::<Result<_, RestoreError>>()?;
+        let pack_path = self.dir.join(PACK);
+        // Many artifacts are restored by a few threads, each with its own
+        // handle on the pack: a restore of small files is all system calls
+        // (create, write, rename), which the cores can make side by side.
+        let workers = restore_workers(copies.len());
+        let chunk = copies.len().div_ceil(workers).max(1);
+        let outcomes: Vec<(Result<(), RestoreError>, HashSet<PathBuf>)> = if workers == 1 {
+            vec![restore_run(&pack_path, length, &copies)]
+        } else {
+            std::thread::scope(|scope| {
+                let handles: Vec<_> = copies
+                    .chunks(chunk)
+                    .map(|run| scope.spawn(|| restore_run(&pack_path, length, run)))
+                    .collect();
+                handles
+                    .into_iter()
+                    .map(|handle| handle.join().expect("a restore thread panicked"))
+                    .collect()
+            })
+        };
         // A restore killed half-way left its copy beside the artifact; the
         // next restore into that directory removes it.
-        for dir in &restored_in {
-            staging::sweep(dir, |name| name.starts_with(staging::RESTORE_PREFIX));
+        let mut result = Ok(());
+        let mut swept: HashSet<PathBuf> = HashSet::new();
+        for (outcome, restored_in) in outcomes {
+            if result.is_ok() {
+                result = outcome;
+            }
+            for dir in restored_in {
+                if swept.insert(dir.clone()) {
+                    staging::sweep(&dir, |name| name.starts_with(staging::RESTORE_PREFIX));
+                }
+            }
         }
         result
     }
+}
+
+/// Threads for restoring `artifacts` files: one for a few, up to four for
+/// many (each takes a run of at least [`RESTORED_PER_WORKER`]).
+fn restore_workers(artifacts: usize) -> usize {
+    let cores = std::thread::available_parallelism().map_or(1, usize::from);
+    (artifacts / RESTORED_PER_WORKER).clamp(1, cores.min(4))
+}
+
+/// Below this many artifacts a thread costs more than it saves.
+const RESTORED_PER_WORKER: usize = 64;
+
+/// Restores a run of artifacts in pack order through one handle on the
+/// pack and one buffer (a restore of a thousand small artifacts should not
+/// allocate a thousand). Returns the directories it wrote into: each made
+/// once (a thousand artifacts in one directory are one `mkdir`, not a
+/// thousand).
+fn restore_run(
+    pack_path: &Path,
+    length: u64,
+    copies: &[(Copy<'_>, PathBuf)],
+) -> (Result<(), RestoreError>, HashSet<PathBuf>) {
+    let mut pack = PackSource {
+        path: pack_path.to_path_buf(),
+        length,
+        open: None,
+    };
+    let mut buffer = Vec::new();
+    let mut restored_in: HashSet<PathBuf> = HashSet::new();
+    let result = copies.iter().try_for_each(|(copy, target)| {
+        restore_one(&mut pack, copy, target, &mut restored_in, &mut buffer)
+    });
+    (result, restored_in)
 }
 
 /// Why an entry's artifacts could not be put back.
@@ -1127,6 +1177,44 @@ mod tests {
         fs::write(&log, "").unwrap();
         let entry = store(dir).put(&m, "t", &log, &root).unwrap().entry;
         (root, entry)
+    }
+
+    /// Enough artifacts for several restore threads: every one lands whole
+    /// in its place, whichever thread wrote it, and damage found by one
+    /// thread fails the restore.
+    #[test]
+    fn many_artifacts_restore_across_threads() {
+        let dir = tempfile::tempdir().unwrap();
+        let count = RESTORED_PER_WORKER * 4 + 3;
+        let contents: Vec<(String, Vec<u8>)> = (0..count)
+            .map(|i| {
+                (
+                    format!("out/d{}/f{i}", i % 7),
+                    format!("artifact {i}\n").repeat(i % 5).into_bytes(),
+                )
+            })
+            .collect();
+        let files: Vec<(&str, &[u8])> = contents
+            .iter()
+            .map(|(path, data)| (path.as_str(), data.as_slice()))
+            .collect();
+        let (root, entry) = stored(dir.path(), &files);
+        for check in [Check::Digest, Check::Size] {
+            fs::remove_dir_all(root.join("out")).unwrap();
+            entry.restore_checking(&root, check).unwrap();
+            for (path, data) in &contents {
+                assert_eq!(&fs::read(root.join(path)).unwrap(), data, "{path}");
+            }
+        }
+        // A byte changed in the last run of the pack: the restore fails.
+        let pack = entry.dir.join(PACK);
+        let mut bytes = fs::read(&pack).unwrap();
+        let last = bytes.len() - 1;
+        bytes[last] ^= 1;
+        fs::write(&pack, bytes).unwrap();
+        fs::remove_dir_all(root.join("out")).unwrap();
+        let err = entry.restore_artifacts(&root).unwrap_err();
+        assert!(err.entry_is_bad(), "{err}");
     }
 
     #[test]
