@@ -175,18 +175,25 @@ impl ReapiCache {
         let split = batch::plan(&sizes, remote.client.caps.batch_limit);
         for indexes in &split.batches {
             let wanted: Vec<Dg> = indexes.iter().map(|&i| digests[i].clone()).collect();
-            let mut found = self.read_small(remote, &wanted)?;
+            let found = self.read_small(remote, &wanted)?;
+            // Checked before anything is written: what lands is what was
+            // checked. The batch's artifacts then go into the pack together.
+            let mut into_pack: Vec<(usize, &[u8])> = Vec::new();
             for digest in &wanted {
-                let data = found.remove(digest).ok_or_else(|| {
+                let data = found.get(digest).ok_or_else(|| {
                     entry_err("a file is missing from the server's storage".into())
                 })?;
-                // Checked before anything is written: what lands is what was
-                // checked.
-                let written = blake3::hash(&data).to_hex();
+                let written = blake3::hash(data).to_hex();
                 for target in &targets[digest] {
                     target.check(&written).map_err(&entry_err)?;
-                    staged.write(target, &data)?;
+                    match target {
+                        Target::Artifact { index, .. } => into_pack.push((*index, data)),
+                        Target::Log => staged.write(target, data)?,
+                    }
                 }
+            }
+            if !into_pack.is_empty() {
+                staged.pack()?.write_many(&mut into_pack)?;
             }
         }
         for &index in &split.streamed {
