@@ -609,16 +609,16 @@ pub fn load_located(cwd: &Path, located: Located) -> Result<Config, Diagnostic> 
     // Modules' files are looked up relative to the root, as git does.
     let root = crate::fsutil::stat::Dir::open(&root_dir).ok();
     let read_module = |relative: &str| -> Result<Option<Arc<SourceFile>>, Diagnostic> {
-        let path = root_dir.join(relative);
         let is_file = match &root {
             Some(root) => root
                 .stat(relative.as_bytes())
                 .is_ok_and(|stat| stat.is_file()),
-            None => path.is_file(),
+            None => root_dir.join(relative).is_file(),
         };
         if !is_file {
             return Ok(None);
         }
+        let path = root_dir.join(relative);
         SourceFile::read(&path, display_path(&path, cwd)).map(Some)
     };
     let config = parse_files(root_dir.clone(), file, located.pyproject, &read_module)?;

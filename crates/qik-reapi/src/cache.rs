@@ -188,7 +188,7 @@ impl ReapiCache {
                     target.check(&written).map_err(&entry_err)?;
                     match target {
                         Target::Artifact { index, .. } => into_pack.push((*index, data)),
-                        Target::Log => staged.write(target, data)?,
+                        Target::Log => staged.write_log(data)?,
                     }
                 }
             }
@@ -405,11 +405,10 @@ impl Staged<'_> {
         })
     }
 
-    fn write(&self, target: &Target<'_>, data: &[u8]) -> Result<(), Problem> {
-        match target {
-            Target::Artifact { index, .. } => self.pack()?.write(*index, data),
-            Target::Log => fs::write(self.log, data).map_err(|err| Problem::local(self.log, err)),
-        }
+    /// The log, whose bytes are in memory (artifacts go into the pack in
+    /// runs, [`StagedPack::write_many`]).
+    fn write_log(&self, data: &[u8]) -> Result<(), Problem> {
+        fs::write(self.log, data).map_err(|err| Problem::local(self.log, err))
     }
 
     /// Copies what `from` received to `to` (the same blob): the log comes

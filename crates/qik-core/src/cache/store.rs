@@ -363,21 +363,16 @@ struct PackSource {
 }
 
 impl PackSource {
-    /// The pack, positioned at `offset`. Its length is checked when opened:
-    /// a pack of any other length is damaged, wherever the damage lies.
-    fn at(
+    /// The pack, opened on first use. Its length is checked when opened: a
+    /// pack of any other length is damaged, wherever the damage lies.
+    fn open(
         &mut self,
-        offset: u64,
         artifact: &str,
-    ) -> Result<&mut io::BufReader<fs::File>, RestoreError> {
-        let missing = |source| RestoreError::Missing {
-            path: artifact.to_string(),
-            source,
-        };
+    ) -> Result<&mut (io::BufReader<fs::File>, u64), RestoreError> {
         if self.open.is_none() {
             let (file, meta) =
                 crate::fsutil::open_kept_with_metadata(&self.path, crate::fsutil::limits::STREAMED)
-                    .map_err(missing)?;
+                    .map_err(|source| missing(artifact, source))?;
             if meta.len() != self.length {
                 return Err(RestoreError::PackSize {
                     found: Some(meta.len()),
@@ -386,7 +381,16 @@ impl PackSource {
             }
             self.open = Some((io::BufReader::with_capacity(COPY_BUFFER, file), 0));
         }
-        let (reader, position) = self.open.as_mut().expect("opened above");
+        Ok(self.open.as_mut().expect("opened above"))
+    }
+
+    /// The pack, positioned at `offset`.
+    fn at(
+        &mut self,
+        offset: u64,
+        artifact: &str,
+    ) -> Result<&mut io::BufReader<fs::File>, RestoreError> {
+        let (reader, position) = self.open(artifact)?;
         // Artifacts are restored in pack order: only one skipped because it
         // was in place moves the position away from the next one, and a
         // move within the buffer reads nothing.
@@ -395,7 +399,7 @@ impl PackSource {
                 Ok(forward) if *position != u64::MAX => reader.seek_relative(forward),
                 _ => reader.seek(io::SeekFrom::Start(offset)).map(|_| ()),
             }
-            .map_err(missing)?;
+            .map_err(|source| missing(artifact, source))?;
             *position = offset;
         }
         Ok(reader)
@@ -404,14 +408,12 @@ impl PackSource {
     /// The pack's file itself, positioned at `offset` with nothing
     /// buffered: large artifacts are copied by the kernel.
     fn file_at(&mut self, offset: u64, artifact: &str) -> Result<&mut fs::File, RestoreError> {
-        let reader = self.at(offset, artifact)?;
-        // Seeking to where it is drops the buffer and puts the file there.
+        let (reader, position) = self.open(artifact)?;
+        // A seek from the start drops the buffer and puts the file there.
         reader
             .seek(io::SeekFrom::Start(offset))
-            .map_err(|source| RestoreError::Missing {
-                path: artifact.to_string(),
-                source,
-            })?;
+            .map_err(|source| missing(artifact, source))?;
+        *position = offset;
         Ok(reader.get_mut())
     }
 
@@ -421,6 +423,13 @@ impl PackSource {
         if let Some((_, position)) = &mut self.open {
             *position = read.map_or(u64::MAX, |read| *position + read);
         }
+    }
+}
+
+fn missing(artifact: &str, source: io::Error) -> RestoreError {
+    RestoreError::Missing {
+        path: artifact.to_string(),
+        source,
     }
 }
 

@@ -354,9 +354,7 @@ impl StagedPack {
 
     /// Writes the whole of artifact `index`, whose bytes are in memory.
     pub fn write(&self, index: usize, data: &[u8]) -> Result<(), Problem> {
-        self.writer(index)
-            .write_all(data)
-            .map_err(|err| Problem::local(&self.path, err))
+        self.write_many(&mut [(index, data)])
     }
 
     /// Writes whole artifacts whose bytes are in memory, given as
